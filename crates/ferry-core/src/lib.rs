@@ -1,0 +1,52 @@
+//! ferry's provider SDK.
+//!
+//! A provider (Trakt, Plex, the local file tracker, ...) implements one async trait,
+//! [`InventoryOps`], and registers a [`ProviderDescriptor`] with [`inventory`]. Everything
+//! the orchestrator needs to decide *safely* what to write lives in the types here:
+//!
+//! - [`Item`], [`Entry`] and [`Payload`]: what a provider holds, per [`Feature`].
+//! - [`identity`]: id normalization, canonical keys and cross-provider matching.
+//! - [`Snapshot`] with its [`Completeness`]: only a `Complete` snapshot may ever justify
+//!   a removal. This is the invariant the whole product rests on.
+//! - [`WriteReport`]: per-item outcomes; counts are derived from them, never from a
+//!   provider's bare "count" claim.
+//! - [`Error`] with an [`ErrorKind`] and a temporary/permanent [`ErrorStatus`].
+//! - [`Emitter`]: structured events and human log lines.
+//!
+//! Architecture invariant: this crate knows nothing about HTTP and starts no runtime.
+
+pub mod cancel;
+pub mod error;
+pub mod event;
+pub mod feature;
+pub mod identity;
+pub mod item;
+pub mod ops;
+pub mod registry;
+pub mod report;
+pub mod secret;
+pub mod snapshot;
+pub mod store;
+pub mod time;
+
+pub use cancel::CancelToken;
+pub use error::{Error, ErrorKind, ErrorStatus, Result};
+pub use event::{CollectingSink, Emitter, Event, EventSink};
+pub use feature::Feature;
+pub use identity::{IdKind, Ids};
+pub use item::{Entry, Item, MediaType, Payload, Playlist, Rating};
+pub use ops::{
+    Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps, RateInfo,
+    RateLimit, VerbClass,
+};
+pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
+pub use report::{Outcome, UnresolvedReason, WriteReport};
+pub use secret::Secret;
+pub use snapshot::{Completeness, IndexSemantics, Snapshot};
+pub use store::{KvStore, MemoryKvStore};
+pub use time::Timestamp;
+
+// Re-exported so provider crates can `ferry_core::inventory::submit!` without their own
+// dependency on a matching version.
+pub use async_trait::async_trait;
+pub use inventory;
