@@ -21,6 +21,7 @@ pub mod event;
 pub mod feature;
 pub mod identity;
 pub mod item;
+pub mod memory;
 pub mod ops;
 pub mod registry;
 pub mod report;
@@ -35,6 +36,7 @@ pub use event::{CollectingSink, Emitter, Event, EventSink};
 pub use feature::Feature;
 pub use identity::{IdKind, Ids};
 pub use item::{Entry, Item, MediaType, Payload, Playlist, Rating};
+pub use memory::{HISTORY_TOLERANCE_SECS, MemoryInventory};
 pub use ops::{
     Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps, RateInfo,
     RateLimit, VerbClass,

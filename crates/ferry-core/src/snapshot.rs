@@ -132,15 +132,15 @@ impl Snapshot {
         self.entries.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> + '_ {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &Entry)> + ExactSizeIterator + '_ {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
         self.entries.keys().map(String::as_str)
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = &Entry> + ExactSizeIterator + '_ {
         self.entries.values()
     }
 
