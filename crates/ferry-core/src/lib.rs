@@ -52,3 +52,14 @@ pub use time::Timestamp;
 // dependency on a matching version.
 pub use async_trait::async_trait;
 pub use inventory;
+
+/// Registers a [`ProviderKind`] with the runner's registry:
+/// `ferry_core::register_provider!(MyProvider);` at item level in the provider crate.
+#[macro_export]
+macro_rules! register_provider {
+    ($ty:ty) => {
+        $crate::inventory::submit! {
+            $crate::ProviderDescriptor::of::<$ty>()
+        }
+    };
+}

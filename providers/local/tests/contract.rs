@@ -1,0 +1,112 @@
+//! The local provider against the whole contract suite, plus its own durability rules.
+
+use ferry_core::{Context, ErrorKind, Feature, InventoryOps};
+use ferry_testkit::contract::{Subject, run_contract_suite};
+use ferry_testkit::samples;
+use local::LocalProvider;
+
+#[tokio::test]
+async fn local_passes_the_contract_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = LocalProvider::open("backup", dir.path().join("backup"));
+    let report = run_contract_suite(Subject::new(std::sync::Arc::new(p))).await;
+    report.assert_passed();
+    assert!(report.passed.len() >= 12, "{:?}", report.passed);
+}
+
+#[tokio::test]
+async fn a_corrupt_file_is_an_error_naming_it_not_an_empty_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = LocalProvider::open("b", dir.path());
+    let cx = Context::default();
+    p.add(
+        &cx,
+        Feature::Watchlist,
+        &[samples::entry(Feature::Watchlist, 1)],
+    )
+    .await
+    .unwrap();
+    std::fs::write(
+        dir.path().join("watchlist.json"),
+        b"{\"format\":1,\"entries\":[{\"item\":",
+    )
+    .unwrap();
+    let err = p.build_index(&cx, Feature::Watchlist).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    assert!(err.to_string().contains("watchlist.json"), "{err}");
+    // A write must not paper over the corrupt file either.
+    let err = p
+        .add(
+            &cx,
+            Feature::Watchlist,
+            &[samples::entry(Feature::Watchlist, 2)],
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("watchlist.json"), "{err}");
+}
+
+#[tokio::test]
+async fn a_vanished_file_is_an_error_not_an_empty_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = LocalProvider::open("b", dir.path());
+    let cx = Context::default();
+    p.add(
+        &cx,
+        Feature::Ratings,
+        &[samples::entry(Feature::Ratings, 1)],
+    )
+    .await
+    .unwrap();
+    std::fs::remove_file(dir.path().join("ratings.json")).unwrap();
+    let err = p.build_index(&cx, Feature::Ratings).await.unwrap_err();
+    assert!(err.to_string().contains("ratings.json is missing"), "{err}");
+    // A feature never written is legitimately empty.
+    assert!(
+        p.build_index(&cx, Feature::Progress)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn data_survives_reopening_and_no_temp_files_remain() {
+    let dir = tempfile::tempdir().unwrap();
+    let cx = Context::default();
+    {
+        let p = LocalProvider::open("b", dir.path());
+        let entries: Vec<_> = (0..50)
+            .map(|n| samples::entry(Feature::History, n))
+            .collect();
+        assert_eq!(
+            p.add(&cx, Feature::History, &entries)
+                .await
+                .unwrap()
+                .confirmed(),
+            50
+        );
+    }
+    let p = LocalProvider::open("b", dir.path());
+    assert_eq!(
+        p.build_index(&cx, Feature::History).await.unwrap().len(),
+        50
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn an_unwritable_directory_reports_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let p = LocalProvider::open("b", file.join("sub"));
+    let h = p.health(&Context::default()).await;
+    assert_eq!(h.status, ferry_core::HealthStatus::Down, "{h:?}");
+    assert!(h.details.unwrap_or_default().contains("not-a-dir"));
+}
