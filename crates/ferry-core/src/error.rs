@@ -92,8 +92,10 @@ pub enum ErrorStatus {
     Persistent,
 }
 
-/// The error every provider operation returns.
-pub struct Error {
+/// The error every provider operation returns. Boxed, so `Result<T>` stays small.
+pub struct Error(Box<ErrorInner>);
+
+struct ErrorInner {
     kind: ErrorKind,
     status: ErrorStatus,
     message: String,
@@ -106,7 +108,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorInner {
             kind,
             status: kind.default_status(),
             message: message.into(),
@@ -115,7 +117,7 @@ impl Error {
             retry_after: None,
             context: Vec::new(),
             source: None,
-        }
+        }))
     }
 
     pub fn unsupported(what: impl Into<String>) -> Self {
@@ -127,88 +129,88 @@ impl Error {
     }
 
     pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = Some(provider.into());
+        self.0.provider = Some(provider.into());
         self
     }
 
     pub fn with_operation(mut self, op: impl Into<String>) -> Self {
-        self.operation = Some(op.into());
+        self.0.operation = Some(op.into());
         self
     }
 
     pub fn with_status(mut self, status: ErrorStatus) -> Self {
-        self.status = status;
+        self.0.status = status;
         self
     }
 
     pub fn with_retry_after(mut self, d: Duration) -> Self {
-        self.retry_after = Some(d);
+        self.0.retry_after = Some(d);
         self
     }
 
     /// Adds a key/value pair of context. Callers pass values that are already scrubbed
     /// of secrets (see [`crate::secret::scrub`]).
     pub fn with_context(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.context.push((key, value.into()));
+        self.0.context.push((key, value.into()));
         self
     }
 
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn status(&self) -> ErrorStatus {
-        self.status
+        self.0.status
     }
 
     pub fn is_temporary(&self) -> bool {
-        self.status == ErrorStatus::Temporary
+        self.0.status == ErrorStatus::Temporary
     }
 
     /// Marks a temporary error whose retries ran out, so no outer layer retries it again.
     pub fn persist(mut self) -> Self {
-        if self.status == ErrorStatus::Temporary {
-            self.status = ErrorStatus::Persistent;
+        if self.0.status == ErrorStatus::Temporary {
+            self.0.status = ErrorStatus::Persistent;
         }
         self
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.0.provider.as_deref()
     }
 
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.0.operation.as_deref()
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     pub fn context(&self) -> &[(&'static str, String)] {
-        &self.context
+        &self.0.context
     }
 
     /// Replaces every occurrence of the given secrets in the message and context. The
     /// engine calls this with every configured secret before an error leaves a provider.
     pub fn scrubbed(mut self, secrets: &[&str]) -> Self {
-        self.message = crate::secret::scrub(&self.message, secrets);
-        for (_, v) in &mut self.context {
+        self.0.message = crate::secret::scrub(&self.0.message, secrets);
+        for (_, v) in &mut self.0.context {
             *v = crate::secret::scrub(v, secrets);
         }
-        if let Some(src) = self.source.take() {
+        if let Some(src) = self.0.source.take() {
             // The source's text may echo a URL with a token; keep only its scrubbed text.
             let text = crate::secret::scrub(&src.to_string(), secrets);
-            self.source = Some(Box::new(SourceText(text)));
+            self.0.source = Some(Box::new(SourceText(text)));
         }
         self
     }
@@ -227,32 +229,32 @@ impl std::error::Error for SourceText {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = &self.provider {
+        if let Some(p) = &self.0.provider {
             write!(f, "{p}: ")?;
         }
-        if let Some(op) = &self.operation {
+        if let Some(op) = &self.0.operation {
             write!(f, "{op}: ")?;
         }
-        write!(f, "{} ({}", self.message, self.kind)?;
-        if self.status != ErrorStatus::Permanent {
+        write!(f, "{} ({}", self.0.message, self.0.kind)?;
+        if self.0.status != ErrorStatus::Permanent {
             write!(
                 f,
                 ", {}",
-                match self.status {
+                match self.0.status {
                     ErrorStatus::Temporary => "temporary",
                     ErrorStatus::Persistent => "retries exhausted",
                     ErrorStatus::Permanent => "",
                 }
             )?;
         }
-        if let Some(d) = self.retry_after {
+        if let Some(d) = self.0.retry_after {
             write!(f, ", retry after {}s", d.as_secs())?;
         }
         f.write_str(")")?;
-        for (k, v) in &self.context {
+        for (k, v) in &self.0.context {
             write!(f, " {k}={v}")?;
         }
-        if let Some(src) = &self.source {
+        if let Some(src) = &self.0.source {
             write!(f, ": {src}")?;
         }
         Ok(())
@@ -263,21 +265,22 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Debug prints the same scrubbed material as Display; no hidden fields.
         f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("status", &self.status)
-            .field("provider", &self.provider)
-            .field("operation", &self.operation)
-            .field("message", &self.message)
-            .field("retry_after", &self.retry_after)
-            .field("context", &self.context)
-            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .field("kind", &self.0.kind)
+            .field("status", &self.0.status)
+            .field("provider", &self.0.provider)
+            .field("operation", &self.0.operation)
+            .field("message", &self.0.message)
+            .field("retry_after", &self.0.retry_after)
+            .field("context", &self.0.context)
+            .field("source", &self.0.source.as_ref().map(|s| s.to_string()))
             .finish()
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_ref()
             .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }

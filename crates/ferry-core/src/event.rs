@@ -258,10 +258,8 @@ impl Emitter {
 fn redact(fields: &mut Map<String, Value>, secrets: &[String]) {
     fn walk(v: &mut Value, secrets: &[&str]) {
         match v {
-            Value::String(s) => {
-                if secrets.iter().any(|x| s.contains(x)) {
-                    *s = crate::secret::scrub(s, secrets);
-                }
+            Value::String(s) if secrets.iter().any(|x| s.contains(x)) => {
+                *s = crate::secret::scrub(s, secrets);
             }
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, secrets)),
             Value::Object(m) => m.values_mut().for_each(|x| walk(x, secrets)),

@@ -160,7 +160,7 @@ impl Rating {
             raw
         };
         let r = (v + 0.5).floor();
-        (1.0..=10.0).contains(&r).then(|| Rating(r as u8))
+        (1.0..=10.0).contains(&r).then_some(Rating(r as u8))
     }
 
     pub fn get(self) -> u8 {

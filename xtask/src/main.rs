@@ -1,0 +1,74 @@
+//! `cargo xtask <command>`: repository automation, in Rust so it runs wherever cargo does.
+//!
+//! - `ci`: formatting check, clippy with `-D warnings`, the whole test suite.
+//! - `new-provider NAME`: scaffolds `providers/NAME` and wires it into the runner.
+
+mod scaffold;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("new-provider") => match args.get(1) {
+            Some(name) => scaffold::new_provider(&root, name).map(|created| {
+                report(&format!("created providers/{name} ({} files) and wired `provider-{name}` into the runner", created.len()));
+                report(&format!("next: cargo test -p {name}   (the contract suite fails until the provider is written)"));
+            }),
+            None => Err("usage: cargo xtask new-provider NAME".to_owned()),
+        },
+        _ => Err("usage: cargo xtask <ci | new-provider NAME>".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("xtask: {e}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn report(msg: &str) {
+    eprintln!("{msg}");
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn run(root: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    report(&format!("$ {program} {}", args.join(" ")));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// What CI runs: the same three steps a contributor runs before pushing.
+fn ci(root: &Path) -> Result<(), String> {
+    run(root, "cargo", &["fmt", "--all", "--", "--check"])?;
+    run(
+        root,
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run(root, "cargo", &["test", "--workspace"])
+}
