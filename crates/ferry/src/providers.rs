@@ -10,9 +10,9 @@ use local as _;
 
 /// The provider ids whose cargo features are enabled in this build.
 #[cfg(test)]
+// Each push sits behind its own cargo feature, so neither lint applies.
+#[allow(unused_mut, clippy::vec_init_then_push)]
 pub(crate) fn enabled_features() -> Vec<&'static str> {
-    // Each push sits behind its own cargo feature, so neither lint applies.
-    #[allow(unused_mut, clippy::vec_init_then_push)]
     let mut v: Vec<&'static str> = Vec::new();
     #[cfg(feature = "provider-local")]
     v.push("local");
