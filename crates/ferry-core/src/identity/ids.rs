@@ -91,7 +91,6 @@ impl IdKind {
                 | IdKind::Kitsu
                 | IdKind::Anidb
                 | IdKind::Plex
-                | IdKind::Jellyfin
                 | IdKind::Emby
         )
     }
@@ -118,7 +117,7 @@ const SENTINELS: [&str; 6] = ["none", "null", "nan", "undefined", "unknown", "0"
 ///
 /// - values are trimmed; empty strings and the sentinels `none, null, nan, undefined,
 ///   unknown, 0` are dropped;
-/// - numeric kinds keep digits only;
+/// - numeric kinds keep digits only (Jellyfin's hex GUIDs keep their hex digits);
 /// - imdb is lower-cased, the first `tt\d+` is taken, otherwise `tt` + its digits;
 /// - mdblist and slug are lower-cased; guid is kept verbatim.
 pub fn normalize_id(kind: IdKind, raw: &str) -> Option<String> {
@@ -143,6 +142,10 @@ pub fn normalize_id(kind: IdKind, raw: &str) -> Option<String> {
             }
         }
         IdKind::Mdblist | IdKind::Slug => v.to_lowercase(),
+        // Jellyfin item ids are 32-digit hex GUIDs (CrossWatch keeps digits only, which
+        // corrupts them); ferry keeps the hex digits, lower-cased, without dashes. They
+        // never form keys either way.
+        IdKind::Jellyfin => v.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_lowercase(),
         _ => v.to_owned(),
     };
     // A value that normalizes to nothing, or to a sentinel ("0" from "000"), is no id.
@@ -366,13 +369,21 @@ mod tests {
             IdKind::Kitsu,
             IdKind::Anidb,
             IdKind::Plex,
-            IdKind::Jellyfin,
             IdKind::Emby,
         ] {
             assert_eq!(normalize_id(k, "id-12a3"), Some("123".into()), "{k}");
             assert_eq!(normalize_id(k, "abc"), None, "{k}");
             assert_eq!(normalize_id(k, "000"), None, "{k}");
         }
+    }
+
+    #[test]
+    fn jellyfin_guids_keep_their_hex_digits() {
+        assert_eq!(
+            normalize_id(IdKind::Jellyfin, "A1B2C3D4-0000-4000-8000-00000000ABCD"),
+            Some("a1b2c3d400004000800000000000abcd".into())
+        );
+        assert_eq!(normalize_id(IdKind::Jellyfin, "zz"), None);
     }
 
     #[test]
