@@ -14,3 +14,4 @@
 pub mod contract;
 pub mod fake;
 pub mod samples;
+pub mod sim;

@@ -4,8 +4,14 @@
 //! `inventory::submit!` silently disappears. One `use` line per cargo feature forces the
 //! link; the test below fails if a feature is on but its provider did not register.
 
+#[cfg(feature = "provider-emby")]
+use emby as _;
+#[cfg(feature = "provider-jellyfin")]
+use jellyfin as _;
 #[cfg(feature = "provider-local")]
 use local as _;
+#[cfg(feature = "provider-plex")]
+use plex as _;
 // xtask:use (new-provider inserts above)
 
 /// The provider ids whose cargo features are enabled in this build.
@@ -16,6 +22,12 @@ pub(crate) fn enabled_features() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
     #[cfg(feature = "provider-local")]
     v.push("local");
+    #[cfg(feature = "provider-plex")]
+    v.push("plex");
+    #[cfg(feature = "provider-jellyfin")]
+    v.push("jellyfin");
+    #[cfg(feature = "provider-emby")]
+    v.push("emby");
     // xtask:enabled (new-provider inserts above)
     v
 }

@@ -1,0 +1,1283 @@
+//! A stateful simulator of Plex Media Server (PMS) and of Plex's cloud Discover service,
+//! which holds the account watchlist.
+//!
+//! Two [`MockServer`]s share one state, so a write on either host changes later reads:
+//!
+//! - **PMS** (`uri()`): `X-Plex-Token` (header or query) on every request except
+//!   `/identity`; JSON answers; `X-Plex-Container-Start`/`-Size` paging (header or query)
+//!   with `totalSize` in the `MediaContainer`; library sections (1 = Movies, 2 = TV Shows),
+//!   `Guid` arrays with `includeGuids=1`; watched state (`viewCount`, `lastViewedAt`),
+//!   history rows with `viewedAt`, `userRating` (0-10), `viewOffset`, and video playlists.
+//!   Like the real server, `/:/scrobble` records the play at the server's *current* time:
+//!   it has no parameter for the time of the play.
+//! - **Discover** (`discover_uri()`): `/library/sections/watchlist/all` (paged),
+//!   `PUT /actions/addToWatchlist?ratingKey=` and `/actions/removeFromWatchlist`, keyed by
+//!   the hex id of the title's `plex://` guid.
+//!
+//! The server clock starts at [`START_TIME`] and moves one second per write, so runs are
+//! deterministic. Faults are scheduled per host with [`FaultRule`]s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ferry_core::{IdKind, Item};
+use serde_json::{Map, Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::contract::SAMPLE_LIBRARY_SIZE;
+use crate::samples;
+use crate::sim::knobs::{Fault, FaultRule, Knobs, fault_response, window};
+
+/// The token the simulator accepts unless told otherwise.
+pub const DEFAULT_TOKEN: &str = "plex-sim-token-0123456789";
+/// The server's `machineIdentifier`.
+pub const MACHINE_ID: &str = "ferry-sim-machine-0001";
+/// The server clock at start (2025-06-15T14:40:00Z).
+pub const START_TIME: i64 = 1_750_000_000;
+/// The `identifier` every library write must carry.
+pub const LIBRARY_IDENTIFIER: &str = "com.plexapp.plugins.library";
+/// Sample movie `n` has rating key `MOVIE_KEY_BASE + n`.
+pub const MOVIE_KEY_BASE: u64 = 100_000;
+const SHOW_KEY_BASE: u64 = 5_000_000;
+const EPISODE_KEY_BASE: u64 = 6_000_000;
+
+/// The kind of a library item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlexKind {
+    Movie,
+    Show,
+    Episode,
+}
+
+impl PlexKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PlexKind::Movie => "movie",
+            PlexKind::Show => "show",
+            PlexKind::Episode => "episode",
+        }
+    }
+
+    /// Plex's numeric type (`type=1` movies, `2` shows, `4` episodes).
+    fn number(self) -> u32 {
+        match self {
+            PlexKind::Movie => 1,
+            PlexKind::Show => 2,
+            PlexKind::Episode => 4,
+        }
+    }
+}
+
+/// One library item with the account's state for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlexItem {
+    pub rating_key: u64,
+    pub kind: PlexKind,
+    pub title: String,
+    pub year: Option<u16>,
+    /// `plex://movie/<24 hex>`: the id Discover knows the title by.
+    pub guid: String,
+    /// External guids: `imdb://…`, `tmdb://…`, `tvdb://…`.
+    pub external: Vec<String>,
+    pub section: u32,
+    pub duration_ms: u64,
+    /// Episodes: the show's rating key, season and episode numbers.
+    pub show_key: Option<u64>,
+    pub season: Option<u32>,
+    pub index: Option<u32>,
+    pub view_count: u32,
+    pub last_viewed_at: Option<i64>,
+    pub view_offset: Option<u64>,
+    pub user_rating: Option<f64>,
+    pub last_rated_at: Option<i64>,
+}
+
+impl PlexItem {
+    /// The hex id Discover uses (the last segment of the `plex://` guid).
+    pub fn discover_key(&self) -> &str {
+        self.guid.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// One row of `/status/sessions/history/all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub id: u64,
+    pub rating_key: u64,
+    pub viewed_at: i64,
+}
+
+/// A video playlist: `(playlistItemID, rating key)` entries in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimPlaylist {
+    pub id: u64,
+    pub title: String,
+    pub summary: String,
+    pub smart: bool,
+    pub items: Vec<(u64, u64)>,
+}
+
+#[derive(Debug)]
+struct PlexState {
+    token: String,
+    discover_token: String,
+    items: Vec<PlexItem>,
+    by_key: HashMap<u64, usize>,
+    history: Vec<HistoryRow>,
+    playlists: Vec<SimPlaylist>,
+    /// Discover watchlist: (hex key, watchlisted at), oldest first.
+    watchlist: Vec<(String, i64)>,
+    next_id: u64,
+    now: i64,
+    pms: Knobs,
+    discover: Knobs,
+}
+
+fn lock(m: &Mutex<PlexState>) -> MutexGuard<'_, PlexState> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Builds a [`PlexSim`] with a chosen library.
+#[derive(Debug, Clone)]
+pub struct PlexSimBuilder {
+    movies: u32,
+    shows: u32,
+    seasons: u32,
+    episodes: u32,
+    token: String,
+    discover_token: Option<String>,
+}
+
+impl Default for PlexSimBuilder {
+    fn default() -> Self {
+        PlexSimBuilder {
+            movies: SAMPLE_LIBRARY_SIZE,
+            shows: 2,
+            seasons: 1,
+            episodes: 4,
+            token: DEFAULT_TOKEN.to_owned(),
+            discover_token: None,
+        }
+    }
+}
+
+impl PlexSimBuilder {
+    /// Sample movies `0..n` in section 1 (default [`SAMPLE_LIBRARY_SIZE`]).
+    pub fn movies(mut self, n: u32) -> Self {
+        self.movies = n;
+        self
+    }
+
+    /// Sample shows `0..n` in section 2, each with `seasons` × `episodes` episodes.
+    pub fn shows(mut self, n: u32, seasons: u32, episodes: u32) -> Self {
+        self.shows = n;
+        self.seasons = seasons;
+        self.episodes = episodes;
+        self
+    }
+
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+
+    /// A separate account token for Discover (default: the server token).
+    pub fn discover_token(mut self, token: impl Into<String>) -> Self {
+        self.discover_token = Some(token.into());
+        self
+    }
+
+    pub async fn start(self) -> PlexSim {
+        let mut items = Vec::with_capacity(self.movies as usize);
+        for n in 0..self.movies {
+            items.push(movie_item(n));
+        }
+        for n in 0..self.shows {
+            let show = show_item(n);
+            let show_key = show.rating_key;
+            items.push(show);
+            for s in 1..=self.seasons {
+                for e in 1..=self.episodes {
+                    items.push(episode_item(n, s, e, show_key));
+                }
+            }
+        }
+        let by_key = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.rating_key, i))
+            .collect();
+        let state = Arc::new(Mutex::new(PlexState {
+            discover_token: self.discover_token.unwrap_or_else(|| self.token.clone()),
+            token: self.token,
+            items,
+            by_key,
+            history: Vec::new(),
+            playlists: Vec::new(),
+            watchlist: Vec::new(),
+            next_id: 1,
+            now: START_TIME,
+            pms: Knobs::default(),
+            discover: Knobs::default(),
+        }));
+        let pms = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(PmsRouter(state.clone()))
+            .mount(&pms)
+            .await;
+        let discover = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(DiscoverRouter(state.clone()))
+            .mount(&discover)
+            .await;
+        PlexSim {
+            pms: Arc::new(pms),
+            discover: Arc::new(discover),
+            state,
+        }
+    }
+}
+
+fn ids_guids(item: &Item) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(v) = item.ids.get(IdKind::Imdb) {
+        out.push(format!("imdb://{v}"));
+    }
+    if let Some(v) = item.ids.get(IdKind::Tmdb) {
+        out.push(format!("tmdb://{v}"));
+    }
+    if let Some(v) = item.ids.get(IdKind::Tvdb) {
+        out.push(format!("tvdb://{v}"));
+    }
+    out
+}
+
+fn movie_item(n: u32) -> PlexItem {
+    let m = samples::movie(n);
+    let mut external = ids_guids(&m);
+    // Plex's movie agent also knows a TVDB id for most films.
+    external.push(format!("tvdb://{}", 2_000_000 + n));
+    PlexItem {
+        rating_key: MOVIE_KEY_BASE + u64::from(n),
+        kind: PlexKind::Movie,
+        title: m.title.clone().unwrap_or_default(),
+        year: m.year,
+        guid: format!("plex://movie/5d7768{:018x}", n),
+        external,
+        section: 1,
+        duration_ms: 6_000_000,
+        show_key: None,
+        season: None,
+        index: None,
+        view_count: 0,
+        last_viewed_at: None,
+        view_offset: None,
+        user_rating: None,
+        last_rated_at: None,
+    }
+}
+
+fn show_item(n: u32) -> PlexItem {
+    let s = samples::show(n);
+    PlexItem {
+        rating_key: SHOW_KEY_BASE + u64::from(n),
+        kind: PlexKind::Show,
+        title: s.title.clone().unwrap_or_default(),
+        year: s.year,
+        guid: format!("plex://show/5d9c08{:018x}", n),
+        external: ids_guids(&s),
+        section: 2,
+        duration_ms: 2_400_000,
+        ..movie_item(0)
+    }
+}
+
+fn episode_item(n: u32, s: u32, e: u32, show_key: u64) -> PlexItem {
+    let ep = samples::episode(n, s, e);
+    let serial = u64::from(n) * 10_000 + u64::from(s) * 100 + u64::from(e);
+    PlexItem {
+        rating_key: EPISODE_KEY_BASE + serial,
+        kind: PlexKind::Episode,
+        title: format!("Episode {e}"),
+        year: None,
+        guid: format!("plex://episode/5d9c09{serial:018x}"),
+        external: ids_guids(&ep),
+        section: 2,
+        duration_ms: 2_400_000,
+        show_key: Some(show_key),
+        season: Some(s),
+        index: Some(e),
+        ..movie_item(0)
+    }
+}
+
+/// A running Plex simulator (PMS + Discover). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PlexSim {
+    pms: Arc<MockServer>,
+    discover: Arc<MockServer>,
+    state: Arc<Mutex<PlexState>>,
+}
+
+impl PlexSim {
+    /// A simulator holding [`SAMPLE_LIBRARY_SIZE`] sample movies and two sample shows.
+    pub async fn start() -> PlexSim {
+        PlexSimBuilder::default().start().await
+    }
+
+    pub fn builder() -> PlexSimBuilder {
+        PlexSimBuilder::default()
+    }
+
+    /// The PMS base URL.
+    pub fn uri(&self) -> String {
+        self.pms.uri()
+    }
+
+    /// The Discover base URL.
+    pub fn discover_uri(&self) -> String {
+        self.discover.uri()
+    }
+
+    fn st(&self) -> MutexGuard<'_, PlexState> {
+        lock(&self.state)
+    }
+
+    pub fn token(&self) -> String {
+        self.st().token.clone()
+    }
+
+    /// Replaces the accepted server token: requests with the old one now get 401, as
+    /// after a token was revoked or expired.
+    pub fn set_token(&self, token: impl Into<String>) {
+        self.st().token = token.into();
+    }
+
+    pub fn set_discover_token(&self, token: impl Into<String>) {
+        self.st().discover_token = token.into();
+    }
+
+    /// The server clock (epoch seconds).
+    pub fn now(&self) -> i64 {
+        self.st().now
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.st().now += secs;
+    }
+
+    /// The rating key of sample movie `n`.
+    pub fn movie_key(n: u32) -> u64 {
+        MOVIE_KEY_BASE + u64::from(n)
+    }
+
+    /// The rating key of the library item with one of these external ids.
+    pub fn rating_key_of(&self, item: &Item) -> Option<u64> {
+        let want = ids_guids(item);
+        let st = self.st();
+        st.items
+            .iter()
+            .find(|i| i.external.iter().any(|g| want.contains(g)))
+            .map(|i| i.rating_key)
+    }
+
+    pub fn item(&self, rating_key: u64) -> Option<PlexItem> {
+        let st = self.st();
+        st.by_key.get(&rating_key).map(|i| st.items[*i].clone())
+    }
+
+    pub fn items(&self) -> Vec<PlexItem> {
+        self.st().items.clone()
+    }
+
+    pub fn history(&self) -> Vec<HistoryRow> {
+        self.st().history.clone()
+    }
+
+    /// The Discover watchlist as hex keys, oldest first.
+    pub fn watchlist(&self) -> Vec<String> {
+        self.st().watchlist.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    pub fn playlists(&self) -> Vec<SimPlaylist> {
+        self.st().playlists.clone()
+    }
+
+    /// Records a play at `viewed_at`, as if the user had watched it then.
+    pub fn seed_play(&self, rating_key: u64, viewed_at: i64) {
+        let mut st = self.st();
+        st.play(rating_key, viewed_at);
+    }
+
+    pub fn seed_rating(&self, rating_key: u64, rating: Option<f64>) {
+        let mut st = self.st();
+        let now = st.now;
+        if let Some(i) = st.by_key.get(&rating_key).copied() {
+            st.items[i].user_rating = rating;
+            st.items[i].last_rated_at = rating.map(|_| now);
+        }
+    }
+
+    pub fn seed_view_offset(&self, rating_key: u64, offset_ms: Option<u64>) {
+        let mut st = self.st();
+        if let Some(i) = st.by_key.get(&rating_key).copied() {
+            st.items[i].view_offset = offset_ms;
+        }
+    }
+
+    /// Puts a library title on the Discover watchlist.
+    pub fn seed_watchlist(&self, rating_key: u64) {
+        let mut st = self.st();
+        let now = st.now;
+        if let Some(i) = st.by_key.get(&rating_key).copied() {
+            let key = st.items[i].discover_key().to_owned();
+            if !st.watchlist.iter().any(|(k, _)| *k == key) {
+                st.watchlist.push((key, now));
+            }
+        }
+    }
+
+    /// Creates a video playlist holding these rating keys; returns its id.
+    pub fn seed_playlist(&self, title: &str, keys: &[u64]) -> u64 {
+        let mut st = self.st();
+        let id = st.next_id;
+        st.next_id += 1;
+        let mut items = Vec::new();
+        for k in keys {
+            items.push((st.next_id, *k));
+            st.next_id += 1;
+        }
+        st.playlists.push(SimPlaylist {
+            id,
+            title: title.to_owned(),
+            summary: String::new(),
+            smart: false,
+            items,
+        });
+        id
+    }
+
+    /// Schedules a fault on the PMS host.
+    pub fn inject(&self, rule: FaultRule) {
+        self.st().pms.inject(rule);
+    }
+
+    /// Schedules a fault on the Discover host.
+    pub fn inject_discover(&self, rule: FaultRule) {
+        self.st().discover.inject(rule);
+    }
+
+    /// The next `n` PMS requests answer `status`.
+    pub fn fail_next(&self, status: u16, n: u32) {
+        self.inject(FaultRule::new(Fault::Status(status)).times(n));
+    }
+
+    /// The next `n` PMS requests answer 429 with `Retry-After: secs`.
+    pub fn rate_limit_next(&self, retry_after_secs: u64, n: u32) {
+        self.inject(FaultRule::new(Fault::RateLimited { retry_after_secs }).times(n));
+    }
+
+    /// The next PMS request under `path_prefix` answers with broken JSON.
+    pub fn malformed_next(&self, path_prefix: &str) {
+        self.inject(FaultRule::new(Fault::Malformed).on(path_prefix));
+    }
+
+    /// The next list page under `path_prefix` holds half its rows.
+    pub fn truncate_next(&self, path_prefix: &str) {
+        self.inject(FaultRule::new(Fault::Truncate).on(path_prefix));
+    }
+
+    /// Delays every answer on both hosts.
+    pub fn set_latency(&self, d: Duration) {
+        let mut st = self.st();
+        st.pms.set_latency(d);
+        st.discover.set_latency(d);
+    }
+
+    pub fn clear_faults(&self) {
+        let mut st = self.st();
+        st.pms.clear_faults();
+        st.discover.clear_faults();
+    }
+
+    /// PMS requests to exactly `path`, any method.
+    pub fn requests(&self, path: &str) -> u64 {
+        self.st().pms.requests(path)
+    }
+
+    pub fn requests_under(&self, prefix: &str) -> u64 {
+        self.st().pms.requests_under(prefix)
+    }
+
+    pub fn requests_to(&self, method: &str, path: &str) -> u64 {
+        self.st().pms.requests_to(method, path)
+    }
+
+    pub fn discover_requests(&self, path: &str) -> u64 {
+        self.st().discover.requests(path)
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        let st = self.st();
+        st.pms.total() + st.discover.total()
+    }
+
+    /// Every `METHOD /path` the PMS host saw, with counts.
+    pub fn routes(&self) -> std::collections::BTreeMap<String, u64> {
+        self.st().pms.routes()
+    }
+
+    pub fn reset_counts(&self) {
+        let mut st = self.st();
+        st.pms.reset_counts();
+        st.discover.reset_counts();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Request plumbing.
+
+fn query(req: &Request) -> HashMap<String, String> {
+    req.url.query_pairs().into_owned().collect()
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn plex_token(req: &Request, q: &HashMap<String, String>) -> Option<String> {
+    header(req, "X-Plex-Token")
+        .map(str::to_owned)
+        .or_else(|| q.get("X-Plex-Token").cloned())
+}
+
+fn paging(req: &Request, q: &HashMap<String, String>) -> (usize, Option<usize>) {
+    let get = |name: &str| {
+        header(req, name)
+            .map(str::to_owned)
+            .or_else(|| q.get(name).cloned())
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    (
+        get("X-Plex-Container-Start").unwrap_or(0),
+        get("X-Plex-Container-Size"),
+    )
+}
+
+fn html(status: u16, title: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(
+        format!(
+            "<html><head><title>{title}</title></head><body><h1>{status} {title}</h1></body></html>"
+        ),
+        "text/html",
+    )
+}
+
+fn unauthorized() -> ResponseTemplate {
+    html(401, "Unauthorized")
+}
+
+fn not_found() -> ResponseTemplate {
+    html(404, "Not Found")
+}
+
+fn bad_request() -> ResponseTemplate {
+    html(400, "Bad Request")
+}
+
+fn ok_empty() -> ResponseTemplate {
+    ResponseTemplate::new(200)
+}
+
+fn container(fields: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "MediaContainer": fields }))
+}
+
+/// A paged `MediaContainer` over `rows`.
+fn paged(
+    rows: Vec<Value>,
+    start: usize,
+    size: Option<usize>,
+    truncate: bool,
+    extra: Value,
+) -> ResponseTemplate {
+    let total = rows.len();
+    let (from, to) = window(total, start, size, truncate);
+    let page: Vec<Value> = rows.into_iter().skip(from).take(to - from).collect();
+    let mut mc = Map::new();
+    mc.insert("size".into(), json!(page.len()));
+    if size.is_some() {
+        mc.insert("totalSize".into(), json!(total));
+        mc.insert("offset".into(), json!(from));
+    }
+    if let Value::Object(extra) = extra {
+        mc.extend(extra);
+    }
+    mc.insert("Metadata".into(), Value::Array(page));
+    container(Value::Object(mc))
+}
+
+fn with_latency(r: ResponseTemplate, d: Duration) -> ResponseTemplate {
+    if d.is_zero() { r } else { r.set_delay(d) }
+}
+
+/// `key=/library/metadata/123`, `key=123` or `ratingKey=123`.
+fn key_param(q: &HashMap<String, String>) -> Option<u64> {
+    q.get("ratingKey")
+        .or_else(|| q.get("key"))
+        .and_then(|k| k.rsplit('/').next())
+        .and_then(|k| k.parse().ok())
+}
+
+/// The rating keys in `server://<machine>/com.plexapp.plugins.library/library/metadata/1,2`.
+fn uri_keys(uri: &str) -> Option<Vec<u64>> {
+    let rest = uri.strip_prefix("server://")?;
+    let (machine, path) = rest.split_once('/')?;
+    if machine != MACHINE_ID {
+        return None;
+    }
+    let list = path.strip_prefix("com.plexapp.plugins.library/library/metadata/")?;
+    list.split(',').map(|k| k.trim().parse().ok()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// PMS.
+
+#[derive(Debug)]
+struct PmsRouter(Arc<Mutex<PlexState>>);
+
+impl Respond for PmsRouter {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut st = lock(&self.0);
+        let method = req.method.as_str().to_owned();
+        let path = req.url.path().to_owned();
+        let fault = st.pms.observe(&method, &path);
+        let latency = st.pms.latency();
+        let resp = match fault.as_ref().and_then(fault_response) {
+            Some(r) => r,
+            None => st.pms_route(req, &method, &path, fault == Some(Fault::Truncate)),
+        };
+        with_latency(resp, latency)
+    }
+}
+
+impl PlexState {
+    fn tick(&mut self) -> i64 {
+        self.now += 1;
+        self.now
+    }
+
+    fn item_mut(&mut self, key: u64) -> Option<&mut PlexItem> {
+        let i = *self.by_key.get(&key)?;
+        Some(&mut self.items[i])
+    }
+
+    fn item(&self, key: u64) -> Option<&PlexItem> {
+        self.by_key.get(&key).map(|i| &self.items[*i])
+    }
+
+    fn play(&mut self, key: u64, at: i64) -> bool {
+        let id = self.next_id;
+        let Some(item) = self.item_mut(key) else {
+            return false;
+        };
+        item.view_count += 1;
+        item.last_viewed_at = Some(item.last_viewed_at.map_or(at, |t| t.max(at)));
+        item.view_offset = None;
+        self.next_id += 1;
+        self.history.push(HistoryRow {
+            id,
+            rating_key: key,
+            viewed_at: at,
+        });
+        true
+    }
+
+    fn item_json(&self, item: &PlexItem, guids: bool) -> Value {
+        let mut m = Map::new();
+        m.insert("ratingKey".into(), json!(item.rating_key.to_string()));
+        m.insert(
+            "key".into(),
+            json!(format!("/library/metadata/{}", item.rating_key)),
+        );
+        m.insert("guid".into(), json!(item.guid));
+        m.insert("type".into(), json!(item.kind.as_str()));
+        m.insert("title".into(), json!(item.title));
+        if let Some(y) = item.year {
+            m.insert("year".into(), json!(y));
+        }
+        m.insert("librarySectionID".into(), json!(item.section));
+        m.insert("duration".into(), json!(item.duration_ms));
+        m.insert("addedAt".into(), json!(START_TIME - 86_400));
+        if item.view_count > 0 {
+            m.insert("viewCount".into(), json!(item.view_count));
+        }
+        if let Some(t) = item.last_viewed_at {
+            m.insert("lastViewedAt".into(), json!(t));
+        }
+        if let Some(o) = item.view_offset {
+            m.insert("viewOffset".into(), json!(o));
+        }
+        if let Some(r) = item.user_rating {
+            m.insert("userRating".into(), json!(r));
+        }
+        if let Some(t) = item.last_rated_at {
+            m.insert("lastRatedAt".into(), json!(t));
+        }
+        if let (Some(show_key), Some(show)) =
+            (item.show_key, item.show_key.and_then(|k| self.item(k)))
+        {
+            m.insert("grandparentRatingKey".into(), json!(show_key.to_string()));
+            m.insert(
+                "grandparentKey".into(),
+                json!(format!("/library/metadata/{show_key}")),
+            );
+            m.insert("grandparentGuid".into(), json!(show.guid));
+            m.insert("grandparentTitle".into(), json!(show.title));
+            m.insert("parentIndex".into(), json!(item.season));
+            m.insert("index".into(), json!(item.index));
+            m.insert(
+                "parentTitle".into(),
+                json!(format!("Season {}", item.season.unwrap_or(0))),
+            );
+        }
+        if item.kind == PlexKind::Show {
+            let eps: Vec<&PlexItem> = self
+                .items
+                .iter()
+                .filter(|e| e.show_key == Some(item.rating_key))
+                .collect();
+            m.insert("leafCount".into(), json!(eps.len()));
+            m.insert(
+                "viewedLeafCount".into(),
+                json!(eps.iter().filter(|e| e.view_count > 0).count()),
+            );
+        }
+        if guids {
+            let g: Vec<Value> = item.external.iter().map(|id| json!({ "id": id })).collect();
+            m.insert("Guid".into(), Value::Array(g));
+        }
+        Value::Object(m)
+    }
+
+    fn pms_route(
+        &mut self,
+        req: &Request,
+        method: &str,
+        path: &str,
+        truncate: bool,
+    ) -> ResponseTemplate {
+        let q = query(req);
+        if method == "GET" && path == "/identity" {
+            return container(json!({
+                "size": 0, "claimed": true, "machineIdentifier": MACHINE_ID, "version": "1.41.3.9314"
+            }));
+        }
+        if plex_token(req, &q).as_deref() != Some(self.token.as_str()) {
+            return unauthorized();
+        }
+        let (start, size) = paging(req, &q);
+        let guids = q.get("includeGuids").is_some_and(|v| v == "1");
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method, segs.as_slice()) {
+            ("GET", ["library", "sections"]) => container(json!({
+                "size": 2,
+                "Directory": [
+                    {"key": "1", "type": "movie", "title": "Movies", "agent": "tv.plex.agents.movie", "uuid": "sim-section-movies"},
+                    {"key": "2", "type": "show", "title": "TV Shows", "agent": "tv.plex.agents.series", "uuid": "sim-section-shows"},
+                ],
+            })),
+            ("GET", ["library", "sections", id, "all"]) => {
+                let Ok(section) = id.parse::<u32>() else {
+                    return not_found();
+                };
+                if !(1..=2).contains(&section) {
+                    return not_found();
+                }
+                let default_type = if section == 1 { 1 } else { 2 };
+                let ty = q
+                    .get("type")
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .unwrap_or(default_type);
+                let rows: Vec<Value> = self
+                    .items
+                    .iter()
+                    .filter(|i| i.section == section && i.kind.number() == ty)
+                    .map(|i| self.item_json(i, guids))
+                    .collect();
+                paged(
+                    rows,
+                    start,
+                    size,
+                    truncate,
+                    json!({"librarySectionID": section}),
+                )
+            }
+            ("GET", ["library", "metadata", key]) => {
+                match key.parse::<u64>().ok().and_then(|k| self.item(k)) {
+                    Some(item) => container(json!({
+                        "size": 1, "Metadata": [self.item_json(item, guids)]
+                    })),
+                    None => not_found(),
+                }
+            }
+            ("GET", ["status", "sessions", "history", "all"]) => {
+                let mut rows: Vec<&HistoryRow> = self.history.iter().collect();
+                if let Some(k) = q.get("metadataItemID").and_then(|k| k.parse::<u64>().ok()) {
+                    rows.retain(|r| r.rating_key == k);
+                }
+                if let Some(s) = q
+                    .get("librarySectionID")
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
+                    rows.retain(|r| self.item(r.rating_key).is_some_and(|i| i.section == s));
+                }
+                if q.get("sort").is_some_and(|s| s == "viewedAt:desc") {
+                    rows.sort_by(|a, b| b.viewed_at.cmp(&a.viewed_at).then(b.id.cmp(&a.id)));
+                } else {
+                    rows.sort_by(|a, b| a.viewed_at.cmp(&b.viewed_at).then(a.id.cmp(&b.id)));
+                }
+                let rows: Vec<Value> = rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let item = self.item(r.rating_key)?;
+                        let mut v = json!({
+                            "historyKey": format!("/status/sessions/history/{}", r.id),
+                            "key": format!("/library/metadata/{}", r.rating_key),
+                            "ratingKey": r.rating_key.to_string(),
+                            "librarySectionID": item.section.to_string(),
+                            "title": item.title,
+                            "type": item.kind.as_str(),
+                            "viewedAt": r.viewed_at,
+                            "accountID": 1,
+                            "deviceID": 1,
+                        });
+                        if let (Some(show), Value::Object(m)) =
+                            (item.show_key.and_then(|k| self.item(k)), &mut v)
+                        {
+                            m.insert("grandparentTitle".into(), json!(show.title));
+                            m.insert(
+                                "grandparentKey".into(),
+                                json!(format!("/library/metadata/{}", show.rating_key)),
+                            );
+                            m.insert("parentIndex".into(), json!(item.season));
+                            m.insert("index".into(), json!(item.index));
+                        }
+                        Some(v)
+                    })
+                    .collect();
+                paged(rows, start, size, truncate, json!({}))
+            }
+            ("DELETE", ["status", "sessions", "history", id]) => {
+                let Ok(id) = id.parse::<u64>() else {
+                    return not_found();
+                };
+                let before = self.history.len();
+                self.history.retain(|r| r.id != id);
+                if self.history.len() == before {
+                    not_found()
+                } else {
+                    self.tick();
+                    ok_empty()
+                }
+            }
+            ("GET" | "PUT", [":", "scrobble"]) => {
+                if q.get("identifier").map(String::as_str) != Some(LIBRARY_IDENTIFIER) {
+                    return bad_request();
+                }
+                let Some(key) = key_param(&q) else {
+                    return bad_request();
+                };
+                let now = self.tick();
+                if self.play(key, now) {
+                    ok_empty()
+                } else {
+                    not_found()
+                }
+            }
+            ("GET" | "PUT", [":", "unscrobble"]) => {
+                if q.get("identifier").map(String::as_str) != Some(LIBRARY_IDENTIFIER) {
+                    return bad_request();
+                }
+                let Some(key) = key_param(&q) else {
+                    return bad_request();
+                };
+                self.tick();
+                match self.item_mut(key) {
+                    Some(item) => {
+                        item.view_count = 0;
+                        item.last_viewed_at = None;
+                        item.view_offset = None;
+                        ok_empty()
+                    }
+                    None => not_found(),
+                }
+            }
+            ("GET" | "PUT", [":", "rate"]) => {
+                if q.get("identifier").map(String::as_str) != Some(LIBRARY_IDENTIFIER) {
+                    return bad_request();
+                }
+                let (Some(key), Some(rating)) = (
+                    key_param(&q),
+                    q.get("rating").and_then(|r| r.parse::<f64>().ok()),
+                ) else {
+                    return bad_request();
+                };
+                if !(rating.is_finite() && rating <= 10.0) {
+                    return bad_request();
+                }
+                let now = self.tick();
+                match self.item_mut(key) {
+                    Some(item) => {
+                        if rating <= 0.0 {
+                            item.user_rating = None;
+                            item.last_rated_at = None;
+                        } else {
+                            item.user_rating = Some(rating);
+                            item.last_rated_at = Some(now);
+                        }
+                        ok_empty()
+                    }
+                    None => not_found(),
+                }
+            }
+            ("GET" | "POST" | "PUT", [":", "timeline"] | [":", "progress"]) => {
+                let (Some(key), Some(time)) = (
+                    key_param(&q),
+                    q.get("time").and_then(|t| t.parse::<u64>().ok()),
+                ) else {
+                    return bad_request();
+                };
+                let now = self.tick();
+                let Some(item) = self.item_mut(key) else {
+                    return not_found();
+                };
+                let duration = q
+                    .get("duration")
+                    .and_then(|d| d.parse::<u64>().ok())
+                    .filter(|d| *d > 0)
+                    .unwrap_or(item.duration_ms);
+                if time == 0 {
+                    item.view_offset = None;
+                } else if time * 10 >= duration * 9 {
+                    self.play(key, now);
+                } else {
+                    item.view_offset = Some(time);
+                }
+                ok_empty()
+            }
+            ("GET", ["playlists"]) => {
+                let rows: Vec<Value> = self
+                    .playlists
+                    .iter()
+                    .filter(|_| q.get("playlistType").is_none_or(|t| t == "video"))
+                    .map(playlist_json)
+                    .collect();
+                paged(rows, start, size, truncate, json!({}))
+            }
+            ("POST", ["playlists"]) => {
+                let title = q.get("title").map(|t| t.trim()).unwrap_or_default();
+                if title.is_empty() || q.get("type").is_some_and(|t| t != "video") {
+                    return bad_request();
+                }
+                let keys = match q.get("uri") {
+                    Some(uri) => match uri_keys(uri) {
+                        Some(k) if k.iter().all(|k| self.by_key.contains_key(k)) => k,
+                        _ => return bad_request(),
+                    },
+                    None => Vec::new(),
+                };
+                let id = self.next_id;
+                self.next_id += 1;
+                let mut pl = SimPlaylist {
+                    id,
+                    title: title.to_owned(),
+                    summary: String::new(),
+                    smart: q.get("smart").is_some_and(|s| s == "1"),
+                    items: Vec::new(),
+                };
+                for k in keys {
+                    pl.items.push((self.next_id, k));
+                    self.next_id += 1;
+                }
+                self.tick();
+                let v = playlist_json(&pl);
+                self.playlists.push(pl);
+                container(json!({"size": 1, "Metadata": [v]}))
+            }
+            (m, ["playlists", id, rest @ ..]) => {
+                let Some(pi) = id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|id| self.playlists.iter().position(|p| p.id == id))
+                else {
+                    return not_found();
+                };
+                self.playlist_route(pi, m, rest, &q, start, size, truncate, guids)
+            }
+            _ => not_found(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn playlist_route(
+        &mut self,
+        pi: usize,
+        method: &str,
+        rest: &[&str],
+        q: &HashMap<String, String>,
+        start: usize,
+        size: Option<usize>,
+        truncate: bool,
+        guids: bool,
+    ) -> ResponseTemplate {
+        match (method, rest) {
+            ("GET", []) => {
+                container(json!({"size": 1, "Metadata": [playlist_json(&self.playlists[pi])]}))
+            }
+            ("PUT", []) => {
+                if let Some(t) = q.get("title") {
+                    self.playlists[pi].title = t.clone();
+                }
+                if let Some(s) = q.get("summary") {
+                    self.playlists[pi].summary = s.clone();
+                }
+                self.tick();
+                ok_empty()
+            }
+            ("DELETE", []) => {
+                self.playlists.remove(pi);
+                self.tick();
+                ok_empty()
+            }
+            ("GET", ["items"]) => {
+                let rows: Vec<Value> = self.playlists[pi]
+                    .items
+                    .iter()
+                    .filter_map(|(pid, k)| {
+                        let mut v = self.item_json(self.item(*k)?, guids);
+                        if let Value::Object(m) = &mut v {
+                            m.insert("playlistItemID".into(), json!(pid));
+                        }
+                        Some(v)
+                    })
+                    .collect();
+                let title = self.playlists[pi].title.clone();
+                paged(
+                    rows,
+                    start,
+                    size,
+                    truncate,
+                    json!({"title": title, "playlistType": "video"}),
+                )
+            }
+            ("PUT", ["items"]) => {
+                if self.playlists[pi].smart {
+                    return bad_request();
+                }
+                let Some(keys) = q.get("uri").and_then(|u| uri_keys(u)) else {
+                    return bad_request();
+                };
+                if !keys.iter().all(|k| self.by_key.contains_key(k)) {
+                    return bad_request();
+                }
+                let added = keys.len();
+                for k in keys {
+                    let pid = self.next_id;
+                    self.next_id += 1;
+                    self.playlists[pi].items.push((pid, k));
+                }
+                self.tick();
+                container(json!({"size": 1, "leafCountAdded": added, "leafCountRequested": added}))
+            }
+            ("DELETE", ["items", pid]) => {
+                let Ok(pid) = pid.parse::<u64>() else {
+                    return not_found();
+                };
+                let items = &mut self.playlists[pi].items;
+                let before = items.len();
+                items.retain(|(p, _)| *p != pid);
+                if items.len() == before {
+                    return not_found();
+                }
+                self.tick();
+                ok_empty()
+            }
+            ("PUT", ["items", pid, "move"]) => {
+                let items = &mut self.playlists[pi].items;
+                let Some(from) = pid
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|pid| items.iter().position(|(p, _)| *p == pid))
+                else {
+                    return not_found();
+                };
+                let entry = items.remove(from);
+                match q.get("after").and_then(|a| a.parse::<u64>().ok()) {
+                    Some(after) => match items.iter().position(|(p, _)| *p == after) {
+                        Some(i) => items.insert(i + 1, entry),
+                        None => {
+                            items.insert(from, entry);
+                            return bad_request();
+                        }
+                    },
+                    None => items.insert(0, entry),
+                }
+                self.tick();
+                ok_empty()
+            }
+            _ => not_found(),
+        }
+    }
+}
+
+fn playlist_json(p: &SimPlaylist) -> Value {
+    json!({
+        "ratingKey": p.id.to_string(),
+        "key": format!("/playlists/{}/items", p.id),
+        "guid": format!("com.plexapp.agents.none://sim-playlist-{}", p.id),
+        "type": "playlist",
+        "title": p.title,
+        "summary": p.summary,
+        "smart": p.smart,
+        "playlistType": "video",
+        "leafCount": p.items.len(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Discover.
+
+#[derive(Debug)]
+struct DiscoverRouter(Arc<Mutex<PlexState>>);
+
+impl Respond for DiscoverRouter {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut st = lock(&self.0);
+        let method = req.method.as_str().to_owned();
+        let path = req.url.path().to_owned();
+        let fault = st.discover.observe(&method, &path);
+        let latency = st.discover.latency();
+        let resp = match fault.as_ref().and_then(fault_response) {
+            Some(r) => r,
+            None => st.discover_route(req, &method, &path, fault == Some(Fault::Truncate)),
+        };
+        with_latency(resp, latency)
+    }
+}
+
+impl PlexState {
+    fn by_discover_key(&self, key: &str) -> Option<&PlexItem> {
+        self.items
+            .iter()
+            .find(|i| i.kind != PlexKind::Episode && i.discover_key() == key)
+    }
+
+    fn discover_route(
+        &mut self,
+        req: &Request,
+        method: &str,
+        path: &str,
+        truncate: bool,
+    ) -> ResponseTemplate {
+        let q = query(req);
+        if plex_token(req, &q).as_deref() != Some(self.discover_token.as_str()) {
+            return unauthorized();
+        }
+        let (start, size) = paging(req, &q);
+        let guids = q.get("includeGuids").is_some_and(|v| v == "1");
+        match (method, path) {
+            ("GET", "/library/sections/watchlist/all") => {
+                let rows: Vec<Value> = self
+                    .watchlist
+                    .iter()
+                    .rev()
+                    .filter_map(|(k, at)| {
+                        let item = self.by_discover_key(k)?;
+                        let mut v = json!({
+                            "ratingKey": k,
+                            "key": format!("/library/metadata/{k}"),
+                            "guid": item.guid,
+                            "type": item.kind.as_str(),
+                            "title": item.title,
+                            "year": item.year,
+                            "watchlistedAt": at,
+                        });
+                        if guids && let Value::Object(m) = &mut v {
+                            let g: Vec<Value> =
+                                item.external.iter().map(|id| json!({ "id": id })).collect();
+                            m.insert("Guid".into(), Value::Array(g));
+                        }
+                        Some(v)
+                    })
+                    .collect();
+                paged(
+                    rows,
+                    start,
+                    size,
+                    truncate,
+                    json!({"librarySectionID": "watchlist", "identifier": "tv.plex.provider.discover"}),
+                )
+            }
+            ("PUT", "/actions/addToWatchlist") => {
+                let Some(key) = q.get("ratingKey").cloned() else {
+                    return bad_request();
+                };
+                if self.by_discover_key(&key).is_none() {
+                    return not_found();
+                }
+                if self.watchlist.iter().any(|(k, _)| *k == key) {
+                    return ResponseTemplate::new(409)
+                        .set_body_json(json!({"error": "This item is already on the watchlist"}));
+                }
+                let now = self.tick();
+                self.watchlist.push((key, now));
+                ok_empty()
+            }
+            ("PUT", "/actions/removeFromWatchlist") => {
+                let Some(key) = q.get("ratingKey").cloned() else {
+                    return bad_request();
+                };
+                let before = self.watchlist.len();
+                self.watchlist.retain(|(k, _)| *k != key);
+                if self.watchlist.len() == before {
+                    return not_found();
+                }
+                self.tick();
+                ok_empty()
+            }
+            _ => not_found(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_name_rating_keys_on_this_machine() {
+        assert_eq!(
+            uri_keys(&format!(
+                "server://{MACHINE_ID}/com.plexapp.plugins.library/library/metadata/1,22"
+            )),
+            Some(vec![1, 22])
+        );
+        assert_eq!(
+            uri_keys("server://other/com.plexapp.plugins.library/library/metadata/1"),
+            None
+        );
+    }
+
+    #[test]
+    fn library_items_carry_plex_and_external_guids() {
+        let m = movie_item(3);
+        assert_eq!(m.rating_key, PlexSim::movie_key(3));
+        assert_eq!(m.discover_key().len(), 24);
+        assert!(m.external.contains(&"tmdb://900003".to_owned()));
+        let e = episode_item(1, 1, 2, 7);
+        assert_eq!(e.external, vec!["tvdb://10010102".to_owned()]);
+    }
+}

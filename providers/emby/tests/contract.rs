@@ -1,0 +1,69 @@
+//! The contract suite against the simulator serving Emby's route table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use emby::{EmbyConfig, EmbyProvider};
+use ferry_core::{Context, Feature, InventoryOps, Secret};
+use ferry_http::RetryPolicy;
+use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
+use ferry_testkit::samples;
+use ferry_testkit::sim::jellyfin::JellyfinSim;
+use jellyfin::ServerOptions;
+
+fn provider(sim: &JellyfinSim) -> EmbyProvider {
+    let config = EmbyConfig {
+        base_url: sim.uri(),
+        api_key: Secret::new(sim.token()),
+        user_id: sim.user_id().to_owned(),
+    };
+    let options = ServerOptions {
+        retry: RetryPolicy::default()
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        ..ServerOptions::default()
+    };
+    EmbyProvider::new("emby-contract", config, options).expect("build")
+}
+
+#[tokio::test]
+async fn emby_passes_the_contract_suite() {
+    let sim = JellyfinSim::start_emby().await;
+    let p = provider(&sim);
+    assert_eq!(p.provider(), "emby");
+    let report = run_contract_suite(Subject::new(Arc::new(p)).with_secrets([sim.token()])).await;
+    report.assert_passed();
+    assert_eq!(report.passed.len(), all_checks().len());
+}
+
+#[tokio::test]
+async fn emby_uses_its_own_routes_and_date_format() {
+    let sim = JellyfinSim::start_emby().await;
+    let p = provider(&sim);
+    let cx = Context::default();
+    let e = samples::entry(Feature::History, 3);
+    let r = p
+        .add(&cx, Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.confirmed(), 1);
+    let id = sim.item_id_of(&e.item).unwrap();
+    assert!(
+        id.bytes().all(|b| b.is_ascii_digit()),
+        "Emby ids are numeric: {id}"
+    );
+    let played = sim.item(&id).unwrap().user;
+    assert_eq!(played.last_played, Some(samples::time(3 * 3600).unix()));
+    let user = sim.user_id();
+    assert_eq!(
+        sim.requests_to("POST", &format!("/Users/{user}/PlayedItems/{id}")),
+        1
+    );
+    assert_eq!(sim.requests_under("/UserPlayedItems"), 0);
+    // Emby item ids are key-ineligible but kept.
+    let snap = p.build_index(&cx, Feature::History).await.unwrap();
+    let got = snap.entries().next().unwrap();
+    assert_eq!(
+        got.item.ids.get(ferry_core::IdKind::Emby),
+        Some(id.as_str())
+    );
+}

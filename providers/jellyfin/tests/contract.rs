@@ -1,0 +1,33 @@
+//! The contract suite against the Jellyfin simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::Secret;
+use ferry_http::RetryPolicy;
+use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
+use ferry_testkit::sim::jellyfin::JellyfinSim;
+use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
+
+fn provider(sim: &JellyfinSim) -> JellyfinProvider {
+    let config = JellyfinConfig {
+        base_url: sim.uri(),
+        api_key: Secret::new(sim.token()),
+        user_id: sim.user_id().to_owned(),
+    };
+    let options = ServerOptions {
+        retry: RetryPolicy::default()
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        ..ServerOptions::default()
+    };
+    JellyfinProvider::new("jellyfin-contract", config, options).expect("build")
+}
+
+#[tokio::test]
+async fn jellyfin_passes_the_contract_suite() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim);
+    let report = run_contract_suite(Subject::new(Arc::new(p)).with_secrets([sim.token()])).await;
+    report.assert_passed();
+    assert_eq!(report.passed.len(), all_checks().len());
+}

@@ -1,0 +1,440 @@
+//! Jellyfin-specific behaviour against the simulator: paging and completeness, failure
+//! paths, batched id resolution, ProviderIds, history dates, ticks, playlists.
+
+use std::time::Duration;
+
+use ferry_core::{
+    Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, InventoryOps, Outcome, Payload,
+    Playlist, Secret, UnresolvedReason,
+};
+use ferry_http::RetryPolicy;
+use ferry_testkit::samples;
+use ferry_testkit::sim::jellyfin::{JellyfinSim, TICKS_PER_MS, USER_ID};
+use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
+
+fn provider(sim: &JellyfinSim, page_size: usize) -> JellyfinProvider {
+    let config = JellyfinConfig {
+        base_url: sim.uri(),
+        api_key: Secret::new(sim.token()),
+        user_id: sim.user_id().to_owned(),
+    };
+    let options = ServerOptions {
+        page_size,
+        retry: RetryPolicy::default()
+            .with_max_attempts(3)
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        kv: None,
+    };
+    JellyfinProvider::new("jf-test", config, options).expect("build")
+}
+
+fn cx() -> Context {
+    Context::default()
+}
+
+#[tokio::test]
+async fn paging_reads_1200_titles_and_checks_the_total() {
+    let sim = JellyfinSim::builder()
+        .movies(1200)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    for n in 0..1200 {
+        sim.seed_favorite(&sim.movie_id(n), true);
+    }
+    let p = provider(&sim, 100);
+    let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 1200);
+    assert_eq!(sim.requests("/Items"), 12, "12 pages and not one more");
+}
+
+#[tokio::test]
+async fn a_truncated_page_makes_the_read_partial() {
+    let sim = JellyfinSim::builder().movies(300).start().await;
+    let p = provider(&sim, 100);
+    sim.truncate_next("/Items");
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert!(
+        !snap.is_complete(),
+        "a short page must not read as complete"
+    );
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert!(snap.is_complete());
+}
+
+#[tokio::test]
+async fn malformed_json_is_an_error_never_an_empty_snapshot() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    sim.malformed_next("/Items");
+    let err = p.build_index(&cx(), Feature::Watchlist).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_later_page_is_partial_and_keeps_what_was_read() {
+    let sim = JellyfinSim::builder()
+        .movies(250)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    for n in 0..250 {
+        sim.seed_favorite(&sim.movie_id(n), true);
+    }
+    let p = provider(&sim, 100);
+    sim.inject(
+        FaultRule::new(Fault::Status(502))
+            .on("/Items")
+            .after(1)
+            .times(100),
+    );
+    let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+    assert!(!snap.is_complete());
+    assert_eq!(snap.len(), 100);
+}
+
+#[tokio::test]
+async fn id_resolution_is_batched_through_the_library_index() {
+    let sim = JellyfinSim::builder()
+        .movies(1000)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    let p = provider(&sim, 250);
+    let entries: Vec<Entry> = (0..120)
+        .map(|n| Entry::watchlist(samples::movie(n * 7)))
+        .collect();
+    let r = p.add(&cx(), Feature::Watchlist, &entries).await.unwrap();
+    assert_eq!(r.confirmed(), 120);
+    // Resolution: one paged index (4 pages of 250), never a lookup per item.
+    assert_eq!(sim.requests("/Items"), 4);
+    assert_eq!(sim.requests_under("/UserFavoriteItems"), 120);
+    // Twice as many entries cost the same number of lookups.
+    sim.reset_counts();
+    let more: Vec<Entry> = (0..240)
+        .map(|n| Entry::watchlist(samples::movie(n * 4 + 1)))
+        .collect();
+    p.add(&cx(), Feature::Watchlist, &more).await.unwrap();
+    assert_eq!(sim.requests("/Items"), 4);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_an_auth_error() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    sim.set_token("rotated-by-the-admin");
+    let err = p.build_index(&cx(), Feature::History).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::AuthFailed, "{h:?}");
+    sim.reset_counts();
+    let _ = p
+        .add(
+            &cx(),
+            Feature::Watchlist,
+            &[Entry::watchlist(samples::movie(1))],
+        )
+        .await;
+    assert_eq!(sim.total_requests(), 1, "401 is not retried");
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported_unavailable() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    sim.fail_next(503, 2);
+    assert!(
+        p.build_index(&cx(), Feature::Progress)
+            .await
+            .unwrap()
+            .is_complete()
+    );
+    sim.fail_next(503, 1000);
+    let err = p.build_index(&cx(), Feature::Progress).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Down, "{h:?}");
+}
+
+#[tokio::test]
+async fn provider_ids_and_series_become_ids() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let ep = samples::episode(0, 1, 2);
+    let id = sim.item_id_of(&ep).unwrap();
+    sim.seed_played(&id, samples::time(50).unix());
+    let movie = sim.movie_id(5);
+    sim.seed_played(&movie, samples::time(60).unix());
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    let m = snap
+        .entries()
+        .find(|e| e.item.ids.get(IdKind::Tmdb) == Some("900005"))
+        .unwrap();
+    assert_eq!(m.item.ids.get(IdKind::Imdb), Some("tt9000005"));
+    let e = snap
+        .entries()
+        .find(|e| e.item.kind == ferry_core::MediaType::Episode)
+        .unwrap();
+    assert_eq!(e.item.show_ids.get(IdKind::Tvdb), Some("700000"));
+    assert_eq!(e.item.ids.get(IdKind::Tvdb), Some("10000102"));
+    assert_eq!(e.key(), Entry::watch(ep, samples::time(50)).key());
+}
+
+#[tokio::test]
+async fn history_writes_carry_the_date_and_never_overwrite_another_play() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let e = Entry::watch(samples::movie(2), samples::time(900));
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let id = sim.movie_id(2);
+    assert_eq!(
+        sim.item(&id).unwrap().user.last_played,
+        Some(samples::time(900).unix())
+    );
+    assert_eq!(
+        sim.requests_to("POST", &format!("/UserPlayedItems/{id}")),
+        1,
+        "the 10.9 route"
+    );
+    assert_eq!(sim.requests_under("/Users/"), 0, "no legacy user routes");
+
+    // Another play of the same title: one date per title, so it is left alone.
+    let other = Entry::watch(samples::movie(2), samples::time(500_000));
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.items[0].outcome,
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            ..
+        }
+    ));
+    assert_eq!(
+        sim.item(&id).unwrap().user.last_played,
+        Some(samples::time(900).unix())
+    );
+    // Removing a play the server does not hold changes nothing.
+    let r = p.remove(&cx(), Feature::History, &[other]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyAbsent);
+    assert!(sim.item(&id).unwrap().user.played);
+    let r = p.remove(&cx(), Feature::History, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(!sim.item(&id).unwrap().user.played);
+}
+
+#[tokio::test]
+async fn a_server_that_ignores_date_played_gets_the_date_through_user_data() {
+    let sim = JellyfinSim::start().await;
+    sim.ignore_date_played(true);
+    let p = provider(&sim, 100);
+    let e = Entry::watch(samples::movie(4), samples::time(1234));
+    let r = p.add(&cx(), Feature::History, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let id = sim.movie_id(4);
+    assert_eq!(
+        sim.item(&id).unwrap().user.last_played,
+        Some(samples::time(1234).unix())
+    );
+    assert_eq!(
+        sim.requests_to("POST", &format!("/UserItems/{id}/UserData")),
+        1
+    );
+}
+
+#[tokio::test]
+async fn progress_is_written_in_ticks_without_touching_the_play_date() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let id = sim.movie_id(7);
+    sim.seed_played(&id, samples::time(0).unix());
+    let e = Entry::progress(samples::movie(7), 1_800_000, Some(6_000_000), None);
+    let r = p
+        .add(&cx(), Feature::Progress, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let u = sim.item(&id).unwrap().user;
+    assert_eq!(u.position_ticks, 1_800_000 * TICKS_PER_MS);
+    assert_eq!(
+        u.last_played,
+        Some(samples::time(0).unix()),
+        "history untouched"
+    );
+    let snap = p.build_index(&cx(), Feature::Progress).await.unwrap();
+    match snap.entries().next().map(|e| &e.payload) {
+        Some(Payload::Progress {
+            position_ms,
+            duration_ms,
+            ..
+        }) => {
+            assert_eq!(*position_ms, 1_800_000);
+            assert_eq!(*duration_ms, Some(6_000_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = p.remove(&cx(), Feature::Progress, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(sim.item(&id).unwrap().user.position_ticks, 0);
+}
+
+#[tokio::test]
+async fn titles_the_server_does_not_hold_are_unresolved_not_found() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    for f in [Feature::Watchlist, Feature::History, Feature::Progress] {
+        let mut e = samples::entry(f, 9);
+        e.item = samples::movie(4242);
+        let r = p.add(&cx(), f, &[e]).await.unwrap();
+        assert!(
+            matches!(
+                r.items[0].outcome,
+                Outcome::Unresolved {
+                    reason: UnresolvedReason::NotFound,
+                    ..
+                }
+            ),
+            "{f}: {:?}",
+            r.items[0].outcome
+        );
+    }
+}
+
+#[tokio::test]
+async fn ratings_are_not_offered() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let err = p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    let err = p
+        .add(
+            &cx(),
+            Feature::Ratings,
+            &[samples::entry(Feature::Ratings, 1)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert_eq!(sim.total_requests(), 0);
+}
+
+#[tokio::test]
+async fn playlists_are_edited_in_place_in_order() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let list = |ns: &[u32]| {
+        Entry::playlist(Playlist {
+            name: "Friday".into(),
+            description: None,
+            items: ns.iter().map(|n| samples::movie(*n)).collect(),
+        })
+    };
+    p.add(&cx(), Feature::Playlists, &[list(&[1, 2, 3])])
+        .await
+        .unwrap();
+    let id = sim.playlists()[0].id.clone();
+    let r = p
+        .add(&cx(), Feature::Playlists, &[list(&[3, 5, 1])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let pls = sim.playlists();
+    assert_eq!(pls.len(), 1);
+    assert_eq!(pls[0].id, id);
+    let items: Vec<String> = pls[0].entries.iter().map(|(_, i)| i.clone()).collect();
+    assert_eq!(
+        items,
+        vec![sim.movie_id(3), sim.movie_id(5), sim.movie_id(1)]
+    );
+    let r = p
+        .remove(&cx(), Feature::Playlists, &[list(&[])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(sim.playlists().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_reported_down_with_the_reason() {
+    let sim = JellyfinSim::start().await;
+    let config = JellyfinConfig {
+        base_url: sim.uri(),
+        api_key: Secret::new(sim.token()),
+        user_id: "0000000000000000000000000000dead".into(),
+    };
+    let p = JellyfinProvider::new("jf", config, ServerOptions::default()).unwrap();
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Down);
+    assert!(h.details.unwrap_or_default().contains("does not exist"));
+    assert_ne!(USER_ID, "0000000000000000000000000000dead");
+}
+
+#[tokio::test]
+async fn config_accepts_token_as_an_alias_and_rejects_unknown_keys() {
+    let cfg = ferry_core::ProviderConfig::new("j", "jellyfin")
+        .set("base_url", "http://jf:8096")
+        .set("token", "key-123456789")
+        .set("user_id", USER_ID);
+    let parsed: JellyfinConfig = cfg.parse().unwrap();
+    assert_eq!(parsed.api_key.expose(), "key-123456789");
+    let bad = ferry_core::ProviderConfig::new("j", "jellyfin")
+        .set("base_url", "http://jf:8096")
+        .set("api_key", "key-123456789")
+        .set("user_id", USER_ID)
+        .set("server", "x");
+    assert_eq!(
+        bad.parse::<JellyfinConfig>().unwrap_err().field.as_deref(),
+        Some("server")
+    );
+    let p = JellyfinProvider::new("j", parsed, ServerOptions::default()).unwrap();
+    assert_eq!(p.secrets(), vec![Secret::new("key-123456789")]);
+    assert!(!format!("{p:?}").contains("key-123456789"));
+}
+
+#[tokio::test]
+async fn a_partial_library_defers_writes_instead_of_guessing() {
+    let sim = JellyfinSim::builder()
+        .movies(300)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    let p = provider(&sim, 100);
+    let late = sim.movie_id(250);
+    sim.seed_favorite(&late, true);
+    // The second page fails through every retry (3 attempts), once per call.
+    let second_page_down = || {
+        FaultRule::new(Fault::Status(503))
+            .on("/Items")
+            .after(1)
+            .times(3)
+    };
+    sim.inject(second_page_down());
+    let adds = [Entry::watchlist(samples::movie(260))];
+    let r = p.add(&cx(), Feature::Watchlist, &adds).await.unwrap();
+    sim.inject(second_page_down());
+    let removes = [Entry::watchlist(samples::movie(250))];
+    let r2 = p.remove(&cx(), Feature::Watchlist, &removes).await.unwrap();
+    for o in [&r.items[0].outcome, &r2.items[0].outcome] {
+        assert!(
+            matches!(
+                o,
+                Outcome::Unresolved {
+                    reason: UnresolvedReason::ProviderDown,
+                    ..
+                }
+            ),
+            "{o:?}"
+        );
+    }
+    assert!(
+        sim.item(&late).unwrap().user.favorite,
+        "nothing was removed"
+    );
+}

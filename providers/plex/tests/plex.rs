@@ -1,0 +1,588 @@
+//! Plex-specific behaviour against the simulator: paging and completeness, failure
+//! paths, GUIDs, the rating scale, history times, Discover, playlists, batching.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::{
+    Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, InventoryOps, KvStore, MemoryKvStore,
+    Outcome, Payload, Playlist, Rating, Secret, UnresolvedReason,
+};
+use ferry_http::RetryPolicy;
+use ferry_testkit::samples;
+use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::plex::{PlexSim, START_TIME};
+use plex::{PlexConfig, PlexOptions, PlexProvider, rating_from_plex};
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+}
+
+fn config(sim: &PlexSim) -> PlexConfig {
+    PlexConfig {
+        base_url: sim.uri(),
+        token: Secret::new(sim.token()),
+        discover_url: sim.discover_uri(),
+        libraries: None,
+    }
+}
+
+fn provider_with(sim: &PlexSim, page_size: usize, kv: Arc<dyn KvStore>) -> PlexProvider {
+    PlexProvider::new(
+        "plex-test",
+        config(sim),
+        PlexOptions {
+            page_size,
+            retry: fast_retry(),
+            kv: Some(kv),
+        },
+    )
+    .expect("build")
+}
+
+fn provider(sim: &PlexSim, page_size: usize) -> PlexProvider {
+    provider_with(sim, page_size, Arc::new(MemoryKvStore::new()))
+}
+
+fn cx() -> Context {
+    Context::default()
+}
+
+#[tokio::test]
+async fn paging_reads_1200_titles_and_checks_the_total() {
+    let sim = PlexSim::builder().movies(1200).shows(0, 0, 0).start().await;
+    for n in 0..1200 {
+        sim.seed_rating(PlexSim::movie_key(n), Some(f64::from(n % 10 + 1)));
+    }
+    let p = provider(&sim, 100);
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 1200);
+    // 1200 rows at 100 per page: 12 pages and not one more (the total says we are done).
+    assert_eq!(sim.requests("/library/sections/1/all"), 12);
+}
+
+#[tokio::test]
+async fn a_2500_title_library_is_seeded_and_read_quickly() {
+    let sim = PlexSim::builder().movies(2500).start().await;
+    let p = provider(&sim, 500);
+    let snap = p.build_index(&cx(), Feature::Progress).await.unwrap();
+    assert!(snap.is_complete());
+    assert!(snap.is_empty());
+    assert_eq!(sim.requests("/library/sections/1/all"), 5);
+}
+
+#[tokio::test]
+async fn a_truncated_page_makes_the_read_partial() {
+    let sim = PlexSim::builder().movies(300).start().await;
+    for n in 0..300 {
+        sim.seed_rating(PlexSim::movie_key(n), Some(6.0));
+    }
+    let p = provider(&sim, 100);
+    sim.truncate_next("/library/sections/1/all");
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(
+        !snap.is_complete(),
+        "a short page must not read as complete"
+    );
+    // The same read without the fault is complete.
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(snap.is_complete());
+    assert_eq!(snap.len(), 300);
+}
+
+#[tokio::test]
+async fn a_truncated_watchlist_page_on_discover_is_partial() {
+    let sim = PlexSim::start().await;
+    for n in 0..10 {
+        sim.seed_watchlist(PlexSim::movie_key(n));
+    }
+    let p = provider(&sim, 4);
+    sim.inject_discover(FaultRule::new(Fault::Truncate).on("/library/sections/watchlist"));
+    let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+    assert!(!snap.is_complete());
+}
+
+#[tokio::test]
+async fn malformed_json_is_an_error_never_an_empty_snapshot() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.malformed_next("/library/sections/1/all");
+    let err = p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+
+    sim.malformed_next("/status/sessions/history/all");
+    let err = p.build_index(&cx(), Feature::History).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+}
+
+#[tokio::test]
+async fn a_broken_later_page_keeps_what_was_read_and_is_partial() {
+    let sim = PlexSim::builder().movies(250).start().await;
+    for n in 0..250 {
+        sim.seed_rating(PlexSim::movie_key(n), Some(8.0));
+    }
+    let p = provider(&sim, 100);
+    sim.inject(
+        FaultRule::new(Fault::Malformed)
+            .on("/library/sections/1/all")
+            .after(1),
+    );
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(!snap.is_complete());
+    assert_eq!(snap.len(), 100, "the first page is kept");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_an_auth_error() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.set_token("a-new-token-after-expiry");
+    sim.set_discover_token("a-new-token-after-expiry");
+    let err = p.build_index(&cx(), Feature::History).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let err = p.build_index(&cx(), Feature::Watchlist).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::AuthFailed, "{h:?}");
+    // An auth failure is never retried into a pile of requests.
+    sim.reset_counts();
+    let _ = p.build_index(&cx(), Feature::Ratings).await;
+    assert_eq!(sim.total_requests(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_reported_unavailable() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.fail_next(503, 2);
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(snap.is_complete(), "two 503s then success");
+
+    sim.fail_next(500, 1000);
+    let err = p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(!err.is_temporary(), "retries are spent: {err}");
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Down, "{h:?}");
+}
+
+#[tokio::test]
+async fn a_failed_later_page_is_partial_not_an_error() {
+    let sim = PlexSim::builder().movies(250).start().await;
+    let p = provider(&sim, 100);
+    sim.inject(
+        FaultRule::new(Fault::Status(503))
+            .on("/library/sections/1/all")
+            .after(1)
+            .times(100),
+    );
+    let snap = p.build_index(&cx(), Feature::Progress).await.unwrap();
+    assert!(!snap.is_complete());
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.rate_limit_next(0, 1);
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert!(snap.is_complete());
+    assert_eq!(sim.requests("/library/sections"), 2, "the 429 was retried");
+}
+
+#[tokio::test]
+async fn guids_become_ids_on_every_item() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.seed_rating(PlexSim::movie_key(3), Some(8.0));
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    let e = snap.get("tmdb:900003").expect("filed under its tmdb id");
+    let ids = &e.item.ids;
+    assert_eq!(ids.get(IdKind::Imdb), Some("tt9000003"));
+    assert_eq!(ids.get(IdKind::Tvdb), Some("2000003"));
+    assert!(ids.get(IdKind::Guid).unwrap().starts_with("plex://movie/"));
+}
+
+#[tokio::test]
+async fn ratings_map_plexs_scale_onto_one_to_ten() {
+    assert_eq!(rating_from_plex(7.5), Rating::new(8));
+    assert_eq!(rating_from_plex(10.0), Rating::new(10));
+    assert_eq!(rating_from_plex(0.0), None);
+    assert_eq!(rating_from_plex(0.4), None);
+
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.seed_rating(PlexSim::movie_key(1), Some(7.5));
+    sim.seed_rating(PlexSim::movie_key(2), Some(0.4));
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert_eq!(snap.len(), 1, "0.4 is no rating");
+    match snap.get("tmdb:900001").map(|e| &e.payload) {
+        Some(Payload::Rating { rating, .. }) => assert_eq!(rating.get(), 8),
+        other => panic!("{other:?}"),
+    }
+    // Writing 9 stores 9 on Plex's 0-10 scale; re-sending 8 for a stored 7.5 is a no-op.
+    let nine = Entry::rating(samples::movie(4), Rating::new(9).unwrap(), None);
+    let r = p.add(&cx(), Feature::Ratings, &[nine]).await.unwrap();
+    assert_eq!(r.confirmed(), 1);
+    assert_eq!(
+        sim.item(PlexSim::movie_key(4)).unwrap().user_rating,
+        Some(9.0)
+    );
+    let eight = Entry::rating(samples::movie(1), Rating::new(8).unwrap(), None);
+    let r = p.add(&cx(), Feature::Ratings, &[eight]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
+}
+
+#[tokio::test]
+async fn history_keeps_the_real_time_of_a_copied_play() {
+    let sim = PlexSim::start().await;
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKvStore::new());
+    let p = provider_with(&sim, 100, kv.clone());
+    let e = samples::entry(Feature::History, 2);
+    let watched = samples::time(7200);
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    // Plex stamped its own clock...
+    let rows = sim.history();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].viewed_at > START_TIME);
+    // ...but the play reads back at the time it happened, also from a new instance.
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert!(
+        snap.contains_key(&e.key()),
+        "{:?}",
+        snap.keys().collect::<Vec<_>>()
+    );
+    let again = provider_with(&sim, 100, kv);
+    let snap = again.build_index(&cx(), Feature::History).await.unwrap();
+    assert!(snap.contains_key(&e.key()));
+    assert_eq!(watched, samples::time(7200));
+    // Without the ledger the play shows at Plex's time: never lost, only re-timed.
+    let forgetful = provider(&sim, 100);
+    let snap = forgetful
+        .build_index(&cx(), Feature::History)
+        .await
+        .unwrap();
+    assert_eq!(snap.len(), 1);
+    assert!(!snap.contains_key(&e.key()));
+}
+
+#[tokio::test]
+async fn history_remove_deletes_one_play_and_keeps_the_others() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let rk = PlexSim::movie_key(6);
+    sim.seed_play(rk, samples::time(0).unix());
+    sim.seed_play(rk, samples::time(86_400).unix());
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(snap.len(), 2);
+    let one = Entry::watch(samples::movie(6), samples::time(30));
+    let r = p.remove(&cx(), Feature::History, &[one]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let left = sim.history();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].viewed_at, samples::time(86_400).unix());
+    assert!(sim.item(rk).unwrap().view_count > 0, "still watched");
+    // Removing the last play marks the title unwatched.
+    let last = Entry::watch(samples::movie(6), samples::time(86_400));
+    p.remove(&cx(), Feature::History, &[last]).await.unwrap();
+    assert_eq!(sim.item(rk).unwrap().view_count, 0);
+    assert!(
+        p.build_index(&cx(), Feature::History)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn titles_missing_from_the_library_are_unresolved_not_found() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let stranger = samples::movie(5000);
+    for f in [
+        Feature::History,
+        Feature::Ratings,
+        Feature::Progress,
+        Feature::Watchlist,
+    ] {
+        let mut e = samples::entry(f, 5000);
+        e.item = stranger.clone();
+        let r = p.add(&cx(), f, &[e]).await.unwrap();
+        assert!(
+            matches!(
+                r.items[0].outcome,
+                Outcome::Unresolved {
+                    reason: UnresolvedReason::NotFound,
+                    ..
+                }
+            ),
+            "{f}: {:?}",
+            r.items[0].outcome
+        );
+    }
+    assert_eq!(sim.requests_under("/:/"), 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn id_resolution_costs_library_pages_not_requests_per_item() {
+    let sim = PlexSim::builder().movies(1000).shows(0, 0, 0).start().await;
+    let p = provider(&sim, 200);
+    let entries: Vec<Entry> = (100..160)
+        .map(|n| Entry::rating(samples::movie(n), Rating::new(7).unwrap(), None))
+        .collect();
+    let r = p.add(&cx(), Feature::Ratings, &entries).await.unwrap();
+    assert_eq!(r.confirmed(), 60);
+    // One scan of the library (5 pages), then one write per changed item.
+    assert_eq!(sim.requests("/library/sections/1/all"), 5);
+    assert_eq!(sim.requests("/:/rate"), 60);
+    assert_eq!(
+        sim.requests_under("/library/metadata"),
+        0,
+        "no per-item lookups"
+    );
+}
+
+#[tokio::test]
+async fn the_watchlist_lives_on_discover() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let e = Entry::watchlist(samples::movie(11));
+    let r = p
+        .add(&cx(), Feature::Watchlist, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let key = sim
+        .item(PlexSim::movie_key(11))
+        .unwrap()
+        .discover_key()
+        .to_owned();
+    assert_eq!(sim.watchlist(), vec![key]);
+    assert_eq!(sim.discover_requests("/actions/addToWatchlist"), 1);
+    let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+    assert!(snap.contains_key("tmdb:900011"));
+    let r = p.remove(&cx(), Feature::Watchlist, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(sim.watchlist().is_empty());
+    // A watchlist outage degrades health without taking the server down.
+    sim.inject_discover(FaultRule::new(Fault::Status(503)).times(10));
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Degraded, "{h:?}");
+    assert!(!h.feature_available(Feature::Watchlist));
+    assert!(h.feature_available(Feature::History));
+}
+
+#[tokio::test]
+async fn episodes_resolve_through_their_show() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let ep = samples::episode(1, 1, 3);
+    let e = Entry::watch(ep.clone(), samples::time(100));
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    let got = snap
+        .get(&e.key())
+        .expect("episode play filed under show id + SxxEyy");
+    assert_eq!(got.item.show_ids.get(IdKind::Tmdb), Some("800001"));
+    assert_eq!((got.item.season, got.item.episode), (Some(1), Some(3)));
+}
+
+#[tokio::test]
+async fn progress_is_a_stopped_timeline_and_never_marks_watched() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let e = Entry::progress(samples::movie(8), 1_234_000, Some(6_000_000), None);
+    let r = p
+        .add(&cx(), Feature::Progress, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let it = sim.item(PlexSim::movie_key(8)).unwrap();
+    assert_eq!(it.view_offset, Some(1_234_000));
+    assert_eq!(it.view_count, 0);
+    // 95 % would make Plex count a play: refused rather than marking it watched.
+    let late = Entry::progress(samples::movie(9), 5_700_000, Some(6_000_000), None);
+    let r = p.add(&cx(), Feature::Progress, &[late]).await.unwrap();
+    assert!(matches!(
+        r.items[0].outcome,
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            ..
+        }
+    ));
+    assert_eq!(sim.item(PlexSim::movie_key(9)).unwrap().view_count, 0);
+    let r = p.remove(&cx(), Feature::Progress, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(sim.item(PlexSim::movie_key(8)).unwrap().view_offset, None);
+}
+
+#[tokio::test]
+async fn playlists_are_edited_in_place_in_order() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let list = |ns: &[u32]| {
+        Entry::playlist(Playlist {
+            name: "Weekend".into(),
+            description: None,
+            items: ns.iter().map(|n| samples::movie(*n)).collect(),
+        })
+    };
+    let r = p
+        .add(&cx(), Feature::Playlists, &[list(&[1, 2, 3])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let id = sim.playlists()[0].id;
+    let r = p
+        .add(&cx(), Feature::Playlists, &[list(&[3, 4, 1])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let pls = sim.playlists();
+    assert_eq!(pls.len(), 1);
+    assert_eq!(pls[0].id, id, "the same playlist, edited");
+    let keys: Vec<u64> = pls[0].items.iter().map(|(_, k)| *k).collect();
+    assert_eq!(
+        keys,
+        vec![
+            PlexSim::movie_key(3),
+            PlexSim::movie_key(4),
+            PlexSim::movie_key(1)
+        ]
+    );
+    let r = p
+        .add(&cx(), Feature::Playlists, &[list(&[3, 4, 1])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
+}
+
+#[tokio::test]
+async fn a_configured_library_that_vanished_is_an_error_not_an_empty_read() {
+    let sim = PlexSim::start().await;
+    let mut cfg = config(&sim);
+    cfg.libraries = Some(vec!["Films (4K)".into()]);
+    let p = PlexProvider::new("plex-test", cfg, PlexOptions::default()).unwrap();
+    let err = p.build_index(&cx(), Feature::History).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("Films (4K)"), "{err}");
+
+    let mut cfg = config(&sim);
+    cfg.libraries = Some(vec!["movies".into()]);
+    let p = PlexProvider::new("plex-test", cfg, PlexOptions::default()).unwrap();
+    sim.seed_rating(PlexSim::movie_key(1), Some(4.0));
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    assert_eq!(snap.len(), 1);
+    assert_eq!(
+        sim.requests_under("/library/sections/2"),
+        0,
+        "TV Shows not read"
+    );
+}
+
+#[tokio::test]
+async fn config_rejects_unknown_keys_and_defaults_discover() {
+    let cfg = ferry_core::ProviderConfig::new("p", "plex")
+        .set("base_url", "http://pms:32400")
+        .set("token", "tok-1234567");
+    let parsed: PlexConfig = cfg.parse().unwrap();
+    assert_eq!(parsed.discover_url, plex::DEFAULT_DISCOVER_URL);
+    let bad = ferry_core::ProviderConfig::new("p", "plex")
+        .set("base_url", "http://pms:32400")
+        .set("token", "tok-1234567")
+        .set("server_url", "x");
+    assert_eq!(
+        bad.parse::<PlexConfig>().unwrap_err().field.as_deref(),
+        Some("server_url")
+    );
+    let p = PlexProvider::new("p", parsed, PlexOptions::default()).unwrap();
+    assert_eq!(p.secrets(), vec![Secret::new("tok-1234567")]);
+    assert!(!format!("{p:?}").contains("tok-1234567"));
+}
+
+#[tokio::test]
+async fn history_is_not_added_when_the_history_read_was_partial() {
+    let sim = PlexSim::builder().movies(64).start().await;
+    for n in 0..30 {
+        sim.seed_play(PlexSim::movie_key(n), samples::time(i64::from(n)).unix());
+    }
+    let p = provider(&sim, 10);
+    sim.inject(
+        FaultRule::new(Fault::Status(503))
+            .on("/status/sessions/history/all")
+            .after(1)
+            .times(100),
+    );
+    let e = samples::entry(Feature::History, 25);
+    let r = p.add(&cx(), Feature::History, &[e]).await.unwrap();
+    assert!(
+        matches!(
+            r.items[0].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::ProviderDown,
+                ..
+            }
+        ),
+        "{:?}",
+        r.items[0].outcome
+    );
+    assert_eq!(
+        sim.requests("/:/scrobble"),
+        0,
+        "a play that may exist is not duplicated"
+    );
+}
+
+#[tokio::test]
+async fn playlist_entries_outside_the_read_libraries_are_kept() {
+    let sim = PlexSim::start().await;
+    let episode = sim.rating_key_of(&samples::episode(0, 1, 1)).unwrap();
+    sim.seed_playlist("Mixed", &[PlexSim::movie_key(1), episode]);
+    let mut cfg = config(&sim);
+    cfg.libraries = Some(vec!["Movies".into()]);
+    let p = PlexProvider::new(
+        "plex-test",
+        cfg,
+        PlexOptions {
+            retry: fast_retry(),
+            ..PlexOptions::default()
+        },
+    )
+    .unwrap();
+    let want = Entry::playlist(Playlist {
+        name: "mixed".into(),
+        description: None,
+        items: vec![samples::movie(1), samples::movie(2)],
+    });
+    let r = p.add(&cx(), Feature::Playlists, &[want]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let keys: Vec<u64> = sim.playlists()[0].items.iter().map(|(_, k)| *k).collect();
+    assert!(
+        keys.contains(&episode),
+        "the episode ferry cannot see stays: {keys:?}"
+    );
+    assert_eq!(&keys[..2], &[PlexSim::movie_key(1), PlexSim::movie_key(2)]);
+}
+
+#[tokio::test]
+async fn slow_answers_are_waited_for() {
+    let sim = PlexSim::start().await;
+    sim.set_latency(Duration::from_millis(20));
+    let p = provider(&sim, 100);
+    let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+    assert!(snap.is_complete());
+    let h = p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Ok, "{h:?}");
+    assert!(h.latency_ms.is_some());
+}
