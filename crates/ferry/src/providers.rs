@@ -10,8 +10,14 @@ use emby as _;
 use jellyfin as _;
 #[cfg(feature = "provider-local")]
 use local as _;
+#[cfg(feature = "provider-mdblist")]
+use mdblist as _;
 #[cfg(feature = "provider-plex")]
 use plex as _;
+#[cfg(feature = "provider-simkl")]
+use simkl as _;
+#[cfg(feature = "provider-trakt")]
+use trakt as _;
 // xtask:use (new-provider inserts above)
 
 /// The provider ids whose cargo features are enabled in this build.
@@ -22,12 +28,18 @@ pub(crate) fn enabled_features() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
     #[cfg(feature = "provider-local")]
     v.push("local");
+    #[cfg(feature = "provider-trakt")]
+    v.push("trakt");
     #[cfg(feature = "provider-plex")]
     v.push("plex");
     #[cfg(feature = "provider-jellyfin")]
     v.push("jellyfin");
     #[cfg(feature = "provider-emby")]
     v.push("emby");
+    #[cfg(feature = "provider-simkl")]
+    v.push("simkl");
+    #[cfg(feature = "provider-mdblist")]
+    v.push("mdblist");
     // xtask:enabled (new-provider inserts above)
     v
 }

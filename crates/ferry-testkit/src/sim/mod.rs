@@ -5,4 +5,7 @@
 
 pub mod jellyfin;
 pub mod knobs;
+pub mod mdblist;
 pub mod plex;
+pub mod simkl;
+pub mod trakt;

@@ -1,0 +1,459 @@
+//! MDBList-specific behaviour against the simulator: paging checked for completeness,
+//! broken answers, play-exact history removal, confirmation by re-read, limits and auth.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::{
+    Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, Ids, InventoryOps,
+    Item, Outcome, Secret, Snapshot, Timestamp, UnresolvedReason,
+};
+use ferry_http::ManualClock;
+use ferry_testkit::samples;
+use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::mdblist::MdblistSim;
+use mdblist::{MdblistConfig, MdblistOptions, MdblistProvider};
+
+struct Setup {
+    sim: MdblistSim,
+    p: MdblistProvider,
+    clock: Arc<ManualClock>,
+}
+
+async fn setup(page_size: Option<u32>) -> Setup {
+    let sim = MdblistSim::start().await;
+    let clock = Arc::new(ManualClock::new(1_750_000_000));
+    let config = MdblistConfig {
+        api_key: Secret::new(sim.api_key()),
+        base_url: Some(sim.uri()),
+        page_size,
+    };
+    let options = MdblistOptions {
+        clock: Some(clock.clone()),
+        seed: Some(5),
+        ..MdblistOptions::default()
+    };
+    let p = MdblistProvider::new("mdblist-test", config, options).expect("build");
+    Setup { sim, p, clock }
+}
+
+fn cx() -> Context {
+    Context::default()
+}
+
+async fn index(p: &MdblistProvider, f: Feature) -> Snapshot {
+    p.build_index(&cx(), f).await.expect("build_index")
+}
+
+fn partial_reason(s: &Snapshot) -> String {
+    match &s.completeness {
+        Completeness::Partial { reason } => reason.clone(),
+        Completeness::Complete => panic!(
+            "expected a partial snapshot, got a complete one of {}",
+            s.len()
+        ),
+    }
+}
+
+fn unresolved(o: &Outcome) -> Option<UnresolvedReason> {
+    match o {
+        Outcome::Unresolved { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+// -- paging ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn paging_reads_every_page() {
+    let s = setup(Some(5)).await;
+    for n in 0..12 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    s.sim.seed_watchlist(&samples::show(1));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 13);
+    assert_eq!(s.sim.requests("/watchlist/items"), 3);
+}
+
+#[tokio::test]
+async fn a_truncated_last_page_is_partial() {
+    let s = setup(None).await;
+    for n in 1..=4 {
+        s.sim.seed_rating(&samples::movie(n), 6);
+    }
+    s.sim.truncate_next("/sync/ratings");
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert_eq!(snap.len(), 2);
+    assert!(
+        partial_reason(&snap).contains("declared 4"),
+        "{:?}",
+        snap.completeness
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_middle_page_is_read_around_without_loss() {
+    let s = setup(Some(5)).await;
+    for n in 0..12 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    s.sim.truncate_next("/watchlist/items");
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 12, "the next offset follows the rows received");
+}
+
+#[tokio::test]
+async fn a_lying_has_more_is_partial() {
+    let s = setup(Some(5)).await;
+    for n in 0..12 {
+        s.sim
+            .seed_play(&samples::movie(n), samples::time(n as i64 * 3600));
+    }
+    s.sim.lie_has_more_next("/sync/watched", 1);
+    let snap = index(&s.p, Feature::History).await;
+    assert_eq!(snap.len(), 5);
+    assert!(
+        partial_reason(&snap).contains("declared 12"),
+        "{:?}",
+        snap.completeness
+    );
+}
+
+#[tokio::test]
+async fn without_totals_a_full_last_page_is_verified() {
+    let s = setup(Some(5)).await;
+    s.sim.set_declare_totals(false);
+    for n in 0..10 {
+        s.sim.seed_rating(&samples::movie(n), 8);
+    }
+    // Exactly two full pages: the empty third page confirms the end.
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 10);
+    assert_eq!(s.sim.requests("/sync/ratings"), 3);
+    // A lie on the first page is caught by the verifying request.
+    s.sim.lie_has_more_next("/sync/ratings", 1);
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert!(
+        partial_reason(&snap).contains("no rows follow"),
+        "{:?}",
+        snap.completeness
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_an_error_never_an_empty_snapshot() {
+    let s = setup(None).await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.malformed_next("/watchlist/items");
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+}
+
+#[tokio::test]
+async fn an_empty_body_is_an_error_never_an_empty_snapshot() {
+    let s = setup(None).await;
+    s.sim.seed_rating(&samples::movie(1), 4);
+    s.sim.empty_body_next("/sync/ratings", 1);
+    let err = s.p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+    assert_eq!(index(&s.p, Feature::Ratings).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_error_mid_read_fails_the_read() {
+    let s = setup(Some(2)).await;
+    for n in 0..6 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    s.sim.inject(
+        FaultRule::new(Fault::Status(500))
+            .on("/watchlist/items")
+            .after(1)
+            .times(10),
+    );
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+// -- writes ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_history_removal_removes_exactly_that_play() {
+    let s = setup(None).await;
+    let m = samples::movie(1);
+    s.sim.seed_play(&m, samples::time(0));
+    s.sim.seed_play(&m, samples::time(86_400));
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::History,
+            &[Entry::watch(m.clone(), samples::time(20))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    let left = s.sim.plays_of(&m);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].watched_at, samples::time(86_400).unix());
+    assert_eq!(s.sim.requests_to("POST", "/sync/watched/plays/remove"), 1);
+}
+
+#[tokio::test]
+async fn a_removal_is_unconfirmed_when_the_reread_is_partial() {
+    let s = setup(None).await;
+    for n in 1..=3 {
+        s.sim.seed_play(&samples::movie(n), samples::time(0));
+    }
+    // The read that plans passes; the re-read that should confirm comes back truncated.
+    s.sim.inject(
+        FaultRule::new(Fault::Truncate)
+            .on("/sync/watched")
+            .method("GET")
+            .after(1),
+    );
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::History,
+            &[Entry::watch(samples::movie(1), samples::time(0))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unconfirmed),
+        "{r:?}"
+    );
+    assert!(
+        s.sim.plays_of(&samples::movie(1)).is_empty(),
+        "it was removed, just not confirmed"
+    );
+}
+
+#[tokio::test]
+async fn plays_are_never_duplicated_and_rewatches_are_kept() {
+    let s = setup(None).await;
+    let m = samples::movie(2);
+    let first = Entry::watch(m.clone(), samples::time(0));
+    let again = Entry::watch(m.clone(), samples::time(30));
+    let rewatch = Entry::watch(m.clone(), samples::time(7 * 86_400));
+    let r =
+        s.p.add(&cx(), Feature::History, &[first, again])
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        r.items[1].outcome,
+        Outcome::AlreadyPresent,
+        "30 s apart is the same play"
+    );
+    let r = s.p.add(&cx(), Feature::History, &[rewatch]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.plays_of(&m).len(), 2);
+}
+
+#[tokio::test]
+async fn episode_plays_round_trip() {
+    let s = setup(None).await;
+    let e1 = Entry::watch(samples::episode(1, 1, 2), samples::time(100));
+    let e2 = Entry::watch(samples::episode(1, 2, 1), samples::time(200));
+    let r =
+        s.p.add(&cx(), Feature::History, &[e1.clone(), e2.clone()])
+            .await
+            .unwrap();
+    assert_eq!(r.confirmed(), 2, "{r:?}");
+    let snap = index(&s.p, Feature::History).await;
+    assert!(
+        snap.contains_key(&e1.key()) && snap.contains_key(&e2.key()),
+        "{snap:?}"
+    );
+    let r =
+        s.p.remove(&cx(), Feature::History, std::slice::from_ref(&e2))
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.plays().len(), 1);
+}
+
+#[tokio::test]
+async fn watchlist_writes_need_an_imdb_or_tmdb_id() {
+    let s = setup(None).await;
+    let tvdb_only = Item::movie("Only TVDB", 2001, Ids::new().with(IdKind::Tvdb, "4242"));
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::Watchlist,
+            &[
+                Entry::watchlist(tvdb_only),
+                Entry::watchlist(samples::movie(3)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unsupported),
+        "{r:?}"
+    );
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.watchlist(), vec![900_003]);
+}
+
+#[tokio::test]
+async fn titles_mdblist_does_not_know_are_unresolved_not_found() {
+    let s = setup(None).await;
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::Watchlist,
+            &[
+                Entry::watchlist(samples::movie(900)),
+                Entry::watchlist(samples::movie(1)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::NotFound),
+        "{r:?}"
+    );
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed);
+}
+
+#[tokio::test]
+async fn ratings_changes_are_updates() {
+    let s = setup(None).await;
+    s.sim.seed_rating(&samples::movie(4), 3);
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::Ratings,
+            &[samples::entry(Feature::Ratings, 4)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.ratings().get(&900_004), Some(&5));
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::Ratings,
+            &[samples::entry(Feature::Ratings, 4)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(s.sim.ratings().is_empty());
+}
+
+// -- activities, limits, auth --------------------------------------------------------------------
+
+#[tokio::test]
+async fn activities_follow_last_activities_and_the_journal_records_changes() {
+    let s = setup(None).await;
+    let before = s.p.activities(&cx()).await.unwrap();
+    assert!(
+        before.get(Feature::Watchlist).is_none(),
+        "nothing happened yet"
+    );
+    s.p.add(
+        &cx(),
+        Feature::Watchlist,
+        &[Entry::watchlist(samples::movie(1))],
+    )
+    .await
+    .unwrap();
+    let a1 = s.p.activities(&cx()).await.unwrap();
+    s.p.add(
+        &cx(),
+        Feature::History,
+        &[Entry::watch(samples::movie(1), samples::time(0))],
+    )
+    .await
+    .unwrap();
+    let a2 = s.p.activities(&cx()).await.unwrap();
+    let t = |a: &ferry_core::Activities, f| Timestamp::parse(a.get(f).unwrap()).unwrap();
+    assert_eq!(t(&a1, Feature::Watchlist), t(&a2, Feature::Watchlist));
+    assert!(t(&a2, Feature::History) > t(&a1, Feature::Watchlist));
+    let journal = s.sim.journal();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(journal[0]["category"], "watchlist");
+    assert_eq!(journal[1]["category"], "watched");
+}
+
+#[tokio::test]
+async fn a_429_is_honoured_with_its_retry_after() {
+    let s = setup(None).await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.rate_limit_next(4, 1);
+    s.clock.clear_sleeps();
+    assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 1);
+    assert!(
+        s.clock
+            .sleeps()
+            .iter()
+            .any(|d| *d >= Duration::from_secs(4)),
+        "{:?}",
+        s.clock.sleeps()
+    );
+    assert_eq!(s.sim.requests("/watchlist/items"), 2);
+}
+
+#[tokio::test]
+async fn an_exhausted_daily_quota_is_rate_limited_never_empty() {
+    let s = setup(None).await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.set_quota(50, 50);
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
+    assert!(err.retry_after().is_some());
+    let h = s.p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::RateLimited, "{h:?}");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_an_auth_error() {
+    let s = setup(None).await;
+    let old = s.sim.api_key();
+    s.sim.set_api_key("another-key-entirely");
+    let err = s.p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let err2 =
+        s.p.add(
+            &cx(),
+            Feature::Ratings,
+            &[samples::entry(Feature::Ratings, 1)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err2.kind(), ErrorKind::Auth);
+    let h = s.p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::AuthFailed);
+    assert!(!format!("{err} {err:?} {err2:?} {h:?}").contains(&old));
+}
+
+#[tokio::test]
+async fn health_is_one_request_and_reports_the_quota() {
+    let s = setup(None).await;
+    let h = s.p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Ok, "{h:?}");
+    assert!(h.latency_ms.is_some());
+    let rate = h.rate.expect("rate headers");
+    assert_eq!(rate.limit, Some(100_000));
+    assert_eq!(s.sim.total_requests(), 1);
+    assert_eq!(s.sim.requests("/user"), 1);
+}

@@ -1,0 +1,238 @@
+//! Reads: full reads per feature, `date_from` deltas, and the library view writes plan on.
+
+use std::collections::HashMap;
+
+use ferry_core::identity::{AliasIndex, split_event_key};
+use ferry_core::{
+    Completeness, Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, Payload, Result, Snapshot,
+    Timestamp,
+};
+
+use crate::api::Api;
+use crate::convert::{Bucket, PLAN_TO_WATCH, Row, parse_row};
+
+/// Every rating value, so `/sync/ratings/{type}/{ratings}` returns every rated title.
+const ALL_RATINGS: &str = "1,2,3,4,5,6,7,8,9,10";
+
+/// Which SIMKL read backs a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// `GET /sync/all-items/{type}/plantowatch`: the watchlist.
+    PlanToWatch,
+    /// `GET /sync/all-items/{type}`: every bucket, with episode watch times.
+    Library,
+    /// `GET /sync/ratings/{type}/1,…,10`: rated titles.
+    Ratings,
+}
+
+impl Source {
+    pub(crate) fn for_feature(f: Feature) -> Source {
+        match f {
+            Feature::Watchlist => Source::PlanToWatch,
+            Feature::Ratings => Source::Ratings,
+            _ => Source::Library,
+        }
+    }
+}
+
+/// Rows of one read, with the problems that make it partial.
+#[derive(Debug, Default)]
+pub(crate) struct Fetched {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) problems: Vec<String>,
+}
+
+impl Fetched {
+    pub(crate) fn complete(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn reason(&self) -> String {
+        self.problems.join("; ")
+    }
+}
+
+/// Reads one source over the three catalogs, optionally as a delta since `date_from`.
+pub(crate) async fn fetch(
+    api: &Api,
+    cx: &Context,
+    source: Source,
+    date_from: Option<&str>,
+) -> Result<Fetched> {
+    let mut out = Fetched::default();
+    let mut unreadable: Vec<String> = Vec::new();
+    for b in Bucket::ALL {
+        cx.check_cancelled()?;
+        let t = b.as_str();
+        let mut query: Vec<(&str, String)> = Vec::new();
+        let (op, path) = match source {
+            Source::PlanToWatch => {
+                query.push(("extended", "full".into()));
+                (
+                    format!("GET /sync/all-items/{t}/plantowatch"),
+                    format!("/sync/all-items/{t}/plantowatch"),
+                )
+            }
+            Source::Library => {
+                query.push(("extended", "full".into()));
+                query.push(("episode_watched_at", "yes".into()));
+                (
+                    format!("GET /sync/all-items/{t}"),
+                    format!("/sync/all-items/{t}"),
+                )
+            }
+            Source::Ratings => (
+                format!("GET /sync/ratings/{t}"),
+                format!("/sync/ratings/{t}/{ALL_RATINGS}"),
+            ),
+        };
+        if let Some(d) = date_from {
+            query.push(("date_from", d.to_owned()));
+        }
+        for row in api.rows(cx, &op, &path, &query, b).await? {
+            match parse_row(b, &row) {
+                Ok(r) => out.rows.push(r),
+                Err(msg) => unreadable.push(msg),
+            }
+        }
+    }
+    if !unreadable.is_empty() {
+        out.problems.push(format!(
+            "{} rows could not be read (first: {})",
+            unreadable.len(),
+            unreadable[0]
+        ));
+    }
+    Ok(out)
+}
+
+/// The snapshot of `feature` a read yields.
+pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> Snapshot {
+    let mut snap = Snapshot::new(feature);
+    let mut problems = fetched.problems.clone();
+    let mut unrated = 0usize;
+    for r in &fetched.rows {
+        match feature {
+            Feature::Watchlist => {
+                if r.status.as_deref().is_none_or(|s| s == PLAN_TO_WATCH) {
+                    snap.insert(Entry::new(
+                        r.item.clone(),
+                        Payload::Watchlist {
+                            listed_at: r.added_at,
+                        },
+                    ));
+                }
+            }
+            Feature::Ratings => match r.rating {
+                Some(rating) => snap.insert(Entry::rating(r.item.clone(), rating, r.rated_at)),
+                // The ratings read only returns rated titles; a row without a rating there
+                // is a row we did not understand.
+                None if source == Source::Ratings => unrated += 1,
+                None => {}
+            },
+            _ => {
+                if r.is_movie() {
+                    // A movie filed as completed without a date (a rating files it so) has
+                    // no play ferry can key; it is not a deletion either.
+                    if let Some(t) = r.last_watched_at {
+                        snap.insert(Entry::watch(r.item.clone(), t));
+                    }
+                } else {
+                    for (ep, t) in r.episode_plays() {
+                        snap.insert(Entry::watch(ep, t));
+                    }
+                }
+            }
+        }
+    }
+    if unrated > 0 {
+        problems.push(format!(
+            "{unrated} rows of the ratings read carry no rating"
+        ));
+    }
+    if !problems.is_empty() {
+        snap.mark_partial(problems.join("; "));
+    }
+    snap
+}
+
+/// Whether a snapshot read from `fetched` is complete.
+pub(crate) fn is_complete(s: &Snapshot) -> bool {
+    matches!(s.completeness, Completeness::Complete)
+}
+
+/// The library: every row, findable by any of its ids.
+#[derive(Debug)]
+pub(crate) struct Library {
+    pub(crate) fetched: Fetched,
+    index: AliasIndex,
+    by_key: HashMap<String, usize>,
+}
+
+impl Library {
+    pub(crate) fn new(fetched: Fetched) -> Self {
+        let mut by_key = HashMap::new();
+        let mut index = AliasIndex::with_capacity(fetched.rows.len());
+        for (i, r) in fetched.rows.iter().enumerate() {
+            let key = r.item.key();
+            index.insert(&key, &r.item);
+            by_key.entry(key).or_insert(i);
+        }
+        Library {
+            fetched,
+            index,
+            by_key,
+        }
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        self.fetched.complete()
+    }
+
+    pub(crate) fn reason(&self) -> String {
+        self.fetched.reason()
+    }
+
+    /// The row of this movie or show.
+    pub(crate) fn find(&self, item: &Item) -> Option<&Row> {
+        let k = self.index.find(&item.key(), item)?;
+        self.by_key.get(k).map(|i| &self.fetched.rows[*i])
+    }
+}
+
+/// The plays of a history snapshot, findable by title with the time tolerance.
+#[derive(Debug)]
+pub(crate) struct Plays {
+    index: AliasIndex,
+    times: HashMap<String, Vec<Timestamp>>,
+}
+
+impl Plays {
+    pub(crate) fn new(snap: &Snapshot) -> Self {
+        let mut index = AliasIndex::new();
+        let mut times: HashMap<String, Vec<Timestamp>> = HashMap::new();
+        for (k, e) in snap.iter() {
+            let base = split_event_key(k).map_or(k, |(b, _)| b).to_owned();
+            if let Payload::Watch { watched_at } = e.payload {
+                if !times.contains_key(&base) {
+                    index.insert(&base, &e.item);
+                }
+                times.entry(base).or_default().push(watched_at);
+            }
+        }
+        Plays { index, times }
+    }
+
+    /// Whether the title has a play within the tolerance of `at`.
+    pub(crate) fn has(&self, item: &Item, at: Timestamp) -> bool {
+        self.index
+            .find(&item.key(), item)
+            .and_then(|k| self.times.get(k))
+            .is_some_and(|ts| ts.iter().any(|t| t.abs_diff(at) <= HISTORY_TOLERANCE_SECS))
+    }
+}
+
+/// Whether `a` and `b` are the same play.
+pub(crate) fn same_play(a: Timestamp, b: Timestamp) -> bool {
+    a.abs_diff(b) <= HISTORY_TOLERANCE_SECS
+}

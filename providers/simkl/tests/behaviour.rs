@@ -1,0 +1,647 @@
+//! SIMKL-specific behaviour against the simulator: empty shapes, deltas, SIMKL's library
+//! semantics on writes, confirmation by re-read, faults, limits, auth and the PIN flow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::{
+    Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IndexSemantics, InventoryOps,
+    KvStore, MemoryKvStore, Outcome, Rating, Secret, Snapshot, Timestamp, UnresolvedReason,
+};
+use ferry_http::{HttpClient, ManualClock, RetryPolicy};
+use ferry_testkit::samples;
+use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::simkl::{ListStatus, SimklSim};
+use serde_json::Value;
+use simkl::pin::PinFlow;
+use simkl::{ReadMode, SimklConfig, SimklOptions, SimklProvider};
+
+struct Setup {
+    sim: SimklSim,
+    p: SimklProvider,
+    clock: Arc<ManualClock>,
+}
+
+async fn setup_with(mode: ReadMode) -> Setup {
+    let sim = SimklSim::start().await;
+    let clock = Arc::new(ManualClock::new(1_750_000_000));
+    let p = build(&sim, mode, clock.clone());
+    Setup { sim, p, clock }
+}
+
+async fn setup() -> Setup {
+    setup_with(ReadMode::Full).await
+}
+
+fn build(sim: &SimklSim, mode: ReadMode, clock: Arc<ManualClock>) -> SimklProvider {
+    let config = SimklConfig {
+        client_id: Secret::new(sim.client_id()),
+        access_token: Secret::new(sim.token()),
+        base_url: Some(sim.uri()),
+        read_mode: mode,
+    };
+    let options = SimklOptions {
+        clock: Some(clock),
+        store: Some(Arc::new(MemoryKvStore::new()) as Arc<dyn KvStore>),
+        seed: Some(3),
+        ..SimklOptions::default()
+    };
+    SimklProvider::new("simkl-test", config, options).expect("build")
+}
+
+fn cx() -> Context {
+    Context::default()
+}
+
+fn wl(n: u32) -> Entry {
+    Entry::watchlist(samples::movie(n))
+}
+
+fn play(n: u32, offset: i64) -> Entry {
+    Entry::watch(samples::movie(n), samples::time(offset))
+}
+
+fn unresolved(o: &Outcome) -> Option<UnresolvedReason> {
+    match o {
+        Outcome::Unresolved { reason, .. } => Some(*reason),
+        _ => None,
+    }
+}
+
+async fn index(p: &SimklProvider, f: Feature) -> Snapshot {
+    p.build_index(&cx(), f).await.expect("build_index")
+}
+
+// -- empty and broken reads ----------------------------------------------------------------
+
+#[tokio::test]
+async fn null_bodies_read_as_complete_empty_snapshots() {
+    let s = setup().await;
+    // The simulator answers SIMKL's literal `null` for an empty library.
+    let raw = HttpClient::builder("simkl", "raw")
+        .base_url(s.sim.uri())
+        .bearer(&Secret::new(s.sim.token()))
+        .build()
+        .unwrap();
+    let resp = raw
+        .get(
+            "GET /sync/all-items/movies/plantowatch",
+            "/sync/all-items/movies/plantowatch",
+        )
+        .query("client_id", s.sim.client_id())
+        .send(&cx())
+        .await
+        .unwrap();
+    assert_eq!(resp.text(), "null");
+    for f in [Feature::Watchlist, Feature::Ratings, Feature::History] {
+        let snap = index(&s.p, f).await;
+        assert!(snap.is_empty(), "{f}");
+        assert_eq!(snap.completeness, Completeness::Complete, "{f}");
+        assert_eq!(snap.semantics, IndexSemantics::Present, "{f}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_body_is_an_error_never_an_empty_snapshot() {
+    let s = setup().await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.empty_body_next("/sync/all-items/movies", 1);
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+    assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_json_is_an_error_never_an_empty_snapshot() {
+    let s = setup().await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.malformed_next("/sync/all-items");
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_an_error_never_a_shorter_snapshot() {
+    let s = setup().await;
+    for n in 1..=6 {
+        s.sim.seed_rating(&samples::movie(n), 7);
+    }
+    s.sim.truncate_next("/sync/ratings/movies");
+    let err = s.p.build_index(&cx(), Feature::Ratings).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+    assert_eq!(index(&s.p, Feature::Ratings).await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_failing_catalog_fails_the_whole_read() {
+    let s = setup().await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.inject(
+        FaultRule::new(Fault::Status(502))
+            .on("/sync/all-items/shows")
+            .times(10),
+    );
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
+
+#[tokio::test]
+async fn an_unreadable_row_makes_the_read_partial() {
+    let s = setup().await;
+    for n in 1..=3 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    s.sim.bad_row_next("/sync/all-items/movies");
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(snap.len(), 2);
+    match &snap.completeness {
+        Completeness::Partial { reason } => {
+            assert!(reason.contains("could not be read"), "{reason}")
+        }
+        c => panic!("a read missing a row must be partial, got {c:?}"),
+    }
+}
+
+// -- deltas ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn delta_reads_are_marked_delta_and_hold_only_changes() {
+    let s = setup_with(ReadMode::Delta).await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.seed_watchlist(&samples::movie(2));
+    let first = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(
+        first.semantics,
+        IndexSemantics::Present,
+        "the first read is full"
+    );
+    assert_eq!(first.len(), 2);
+
+    s.sim.seed_watchlist(&samples::movie(3));
+    let delta = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(delta.semantics, IndexSemantics::Delta);
+    assert!(delta.is_complete());
+    // `date_from` is inclusive: the title changed at the watermark may come again.
+    assert!(delta.contains_key(&samples::movie(3).key()), "{delta:?}");
+    assert!(
+        !delta.contains_key(&samples::movie(1).key()),
+        "only changes: {delta:?}"
+    );
+
+    // Nothing changed: no list read at all, an empty delta.
+    s.sim.reset_counts();
+    let quiet = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(quiet.semantics, IndexSemantics::Delta);
+    assert!(quiet.is_empty());
+    assert_eq!(s.sim.requests_under("/sync/all-items"), 0);
+    assert_eq!(s.sim.requests("/sync/activities"), 1);
+}
+
+#[tokio::test]
+async fn a_removal_from_the_library_forces_a_full_read() {
+    let s = setup_with(ReadMode::Delta).await;
+    for n in 1..=3 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 3);
+    assert!(s.sim.remove_from_library(&samples::movie(2)));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(
+        snap.semantics,
+        IndexSemantics::Present,
+        "removals need a full read"
+    );
+    assert_eq!(snap.len(), 2);
+    assert!(!snap.contains_key(&samples::movie(2).key()));
+}
+
+#[tokio::test]
+async fn a_title_moved_off_plan_to_watch_forces_a_full_read() {
+    let s = setup_with(ReadMode::Delta).await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.seed_watchlist(&samples::movie(2));
+    assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 2);
+    s.sim.seed_status(&samples::movie(1), ListStatus::Completed);
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(snap.semantics, IndexSemantics::Present);
+    assert_eq!(snap.len(), 1);
+    assert!(snap.contains_key(&samples::movie(2).key()));
+}
+
+#[tokio::test]
+async fn an_invisible_change_forces_a_full_read() {
+    let s = setup_with(ReadMode::Delta).await;
+    s.sim.seed_rating(&samples::movie(1), 6);
+    s.sim.seed_rating(&samples::movie(2), 8);
+    assert_eq!(index(&s.p, Feature::Ratings).await.len(), 2);
+    // Un-rating moves `rated_at` but a ratings delta cannot show it.
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::Ratings,
+            &[samples::entry(Feature::Ratings, 1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert_eq!(snap.semantics, IndexSemantics::Present);
+    assert_eq!(snap.len(), 1);
+}
+
+#[tokio::test]
+async fn history_deltas_hold_movie_plays_and_show_changes_read_in_full() {
+    let s = setup_with(ReadMode::Delta).await;
+    s.sim.seed_play(&samples::movie(1), samples::time(0));
+    assert_eq!(
+        index(&s.p, Feature::History).await.semantics,
+        IndexSemantics::Present
+    );
+    s.sim.seed_play(&samples::movie(2), samples::time(60));
+    let d = index(&s.p, Feature::History).await;
+    assert_eq!(d.semantics, IndexSemantics::Delta);
+    assert!(d.contains_key(&play(2, 60).key()));
+    // An episode change could be an un-marked episode: only a full read can tell.
+    s.sim
+        .seed_episode_play(&samples::show(0), 1, 1, samples::time(120));
+    let full = index(&s.p, Feature::History).await;
+    assert_eq!(full.semantics, IndexSemantics::Present);
+    assert_eq!(full.len(), 3);
+}
+
+// -- SIMKL's library semantics on writes -------------------------------------------------------
+
+#[tokio::test]
+async fn history_removal_is_confirmed_only_by_a_reread() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(1), samples::time(3600));
+    s.sim.seed_play(&samples::movie(2), samples::time(3600));
+
+    s.sim.reset_counts();
+    let r =
+        s.p.remove(&cx(), Feature::History, &[play(1, 3600)])
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.requests_to("POST", "/sync/history/remove"), 1);
+    assert_eq!(
+        s.sim.requests_to("GET", "/sync/all-items/movies"),
+        2,
+        "one read to plan, one to confirm"
+    );
+    assert!(s.sim.entry(&samples::movie(1)).is_none());
+
+    // SIMKL answers 201 but keeps the play: not confirmed.
+    s.sim.ignore_next_removals(1);
+    let r =
+        s.p.remove(&cx(), Feature::History, &[play(2, 3600)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unconfirmed),
+        "{r:?}"
+    );
+    assert!(s.sim.entry(&samples::movie(2)).is_some());
+}
+
+#[tokio::test]
+async fn empty_write_bodies_are_accepted_and_confirmed_by_reread() {
+    let s = setup().await;
+    s.sim.set_empty_write_bodies(true);
+    let r = s.p.add(&cx(), Feature::Watchlist, &[wl(1)]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let r =
+        s.p.remove(&cx(), Feature::Watchlist, &[wl(1)])
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(s.sim.watchlist().is_empty());
+}
+
+#[tokio::test]
+async fn watchlist_add_never_moves_a_title_off_another_list() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(1), samples::time(0));
+    let r =
+        s.p.add(&cx(), Feature::Watchlist, &[wl(1), wl(2)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Conflict),
+        "{r:?}"
+    );
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed);
+    let e = s.sim.entry(&samples::movie(1)).unwrap();
+    assert_eq!(e.status, ListStatus::Completed);
+    assert_eq!(e.last_watched_at, Some(samples::time(0).unix()));
+}
+
+#[tokio::test]
+async fn watchlist_remove_leaves_other_lists_and_ratings_alone() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(1), samples::time(0));
+    s.sim.seed_watchlist(&samples::movie(2));
+    s.sim.seed_rating(&samples::movie(2), 9);
+    s.sim.reset_counts();
+    let r =
+        s.p.remove(&cx(), Feature::Watchlist, &[wl(1), wl(2)])
+            .await
+            .unwrap();
+    assert_eq!(
+        r.items[0].outcome,
+        Outcome::AlreadyAbsent,
+        "completed is not the watchlist"
+    );
+    assert_eq!(
+        unresolved(&r.items[1].outcome),
+        Some(UnresolvedReason::Conflict),
+        "{r:?}"
+    );
+    assert_eq!(s.sim.requests_to("POST", "/sync/history/remove"), 0);
+    assert_eq!(s.sim.entry(&samples::movie(2)).unwrap().rating, Some(9));
+}
+
+#[tokio::test]
+async fn removing_a_rated_movies_play_is_refused() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(1), samples::time(3600));
+    s.sim.seed_rating(&samples::movie(1), 8);
+    let r =
+        s.p.remove(&cx(), Feature::History, &[play(1, 3600)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Conflict),
+        "{r:?}"
+    );
+    assert_eq!(s.sim.entry(&samples::movie(1)).unwrap().rating, Some(8));
+}
+
+#[tokio::test]
+async fn a_second_play_of_a_movie_is_never_written_over_the_first() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(1), samples::time(0));
+    let r =
+        s.p.add(&cx(), Feature::History, &[play(1, 86_400)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unsupported),
+        "{r:?}"
+    );
+    assert_eq!(s.sim.requests_to("POST", "/sync/history"), 0);
+    assert_eq!(
+        s.sim.entry(&samples::movie(1)).unwrap().last_watched_at,
+        Some(samples::time(0).unix())
+    );
+}
+
+#[tokio::test]
+async fn episode_plays_round_trip_and_keep_the_show() {
+    let s = setup().await;
+    let e1 = Entry::watch(samples::episode(0, 1, 1), samples::time(100));
+    let e2 = Entry::watch(samples::episode(0, 1, 2), samples::time(200));
+    let r =
+        s.p.add(&cx(), Feature::History, &[e1.clone(), e2.clone()])
+            .await
+            .unwrap();
+    assert_eq!(r.confirmed(), 2, "{r:?}");
+    assert_eq!(
+        s.sim.requests_to("POST", "/sync/history"),
+        1,
+        "one show object"
+    );
+    let snap = index(&s.p, Feature::History).await;
+    assert!(
+        snap.contains_key(&e1.key()) && snap.contains_key(&e2.key()),
+        "{snap:?}"
+    );
+
+    let r =
+        s.p.remove(&cx(), Feature::History, std::slice::from_ref(&e1))
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let show = s
+        .sim
+        .entry(&samples::show(0))
+        .expect("the show stays in the library");
+    assert_eq!(show.episodes.len(), 1);
+    let snap = index(&s.p, Feature::History).await;
+    assert!(!snap.contains_key(&e1.key()) && snap.contains_key(&e2.key()));
+}
+
+#[tokio::test]
+async fn anime_reads_as_shows_with_their_anime_ids() {
+    let s = setup().await;
+    let anime = ferry_testkit::sim::simkl::anime_item(0);
+    s.sim.seed_watchlist(&anime);
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(snap.len(), 1);
+    let e = snap.entries().next().unwrap();
+    assert_eq!(e.item.kind, ferry_core::MediaType::Show);
+    assert_eq!(e.item.ids.get(ferry_core::IdKind::Mal), Some("52000"));
+}
+
+#[tokio::test]
+async fn titles_simkl_does_not_know_are_unresolved_not_found() {
+    let s = setup().await;
+    let r =
+        s.p.add(&cx(), Feature::Watchlist, &[wl(500), wl(1)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::NotFound),
+        "{r:?}"
+    );
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed);
+}
+
+#[tokio::test]
+async fn ratings_update_and_report_each_item() {
+    let s = setup().await;
+    let seven = Entry::rating(samples::movie(1), Rating::new(7).unwrap(), None);
+    let nine = Entry::rating(samples::movie(1), Rating::new(9).unwrap(), None);
+    assert_eq!(
+        s.p.add(&cx(), Feature::Ratings, std::slice::from_ref(&seven))
+            .await
+            .unwrap()
+            .confirmed(),
+        1
+    );
+    let r = s.p.add(&cx(), Feature::Ratings, &[seven]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
+    let r = s.p.add(&cx(), Feature::Ratings, &[nine]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(s.sim.entry(&samples::movie(1)).unwrap().rating, Some(9));
+}
+
+// -- activities, limits, faults, auth ------------------------------------------------------------
+
+#[tokio::test]
+async fn activities_move_forward_on_every_change() {
+    let s = setup().await;
+    let mut last: Option<Timestamp> = None;
+    for n in 1..=3 {
+        s.p.add(&cx(), Feature::Watchlist, &[wl(n)]).await.unwrap();
+        let a = s.p.activities(&cx()).await.unwrap();
+        let t = Timestamp::parse(a.get(Feature::Watchlist).unwrap()).unwrap();
+        if let Some(prev) = last {
+            assert!(t > prev, "{t} after {prev}");
+        }
+        last = Some(t);
+    }
+}
+
+#[tokio::test]
+async fn a_429_is_honoured_with_its_retry_after() {
+    let s = setup().await;
+    s.sim.seed_rating(&samples::movie(1), 5);
+    s.sim.rate_limit_next(7, 1);
+    s.clock.clear_sleeps();
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert_eq!(snap.len(), 1);
+    assert!(
+        s.clock
+            .sleeps()
+            .iter()
+            .any(|d| *d >= Duration::from_secs(7)),
+        "waited {:?}",
+        s.clock.sleeps()
+    );
+    assert_eq!(s.sim.requests_under("/sync/ratings/movies"), 2);
+}
+
+#[tokio::test]
+async fn writes_are_spaced_by_the_declared_write_limit() {
+    let s = setup().await;
+    // 101 ratings: two POSTs back to back, nothing read between them.
+    let entries: Vec<Entry> = (0..101)
+        .map(|n| Entry::rating(samples::movie(n), Rating::new(5).unwrap(), None))
+        .collect();
+    s.clock.clear_sleeps();
+    let r = s.p.add(&cx(), Feature::Ratings, &entries).await.unwrap();
+    assert_eq!(s.sim.requests_to("POST", "/sync/ratings"), 2);
+    assert_eq!(r.len(), 101);
+    assert_eq!(r.confirmed(), 64, "the catalog holds 64 sample movies");
+    assert_eq!(
+        r.items
+            .iter()
+            .filter(|i| unresolved(&i.outcome) == Some(UnresolvedReason::NotFound))
+            .count(),
+        37
+    );
+    assert!(
+        s.clock.sleeps().contains(&Duration::from_secs(2)),
+        "the second POST waits two seconds for its slot: {:?}",
+        s.clock.sleeps()
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_answers_429_past_its_own_limit() {
+    let sim = SimklSim::start().await;
+    sim.enforce_rate_limit(2, 1, Duration::from_secs(60), 3);
+    let raw = HttpClient::builder("simkl", "raw")
+        .base_url(sim.uri())
+        .bearer(&Secret::new(sim.token()))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let c = cx();
+    let get = || {
+        raw.get("GET /sync/activities", "/sync/activities")
+            .query("client_id", sim.client_id())
+            .send(&c)
+    };
+    get().await.unwrap();
+    get().await.unwrap();
+    let err = get().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+}
+
+#[tokio::test]
+async fn an_expired_token_is_an_auth_error_everywhere() {
+    let s = setup().await;
+    s.sim.expire_token();
+    let err =
+        s.p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let err =
+        s.p.add(&cx(), Feature::Watchlist, &[wl(1)])
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let h = s.p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::AuthFailed, "{h:?}");
+    assert!(!format!("{err} {err:?} {h:?}").contains(&s.sim.token()));
+}
+
+#[tokio::test]
+async fn requests_without_the_client_id_are_refused() {
+    let sim = SimklSim::start().await;
+    let raw = HttpClient::builder("simkl", "raw")
+        .base_url(sim.uri())
+        .bearer(&Secret::new(sim.token()))
+        .build()
+        .unwrap();
+    let err = raw
+        .get("GET /sync/activities", "/sync/activities")
+        .send(&cx())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+}
+
+#[tokio::test]
+async fn health_is_one_cheap_request() {
+    let s = setup().await;
+    let h = s.p.health(&cx()).await;
+    assert_eq!(h.status, HealthStatus::Ok, "{h:?}");
+    assert!(h.latency_ms.is_some());
+    assert_eq!(s.sim.total_requests(), 1);
+    assert_eq!(s.sim.requests("/sync/activities"), 1);
+}
+
+#[tokio::test]
+async fn the_pin_flow_yields_the_access_token() {
+    let sim = SimklSim::start().await;
+    let flow = PinFlow::new("simkl-pin", Some(&sim.uri()), &Secret::new(sim.client_id())).unwrap();
+    let code = flow.start(&cx()).await.unwrap();
+    assert_eq!(code.verification_url, "https://simkl.com/pin");
+    assert_eq!(flow.poll(&cx(), &code).await.unwrap(), None, "pending");
+    assert!(sim.approve_pin(&code.user_code));
+    let token = flow.wait(&cx(), &code).await.unwrap();
+    assert_eq!(token.expose(), sim.token());
+}
+
+#[tokio::test]
+async fn the_simulator_files_a_rated_title_like_simkl() {
+    let sim = SimklSim::start().await;
+    sim.seed_rating(&samples::movie(1), 8);
+    let e = sim.entry(&samples::movie(1)).unwrap();
+    assert_eq!(e.status, ListStatus::Completed);
+    let a: Value = sim.activities();
+    assert!(a["movies"]["rated_at"].is_string());
+    assert!(
+        a["movies"].get("watching").is_none(),
+        "movies have no watching bucket"
+    );
+}
