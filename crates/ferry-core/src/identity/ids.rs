@@ -145,7 +145,11 @@ pub fn normalize_id(kind: IdKind, raw: &str) -> Option<String> {
         // Jellyfin item ids are 32-digit hex GUIDs (CrossWatch keeps digits only, which
         // corrupts them); ferry keeps the hex digits, lower-cased, without dashes. They
         // never form keys either way.
-        IdKind::Jellyfin => v.chars().filter(char::is_ascii_hexdigit).collect::<String>().to_ascii_lowercase(),
+        IdKind::Jellyfin => v
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect::<String>()
+            .to_ascii_lowercase(),
         _ => v.to_owned(),
     };
     // A value that normalizes to nothing, or to a sentinel ("0" from "000"), is no id.
