@@ -242,7 +242,7 @@ impl JellyfinSimBuilder {
             ignore_date_played: false,
             knobs: Knobs::default(),
         }));
-        let server = MockServer::start().await;
+        let server = super::server().await;
         Mock::given(any())
             .respond_with(Router(state.clone()))
             .mount(&server)

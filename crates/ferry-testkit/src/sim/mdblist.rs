@@ -258,7 +258,7 @@ impl MdblistSimBuilder {
             extra: Vec::new(),
             declare_totals: true,
         }));
-        let server = MockServer::start().await;
+        let server = super::server().await;
         Mock::given(any())
             .respond_with(MdbRouter(state.clone()))
             .mount(&server)

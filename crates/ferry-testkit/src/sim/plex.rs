@@ -222,12 +222,12 @@ impl PlexSimBuilder {
             pms: Knobs::default(),
             discover: Knobs::default(),
         }));
-        let pms = MockServer::start().await;
+        let pms = super::server().await;
         Mock::given(any())
             .respond_with(PmsRouter(state.clone()))
             .mount(&pms)
             .await;
-        let discover = MockServer::start().await;
+        let discover = super::server().await;
         Mock::given(any())
             .respond_with(DiscoverRouter(state.clone()))
             .mount(&discover)

@@ -354,7 +354,7 @@ impl SimklSimBuilder {
             pins: Vec::new(),
             missing_app_params: 0,
         }));
-        let server = MockServer::start().await;
+        let server = super::server().await;
         Mock::given(any())
             .respond_with(SimklRouter(state.clone()))
             .mount(&server)

@@ -204,7 +204,7 @@ impl TraktSim {
     }
 
     pub async fn start_with(cfg: TraktSimConfig) -> TraktSim {
-        let server = MockServer::start().await;
+        let server = super::server().await;
         let state = Arc::new(Mutex::new(State::new(cfg)));
         Mock::given(any())
             .respond_with(Router {
