@@ -1,0 +1,473 @@
+//! Applying writes: provider-sized batches, a journal row committed before each batch is
+//! sent and its outcomes after, `apply:*` events, a cancellation check between batches,
+//! and per-item outcomes as the only source of effective counts.
+
+use std::collections::BTreeMap;
+
+use ferry_core::report::ItemOutcome;
+use ferry_core::{
+    CancelToken, Context, Emitter, Entry, ErrorKind, Feature, InventoryOps, Outcome, Timestamp,
+    UnresolvedReason, WriteReport,
+};
+use ferry_state::{JournalBatch, JournalState, StateStore, UnresolvedOp};
+use serde_json::json;
+
+use crate::commit::WriteKind;
+use crate::events::preview;
+
+/// How many unresolved items an `apply:unresolved` event lists.
+const UNRESOLVED_PREVIEW: usize = 25;
+
+/// Why writes to a target stopped (or never started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Cancelled,
+    /// The target answered as unavailable (or was down from the start).
+    Down,
+    RateLimited,
+    Auth,
+}
+
+impl Stop {
+    /// The outcome of an item that was not sent because of this stop. None of them counts
+    /// toward the blackbox.
+    fn outcome(self) -> Outcome {
+        match self {
+            Stop::Cancelled => Outcome::Failed {
+                kind: ErrorKind::Cancelled,
+                message: "the run was cancelled before this batch".into(),
+            },
+            Stop::Down => Outcome::Unresolved {
+                reason: UnresolvedReason::ProviderDown,
+                detail: Some("the provider is down".into()),
+            },
+            Stop::RateLimited => Outcome::Unresolved {
+                reason: UnresolvedReason::RateLimited,
+                detail: Some("deferred: rate limited".into()),
+            },
+            Stop::Auth => Outcome::Failed {
+                kind: ErrorKind::Auth,
+                message: "the provider refused the credentials".into(),
+            },
+        }
+    }
+
+    fn from_error(kind: ErrorKind) -> Option<Stop> {
+        match kind {
+            ErrorKind::Unavailable => Some(Stop::Down),
+            ErrorKind::RateLimited => Some(Stop::RateLimited),
+            ErrorKind::Auth | ErrorKind::Locked => Some(Stop::Auth),
+            ErrorKind::Cancelled => Some(Stop::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// Shared context of one pair/feature apply.
+pub(crate) struct ApplyCx<'a> {
+    pub(crate) em: &'a Emitter,
+    pub(crate) state: &'a StateStore,
+    pub(crate) run_id: Option<i64>,
+    pub(crate) dry_run: bool,
+    pub(crate) pair: &'a str,
+    pub(crate) feature: Feature,
+    pub(crate) cancel: &'a CancelToken,
+    pub(crate) now: Timestamp,
+}
+
+/// One target being written to.
+pub(crate) struct Target<'a> {
+    pub(crate) provider: &'a dyn InventoryOps,
+    pub(crate) instance: &'a str,
+    pub(crate) batch_size: usize,
+    /// Set when writes must not (or can no longer) be sent.
+    pub(crate) stop: Option<Stop>,
+    pub(crate) calls: u64,
+}
+
+/// The outcome of one op against one target.
+#[derive(Debug, Default)]
+pub(crate) struct OpResult {
+    pub(crate) items: Vec<(Entry, Outcome)>,
+}
+
+impl OpResult {
+    pub(crate) fn settled(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.items
+            .iter()
+            .filter(|(_, o)| o.is_settled())
+            .map(|(e, _)| e)
+    }
+
+    pub(crate) fn confirmed(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Confirmed))
+            .count()
+    }
+
+    pub(crate) fn unchanged(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::AlreadyPresent | Outcome::AlreadyAbsent))
+            .count()
+    }
+
+    pub(crate) fn unresolved_by_reason(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (_, o) in &self.items {
+            if let Some(r) = reason_of(o) {
+                *m.entry(r).or_default() += 1;
+            }
+        }
+        m
+    }
+}
+
+/// The reason string an unsettled outcome is recorded under.
+pub(crate) fn reason_of(o: &Outcome) -> Option<String> {
+    match o {
+        Outcome::Confirmed | Outcome::AlreadyPresent | Outcome::AlreadyAbsent => None,
+        Outcome::Unresolved { reason, .. } => Some(reason.as_str().to_owned()),
+        Outcome::Failed { kind, .. } => Some(format!("failed:{kind}")),
+    }
+}
+
+pub(crate) fn detail_of(o: &Outcome) -> Option<String> {
+    match o {
+        Outcome::Unresolved { detail, .. } => detail.clone(),
+        Outcome::Failed { message, .. } => Some(message.clone()),
+        _ => None,
+    }
+}
+
+/// Whether a failed write says something about the item (counts toward the blackbox),
+/// rather than about the service being unavailable.
+pub(crate) fn counts_as_failure(o: &Outcome) -> bool {
+    match o {
+        Outcome::Unresolved { reason, .. } => matches!(
+            reason,
+            UnresolvedReason::NotFound
+                | UnresolvedReason::Unsupported
+                | UnresolvedReason::Conflict
+                | UnresolvedReason::Unconfirmed
+        ),
+        Outcome::Failed { kind, .. } => matches!(
+            kind,
+            ErrorKind::NotFound
+                | ErrorKind::InvalidInput
+                | ErrorKind::MalformedResponse
+                | ErrorKind::Conflict
+                | ErrorKind::Unsupported
+                | ErrorKind::Unexpected
+        ),
+        _ => false,
+    }
+}
+
+fn op_of(kind: WriteKind) -> UnresolvedOp {
+    match kind {
+        WriteKind::Add => UnresolvedOp::Add,
+        WriteKind::Update => UnresolvedOp::Update,
+        WriteKind::Remove => UnresolvedOp::Remove,
+    }
+}
+
+fn done_field(kind: WriteKind) -> &'static str {
+    match kind {
+        WriteKind::Add => "added",
+        WriteKind::Update => "updated",
+        WriteKind::Remove => "removed",
+    }
+}
+
+/// Matches a provider's report to the entries sent: by position when it has one outcome
+/// per entry, otherwise by key; an entry without an outcome is unconfirmed.
+pub(crate) fn outcomes_for(entries: &[Entry], report: WriteReport) -> Vec<Outcome> {
+    if report.items.len() == entries.len() {
+        return report.items.into_iter().map(|i| i.outcome).collect();
+    }
+    let mut by_key: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
+    for i in report.items.into_iter().rev() {
+        by_key.entry(i.key).or_default().push(i.outcome);
+    }
+    entries
+        .iter()
+        .map(|e| {
+            by_key
+                .get_mut(&e.key())
+                .and_then(Vec::pop)
+                .unwrap_or_else(|| Outcome::Unresolved {
+                    reason: UnresolvedReason::Unconfirmed,
+                    detail: Some("the provider reported no outcome for this item".into()),
+                })
+        })
+        .collect()
+}
+
+/// Writes `entries` to `target` in batches. Never sends a batch whose journal row could
+/// not be committed. In a dry run, emits the same events and calls nothing.
+pub(crate) async fn apply_op(
+    cx: &ApplyCx<'_>,
+    target: &mut Target<'_>,
+    kind: WriteKind,
+    entries: Vec<Entry>,
+) -> OpResult {
+    let mut res = OpResult::default();
+    if entries.is_empty() {
+        return res;
+    }
+    let op = kind.as_str();
+    let total = entries.len();
+    let base = json!({"pair": cx.pair, "dst": target.instance, "feature": cx.feature.as_str()});
+    let with = |extra: serde_json::Value| {
+        let mut m = base.as_object().cloned().unwrap_or_default();
+        if let serde_json::Value::Object(e) = extra {
+            m.extend(e);
+        }
+        serde_json::Value::Object(m)
+    };
+    if let Some(stop) = target.stop {
+        cx.em.emit(
+            "writes:skipped",
+            with(json!({"reason": match stop { Stop::Down => "provider_down", Stop::RateLimited => "rate_limited", Stop::Auth => "auth_failed", Stop::Cancelled => "cancelled" }, "op": op, "count": total})),
+        );
+        res.items = entries.into_iter().map(|e| (e, stop.outcome())).collect();
+        emit_unresolved(cx, target.instance, op, &res);
+        return res;
+    }
+    cx.em.emit(
+        &format!("apply:{op}:start"),
+        with(json!({"count": total, "dry_run": cx.dry_run})),
+    );
+    let size = target.batch_size.max(1);
+    let provider_cx = Context::new(
+        cx.em.with_redactions(
+            target
+                .provider
+                .secrets()
+                .iter()
+                .map(|s| s.expose().to_owned()),
+        ),
+        cx.cancel.clone(),
+    );
+    let mut done = 0usize;
+    let mut rest = entries.into_iter().peekable();
+    let mut batch_no = 0u32;
+    while rest.peek().is_some() {
+        let batch: Vec<Entry> = rest.by_ref().take(size).collect();
+        if cx.cancel.is_cancelled() && target.stop.is_none() {
+            target.stop = Some(Stop::Cancelled);
+            cx.em.emit(
+                &format!("apply:{op}:cancelled"),
+                with(json!({"done": done, "total": total})),
+            );
+        }
+        if let Some(stop) = target.stop {
+            res.items
+                .extend(batch.into_iter().map(|e| (e, stop.outcome())));
+            continue;
+        }
+        let n = batch.len();
+        if cx.dry_run {
+            done += n;
+            cx.em.emit(
+                &format!("apply:{op}:progress"),
+                with(json!({"done": done, "total": total, "ok": true, "dry_run": true})),
+            );
+            continue;
+        }
+        let journal = match cx.run_id {
+            Some(run_id) => match cx.state.journal_begin(&JournalBatch {
+                run_id,
+                pair: cx.pair,
+                instance: target.instance,
+                feature: cx.feature,
+                op: op_of(kind),
+                batch: batch_no,
+                entries: &batch,
+                at: cx.now,
+            }) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    // Never send what the journal does not know about.
+                    cx.em
+                        .err(&format!("journal write failed, not sending: {e}"));
+                    target.stop = Some(Stop::Down);
+                    for b in batch {
+                        res.items.push((
+                            b,
+                            Outcome::Failed {
+                                kind: ErrorKind::Unexpected,
+                                message: format!("state journal: {e}"),
+                            },
+                        ));
+                    }
+                    continue;
+                }
+            },
+            None => None,
+        };
+        batch_no += 1;
+        target.calls += 1;
+        let answer = match kind {
+            WriteKind::Add | WriteKind::Update => {
+                target.provider.add(&provider_cx, cx.feature, &batch).await
+            }
+            WriteKind::Remove => {
+                target
+                    .provider
+                    .remove(&provider_cx, cx.feature, &batch)
+                    .await
+            }
+        };
+        let outcomes: Vec<Outcome> = match answer {
+            Ok(report) => {
+                let outs = outcomes_for(&batch, report);
+                if let Some(id) = journal {
+                    let items: Vec<ItemOutcome> = batch
+                        .iter()
+                        .zip(&outs)
+                        .map(|(e, o)| ItemOutcome {
+                            key: e.key(),
+                            outcome: o.clone(),
+                        })
+                        .collect();
+                    if let Err(e) =
+                        cx.state
+                            .journal_finish(id, JournalState::Done, Some(&items), cx.now)
+                    {
+                        cx.em.warn(&format!("journal update failed: {e}"));
+                    }
+                }
+                outs
+            }
+            Err(err) => {
+                if let Some(id) = journal
+                    && let Err(e) = cx
+                        .state
+                        .journal_finish(id, JournalState::Failed, None, cx.now)
+                {
+                    cx.em.warn(&format!("journal update failed: {e}"));
+                }
+                cx.em
+                    .warn(&format!("{} {op} batch failed: {err}", target.instance));
+                if let Some(stop) = Stop::from_error(err.kind()) {
+                    target.stop = Some(stop);
+                }
+                let o = Outcome::failed(&err);
+                vec![o; n]
+            }
+        };
+        let ok = outcomes.iter().all(Outcome::is_settled);
+        res.items.extend(batch.into_iter().zip(outcomes));
+        done += n;
+        cx.em.emit(
+            &format!("apply:{op}:progress"),
+            with(json!({"done": done, "total": total, "ok": ok})),
+        );
+    }
+    let unresolved = res.unresolved_by_reason();
+    let errors = res
+        .items
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
+        .count();
+    cx.em.emit(
+        &format!("apply:{op}:done"),
+        with(json!({
+            "count": res.confirmed(),
+            "attempted": done,
+            done_field(kind): res.confirmed(),
+            "skipped": res.unchanged(),
+            "unresolved": unresolved.values().sum::<usize>() - errors,
+            "errors": errors,
+            "dry_run": cx.dry_run,
+        })),
+    );
+    emit_unresolved(cx, target.instance, op, &res);
+    res
+}
+
+fn emit_unresolved(cx: &ApplyCx<'_>, instance: &str, op: &str, res: &OpResult) {
+    let bad: Vec<(&Entry, &Outcome)> = res
+        .items
+        .iter()
+        .filter(|(_, o)| !o.is_settled())
+        .map(|(e, o)| (e, o))
+        .collect();
+    if bad.is_empty() {
+        return;
+    }
+    let items: Vec<serde_json::Value> = bad
+        .iter()
+        .take(UNRESOLVED_PREVIEW)
+        .map(|(e, o)| {
+            let mut v = preview(e);
+            if let Some(m) = v.as_object_mut() {
+                m.insert("reason".into(), json!(reason_of(o)));
+            }
+            v
+        })
+        .collect();
+    cx.em.emit(
+        "apply:unresolved",
+        json!({
+            "pair": cx.pair,
+            "provider": instance,
+            "feature": cx.feature.as_str(),
+            "op": op,
+            "count": bad.len(),
+            "total": res.items.len(),
+            "shown": items.len(),
+            "omitted": bad.len() - items.len(),
+            "items": items,
+            "reason_counts": res.unresolved_by_reason(),
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::{IdKind, Ids, Item};
+
+    fn e(n: &str) -> Entry {
+        Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)))
+    }
+
+    #[test]
+    fn outcomes_by_position_then_by_key_and_missing_is_unconfirmed() {
+        let sent = [e("1"), e("2"), e("3")];
+        let mut r = WriteReport::new();
+        r.push(&sent[2], Outcome::Confirmed);
+        r.push(&sent[0], Outcome::AlreadyPresent);
+        let o = outcomes_for(&sent, r);
+        assert_eq!(o[0], Outcome::AlreadyPresent);
+        assert!(matches!(
+            o[1],
+            Outcome::Unresolved {
+                reason: UnresolvedReason::Unconfirmed,
+                ..
+            }
+        ));
+        assert_eq!(o[2], Outcome::Confirmed);
+    }
+
+    #[test]
+    fn outages_do_not_count_toward_the_blackbox() {
+        assert!(counts_as_failure(&Outcome::unresolved(
+            UnresolvedReason::NotFound
+        )));
+        assert!(!counts_as_failure(&Outcome::unresolved(
+            UnresolvedReason::ProviderDown
+        )));
+        assert!(!counts_as_failure(&Outcome::unresolved(
+            UnresolvedReason::AccountLimit
+        )));
+        assert!(!counts_as_failure(&Outcome::Failed {
+            kind: ErrorKind::Unavailable,
+            message: String::new()
+        }));
+    }
+}

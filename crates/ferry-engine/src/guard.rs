@@ -1,0 +1,328 @@
+//! Guardrails (spec §6): completeness, the drop guard, the mass-delete block, and what a
+//! side's read is worth (its effective view, whether its absences are deletions, and how
+//! its baseline is committed).
+
+use ferry_core::{FeatureCaps, IndexSemantics, Snapshot, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Guardrails;
+use crate::gate::InstanceGate;
+use crate::plan::{Held, HoldReason, Plan, Side};
+
+/// How a side's baseline is committed after the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselinePolicy {
+    /// The trusted view (plus confirmed writes, plus held evidence).
+    Replace,
+    /// The view joined with the previous baseline: nothing the side had is forgotten,
+    /// because this run could not tell what it deleted.
+    Union,
+    /// Untouched: the side was not read.
+    Keep,
+}
+
+/// Why a snapshot was judged suspect by the drop guard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub prev_count: usize,
+    pub cur_count: usize,
+    pub shrink_limit: usize,
+    pub prev_checkpoint: Option<String>,
+    pub now_checkpoint: Option<String>,
+    pub reason: String,
+}
+
+/// Whether an activity checkpoint moved forward. ferry's rule: a missing checkpoint on
+/// either side is *not* progress.
+pub fn checkpoint_advanced(prev: Option<&str>, now: Option<&str>) -> bool {
+    let (Some(p), Some(n)) = (prev, now) else {
+        return false;
+    };
+    if p.is_empty() || n.is_empty() {
+        return false;
+    }
+    match (Timestamp::parse(p), Timestamp::parse(n)) {
+        (Some(a), Some(b)) => b > a,
+        _ => p != n,
+    }
+}
+
+/// The drop guard: a baseline of at least `drop_min_prev` items shrank to at most
+/// `max(1, prev × drop_ratio)` (or to nothing) and the checkpoint did not advance.
+pub fn drop_guard(
+    prev: Option<&Snapshot>,
+    cur: &Snapshot,
+    prev_checkpoint: Option<&str>,
+    now_checkpoint: Option<&str>,
+    g: &Guardrails,
+) -> Option<Suspect> {
+    let prev = prev?;
+    if !g.drop_guard || prev.len() < g.drop_min_prev {
+        return None;
+    }
+    let limit = ((prev.len() as f64 * g.drop_ratio) as usize).max(1);
+    let shrunk = cur.is_empty() || cur.len() <= limit;
+    if !shrunk || checkpoint_advanced(prev_checkpoint, now_checkpoint) {
+        return None;
+    }
+    let reason = if prev_checkpoint.is_none() || now_checkpoint.is_none() {
+        "shrunk+no-checkpoint"
+    } else {
+        "shrunk+no-progress"
+    };
+    Some(Suspect {
+        prev_count: prev.len(),
+        cur_count: cur.len(),
+        shrink_limit: limit,
+        prev_checkpoint: prev_checkpoint.map(str::to_owned),
+        now_checkpoint: now_checkpoint.map(str::to_owned),
+        reason: reason.into(),
+    })
+}
+
+/// `current` joined with `baseline`: current entries win, baseline entries fill in.
+pub fn union(current: &Snapshot, baseline: Option<&Snapshot>) -> Snapshot {
+    let mut out = current.clone();
+    if let Some(b) = baseline {
+        for (k, e) in b.iter() {
+            if !out.contains_key(k) {
+                out.insert(e.clone());
+            }
+        }
+    }
+    out
+}
+
+/// What one side's read is worth this run.
+#[derive(Debug, Clone)]
+pub struct SideVerdict {
+    /// The effective inventory the planner sees.
+    pub view: Snapshot,
+    pub read: bool,
+    pub yields_deletions: bool,
+    /// Why the side's absences are not deletions (empty when they are).
+    pub untrusted: Vec<String>,
+    pub suspect: Option<Suspect>,
+    pub policy: BaselinePolicy,
+}
+
+/// Everything [`verdict`] looks at for one side.
+#[derive(Debug, Clone, Copy)]
+pub struct VerdictInput<'a> {
+    pub gate: &'a InstanceGate,
+    pub feature: ferry_core::Feature,
+    pub caps: Option<&'a FeatureCaps>,
+    pub baseline: Option<&'a Snapshot>,
+    pub prev_checkpoint: Option<&'a str>,
+    pub now_checkpoint: Option<&'a str>,
+    /// Two-way: the other side is down, so observed deletions are off for both.
+    pub other_down: bool,
+}
+
+/// Judges one side: completeness, semantics, the drop guard, health and capabilities.
+/// `snapshot` is `None` when the side was not read (down).
+pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) -> SideVerdict {
+    let Some(snap) = snapshot else {
+        return SideVerdict {
+            view: v
+                .baseline
+                .cloned()
+                .unwrap_or_else(|| Snapshot::new(v.feature)),
+            read: false,
+            yields_deletions: false,
+            untrusted: vec!["down".into()],
+            suspect: None,
+            policy: BaselinePolicy::Keep,
+        };
+    };
+    let mut untrusted = Vec::new();
+    let complete = snap.is_complete();
+    if let ferry_core::Completeness::Partial { reason } = &snap.completeness {
+        untrusted.push(format!("partial: {reason}"));
+    }
+    let delta = snap.semantics == IndexSemantics::Delta
+        || v.caps.is_some_and(|c| c.semantics == IndexSemantics::Delta);
+    if delta {
+        untrusted.push("delta".into());
+    }
+    let suspect = if complete && !delta {
+        drop_guard(v.baseline, &snap, v.prev_checkpoint, v.now_checkpoint, g)
+    } else {
+        None
+    };
+    if let Some(s) = &suspect {
+        untrusted.push(format!("suspect: {}", s.reason));
+    }
+    if v.gate.recovering {
+        untrusted.push("recovering".into());
+    } else if !v.gate.trusted_for_deletions() {
+        untrusted.push(format!("health {}", v.gate.status()));
+    }
+    if v.caps.is_some_and(|c| !c.observed_deletes) {
+        untrusted.push("deletions not observable".into());
+    }
+    if v.other_down {
+        untrusted.push("other side down".into());
+    }
+    let unsure_read = !complete || delta || suspect.is_some();
+    let view = if unsure_read {
+        union(&snap, v.baseline)
+    } else {
+        snap
+    };
+    let policy = if unsure_read || v.other_down {
+        BaselinePolicy::Union
+    } else {
+        BaselinePolicy::Replace
+    };
+    SideVerdict {
+        view,
+        read: true,
+        yields_deletions: untrusted.is_empty(),
+        untrusted,
+        suspect,
+        policy,
+    }
+}
+
+/// A mass-delete block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassDelete {
+    pub side: Side,
+    pub attempted: usize,
+    pub baseline: usize,
+    pub threshold: usize,
+}
+
+/// The removal budget for one target: `max(floor, ratio × baseline)`.
+pub fn mass_delete_threshold(baseline: usize, g: &Guardrails) -> usize {
+    ((baseline as f64 * g.mass_delete_ratio) as usize).max(g.mass_delete_floor)
+}
+
+/// Blocks every removal for a side whose removals exceed the budget (moved to `held`).
+/// `baseline` is the size the budget is taken of.
+pub fn mass_delete(
+    plan: &mut Plan,
+    side: Side,
+    baseline: usize,
+    g: &Guardrails,
+    allow: bool,
+) -> Option<MassDelete> {
+    if !g.mass_delete || allow {
+        return None;
+    }
+    let threshold = mass_delete_threshold(baseline, g);
+    let n = plan.side(side).removes.len();
+    if n <= threshold {
+        return None;
+    }
+    let removes = std::mem::take(&mut plan.side_mut(side).removes);
+    plan.held.extend(removes.into_iter().map(|r| Held {
+        target: side,
+        reason: HoldReason::MassDelete,
+        removal: true,
+        entry: r.entry,
+        evidence: Some(r.evidence),
+    }));
+    Some(MassDelete {
+        side,
+        attempted: n,
+        baseline,
+        threshold,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::{Entry, Feature, Health, IdKind, Ids, Item};
+
+    fn snap(n: u32) -> Snapshot {
+        Snapshot::complete(
+            Feature::Watchlist,
+            (0..n).map(|i| {
+                Entry::watchlist(Item::movie(
+                    "M",
+                    2000,
+                    Ids::new().with(IdKind::Tmdb, &(i + 1).to_string()),
+                ))
+            }),
+        )
+    }
+
+    #[test]
+    fn checkpoints_missing_never_count_as_progress() {
+        assert!(!checkpoint_advanced(None, Some("2024-01-01T00:00:00Z")));
+        assert!(!checkpoint_advanced(Some("2024-01-01T00:00:00Z"), None));
+        assert!(!checkpoint_advanced(
+            Some("2024-01-02T00:00:00Z"),
+            Some("2024-01-01T00:00:00Z")
+        ));
+        assert!(checkpoint_advanced(
+            Some("2024-01-01T00:00:00Z"),
+            Some("2024-01-02T00:00:00Z")
+        ));
+        assert!(checkpoint_advanced(Some("etag-1"), Some("etag-2")));
+        assert!(!checkpoint_advanced(Some("etag-1"), Some("etag-1")));
+    }
+
+    #[test]
+    fn drop_guard_flags_a_collapse_without_checkpoint_progress() {
+        let g = Guardrails::default();
+        let prev = snap(30);
+        let s = drop_guard(Some(&prev), &snap(0), None, None, &g).unwrap();
+        assert_eq!((s.prev_count, s.cur_count, s.shrink_limit), (30, 0, 3));
+        assert!(drop_guard(Some(&prev), &snap(3), Some("1"), Some("1"), &g).is_some());
+        assert!(
+            drop_guard(Some(&prev), &snap(4), None, None, &g).is_none(),
+            "not shrunk enough"
+        );
+        assert!(
+            drop_guard(Some(&snap(19)), &snap(0), None, None, &g).is_none(),
+            "tiny baseline"
+        );
+        assert!(
+            drop_guard(
+                Some(&prev),
+                &snap(0),
+                Some("2024-01-01"),
+                Some("2024-02-01"),
+                &g
+            )
+            .is_none(),
+            "checkpoint advanced"
+        );
+    }
+
+    #[test]
+    fn a_partial_read_is_joined_with_the_baseline_and_yields_no_deletions() {
+        let gate = InstanceGate::new("x", Health::ok(), None);
+        let base = snap(10);
+        let mut cur = snap(4);
+        cur.mark_partial("page 2 failed");
+        let v = verdict(
+            VerdictInput {
+                gate: &gate,
+                feature: Feature::Watchlist,
+                caps: None,
+                baseline: Some(&base),
+                prev_checkpoint: None,
+                now_checkpoint: None,
+                other_down: false,
+            },
+            Some(cur),
+            &Guardrails::default(),
+        );
+        assert!(!v.yields_deletions);
+        assert_eq!(v.view.len(), 10);
+        assert_eq!(v.policy, BaselinePolicy::Union);
+    }
+
+    #[test]
+    fn mass_delete_budget_is_max_of_floor_and_ratio() {
+        let g = Guardrails::default();
+        assert_eq!(mass_delete_threshold(10, &g), 5);
+        assert_eq!(mass_delete_threshold(1000, &g), 100);
+    }
+}

@@ -1,0 +1,209 @@
+//! One-way planning: the source's titles flow to the target; removals only in
+//! `source_deletes` (what vanished from the source's baseline) or `mirror` (what the
+//! trusted source lacks and the target's baseline had) mode.
+
+use ferry_core::Feature;
+
+use super::blocks::newer_than;
+use super::rules::{
+    dropped_since, merge_playlists, playlist_of, progress_winner, rating_winner, same_playlist,
+    update_entry,
+};
+use super::{
+    Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side, Write,
+};
+use crate::config::RemoveMode;
+
+pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
+    let mut plan = Plan::empty(input.feature, input.mode);
+    let (src, dst) = (&input.a, &input.b);
+    if !src.read {
+        // A source that was not read gives nothing to do.
+        return plan;
+    }
+    let tol = input.options.history_tolerance_secs;
+    let s_base = src.baseline.map(Prepared::new);
+    let d_base = dst.baseline.map(Prepared::new);
+    let s = Prepared::build(src.view, s_base.as_ref());
+    let d = Prepared::build(dst.view, d_base.as_ref());
+    let may_add = input.switch.add && dst.accepts_adds;
+
+    // Adds and updates.
+    for i in 0..s.len() {
+        let (skey, se) = s.entries[i];
+        match d.find_match(&s, i, tol) {
+            Some(j) => {
+                if !may_add || !dst.read {
+                    continue;
+                }
+                let de = d.entries[j].1;
+                let write = match input.feature {
+                    Feature::Ratings => rating_winner(&se.payload, &de.payload, Side::A)
+                        .filter(|w| *w == Side::A)
+                        .map(|_| update_entry(se, de)),
+                    Feature::Progress => progress_winner(
+                        &se.payload,
+                        &de.payload,
+                        input.options.progress_tolerance_ms,
+                    )
+                    .filter(|w| *w == Side::A)
+                    .map(|_| update_entry(se, de)),
+                    Feature::Playlists => playlist_update(input, &s_base, &d_base, se, de),
+                    Feature::Watchlist | Feature::History => None,
+                };
+                if let Some(entry) = write {
+                    plan.to_b.updates.push(Write {
+                        entry,
+                        from_key: skey.to_owned(),
+                    });
+                }
+            }
+            None => {
+                if !may_add {
+                    continue;
+                }
+                if input.feature == Feature::History
+                    && let Some(t) = input.tombstones.and_then(|t| t.find(se, dst.instance, tol))
+                    && !newer_than(se, t.created_at)
+                {
+                    plan.held.push(Held {
+                        target: Side::B,
+                        reason: HoldReason::Tombstone,
+                        removal: false,
+                        entry: se.clone(),
+                        evidence: None,
+                    });
+                    continue;
+                }
+                if dst.blackbox.is_some_and(|b| b.contains(skey)) {
+                    plan.held.push(Held {
+                        target: Side::B,
+                        reason: HoldReason::Blackbox,
+                        removal: false,
+                        entry: se.clone(),
+                        evidence: None,
+                    });
+                    continue;
+                }
+                plan.to_b.adds.push(Write {
+                    entry: se.clone(),
+                    from_key: skey.to_owned(),
+                });
+            }
+        }
+    }
+
+    // Removals.
+    if !input.switch.remove || !src.yields_deletions {
+        return plan;
+    }
+    let remove = |plan: &mut Plan, j: usize, evidence: Evidence| {
+        let entry = d.entries[j].1.clone();
+        if dst.accepts_removals {
+            plan.to_b.removes.push(Removal { entry, evidence });
+        } else {
+            plan.held.push(Held {
+                target: Side::B,
+                reason: HoldReason::NoRemovals,
+                removal: true,
+                entry,
+                evidence: Some(evidence),
+            });
+        }
+    };
+    match input.remove_mode {
+        RemoveMode::SourceDeletes => {
+            let Some(sb) = &s_base else { return plan };
+            for k in 0..sb.len() {
+                if s.find_match(sb, k, tol).is_some() {
+                    continue;
+                }
+                // Vanished from the source; remove it where the target still has it,
+                // unless the source still holds the target's title under other ids.
+                if let Some(j) = d.find_match(sb, k, tol)
+                    && d.shares_token(j, sb, k)
+                    && s.find_match(&d, j, tol).is_none()
+                {
+                    let evidence = Evidence {
+                        kind: EvidenceKind::Baseline,
+                        side: Side::A,
+                        key: sb.entries[k].0.to_owned(),
+                        since: None,
+                    };
+                    remove(&mut plan, j, evidence);
+                }
+            }
+        }
+        RemoveMode::Mirror => {
+            let Some(db) = &d_base else { return plan };
+            if !dst.read {
+                return plan;
+            }
+            for j in 0..d.len() {
+                let in_base = db
+                    .find_match(&d, j, tol)
+                    .is_some_and(|k| db.shares_token(k, &d, j));
+                if s.find_match(&d, j, tol).is_some() || !in_base {
+                    continue;
+                }
+                let evidence = Evidence {
+                    kind: EvidenceKind::Mirror,
+                    side: Side::A,
+                    key: d.entries[j].0.to_owned(),
+                    since: None,
+                };
+                remove(&mut plan, j, evidence);
+            }
+        }
+    }
+    plan
+}
+
+/// One-way playlists: the source's order, the target's extra titles kept, titles the
+/// source dropped since its baseline dropped too when removals are allowed.
+fn playlist_update<'a>(
+    input: &PlanInput<'a>,
+    s_base: &Option<Prepared<'a>>,
+    d_base: &Option<Prepared<'a>>,
+    se: &ferry_core::Entry,
+    de: &ferry_core::Entry,
+) -> Option<ferry_core::Entry> {
+    let (sp, dp) = (playlist_of(se)?, playlist_of(de)?);
+    let removals = input.switch.remove && input.a.yields_deletions && input.b.accepts_removals;
+    fn base_of<'a>(b: &Option<Prepared<'a>>, key: &str) -> Option<&'a ferry_core::Playlist> {
+        b.as_ref()
+            .and_then(|p| p.entries.iter().find(|(k, _)| *k == key))
+            .and_then(|(_, e)| playlist_of(e))
+    }
+    let dropped_by_src = if removals {
+        dropped_since(sp, base_of(s_base, &se.key()))
+    } else {
+        Default::default()
+    };
+    let mut merged = merge_playlists(sp, dp, &Default::default(), &Default::default());
+    merged
+        .items
+        .retain(|it| !dropped_by_src.contains(&it.key()));
+    if input.remove_mode == RemoveMode::Mirror && removals {
+        // Mirror: the target's own extras go too, when its baseline had them.
+        let d_had = base_of(d_base, &de.key())
+            .map(|p| {
+                p.items
+                    .iter()
+                    .map(ferry_core::Item::key)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let src_keys: Vec<String> = sp.items.iter().map(ferry_core::Item::key).collect();
+        merged
+            .items
+            .retain(|it| src_keys.contains(&it.key()) || !d_had.contains(&it.key()));
+    }
+    if same_playlist(&merged, dp) {
+        return None;
+    }
+    Some(ferry_core::Entry::new(
+        de.item.clone(),
+        ferry_core::Payload::Playlist(merged),
+    ))
+}

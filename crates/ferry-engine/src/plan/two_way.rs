@@ -1,0 +1,282 @@
+//! Two-way planning. For a title on one side (P) and missing on the other (Q):
+//! - Q's baseline had it and Q's absences are trusted → Q deleted it: remove it from P
+//!   (or hold it when removals are off or P is add-only; the commit keeps the evidence);
+//! - Q's baseline had it but Q's absences are not trusted → add it back to Q;
+//! - a live tombstone says ferry removed it from P and it came back → remove it from P
+//!   again when allowed, otherwise hold it (never re-add it to Q);
+//! - otherwise → add it to Q.
+//!
+//! Titles on both sides go through the per-feature conflict rules. The rules only look at
+//! sides, never at which one is called A, so swapping A and B (and the side of truth)
+//! swaps the plan.
+
+use std::collections::HashSet;
+
+use ferry_core::Feature;
+
+use super::blocks::newer_than;
+use super::rules::{
+    dropped_since, merge_playlists, playlist_of, progress_winner, rating_winner, same_playlist,
+    update_entry,
+};
+use super::{
+    Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side, SideInput,
+    Write,
+};
+
+const NONE: u32 = u32::MAX;
+
+struct Ctx<'p, 'a> {
+    input: &'p PlanInput<'a>,
+    a: Prepared<'a>,
+    b: Prepared<'a>,
+    a_base: Option<Prepared<'a>>,
+    b_base: Option<Prepared<'a>>,
+    tol: u64,
+}
+
+impl<'p, 'a> Ctx<'p, 'a> {
+    fn side(&self, s: Side) -> &SideInput<'a> {
+        match s {
+            Side::A => &self.input.a,
+            Side::B => &self.input.b,
+        }
+    }
+    fn prep(&self, s: Side) -> &Prepared<'a> {
+        match s {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+    fn base(&self, s: Side) -> Option<&Prepared<'a>> {
+        match s {
+            Side::A => self.a_base.as_ref(),
+            Side::B => self.b_base.as_ref(),
+        }
+    }
+}
+
+pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
+    let a_base = input.a.baseline.map(Prepared::new);
+    let b_base = input.b.baseline.map(Prepared::new);
+    let cx = Ctx {
+        input,
+        a: Prepared::build(input.a.view, a_base.as_ref()),
+        b: Prepared::build(input.b.view, b_base.as_ref()),
+        a_base,
+        b_base,
+        tol: input.options.history_tolerance_secs,
+    };
+    let mut plan = Plan::empty(input.feature, input.mode);
+    let history = cx.a.is_history();
+    // Features without conflict rules only need to know *whether* a B entry is present on
+    // A; for them a B entry an A entry matched needs no second lookup.
+    let rules = matches!(
+        input.feature,
+        Feature::Ratings | Feature::Progress | Feature::Playlists
+    );
+    let mut a_match = vec![NONE; if history { 0 } else { cx.a.len() }];
+    let mut b_seen = vec![false; if history || rules { 0 } else { cx.b.len() }];
+    #[allow(clippy::needless_range_loop)] // `a_match` is filled as `i` goes
+    for i in 0..cx.a.len() {
+        match cx.b.find_match(&cx.a, i, cx.tol) {
+            Some(j) => {
+                if !history {
+                    a_match[i] = j as u32;
+                    if let Some(seen) = b_seen.get_mut(j) {
+                        *seen = true;
+                    }
+                    both(&cx, &mut plan, i, j);
+                }
+            }
+            None => missing(&cx, &mut plan, Side::A, i),
+        }
+    }
+    for j in 0..cx.b.len() {
+        if b_seen.get(j).copied().unwrap_or(false) {
+            // Present on A (they share a token, so A's index finds it), no rules to run.
+            continue;
+        }
+        match cx.a.find_match(&cx.b, j, cx.tol) {
+            Some(i) => {
+                if !history && a_match[i] != j as u32 {
+                    both(&cx, &mut plan, i, j);
+                }
+            }
+            None => missing(&cx, &mut plan, Side::B, j),
+        }
+    }
+    plan
+}
+
+/// Entry `idx` of side `p` has no match on the other side.
+fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
+    let q = p.other();
+    let (ps, qs) = (cx.side(p), cx.side(q));
+    if !ps.read {
+        // A side that was not read this run (down) proposes nothing.
+        return;
+    }
+    let pp = cx.prep(p);
+    let (pkey, pe) = pp.entries[idx];
+    let sw = cx.input.switch;
+    let hold = |plan: &mut Plan, reason, evidence| {
+        plan.held.push(Held {
+            target: p,
+            reason,
+            removal: true,
+            entry: pe.clone(),
+            evidence,
+        });
+    };
+    let in_q_base = cx.base(q).and_then(|qb| {
+        qb.find_match(pp, idx, cx.tol)
+            .filter(|k| qb.shares_token(*k, pp, idx))
+    });
+    if let Some(k) = in_q_base {
+        if let Some(qb) = cx.base(q)
+            && cx.prep(q).find_match(qb, k, cx.tol).is_some()
+        {
+            // Q still holds the baseline's title, under ids that no longer link it to this
+            // entry: not a deletion, and adding would duplicate it. Leave both alone.
+            return;
+        }
+        if qs.yields_deletions {
+            let evidence = Evidence {
+                kind: EvidenceKind::Baseline,
+                side: q,
+                key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
+                since: None,
+            };
+            if !sw.remove {
+                hold(plan, HoldReason::RemovalsDisabled, Some(evidence));
+            } else if !ps.accepts_removals {
+                hold(plan, HoldReason::NoRemovals, Some(evidence));
+            } else {
+                plan.side_mut(p).removes.push(Removal {
+                    entry: pe.clone(),
+                    evidence,
+                });
+            }
+            return;
+        }
+        // Q's absence is not trusted: the title is added back (below).
+    } else if let Some(t) = cx
+        .input
+        .tombstones
+        .and_then(|t| t.find(pe, ps.instance, cx.tol))
+        .filter(|t| !newer_than(pe, t.created_at))
+    {
+        // ferry removed this from P because Q deleted it, and it is back on P.
+        if qs.yields_deletions && sw.remove && ps.accepts_removals {
+            plan.side_mut(p).removes.push(Removal {
+                entry: pe.clone(),
+                evidence: Evidence {
+                    kind: EvidenceKind::Tombstone,
+                    side: q,
+                    key: t.key.clone(),
+                    since: Some(t.created_at),
+                },
+            });
+        } else {
+            plan.held.push(Held {
+                target: q,
+                reason: HoldReason::Tombstone,
+                removal: false,
+                entry: pe.clone(),
+                evidence: None,
+            });
+        }
+        return;
+    }
+    if !sw.add || !qs.accepts_adds {
+        return;
+    }
+    if qs.blackbox.is_some_and(|b| b.contains(pkey)) {
+        plan.held.push(Held {
+            target: q,
+            reason: HoldReason::Blackbox,
+            removal: false,
+            entry: pe.clone(),
+            evidence: None,
+        });
+        return;
+    }
+    plan.side_mut(q).adds.push(Write {
+        entry: pe.clone(),
+        from_key: pkey.to_owned(),
+    });
+}
+
+/// Entry `i` of A and entry `j` of B are the same title.
+fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
+    let (sa, sb) = (&cx.input.a, &cx.input.b);
+    if !sa.read || !sb.read || !cx.input.switch.add {
+        return;
+    }
+    let (akey, ae) = cx.a.entries[i];
+    let (bkey, be) = cx.b.entries[j];
+    let opts = cx.input.options;
+    let mut write = |to: Side, entry| {
+        let (accepts, from_key) = match to {
+            Side::A => (sa.accepts_adds, bkey),
+            Side::B => (sb.accepts_adds, akey),
+        };
+        if accepts {
+            plan.side_mut(to).updates.push(Write {
+                entry,
+                from_key: from_key.to_owned(),
+            });
+        }
+    };
+    match cx.input.feature {
+        Feature::Ratings => match rating_winner(&ae.payload, &be.payload, opts.truth) {
+            Some(Side::A) => write(Side::B, update_entry(ae, be)),
+            Some(Side::B) => write(Side::A, update_entry(be, ae)),
+            None => {}
+        },
+        Feature::Progress => {
+            match progress_winner(&ae.payload, &be.payload, opts.progress_tolerance_ms) {
+                Some(Side::A) => write(Side::B, update_entry(ae, be)),
+                Some(Side::B) => write(Side::A, update_entry(be, ae)),
+                None => {}
+            }
+        }
+        Feature::Playlists => {
+            let (Some(pa), Some(pb)) = (playlist_of(ae), playlist_of(be)) else {
+                return;
+            };
+            let sw = cx.input.switch;
+            let drops = |s: Side, now: &ferry_core::Playlist, key: &str| -> HashSet<String> {
+                let allowed =
+                    sw.remove && cx.side(s).yields_deletions && cx.side(s.other()).accepts_removals;
+                if !allowed {
+                    return HashSet::new();
+                }
+                let base = cx
+                    .base(s)
+                    .and_then(|b| b.entries.iter().find(|(k, _)| *k == key))
+                    .and_then(|(_, e)| playlist_of(e));
+                dropped_since(now, base)
+            };
+            let (da, db) = (drops(Side::A, pa, akey), drops(Side::B, pb, bkey));
+            let merged = match opts.truth {
+                Side::A => merge_playlists(pa, pb, &da, &db),
+                Side::B => merge_playlists(pb, pa, &db, &da),
+            };
+            let with = |e: &ferry_core::Entry| {
+                ferry_core::Entry::new(
+                    e.item.clone(),
+                    ferry_core::Payload::Playlist(merged.clone()),
+                )
+            };
+            if !same_playlist(&merged, pa) {
+                write(Side::A, with(ae));
+            }
+            if !same_playlist(&merged, pb) {
+                write(Side::B, with(be));
+            }
+        }
+        Feature::Watchlist | Feature::History => {}
+    }
+}

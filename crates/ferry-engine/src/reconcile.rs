@@ -1,0 +1,172 @@
+//! Journal reconciliation. Journal rows found at the start of a feature belong to a run
+//! that died (or failed to commit) after sending writes and before its feature commit.
+//! They are folded into this run as if that commit had happened:
+//!
+//! - a batch with recorded outcomes: settled adds/updates count as present on the target
+//!   (in its view and in both sides' baselines), settled removals as gone from it (and
+//!   get their tombstones). A play the provider confirmed but does not list yet is
+//!   therefore never sent again;
+//! - a batch without outcomes (the process died while the call was in flight): its plays
+//!   are looked for on the target. Found ones count as written. When the target's read is
+//!   not complete, the rest are held back this run rather than risk a duplicate play;
+//!   against a complete read they are simply planned again. Other entries are
+//!   idempotent and planned again;
+//! - nothing is replayed blindly: the plan is recomputed from the intact evidence (the
+//!   dead run committed no baseline), so every intended write that is still wanted is
+//!   planned again and nothing is lost.
+
+use std::collections::HashMap;
+
+use ferry_core::identity::split_event_key;
+use ferry_core::{Entry, Feature, Payload, Snapshot};
+use ferry_state::{JournalRecord, JournalState, UnresolvedOp};
+
+/// What the journal says about one side's target.
+#[derive(Debug, Default)]
+pub(crate) struct Reconciled {
+    pub(crate) ids: Vec<i64>,
+    pub(crate) batches: usize,
+    /// Per instance: entries known to be on it / known to be gone from it.
+    pub(crate) written: HashMap<String, Vec<Entry>>,
+    pub(crate) removed: HashMap<String, Vec<Entry>>,
+    /// Per instance: plays whose outcome is unknown.
+    pub(crate) in_doubt: HashMap<String, Vec<Entry>>,
+}
+
+impl Reconciled {
+    pub(crate) fn from_records(records: Vec<JournalRecord>) -> Self {
+        let mut r = Reconciled::default();
+        for rec in records {
+            r.ids.push(rec.id);
+            r.batches += 1;
+            match (rec.state, rec.outcomes) {
+                (JournalState::Done, Some(outs)) => {
+                    for (e, o) in rec.entries.into_iter().zip(outs) {
+                        if !o.outcome.is_settled() {
+                            continue;
+                        }
+                        let to = match rec.op {
+                            UnresolvedOp::Add | UnresolvedOp::Update => &mut r.written,
+                            UnresolvedOp::Remove => &mut r.removed,
+                        };
+                        to.entry(rec.instance.clone()).or_default().push(e);
+                    }
+                }
+                (JournalState::Pending, _) if rec.op == UnresolvedOp::Add => {
+                    let plays = rec
+                        .entries
+                        .into_iter()
+                        .filter(|e| matches!(e.payload, Payload::Watch { .. }));
+                    r.in_doubt
+                        .entry(rec.instance.clone())
+                        .or_default()
+                        .extend(plays);
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Settled entries (written + removed) for counting.
+    pub(crate) fn settled_count(&self) -> usize {
+        self.written.values().map(Vec::len).sum::<usize>()
+            + self.removed.values().map(Vec::len).sum::<usize>()
+    }
+
+    pub(crate) fn in_doubt_count(&self) -> usize {
+        self.in_doubt.values().map(Vec::len).sum()
+    }
+}
+
+/// Whether `snap` has a play of `e`'s title within `tol` seconds (same base key).
+fn has_play(snap: &Snapshot, plays: &HashMap<String, Vec<i64>>, e: &Entry, tol: u64) -> bool {
+    let Payload::Watch { watched_at } = e.payload else {
+        return snap.contains_key(&e.key());
+    };
+    plays
+        .get(&e.item.key())
+        .is_some_and(|ts| ts.iter().any(|t| t.abs_diff(watched_at.unix()) <= tol))
+}
+
+fn play_index(snap: &Snapshot) -> HashMap<String, Vec<i64>> {
+    let mut m: HashMap<String, Vec<i64>> = HashMap::new();
+    for k in snap.keys() {
+        if let Some((b, t)) = split_event_key(k) {
+            m.entry(b.to_owned()).or_default().push(t.unix());
+        }
+    }
+    m
+}
+
+fn insert_absent(snap: &mut Snapshot, e: &Entry) {
+    if !snap.contains_key(&e.key()) {
+        snap.insert(e.clone());
+    }
+}
+
+/// Folds the journal into one target side's snapshot and baseline, and the other side's
+/// baseline. `complete` is whether the target's read is whole.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlay(
+    rec: &Reconciled,
+    instance: &str,
+    feature: Feature,
+    snapshot: Option<&mut Snapshot>,
+    baseline: &mut Option<Snapshot>,
+    other_baseline: &mut Option<Snapshot>,
+    tol: u64,
+) {
+    let written = rec.written.get(instance).map(Vec::as_slice).unwrap_or(&[]);
+    let removed = rec.removed.get(instance).map(Vec::as_slice).unwrap_or(&[]);
+    let doubt = rec.in_doubt.get(instance).map(Vec::as_slice).unwrap_or(&[]);
+    let ensure = |b: &mut Option<Snapshot>| {
+        b.get_or_insert_with(|| Snapshot::new(feature));
+    };
+    if !written.is_empty() {
+        ensure(baseline);
+        ensure(other_baseline);
+    }
+    for e in written {
+        for b in [baseline.as_mut(), other_baseline.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            insert_absent(b, e);
+        }
+    }
+    for e in removed {
+        if let Some(b) = baseline.as_mut() {
+            b.remove(&e.key());
+        }
+    }
+    let Some(snap) = snapshot else { return };
+    let complete = snap.is_complete();
+    let plays = play_index(snap);
+    for e in written {
+        if !has_play(snap, &plays, e, tol) {
+            insert_absent(snap, e);
+        }
+    }
+    for e in removed {
+        snap.remove(&e.key());
+    }
+    for e in doubt {
+        if has_play(snap, &plays, e, tol) {
+            // It landed: as good as confirmed.
+            if let Some(b) = baseline.as_mut() {
+                insert_absent(b, e);
+            }
+            if let Some(b) = other_baseline.as_mut() {
+                insert_absent(b, e);
+            }
+        } else if !complete {
+            // Cannot tell: hold it back this run rather than risk a duplicate play.
+            insert_absent(snap, e);
+        }
+    }
+}
