@@ -1,14 +1,21 @@
 //! `ferry`: keep your watch state in agreement across media servers and trackers.
 
+mod app;
 mod config;
+mod daemon;
+mod demo;
+mod lock;
+mod output;
 mod providers;
+mod report;
+mod sims;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use ferry_core::{BuildEnv, Context, InventoryOps, KvStore, MemoryKvStore};
+use ferry_core::{CancelToken, Context};
 
 /// Exit codes (documented in the README).
 const EXIT_ERRORS: u8 = 1;
@@ -41,6 +48,83 @@ enum Command {
     Health,
     /// Validate the config file and print what it configures.
     Check,
+    /// Sync every configured pair once (or one pair, or one feature).
+    Run {
+        #[command(flatten)]
+        opts: RunOpts,
+        /// Plan and report exactly as a real run, but write nothing and commit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what a run would do, with the evidence behind every removal. Writes nothing.
+    Plan {
+        #[command(flatten)]
+        opts: RunOpts,
+    },
+    /// Show the state database: baselines, unresolved items, blackbox, breakers, past runs.
+    State {
+        /// How many past runs to show.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// List restore points, or put one back (add-only: a restore never removes anything).
+    Restore {
+        /// The restore point to put back; without it, the list.
+        id: Option<i64>,
+    },
+    /// Run pairs on their intervals, one run at a time, probing down providers in between.
+    Daemon {
+        /// Stop after this many runs (default: run until Ctrl-C).
+        #[arg(long)]
+        max_runs: Option<u64>,
+        /// Minutes between runs for pairs without `interval_minutes` (default 60).
+        #[arg(long, default_value_t = 60)]
+        interval_minutes: u64,
+    },
+    /// Sync simulated Plex, Jellyfin and Trakt servers on loopback (no account, no network).
+    Demo {
+        /// Films in each simulated media server's library (plus 20 shows of 24 episodes).
+        #[arg(long, default_value_t = 1500)]
+        movies: u32,
+        /// Keep the demo's state database here instead of a temporary directory.
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+    },
+    /// Serve a stateful simulator of a service on loopback, for integrators' CI.
+    Simulate {
+        /// The service: trakt, plex, jellyfin, emby, simkl or mdblist.
+        provider: String,
+        /// Listen on this loopback port (Plex also takes the next one, for Discover).
+        #[arg(long)]
+        port: Option<u16>,
+        /// How many titles the simulated library holds.
+        #[arg(long, default_value_t = 200)]
+        items: u32,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct RunOpts {
+    /// Only this pair.
+    #[arg(long, value_name = "NAME")]
+    pair: Option<String>,
+    /// Only this feature: history, watchlist, ratings, progress or playlists.
+    #[arg(long, value_name = "FEATURE")]
+    feature: Option<ferry_core::Feature>,
+    /// Lift the mass-delete guard for this run only.
+    #[arg(long)]
+    allow_mass_delete: bool,
+}
+
+impl RunOpts {
+    fn flags(&self, dry_run: bool) -> app::RunFlags {
+        app::RunFlags {
+            pair: self.pair.clone(),
+            feature: self.feature,
+            dry_run,
+            allow_mass_delete: self.allow_mass_delete,
+        }
+    }
 }
 
 /// An error the CLI reports: a message and an exit code.
@@ -106,6 +190,20 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
         Command::Providers => Ok(cmd_providers(cli.json)),
         Command::Health => cmd_health(cli).await,
         Command::Check => cmd_check(cli),
+        Command::Run { opts, dry_run } => cmd_run(cli, opts.flags(*dry_run)).await,
+        Command::Plan { opts } => cmd_plan(cli, opts.flags(true)).await,
+        Command::State { runs } => cmd_state(cli, *runs),
+        Command::Restore { id } => cmd_restore(cli, *id).await,
+        Command::Daemon {
+            max_runs,
+            interval_minutes,
+        } => daemon::run(cli, *max_runs, *interval_minutes).await,
+        Command::Demo { movies, state } => demo::run(cli.json, *movies, state.clone()).await,
+        Command::Simulate {
+            provider,
+            port,
+            items,
+        } => cmd_simulate(cli.json, provider, *port, *items).await,
     }
 }
 
@@ -135,27 +233,6 @@ fn load_config(cli: &Cli) -> Result<config::Config, Failure> {
     let path = config::locate(cli.config.as_deref())
         .ok_or_else(|| Failure::usage("no config file: pass --config PATH or set FERRY_CONFIG"))?;
     Ok(config::load(&path)?)
-}
-
-/// Builds every configured provider instance.
-fn build_providers(
-    cfg: &config::Config,
-    kv: Arc<dyn KvStore>,
-) -> Result<std::collections::BTreeMap<String, Arc<dyn InventoryOps>>, Failure> {
-    let data_root = cfg
-        .state_path
-        .parent()
-        .map(|p| p.join("data"))
-        .unwrap_or_else(|| PathBuf::from("data"));
-    let mut out = std::collections::BTreeMap::new();
-    for (instance, pc) in &cfg.providers {
-        let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::usage(e.to_string()))?;
-        let env = BuildEnv::new(data_root.join(instance), kv.clone());
-        let ops = (d.build)(pc, &env)
-            .map_err(|e| Failure::usage(format!("providers.{instance}: {e}")))?;
-        out.insert(instance.clone(), ops);
-    }
-    Ok(out)
 }
 
 fn cmd_providers(json: bool) -> u8 {
@@ -222,8 +299,16 @@ fn cmd_check(cli: &Cli) -> Result<u8, Failure> {
 
 async fn cmd_health(cli: &Cli) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
-    let providers = build_providers(&cfg, Arc::new(MemoryKvStore::new()))?;
-    let cx = Context::default();
+    let state = app::open_state(&cfg.state_path)?;
+    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
+    if providers.is_empty() {
+        return Err(Failure::errors("no provider instances are configured"));
+    }
+    let em = app::emitter(app::sink(cli.json), &providers, false);
+    let cx = Context::new(em.clone(), CancelToken::new());
+    let breakers = state.breaker_records().unwrap_or_default();
+    let unresolved = state.unresolved(None, None).unwrap_or_default();
+    let now_ms = ferry_core::Timestamp::now().unix() * 1000;
     let mut worst = 0;
     let width = providers.keys().map(String::len).max().unwrap_or(0);
     for (instance, ops) in &providers {
@@ -231,24 +316,323 @@ async fn cmd_health(cli: &Cli) -> Result<u8, Failure> {
         if !h.status.is_usable() {
             worst = EXIT_ERRORS;
         }
+        // The breaker record of this instance (and of its sub-clients, e.g. Plex Discover).
+        let breaker: Vec<String> = breakers
+            .iter()
+            .filter(|b| b.key == *instance || b.key.starts_with(&format!("{instance}/")))
+            .filter_map(|b| {
+                let v: serde_json::Value = serde_json::from_str(&b.value).ok()?;
+                let st = v.get("state")?.as_str()?.to_owned();
+                let open_for = v
+                    .get("opened_at_ms")
+                    .and_then(|o| o.as_i64())
+                    .map(|o| (now_ms - o).max(0) / 1000);
+                Some(match (st.as_str(), open_for) {
+                    ("closed", _) => format!("{}: closed", b.key),
+                    (_, Some(secs)) => format!("{}: {st} for {secs} s", b.key),
+                    _ => format!("{}: {st}", b.key),
+                })
+            })
+            .collect();
+        let pending = unresolved
+            .iter()
+            .filter(|u| u.instance == *instance)
+            .count();
         if cli.json {
-            let line = serde_json::json!({"event": "health", "provider": ops.provider(), "instance": instance, "status": h.status, "latency_ms": h.latency_ms, "features": h.features, "details": h.details});
-            out(&line.to_string());
+            em.emit_value(
+                "health",
+                &serde_json::json!({"provider": ops.provider(), "instance": instance, "status": h.status, "latency_ms": h.latency_ms,
+                    "features": h.features, "details": h.details, "breaker": breaker, "pending_unresolved": pending}),
+            );
         } else {
             let latency = h
                 .latency_ms
                 .map(|l| format!("{l} ms"))
                 .unwrap_or_else(|| "-".into());
-            let details = h.details.as_deref().unwrap_or("");
+            let breaker = if breaker.is_empty() {
+                "breaker closed".to_owned()
+            } else {
+                breaker.join(", ")
+            };
+            let details = h
+                .details
+                .as_deref()
+                .map(|d| format!("  {d}"))
+                .unwrap_or_default();
             out(&format!(
-                "{instance:width$}  {:<8} {:<12} {latency:>7}  {details}",
+                "{instance:width$}  {:<8} {:<12} {latency:>7}  {breaker}; {pending} pending unresolved{details}",
                 ops.provider(),
                 h.status.as_str()
             ));
         }
     }
-    if providers.is_empty() {
-        return Err(Failure::errors("no provider instances are configured"));
-    }
     Ok(worst)
+}
+
+async fn cmd_simulate(
+    json: bool,
+    provider: &str,
+    port: Option<u16>,
+    items: u32,
+) -> Result<u8, Failure> {
+    let kind = provider.trim().to_ascii_lowercase();
+    if !sims::SIMULATED.contains(&kind.as_str()) {
+        return Err(Failure::usage(format!(
+            "no simulator for `{provider}`; simulated services: {}",
+            sims::SIMULATED.join(", ")
+        )));
+    }
+    if items > 100_000 {
+        return Err(Failure::usage("--items: at most 100000 titles"));
+    }
+    if let Some(p) = port {
+        let needed = if kind == "plex" { 2 } else { 1 };
+        for q in 0..needed {
+            let Some(port) = p.checked_add(q) else {
+                return Err(Failure::usage(format!(
+                    "--port {p}: {needed} consecutive ports are needed"
+                )));
+            };
+            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                Failure::usage(format!("--port: cannot listen on 127.0.0.1:{port}: {e}"))
+            })?;
+        }
+        ferry_testkit::sim::listen_from(p);
+    }
+    let sim = sims::start(&kind, items).await.map_err(Failure::usage)?;
+    if json {
+        let line = serde_json::json!({"event": "simulate:ready", "provider": sim.kind, "uri": sim.uri(), "items": items, "config": sim.config});
+        out(&line.to_string());
+    } else {
+        out(&format!(
+            "{} simulator listening on {} with {items} titles",
+            sim.kind,
+            sim.uri()
+        ));
+        out("");
+        out(&sim.toml_snippet(&format!("{}-sim", sim.kind)));
+        out("Press Ctrl-C to stop.");
+    }
+    // Scripts read the ready line through a pipe; make sure it is out before we wait.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure::errors(format!("cannot wait for Ctrl-C: {e}")))?;
+    if json {
+        out(&serde_json::json!({"event": "simulate:done", "requests": sim.requests()}).to_string());
+    } else {
+        out(&format!("served {} requests", sim.requests()));
+    }
+    Ok(0)
+}
+
+/// A cancel token that fires on Ctrl-C: the run stops at the next batch boundary and
+/// commits nothing half-done.
+pub(crate) fn cancel_on_ctrl_c() -> CancelToken {
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: stopping at the next batch boundary");
+            c.cancel();
+        }
+    });
+    cancel
+}
+
+pub(crate) fn lock_path(cfg: &config::Config) -> PathBuf {
+    let mut p = cfg.state_path.clone().into_os_string();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Six hours: no sane run lasts longer, so an older lock is a leftover.
+pub(crate) const LOCK_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+fn print_summary(json: bool, em: &ferry_core::Emitter, summary: &ferry_engine::RunSummary) {
+    if json {
+        em.emit_value("summary", summary);
+    } else {
+        for line in report::summary_lines(summary) {
+            out(&line);
+        }
+    }
+}
+
+async fn cmd_run(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
+    let cfg = load_config(cli)?;
+    let rc = app::run_config(&cfg, &flags)?;
+    let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
+        .map_err(|e| Failure::errors(e.to_string()))?;
+    let state = app::open_state(&cfg.state_path)?;
+    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
+    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
+    let engine = app::engine(state, em.clone());
+    let summary = engine
+        .run(&providers, &rc, cancel_on_ctrl_c())
+        .await
+        .map_err(|e| Failure::errors(e.to_string()))?;
+    print_summary(cli.json, &em, &summary);
+    Ok(report::exit_code(&summary))
+}
+
+async fn cmd_plan(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
+    let cfg = load_config(cli)?;
+    let rc = app::run_config(&cfg, &flags)?;
+    let state = app::open_state(&cfg.state_path)?;
+    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
+    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
+    let engine = app::engine(state, em.clone());
+    let plan = engine
+        .plan(&providers, &rc, cancel_on_ctrl_c())
+        .await
+        .map_err(|e| Failure::errors(e.to_string()))?;
+    if cli.json {
+        em.emit_value("plan", &plan);
+    } else {
+        for line in report::plan_lines(&plan) {
+            out(&line);
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_state(cli: &Cli, runs: usize) -> Result<u8, Failure> {
+    let cfg = load_config(cli)?;
+    let state = app::open_state(&cfg.state_path)?;
+    let engine = app::engine(state, ferry_core::Emitter::silent());
+    let r = engine
+        .state_report(runs)
+        .map_err(|e| Failure::errors(e.to_string()))?;
+    if cli.json {
+        let mut v = serde_json::to_value(&r).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("event".into(), "state".into());
+        }
+        out(&v.to_string());
+        return Ok(0);
+    }
+    out(&format!(
+        "state {} (schema {})",
+        r.path.as_deref().unwrap_or("in memory"),
+        r.schema_version
+    ));
+    out(&format!("baselines ({}):", r.baselines.len()));
+    for b in &r.baselines {
+        out(&format!(
+            "  {:<22} {:<16} {:<10} {:>7} items  checkpoint {}  at {}{}",
+            b.pair,
+            b.instance,
+            b.feature.as_str(),
+            b.item_count,
+            b.checkpoint.as_deref().unwrap_or("-"),
+            b.updated_at,
+            if b.pending { "  (writes pending)" } else { "" }
+        ));
+    }
+    out(&format!("unresolved ({}):", r.unresolved.len()));
+    for u in r.unresolved.iter().take(50) {
+        out(&format!(
+            "  {} {} {} {}: {} since {}",
+            u.pair,
+            u.instance,
+            u.feature,
+            u.entry.item.label(),
+            u.reason,
+            u.first_seen
+        ));
+    }
+    out(&format!("blackbox ({}):", r.blackbox.len()));
+    for b in r.blackbox.iter().take(50) {
+        out(&format!(
+            "  {} {} {} {}: {} since {}",
+            b.pair,
+            b.instance,
+            b.feature,
+            b.entry.item.label(),
+            b.reason,
+            b.since
+        ));
+    }
+    out(&format!("circuit breakers ({}):", r.breakers.len()));
+    for k in &r.breakers {
+        out(&format!(
+            "  {}: {} (updated {})",
+            k.key, k.value, k.updated_at
+        ));
+    }
+    out(&format!(
+        "tombstones: {}   restore points: {}   unreconciled write batches: {}",
+        r.tombstones,
+        r.restore_points.len(),
+        r.pending_journal_batches
+    ));
+    out(&format!("recent runs ({}):", r.runs.len()));
+    for run in &r.runs {
+        out(&format!(
+            "  #{} {} {:?}{}",
+            run.id,
+            run.started_at,
+            run.status,
+            run.finished_at
+                .map(|f| format!(" -> {f}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(0)
+}
+
+async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
+    let cfg = load_config(cli)?;
+    let state = app::open_state(&cfg.state_path)?;
+    let Some(id) = id else {
+        let points = state
+            .restore_points()
+            .map_err(|e| Failure::errors(e.to_string()))?;
+        if cli.json {
+            for p in &points {
+                let mut v = serde_json::to_value(p).unwrap_or_default();
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("event".into(), "restore_point".into());
+                }
+                out(&v.to_string());
+            }
+        } else if points.is_empty() {
+            out("no restore points: one is saved before any removal is applied");
+        } else {
+            for p in &points {
+                out(&format!(
+                    "{:>5}  {}  {} {} {}  {} items",
+                    p.id, p.created_at, p.pair, p.instance, p.feature, p.item_count
+                ));
+            }
+        }
+        return Ok(0);
+    };
+    let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
+        .map_err(|e| Failure::errors(e.to_string()))?;
+    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
+    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
+    let engine = app::engine(state, em.clone());
+    let r = engine
+        .restore(&providers, id, cancel_on_ctrl_c())
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    if cli.json {
+        em.emit_value("restore", &r);
+    } else {
+        out(&format!(
+            "restore point {} ({} {}): {} saved, {} missing, {} restored",
+            r.id, r.instance, r.feature, r.saved, r.missing, r.restored
+        ));
+        for (reason, n) in &r.unresolved {
+            out(&format!("  {n} not restored: {reason}"));
+        }
+    }
+    Ok(if r.unresolved.values().sum::<usize>() > 0 {
+        3
+    } else {
+        0
+    })
 }

@@ -1,0 +1,157 @@
+//! What every command that touches providers shares: the state database, the event
+//! emitter for this invocation, the provider instances and the engine's run config.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferry_core::{BuildEnv, Emitter, EventSink, Feature, InventoryOps, KvStore};
+use ferry_engine::{Engine, FeatureSwitch, Guardrails, Mode, PairConfig, RemoveMode, RunConfig};
+use ferry_state::StateStore;
+
+use crate::Failure;
+use crate::config::{self, Config};
+use crate::output::{Human, JsonLines};
+
+/// Opens (or creates) the state database; a corrupt or too-new file is a usage error
+/// naming it, never a reset.
+pub(crate) fn open_state(path: &Path) -> Result<StateStore, Failure> {
+    StateStore::open(path).map_err(|e| Failure::usage(format!("state database: {e}")))
+}
+
+/// The sink for this invocation: NDJSON on stdout with `--json`, else bars and warnings.
+pub(crate) fn sink(json: bool) -> Arc<dyn EventSink> {
+    if json {
+        Arc::new(JsonLines::default())
+    } else {
+        Arc::new(Human::new())
+    }
+}
+
+/// Builds every configured provider instance, with the state store as their `KvStore`.
+pub(crate) fn build_providers(
+    cfg: &Config,
+    kv: Arc<dyn KvStore>,
+) -> Result<BTreeMap<String, Arc<dyn InventoryOps>>, Failure> {
+    let data_root = cfg
+        .state_path
+        .parent()
+        .map(|p| p.join("data"))
+        .unwrap_or_else(|| PathBuf::from("data"));
+    build_from(&cfg.providers, &data_root, kv)
+}
+
+pub(crate) fn build_from(
+    providers: &BTreeMap<String, ferry_core::ProviderConfig>,
+    data_root: &Path,
+    kv: Arc<dyn KvStore>,
+) -> Result<BTreeMap<String, Arc<dyn InventoryOps>>, Failure> {
+    let mut out = BTreeMap::new();
+    for (instance, pc) in providers {
+        let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::usage(e.to_string()))?;
+        let env = BuildEnv::new(data_root.join(instance), kv.clone());
+        let ops = (d.build)(pc, &env)
+            .map_err(|e| Failure::usage(format!("providers.{instance}: {e}")))?;
+        out.insert(instance.clone(), ops);
+    }
+    Ok(out)
+}
+
+/// An emitter that scrubs every configured secret from every event.
+pub(crate) fn emitter(
+    sink: Arc<dyn EventSink>,
+    providers: &BTreeMap<String, Arc<dyn InventoryOps>>,
+    debug: bool,
+) -> Emitter {
+    let secrets: Vec<String> = providers
+        .values()
+        .flat_map(|p| p.secrets())
+        .map(|s| s.expose().to_owned())
+        .collect();
+    Emitter::builder()
+        .sink(sink)
+        .debug(debug)
+        .build()
+        .with_redactions(secrets)
+}
+
+pub(crate) fn engine(state: StateStore, emitter: Emitter) -> Engine {
+    Engine::new(state, emitter)
+}
+
+/// Per-run options from the command line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunFlags {
+    pub(crate) pair: Option<String>,
+    pub(crate) feature: Option<Feature>,
+    pub(crate) dry_run: bool,
+    pub(crate) allow_mass_delete: bool,
+}
+
+fn pair_config(p: &config::PairConfig) -> PairConfig {
+    let mut out = PairConfig::new(&p.name, &p.source, &p.target);
+    out.mode = match p.mode {
+        config::Mode::OneWay => Mode::OneWay,
+        config::Mode::TwoWay => Mode::TwoWay,
+    };
+    out.remove_mode = match p.remove_mode {
+        config::RemoveMode::SourceDeletes => RemoveMode::SourceDeletes,
+        config::RemoveMode::Mirror => RemoveMode::Mirror,
+    };
+    out.source_of_truth = match p.source_of_truth.as_deref() {
+        Some("target") => Some(p.target.clone()),
+        Some(_) => Some(p.source.clone()),
+        None => None,
+    };
+    for (f, s) in &p.features {
+        out.features.insert(
+            *f,
+            FeatureSwitch {
+                enable: s.enable,
+                add: s.add,
+                remove: s.remove,
+            },
+        );
+    }
+    out
+}
+
+/// The engine's run config for this config file and these flags.
+pub(crate) fn run_config(cfg: &Config, flags: &RunFlags) -> Result<RunConfig, Failure> {
+    if let Some(name) = &flags.pair
+        && !cfg.pairs.iter().any(|p| &p.name == name)
+    {
+        let known: Vec<_> = cfg.pairs.iter().map(|p| p.name.as_str()).collect();
+        return Err(Failure::usage(format!(
+            "--pair: no pair named `{name}` in {}; pairs: {}",
+            cfg.file.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
+    if cfg.pairs.is_empty() {
+        return Err(Failure::usage(format!(
+            "{}: no [[pairs]] are configured, so there is nothing to sync",
+            cfg.file.display()
+        )));
+    }
+    let g = &cfg.guardrails;
+    let guardrails = Guardrails {
+        mass_delete_ratio: g.mass_delete_ratio,
+        mass_delete_floor: g.mass_delete_floor,
+        tombstone_ttl_days: g.tombstone_ttl_days,
+        history_tolerance_secs: g.history_tolerance_secs,
+        ..Guardrails::default()
+    };
+    let mut rc = RunConfig::new(cfg.pairs.iter().map(pair_config).collect());
+    rc.guardrails = guardrails;
+    rc.dry_run = flags.dry_run;
+    rc.allow_mass_delete = flags.allow_mass_delete || g.allow_mass_delete;
+    rc.only_pair = flags.pair.clone();
+    rc.only_feature = flags.feature;
+    rc.debug = cfg.runtime.debug;
+    Ok(rc)
+}
