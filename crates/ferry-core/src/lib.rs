@@ -38,8 +38,8 @@ pub use identity::{IdKind, Ids};
 pub use item::{Entry, Item, MediaType, Payload, Playlist, Rating};
 pub use memory::{HISTORY_TOLERANCE_SECS, MemoryInventory};
 pub use ops::{
-    Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps, RateInfo,
-    RateLimit, VerbClass,
+    Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps,
+    PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
 pub use report::{Outcome, UnresolvedReason, WriteReport};

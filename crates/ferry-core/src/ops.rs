@@ -196,6 +196,23 @@ mod secs {
     }
 }
 
+/// How many plays of one title a provider's history holds.
+///
+/// Trackers keep every play (`Many`). Jellyfin and Emby keep a played flag and one "last
+/// played" date per title (`LatestOnly`): adding a play newer than the one shown moves the
+/// date forward, an older play is already covered by it, and the title loses its play only
+/// when it is marked unplayed. The planner reads such a side's single play as "the latest
+/// play of this title", never as the title's whole history (see `docs/engine.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaysPerTitle {
+    /// Every play is kept (the default).
+    #[default]
+    Many,
+    /// Only the latest play of each title is kept.
+    LatestOnly,
+}
+
 /// What a provider can do with one feature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeatureCaps {
@@ -209,6 +226,9 @@ pub struct FeatureCaps {
     pub batch_size: usize,
     /// Which media types this feature holds.
     pub media_types: Vec<MediaType>,
+    /// History only: whether every play is kept or only each title's latest.
+    #[serde(default)]
+    pub plays_per_title: PlaysPerTitle,
 }
 
 impl FeatureCaps {
@@ -222,7 +242,14 @@ impl FeatureCaps {
             observed_deletes: true,
             batch_size,
             media_types: media_types.to_vec(),
+            plays_per_title: PlaysPerTitle::Many,
         }
+    }
+
+    /// History: the provider keeps only the latest play of each title.
+    pub fn latest_play_only(mut self) -> Self {
+        self.plays_per_title = PlaysPerTitle::LatestOnly;
+        self
     }
 
     pub fn read_only(media_types: &[MediaType]) -> Self {
@@ -369,7 +396,39 @@ pub trait InventoryOps: Send + Sync + fmt::Debug {
 
     /// Per-feature change checkpoints. The default has none (the drop guard then treats a
     /// shrunken snapshot as suspect).
+    ///
+    /// A checkpoint must change with every change to its feature, deletions included, and
+    /// with the provider's own writes; a feature without such a checkpoint has no entry
+    /// (it is then read every run).
     async fn activities(&self, _cx: &Context) -> Result<Activities> {
         Ok(Activities::new())
+    }
+
+    /// The checkpoint of one feature, as [`InventoryOps::activities`] would report it. The
+    /// engine asks for it around its own writes; a provider whose checkpoints cost a
+    /// request each answers for the one feature alone.
+    async fn activity(&self, cx: &Context, feature: Feature) -> Result<Option<String>> {
+        Ok(self.activities(cx).await?.get(feature).map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plays_per_title_defaults_to_many_and_round_trips() {
+        let caps = FeatureCaps::full(10, &[MediaType::Movie]);
+        assert_eq!(caps.plays_per_title, PlaysPerTitle::Many);
+        // Capabilities serialized before the field existed read as `Many`.
+        let mut v = serde_json::to_value(&caps).unwrap();
+        v.as_object_mut().unwrap().remove("plays_per_title");
+        let old: FeatureCaps = serde_json::from_value(v).unwrap();
+        assert_eq!(old, caps);
+        let latest = caps.latest_play_only();
+        assert_eq!(latest.plays_per_title, PlaysPerTitle::LatestOnly);
+        let v = serde_json::to_value(&latest).unwrap();
+        assert_eq!(v["plays_per_title"], "latest_only");
+        assert_eq!(serde_json::from_value::<FeatureCaps>(v).unwrap(), latest);
     }
 }

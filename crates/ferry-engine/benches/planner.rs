@@ -59,6 +59,7 @@ fn input(w: &World) -> PlanInput<'_> {
         accepts_adds: true,
         read: true,
         blackbox: None,
+        plays: ferry_core::PlaysPerTitle::Many,
     };
     PlanInput {
         feature: Feature::Watchlist,

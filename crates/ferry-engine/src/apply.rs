@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use ferry_core::report::ItemOutcome;
 use ferry_core::{
-    CancelToken, Context, Emitter, Entry, ErrorKind, Feature, InventoryOps, Outcome, Timestamp,
-    UnresolvedReason, WriteReport,
+    CancelToken, Context, Emitter, Entry, ErrorKind, Feature, InventoryOps, Outcome, Payload,
+    Timestamp, UnresolvedReason, WriteReport,
 };
 use ferry_state::{JournalBatch, JournalState, StateStore, UnresolvedOp};
 use serde_json::json;
@@ -205,14 +205,30 @@ pub(crate) fn outcomes_for(entries: &[Entry], report: WriteReport) -> Vec<Outcom
         .collect()
 }
 
+/// Puts `entries` in the order their batches are sent. History plays go out oldest first
+/// (stable: plays at the same time keep the plan's order), so each batch covers one
+/// stretch of time: a target that must read the plays around new ones before writing them
+/// (Trakt, which does not deduplicate) then reads one short window per batch instead of
+/// scattered windows or its whole history. Which batch a play travels in means nothing
+/// else; every other feature keeps the plan's order.
+pub(crate) fn in_write_order(feature: Feature, entries: &mut [Entry]) {
+    if feature == Feature::History {
+        entries.sort_by_key(|e| match e.payload {
+            Payload::Watch { watched_at } => Some(watched_at),
+            _ => None,
+        });
+    }
+}
+
 /// Writes `entries` to `target` in batches. Never sends a batch whose journal row could
 /// not be committed. In a dry run, emits the same events and calls nothing.
 pub(crate) async fn apply_op(
     cx: &ApplyCx<'_>,
     target: &mut Target<'_>,
     kind: WriteKind,
-    entries: Vec<Entry>,
+    mut entries: Vec<Entry>,
 ) -> OpResult {
+    in_write_order(cx.feature, &mut entries);
     let mut res = OpResult::default();
     if entries.is_empty() {
         return res;
@@ -452,6 +468,35 @@ mod tests {
             }
         ));
         assert_eq!(o[2], Outcome::Confirmed);
+    }
+
+    #[test]
+    fn history_goes_out_oldest_first_and_other_features_keep_the_plan_order() {
+        let play = |n: &str, at: i64| {
+            Entry::watch(
+                Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)),
+                Timestamp::from_unix(at),
+            )
+        };
+        let mut plays = vec![
+            play("1", 300),
+            play("2", 100),
+            play("3", 300),
+            play("4", 200),
+        ];
+        in_write_order(Feature::History, &mut plays);
+        let keys: Vec<String> = plays
+            .iter()
+            .map(|e| e.item.ids.get(IdKind::Tmdb).unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            ["2", "4", "1", "3"],
+            "oldest first, ties in plan order"
+        );
+        let mut wl = vec![e("3"), e("1"), e("2")];
+        in_write_order(Feature::Watchlist, &mut wl);
+        assert_eq!(wl, vec![e("3"), e("1"), e("2")]);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod gate;
 pub mod guard;
 mod inspect;
 pub mod metrics;
+mod own;
 pub mod plan;
 mod reconcile;
 mod restore;

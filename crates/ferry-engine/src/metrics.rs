@@ -54,14 +54,17 @@ impl ApiTotals {
         let op = e.str("op").or_else(|| e.str("endpoint"));
         if let Some(op) = op {
             *p.by_endpoint.entry(op.to_owned()).or_default() += 1;
-            if let Some((m, _)) = op.split_once(' ')
-                && m.chars().all(|c| c.is_ascii_uppercase())
-            {
-                *p.by_method.entry(m.to_owned()).or_default() += 1;
-            }
         }
-        if let Some(m) = e.str("method") {
-            *p.by_method.entry(m.to_ascii_uppercase()).or_default() += 1;
+        // One request, one method: the `method` field, else the verb that starts `op`
+        // (ferry-http sends both; counting each would count every request twice).
+        let method = e.str("method").map(str::to_ascii_uppercase).or_else(|| {
+            op.and_then(|op| op.split_once(' '))
+                .map(|(m, _)| m)
+                .filter(|m| m.chars().all(|c| c.is_ascii_uppercase()))
+                .map(str::to_owned)
+        });
+        if let Some(m) = method {
+            *p.by_method.entry(m).or_default() += 1;
         }
         if let Some(f) = e.str("feature") {
             *p.by_feature.entry(f.to_owned()).or_default() += 1;
@@ -180,15 +183,19 @@ mod tests {
         let (em, totals) = counting_emitter(&outer, false);
         em.emit("api:hit", json!({"provider": "trakt", "op": "GET /sync/watchlist", "ms": 10, "ok": true, "status": 200}));
         em.emit("api:hit", json!({"provider": "trakt", "op": "POST /sync/watchlist", "ms": 30, "ok": false, "status": 503}));
+        // ferry-http's shape: the method both in `op` and on its own, counted once.
+        em.emit("api:hit", json!({"provider": "simkl", "op": "GET /sync/activities", "method": "GET", "ms": 1, "ok": true, "status": 200}));
         em.emit("run:start", json!({}));
         em.dbg("hidden", json!({}));
         let t = totals.lock().unwrap().clone();
-        assert_eq!(t.total, 2);
+        assert_eq!(t.total, 3);
         let p = &t.providers["trakt"];
         assert_eq!((p.ok, p.errors, p.latency_ms_avg()), (1, 1, Some(20)));
         assert_eq!(p.by_method["GET"], 1);
+        assert_eq!(p.by_method["POST"], 1);
         assert_eq!(p.by_status["5xx"], 1);
-        assert_eq!(sink.names(), ["api:hit", "api:hit", "run:start"]);
+        assert_eq!(t.providers["simkl"].by_method["GET"], 1);
+        assert_eq!(sink.names(), ["api:hit", "api:hit", "api:hit", "run:start"]);
         assert_eq!(t.totals_event()["totals"]["providers"]["trakt"]["total"], 2);
     }
 }

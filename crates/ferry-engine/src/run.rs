@@ -26,6 +26,7 @@ use crate::events::previews;
 use crate::gate::InstanceGate;
 use crate::guard::{SideVerdict, VerdictInput, mass_delete, verdict};
 use crate::metrics::{ApiTotals, counting_emitter};
+use crate::own::{OwnWrites, checkpoint_now};
 use crate::plan::{Plan, PlanInput, PlanOptions, Side, SideInput, TombstoneIndex, plan};
 use crate::reconcile::{Reconciled, overlay};
 use crate::summary::{
@@ -481,10 +482,28 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|b| !b.pending && b.checkpoint.as_ref() == cp.as_ref())
         };
+        // A one-way target whose checkpoint moved only through ferry's own adds (other
+        // pairs writing to it) gives this pair nothing to do (see `own`).
+        let target_only_gained = || {
+            crate::own::target_indifferent_to_adds(pair, feature)
+                && stored_b.as_ref().is_some_and(|b| !b.pending)
+                && match (
+                    stored_b.as_ref().and_then(|b| b.checkpoint.as_deref()),
+                    cp_b.as_deref(),
+                ) {
+                    (Some(from), Some(to)) => crate::own::explained_by_own_adds(
+                        &crate::own::load(&self.state, ib, feature),
+                        from,
+                        to,
+                    ),
+                    _ => false,
+                }
+        };
+        let b_same = unchanged(&cp_b, &stored_b);
         if !down_a
             && !down_b
             && unchanged(&cp_a, &stored_a)
-            && unchanged(&cp_b, &stored_b)
+            && (b_same || target_only_gained())
             && journal.is_empty()
             && unresolved.is_empty()
             && !rc.cfg.allow_mass_delete
@@ -493,7 +512,10 @@ impl Engine {
         {
             rc.em.emit(
                 "feature:unchanged",
-                ev(json!({"reason": "checkpoints_unchanged", "src_checkpoint": cp_a, "dst_checkpoint": cp_b})),
+                ev(json!({
+                    "reason": if b_same { "checkpoints_unchanged" } else { "target_gained_own_adds_only" },
+                    "src_checkpoint": cp_a, "dst_checkpoint": cp_b,
+                })),
             );
             fs.status = FeatureStatus::Unchanged;
             fs.calls = calls;
@@ -819,6 +841,11 @@ impl Engine {
         ];
         let mut results: Vec<(Side, WriteKind, OpResult)> = Vec::new();
         let mut restore_saved = [false, false];
+        // Checkpoints moved by this feature's own writes (see `OwnWrites`).
+        let mut own = [
+            OwnWrites::new(cp_a.clone(), caps_a.activities && !rc.cfg.dry_run),
+            OwnWrites::new(cp_b.clone(), caps_b.activities && !rc.cfg.dry_run),
+        ];
         for (s, kind) in order {
             let sp = plan.side(*s);
             let entries: Vec<Entry> = match kind {
@@ -892,9 +919,54 @@ impl Engine {
                     }
                 }
             }
+            let sends = targets[k].stop.is_none() && !rc.cfg.dry_run;
+            let provider = targets[k].provider;
+            if sends && own[k].tracking() {
+                calls += 1;
+                let pre = checkpoint_now(provider, &rc.em, &rc.cancel, feature).await;
+                own[k].before(pre);
+            }
             let r = apply_op(&acx, &mut targets[k], *kind, entries).await;
             results.push((*s, *kind, r));
+            if sends {
+                own[k].sent(*kind == WriteKind::Add);
+                if own[k].tracking() {
+                    calls += 1;
+                    let post = checkpoint_now(provider, &rc.em, &rc.cancel, feature).await;
+                    own[k].after(post);
+                }
+            }
         }
+        // The checkpoint each side commits: after our own writes when nothing else moved
+        // it, else the one read before the snapshots. Later features and pairs see it too.
+        let mut committed = [cp_a.clone(), cp_b.clone()];
+        for (k, o) in own.iter().enumerate() {
+            if !o.sent {
+                continue;
+            }
+            let inst = if k == 0 { ia } else { ib };
+            match o.settled() {
+                Some(cp) => {
+                    if let Some(Some(a)) = rc.activities.get_mut(inst) {
+                        a.checkpoints.insert(feature, cp.clone());
+                    }
+                    if let Some(t) = o.adds_transition()
+                        && matches!(feature, Feature::Watchlist | Feature::History)
+                        && let Err(e) = crate::own::record(&self.state, inst, feature, t)
+                    {
+                        // Only costs a read: other pairs see a move they cannot explain.
+                        rc.em.warn(&format!("{inst}: own writes not logged: {e}"));
+                    }
+                    committed[k] = Some(cp);
+                }
+                // Something else moved it: later features read the checkpoints afresh.
+                None if o.declared => {
+                    rc.activities.remove(inst);
+                }
+                None => {}
+            }
+        }
+        let [cp_a, cp_b] = committed;
         for (k, t) in targets.iter().enumerate() {
             calls += t.calls;
             if t.stop == Some(Stop::Down)
@@ -948,6 +1020,7 @@ impl Engine {
             rec: &rec,
             existing_unresolved: &unresolved,
             blackbox_after: g.blackbox_after,
+            mirror_deferred: mirror_deferred(pair, switch, &vb, base_b.as_ref()),
         });
         match commit.and_then(|fc| self.state.commit_feature(&fc)) {
             Ok(promoted) => {
@@ -1003,6 +1076,7 @@ fn side_input<'x>(
         accepts_adds: caps.is_some_and(|c| c.add),
         read: v.read,
         blackbox: Some(blackbox),
+        plays: caps.map(|c| c.plays_per_title).unwrap_or_default(),
     }
 }
 
@@ -1059,6 +1133,27 @@ struct CommitInput<'a> {
     rec: &'a Reconciled,
     existing_unresolved: &'a [ferry_state::UnresolvedRecord],
     blackbox_after: u32,
+    /// Mirror spared target titles its baseline had not seen: they are judged next run,
+    /// which must read even if no checkpoint moves.
+    mirror_deferred: bool,
+}
+
+/// Whether a one-way mirror pair holds target titles its previous baseline did not have
+/// (mirror spares them this run and removes them next run if the source still lacks them).
+fn mirror_deferred(
+    pair: &PairConfig,
+    switch: FeatureSwitch,
+    target: &SideVerdict,
+    baseline: Option<&Snapshot>,
+) -> bool {
+    pair.mode == Mode::OneWay
+        && pair.remove_mode == crate::config::RemoveMode::Mirror
+        && switch.remove
+        && target.read
+        && target
+            .view
+            .keys()
+            .any(|k| baseline.is_none_or(|b| !b.contains_key(k)))
 }
 
 fn tombstone_for(instance: &str, e: &Entry) -> TombstoneWrite {
@@ -1165,7 +1260,7 @@ fn build_commit(ci: CommitInput<'_>) -> Result<FeatureCommit, StateError> {
             .sides
             .iter()
             .any(|(_, v, ..)| v.policy != crate::guard::BaselinePolicy::Replace);
-        let pending = any_pending || unsure || !retain.is_empty();
+        let pending = any_pending || unsure || !retain.is_empty() || ci.mirror_deferred;
         if let Some(next) = next_baseline(&v.view, *base, v.policy, settled, retain) {
             fc.baselines.push(BaselineWrite::new(
                 *inst,

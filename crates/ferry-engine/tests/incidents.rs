@@ -38,8 +38,10 @@ async fn incident_01_list_wiped_after_an_empty_read() {
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).to_b.added, 30);
 
-    // Plex answers with an empty, "complete" list: a lie after a silent failure.
+    // Plex answers with an empty, "complete" list: a lie after a silent failure. (Trakt
+    // changed, so the feature is read; Plex's own checkpoint did not move.)
     w.fake("plex").lie_empty_next_read(WL);
+    w.fake("trakt").user_edit(WL, |_| {});
     let s = w.run(&c).await;
     let f = feat(&s, "p", WL);
     assert_eq!(f.removed(), 0, "nothing removed: {f:#?}");
@@ -82,6 +84,8 @@ async fn incident_01_list_wiped_after_a_failed_read() {
     w.run(&c).await;
     w.fake("plex")
         .fail_next(FakeOp::BuildIndex, ErrorKind::Unavailable, 1);
+    // A change on Trakt makes the run read.
+    w.fake("trakt").user_edit(WL, |_| {});
     let s = w.run(&c).await;
     let f = feat(&s, "p", WL);
     assert_eq!(f.status, FeatureStatus::Error);

@@ -1,11 +1,16 @@
 //! Planner properties (proptest): evidence behind every removal, untrusted sides never
 //! yield removals, two-way symmetry, no removals on bootstrap, and an empty re-plan after
-//! a fully confirmed apply.
+//! a fully confirmed apply — also with a history side that keeps only the latest play of
+//! each title (Jellyfin, Emby), modelled here by its write semantics.
 
 use std::collections::HashSet;
 
 use ferry_core::identity::id_tokens;
-use ferry_core::{Entry, Feature, IdKind, Ids, Item, Payload, Rating, Snapshot, Timestamp};
+use std::collections::BTreeMap;
+
+use ferry_core::{
+    Entry, Feature, IdKind, Ids, Item, Payload, PlaysPerTitle, Rating, Snapshot, Timestamp,
+};
 use ferry_engine::commit::{WriteKind, apply_writes, next_baseline, retained_evidence};
 use ferry_engine::guard::BaselinePolicy;
 use ferry_engine::plan::{
@@ -66,6 +71,79 @@ fn spec() -> impl Strategy<Value = Spec> {
     (0u8..10, 0u8..3, 0u8..8, 0u8..6).prop_map(|(n, ids, v, t)| Spec { n, ids, v, t })
 }
 
+fn watched(e: &Entry) -> i64 {
+    match e.payload {
+        Payload::Watch { watched_at } => watched_at.unix(),
+        _ => 0,
+    }
+}
+
+/// The movie number of an entry (`Movie {n}`).
+fn title_n(e: &Entry) -> u8 {
+    e.item
+        .title
+        .as_deref()
+        .and_then(|t| t.strip_prefix("Movie "))
+        .and_then(|n| n.parse().ok())
+        .expect("a generated title")
+}
+
+/// A side that keeps one play per title, as a media server does: title `n` (its library
+/// item knows every id) played at one time.
+type LatestPlays = BTreeMap<u8, i64>;
+
+fn latest_entry(n: u8, at: i64) -> Entry {
+    Entry::watch(item(n, 2), Timestamp::from_unix(at))
+}
+
+fn latest_snap(plays: &LatestPlays) -> Snapshot {
+    Snapshot::complete(
+        Feature::History,
+        plays.iter().map(|(n, at)| latest_entry(*n, *at)),
+    )
+}
+
+/// What a media server that keeps one play per title shows for these specs: each title's
+/// latest play.
+fn latest_plays(specs: &[Spec]) -> LatestPlays {
+    let mut m = LatestPlays::new();
+    for s in specs {
+        let at = watched(&entry(Feature::History, s));
+        let t = m.entry(s.n).or_insert(at);
+        *t = (*t).max(at);
+    }
+    m
+}
+
+fn latest_plays_of(snap: &Snapshot) -> LatestPlays {
+    let mut m = LatestPlays::new();
+    for e in snap.entries() {
+        let t = m.entry(title_n(e)).or_insert(watched(e));
+        *t = (*t).max(watched(e));
+    }
+    m
+}
+
+/// The write semantics of such a server: adding a play moves the title's date forward
+/// (an older or equal play is already shown), removing the play it shows unmarks the
+/// title (another play is already absent).
+fn apply_latest_only(plays: &mut LatestPlays, kind: WriteKind, e: &Entry) {
+    let (n, at) = (title_n(e), watched(e));
+    match kind {
+        WriteKind::Add | WriteKind::Update => match plays.get(&n) {
+            Some(t) if at <= t + TOL as i64 => {}
+            _ => {
+                plays.insert(n, at);
+            }
+        },
+        WriteKind::Remove => {
+            if plays.get(&n).is_some_and(|t| t.abs_diff(at) <= TOL) {
+                plays.remove(&n);
+            }
+        }
+    }
+}
+
 /// One side never files a title twice (except history, where a title has many plays):
 /// duplicates within a side are a provider anomaly that takes two runs to settle.
 fn snap(f: Feature, specs: &[Spec]) -> Snapshot {
@@ -87,6 +165,14 @@ struct SideGen {
     accepts_removals: bool,
     accepts_adds: bool,
     read: bool,
+    /// History: the side keeps only the latest play of each title.
+    latest_only: bool,
+}
+
+impl SideGen {
+    fn latest(&self, f: Feature) -> bool {
+        self.latest_only && f == Feature::History
+    }
 }
 
 fn side() -> impl Strategy<Value = SideGen> {
@@ -97,15 +183,19 @@ fn side() -> impl Strategy<Value = SideGen> {
         proptest::bool::weighted(0.8),
         proptest::bool::weighted(0.9),
         proptest::bool::weighted(0.9),
+        proptest::bool::weighted(0.3),
     )
         .prop_map(
-            |(view, baseline, trusted, accepts_removals, accepts_adds, read)| SideGen {
-                view,
-                baseline,
-                trusted,
-                accepts_removals,
-                accepts_adds,
-                read,
+            |(view, baseline, trusted, accepts_removals, accepts_adds, read, latest_only)| {
+                SideGen {
+                    view,
+                    baseline,
+                    trusted,
+                    accepts_removals,
+                    accepts_adds,
+                    read,
+                    latest_only,
+                }
             },
         )
 }
@@ -161,12 +251,22 @@ struct World {
     b_base: Option<Snapshot>,
 }
 
+/// A side's snapshot of these specs: as generated, or one play per title for a side that
+/// keeps only the latest.
+fn side_snap(f: Feature, g: &SideGen, specs: &[Spec]) -> Snapshot {
+    if g.latest(f) {
+        latest_snap(&latest_plays(specs))
+    } else {
+        snap(f, specs)
+    }
+}
+
 fn world(s: &Scenario) -> World {
     let f = s.feature;
-    let base = |g: &SideGen| g.baseline.as_ref().map(|b| snap(f, b));
+    let base = |g: &SideGen| g.baseline.as_ref().map(|b| side_snap(f, g, b));
     let view = |g: &SideGen| {
         if g.read {
-            snap(f, &g.view)
+            side_snap(f, g, &g.view)
         } else {
             base(g).unwrap_or_else(|| Snapshot::new(f))
         }
@@ -193,6 +293,11 @@ fn input<'a>(s: &Scenario, w: &'a World, tombs: Option<&'a TombstoneIndex>) -> P
             accepts_adds: g.accepts_adds,
             read: g.read,
             blackbox: None,
+            plays: if g.latest(s.feature) {
+                PlaysPerTitle::LatestOnly
+            } else {
+                PlaysPerTitle::Many
+            },
         };
     PlanInput {
         feature: s.feature,
@@ -316,9 +421,24 @@ fn apply_all(
         let mut real = if g.read {
             view.clone()
         } else {
-            snap(s.feature, g.baseline.as_deref().unwrap_or(&[]))
+            side_snap(s.feature, g, g.baseline.as_deref().unwrap_or(&[]))
         };
-        if g.read {
+        if g.read && g.latest(s.feature) {
+            // The engine's apply order: two-way removes, updates, adds; one-way updates,
+            // adds, removes.
+            let rank = |k: WriteKind| match (s.mode, k) {
+                (Mode::TwoWay, WriteKind::Remove) | (Mode::OneWay, WriteKind::Update) => 0,
+                (Mode::TwoWay, WriteKind::Update) | (Mode::OneWay, WriteKind::Add) => 1,
+                _ => 2,
+            };
+            let mut ordered: Vec<&(WriteKind, Entry)> = writes.iter().collect();
+            ordered.sort_by_key(|(k, _)| rank(*k));
+            let mut plays = latest_plays_of(&real);
+            for (k, e) in ordered {
+                apply_latest_only(&mut plays, *k, e);
+            }
+            real = latest_snap(&plays);
+        } else if g.read {
             apply_writes(&mut real, writes.iter().map(|(k, e)| (*k, e)));
         }
         real
@@ -371,6 +491,85 @@ fn apply_all(
     }
 }
 
+/// History scenarios in which side A, side B or both keep only the latest play of each
+/// title.
+fn latest_only_scenario(mode: Mode) -> impl Strategy<Value = Scenario> {
+    (scenario(), 0u8..3).prop_map(move |(mut s, which)| {
+        s.feature = Feature::History;
+        s.mode = mode;
+        s.a.latest_only = which != 1;
+        s.b.latest_only = which != 0;
+        s
+    })
+}
+
+/// Re-planning after a fully confirmed apply (and its commit) gives no writes.
+fn check_replan_is_empty(s: Scenario) -> Result<(), TestCaseError> {
+    // Writes to a side that was not read are skipped, never confirmed.
+    let mut s = s;
+    s.a.read = true;
+    s.b.read = true;
+    if s.mode == Mode::OneWay && s.remove_mode == RemoveMode::Mirror {
+        // Mirror spares target titles its baseline has not seen yet (the spec's
+        // restriction): they are removed one run later, by design.
+        s.b.baseline = Some(s.b.view.clone());
+    }
+    let w = world(&s);
+    let inp = input(&s, &w, None);
+    let p1 = plan(&inp);
+    let mut tombs = TombstoneIndex::new();
+    let w2 = apply_all(&s, &w, &inp, &p1, &mut tombs);
+    let inp2 = input(&s, &w2, Some(&tombs));
+    let p2 = plan(&inp2);
+    check_evidence(&inp2, &p2)?;
+    prop_assert!(p2.is_empty(), "first plan {:?}\n\nsecond plan {:?}", p1, p2);
+    Ok(())
+}
+
+/// Writes to a side that keeps one play per title are each title's latest play on the
+/// other side, and only when the side does not already show the title played at or after
+/// it (a play it shows and this plan removes does not count).
+fn check_latest_only_adds(inp: &PlanInput<'_>, p: &Plan) -> Result<(), TestCaseError> {
+    for target in [Side::A, Side::B] {
+        let (to, from) = match target {
+            Side::A => (&inp.a, &inp.b),
+            Side::B => (&inp.b, &inp.a),
+        };
+        if !to.latest_only() {
+            continue;
+        }
+        let removed: HashSet<String> = p
+            .side(target)
+            .removes
+            .iter()
+            .map(|r| r.entry.key())
+            .collect();
+        for w in &p.side(target).adds {
+            let at = watched(&w.entry);
+            // The same title: a shared id token (plays filed under unrelated ids are
+            // different titles to any matcher).
+            let mine: HashSet<String> = id_tokens(&w.entry.item).into_iter().collect();
+            let same = |e: &&Entry| id_tokens(&e.item).iter().any(|t| mine.contains(t));
+            let latest = from.view.entries().filter(same).map(watched).max();
+            prop_assert_eq!(latest, Some(at), "not the title's latest play: {:?}", w);
+            let shown = to
+                .view
+                .entries()
+                .filter(same)
+                .filter(|e| !removed.contains(&e.key()))
+                .map(watched)
+                .max();
+            prop_assert!(
+                shown.is_none_or(|t| t + (TOL as i64) < at),
+                "already shown played at {:?}: {:?}",
+                shown,
+                w
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024),
@@ -421,24 +620,79 @@ proptest! {
 
     #[test]
     fn replanning_after_a_fully_confirmed_apply_is_empty(s in scenario()) {
-        // Writes to a side that was not read are skipped, never confirmed.
-        let mut s = s;
-        s.a.read = true;
-        s.b.read = true;
-        if s.mode == Mode::OneWay && s.remove_mode == RemoveMode::Mirror {
-            // Mirror spares target titles its baseline has not seen yet (the spec's
-            // restriction): they are removed one run later, by design.
-            s.b.baseline = Some(s.b.view.clone());
+        check_replan_is_empty(s)?;
+    }
+
+    #[test]
+    fn replanning_is_empty_one_way_with_a_latest_only_side(
+        s in latest_only_scenario(Mode::OneWay)
+    ) {
+        check_replan_is_empty(s)?;
+    }
+
+    #[test]
+    fn replanning_is_empty_two_way_with_a_latest_only_side(
+        s in latest_only_scenario(Mode::TwoWay)
+    ) {
+        check_replan_is_empty(s)?;
+    }
+
+    #[test]
+    fn two_way_is_symmetric_with_a_latest_only_side(
+        s in latest_only_scenario(Mode::TwoWay),
+        tombs in proptest::collection::vec((spec(), any::<bool>()), 0..4),
+    ) {
+        // With tombstones too: plays ferry removed from either side earlier.
+        let mut idx = TombstoneIndex::new();
+        for (sp, on_a) in &tombs {
+            let e = entry(Feature::History, sp);
+            idx.insert(
+                Tomb {
+                    instance: if *on_a { "a" } else { "b" }.into(),
+                    key: e.key(),
+                    event_at: Some(Timestamp::from_unix(watched(&e))),
+                    created_at: Timestamp::from_unix(1_900_000_000),
+                },
+                e.item.kind,
+                id_tokens(&e.item),
+            );
         }
         let w = world(&s);
+        let inp = input(&s, &w, Some(&idx));
+        let p = plan(&inp);
+        // Swapping sides swaps the instances the tombstones name.
+        let mut swapped = TombstoneIndex::new();
+        for (sp, on_a) in &tombs {
+            let e = entry(Feature::History, sp);
+            swapped.insert(
+                Tomb {
+                    instance: if *on_a { "b" } else { "a" }.into(),
+                    key: e.key(),
+                    event_at: Some(Timestamp::from_unix(watched(&e))),
+                    created_at: Timestamp::from_unix(1_900_000_000),
+                },
+                e.item.kind,
+                id_tokens(&e.item),
+            );
+        }
+        let mut swapped_inp = swap_input(&inp);
+        swapped_inp.tombstones = Some(&swapped);
+        // (Instances keep their names: side A is always "a".)
+        swapped_inp.a.instance = "a";
+        swapped_inp.b.instance = "b";
+        let q = plan(&swapped_inp);
+        prop_assert_eq!(swap_plan(&q), p);
+    }
+
+    #[test]
+    fn a_latest_only_side_gets_only_the_latest_play_it_lacks(
+        s in prop_oneof![latest_only_scenario(Mode::OneWay), latest_only_scenario(Mode::TwoWay)]
+    ) {
+        let w = world(&s);
         let inp = input(&s, &w, None);
-        let p1 = plan(&inp);
-        let mut tombs = TombstoneIndex::new();
-        let w2 = apply_all(&s, &w, &inp, &p1, &mut tombs);
-        let inp2 = input(&s, &w2, Some(&tombs));
-        let p2 = plan(&inp2);
-        check_evidence(&inp2, &p2)?;
-        prop_assert!(p2.is_empty(), "first plan {:?}\n\nsecond plan {:?}", p1, p2);
+        let p = plan(&inp);
+        check_evidence(&inp, &p)?;
+        check_latest_only_adds(&inp, &p)?;
     }
 }
 
@@ -468,6 +722,7 @@ fn held_deletions_keep_their_evidence_in_the_next_baseline() {
         accepts_adds: true,
         read: true,
         blackbox: None,
+        plays: PlaysPerTitle::Many,
     };
     let inp = PlanInput {
         feature: f,

@@ -67,3 +67,40 @@ async fn emby_uses_its_own_routes_and_date_format() {
         Some(id.as_str())
     );
 }
+
+#[tokio::test]
+async fn emby_checkpoints_use_its_routes_and_move_with_changes() {
+    let sim = JellyfinSim::start_emby().await;
+    let p = provider(&sim);
+    let cx = Context::default();
+    assert!(p.features().activities);
+    sim.reset_counts();
+    let a = p.activities(&cx).await.unwrap();
+    let user = sim.user_id();
+    assert_eq!(
+        sim.requests(&format!("/Users/{user}/Items")),
+        4,
+        "one request per feature"
+    );
+    assert_eq!(sim.requests_under("/Items"), 0, "no Jellyfin 10.9 routes");
+    let history = a.get(Feature::History).unwrap().to_owned();
+    sim.watch_now(&sim.movie_id(7));
+    assert_ne!(
+        p.activity(&cx, Feature::History).await.unwrap().as_deref(),
+        Some(history.as_str())
+    );
+    let favourites = a.get(Feature::Watchlist).unwrap().to_owned();
+    sim.seed_favorite(&sim.movie_id(7), true);
+    assert_ne!(
+        p.activity(&cx, Feature::Watchlist)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(favourites.as_str())
+    );
+    // History keeps one play per title on Emby too.
+    assert_eq!(
+        p.features().get(Feature::History).unwrap().plays_per_title,
+        ferry_core::PlaysPerTitle::LatestOnly
+    );
+}

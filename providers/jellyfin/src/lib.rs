@@ -5,7 +5,8 @@
 //! registers the Jellyfin flavour; the `emby` crate registers the other one.
 //!
 //! - watchlist = the user's favourites (movies and shows);
-//! - history = the played state with its last played date (one play per title);
+//! - history = the played state with its last played date (one play per title, declared
+//!   as `PlaysPerTitle::LatestOnly`);
 //! - progress = `PlaybackPositionTicks` (10,000 ticks per millisecond);
 //! - playlists = the user's playlists.
 //!
@@ -13,6 +14,7 @@
 //! library index (`ProviderIds`), never one lookup per item. See
 //! `docs/providers/jellyfin.md`.
 
+mod activity;
 mod library;
 mod outcome;
 mod playlists;
@@ -96,6 +98,19 @@ macro_rules! delegate_inventory_ops {
                 entries: &[::ferry_core::Entry],
             ) -> ::ferry_core::Result<::ferry_core::WriteReport> {
                 ::ferry_core::InventoryOps::remove(&self.0, cx, feature, entries).await
+            }
+            async fn activities(
+                &self,
+                cx: &::ferry_core::Context,
+            ) -> ::ferry_core::Result<::ferry_core::Activities> {
+                ::ferry_core::InventoryOps::activities(&self.0, cx).await
+            }
+            async fn activity(
+                &self,
+                cx: &::ferry_core::Context,
+                feature: ::ferry_core::Feature,
+            ) -> ::ferry_core::Result<::std::option::Option<::std::string::String>> {
+                ::ferry_core::InventoryOps::activity(&self.0, cx, feature).await
             }
         }
     };

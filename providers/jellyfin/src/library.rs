@@ -397,10 +397,18 @@ mod tests {
         assert_eq!(it.ids.get(IdKind::Tmdb), Some("603"));
         assert_eq!(it.ids.get(IdKind::Imdb), Some("tt0133093"));
         assert_eq!(it.ids.get(IdKind::Tvdb), Some("169"));
-        assert_eq!(it.ids.get(IdKind::Jellyfin), Some("a1b2"), "hex ids survive intact");
+        assert_eq!(
+            it.ids.get(IdKind::Jellyfin),
+            Some("a1b2"),
+            "hex ids survive intact"
+        );
         let dashed = json!({"Id": "A1B2-C3", "Type": "Movie", "Name": "M"});
         let it = title_item(&dashed, IdKind::Jellyfin).unwrap();
-        assert_eq!(it.ids.get(IdKind::Jellyfin), None, "an id normalization would change is not attached");
+        assert_eq!(
+            it.ids.get(IdKind::Jellyfin),
+            None,
+            "an id normalization would change is not attached"
+        );
         let emby = json!({"Id": "12345", "Type": "Series", "Name": "S"});
         let it = title_item(&emby, IdKind::Emby).unwrap();
         assert_eq!(it.kind, MediaType::Show);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::{
-    BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
+    Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
     HISTORY_TOLERANCE_SECS, Health, HealthStatus, IdKind, InventoryOps, KvStore, MediaType,
     Outcome, Payload, Result, Secret, Snapshot, Timestamp, UnresolvedReason, WriteReport,
 };
@@ -207,6 +207,8 @@ pub struct MediaServer {
     token: Secret,
     pub(crate) user_id: String,
     pub(crate) page_size: usize,
+    /// Provider-owned state: the write counters of the activity checkpoints.
+    pub(crate) kv: Arc<dyn KvStore>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -239,9 +241,11 @@ impl MediaServer {
             .base_url(&config.base_url)
             .retry(options.retry)
             .secret(&config.api_key);
-        if let Some(kv) = &options.kv {
-            b = b.store(kv.clone());
-        }
+        let kv: Arc<dyn KvStore> = options
+            .kv
+            .clone()
+            .unwrap_or_else(|| Arc::new(ferry_core::MemoryKvStore::new()));
+        b = b.store(kv.clone());
         let client_info = format!(
             "MediaBrowser Client=\"ferry\", Device=\"ferry\", DeviceId=\"ferry-{instance}\", Version=\"{}\"",
             env!("CARGO_PKG_VERSION")
@@ -265,18 +269,29 @@ impl MediaServer {
             token: config.api_key,
             user_id,
             page_size: options.page_size.max(1),
+            kv,
             write_lock: tokio::sync::Mutex::new(()),
         })
     }
 
+    pub(crate) fn instance_name(&self) -> &str {
+        &self.instance
+    }
+
     /// What either flavour can do. Ratings are not offered: neither server has a
-    /// personal 1-10 rating its own clients show.
+    /// personal 1-10 rating its own clients show. History keeps one play per title (the
+    /// played flag and its last played date). Every feature has a change checkpoint (see
+    /// [`crate::activity`]).
     pub fn capabilities() -> Capabilities {
         Capabilities::new()
             .with(Feature::Watchlist, FeatureCaps::full(100, &TITLES))
-            .with(Feature::History, FeatureCaps::full(100, &PLAYABLE))
+            .with(
+                Feature::History,
+                FeatureCaps::full(100, &PLAYABLE).latest_play_only(),
+            )
             .with(Feature::Progress, FeatureCaps::full(100, &PLAYABLE))
             .with(Feature::Playlists, FeatureCaps::full(20, &PLAYABLE))
+            .with_activities(true)
     }
 
     pub fn flavor(&self) -> Flavor {
@@ -546,26 +561,18 @@ impl MediaServer {
         let close =
             |t: Option<i64>| t.is_some_and(|t| t.abs_diff(at.unix()) <= HISTORY_TOLERANCE_SECS);
         if u.played {
-            if close(u.last_played) {
-                return Ok((Outcome::AlreadyPresent, None));
+            match u.last_played {
+                // The server keeps one play per title, the latest: a play at or before the
+                // one it shows is already covered by it.
+                Some(t) if close(Some(t)) || at.unix() < t => {
+                    return Ok((Outcome::AlreadyPresent, None));
+                }
+                // A later play moves the title's date forward (below), as watching it
+                // again would.
+                Some(_) => {}
+                // Played without a date: give the play its date.
+                None => return self.set_last_played(cx, id, u, at).await,
             }
-            if let Some(t) = u.last_played {
-                // The server keeps one date per title; overwriting it would make the play
-                // it already holds vanish from its history.
-                return Ok((
-                    Outcome::Unresolved {
-                        reason: UnresolvedReason::Unsupported,
-                        detail: Some(format!(
-                            "{} keeps one play per title and already has one at {}",
-                            self.flavor.label(),
-                            Timestamp::from_unix(t)
-                        )),
-                    },
-                    None,
-                ));
-            }
-            // Played without a date: give the play its date.
-            return self.set_last_played(cx, id, u, at).await;
         }
         let (param, value) = self.flavor.date_played(at);
         let route = self.flavor.played(&self.user_id, id);
@@ -736,10 +743,12 @@ impl InventoryOps for MediaServer {
             return Err(self.unsupported(feature));
         }
         let _guard = self.write_lock.lock().await;
-        match feature {
+        let r = match feature {
             Feature::Playlists => self.playlists_add(cx, entries).await,
             _ => self.state_write(cx, feature, entries, true).await,
-        }
+        };
+        self.count_write(cx, feature, &r);
+        r
     }
 
     async fn remove(
@@ -753,9 +762,43 @@ impl InventoryOps for MediaServer {
             return Err(self.unsupported(feature));
         }
         let _guard = self.write_lock.lock().await;
-        match feature {
+        let r = match feature {
             Feature::Playlists => self.playlists_remove(cx, entries).await,
             _ => self.state_write(cx, feature, entries, false).await,
+        };
+        self.count_write(cx, feature, &r);
+        r
+    }
+
+    async fn activities(&self, cx: &Context) -> Result<Activities> {
+        self.all_checkpoints(cx).await
+    }
+
+    async fn activity(&self, cx: &Context, feature: Feature) -> Result<Option<String>> {
+        self.checkpoint(cx, feature).await
+    }
+}
+
+impl MediaServer {
+    /// Counts a write call that may have changed the server (anything but "nothing to
+    /// do"), for the feature's checkpoint.
+    fn count_write(&self, cx: &Context, feature: Feature, r: &Result<WriteReport>) {
+        let touched = match r {
+            Err(e) => e.kind() != ErrorKind::Cancelled,
+            Ok(rep) => rep.items.iter().any(|i| {
+                matches!(
+                    i.outcome,
+                    Outcome::Confirmed
+                        | Outcome::Failed { .. }
+                        | Outcome::Unresolved {
+                            reason: UnresolvedReason::Unconfirmed,
+                            ..
+                        }
+                )
+            }),
+        };
+        if touched {
+            self.note_write(cx, feature);
         }
     }
 }

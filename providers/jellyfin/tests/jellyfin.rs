@@ -183,7 +183,7 @@ async fn provider_ids_and_series_become_ids() {
 }
 
 #[tokio::test]
-async fn history_writes_carry_the_date_and_never_overwrite_another_play() {
+async fn history_writes_carry_the_date_and_keep_the_latest_play() {
     let sim = JellyfinSim::start().await;
     let p = provider(&sim, 100);
     let e = Entry::watch(samples::movie(2), samples::time(900));
@@ -204,28 +204,43 @@ async fn history_writes_carry_the_date_and_never_overwrite_another_play() {
     );
     assert_eq!(sim.requests_under("/Users/"), 0, "no legacy user routes");
 
-    // Another play of the same title: one date per title, so it is left alone.
-    let other = Entry::watch(samples::movie(2), samples::time(500_000));
+    // One play per title, the latest: an older play is already covered by it.
+    let older = Entry::watch(samples::movie(2), samples::time(100));
     let r = p
-        .add(&cx(), Feature::History, std::slice::from_ref(&other))
+        .add(&cx(), Feature::History, std::slice::from_ref(&older))
         .await
         .unwrap();
-    assert!(matches!(
-        r.items[0].outcome,
-        Outcome::Unresolved {
-            reason: UnresolvedReason::Unsupported,
-            ..
-        }
-    ));
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
     assert_eq!(
         sim.item(&id).unwrap().user.last_played,
         Some(samples::time(900).unix())
     );
-    // Removing a play the server does not hold changes nothing.
-    let r = p.remove(&cx(), Feature::History, &[other]).await.unwrap();
+    // A later play moves the date forward, as watching it again would.
+    let later = Entry::watch(samples::movie(2), samples::time(500_000));
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&later))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        sim.item(&id).unwrap().user.last_played,
+        Some(samples::time(500_000).unix())
+    );
+    assert!(
+        !r.items.iter().any(|i| matches!(
+            i.outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::Unsupported,
+                ..
+            }
+        )),
+        "never unsupported"
+    );
+    // Removing a play the server does not show changes nothing.
+    let r = p.remove(&cx(), Feature::History, &[e]).await.unwrap();
     assert_eq!(r.items[0].outcome, Outcome::AlreadyAbsent);
     assert!(sim.item(&id).unwrap().user.played);
-    let r = p.remove(&cx(), Feature::History, &[e]).await.unwrap();
+    let r = p.remove(&cx(), Feature::History, &[later]).await.unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed);
     assert!(!sim.item(&id).unwrap().user.played);
 }

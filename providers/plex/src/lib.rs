@@ -9,6 +9,7 @@
 //! `totalSize` (see [`paging`]); every write first resolves the entry to a library item
 //! through one library scan (GUIDs parsed with [`ferry_core::identity::ids_from_guid`]).
 
+mod activity;
 mod history;
 mod library;
 mod outcome;
@@ -20,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::{
-    BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps, Health,
-    HealthStatus, IdKind, InventoryOps, Item, KvStore, MediaType, Outcome, Payload, ProviderKind,
-    Rating, Result, Secret, Snapshot, Timestamp, UnresolvedReason, WriteReport,
+    Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
+    Health, HealthStatus, IdKind, InventoryOps, Item, KvStore, MediaType, Outcome, Payload,
+    ProviderKind, Rating, Result, Secret, Snapshot, Timestamp, UnresolvedReason, WriteReport,
 };
 use ferry_http::{HttpClient, RetryPolicy};
 use serde::Deserialize;
@@ -552,6 +553,8 @@ impl ProviderKind for PlexProvider {
     const LABEL: &'static str = "Plex";
     type Config = PlexConfig;
 
+    /// Every feature; change checkpoints for watchlist, history and ratings (see
+    /// [`activity`]).
     fn capabilities() -> Capabilities {
         Capabilities::new()
             .with(Feature::Watchlist, FeatureCaps::full(100, &TITLES))
@@ -559,6 +562,7 @@ impl ProviderKind for PlexProvider {
             .with(Feature::Ratings, FeatureCaps::full(100, &RATEABLE))
             .with(Feature::Progress, FeatureCaps::full(100, &PLAYABLE))
             .with(Feature::Playlists, FeatureCaps::full(20, &PLAYABLE))
+            .with_activities(true)
     }
 
     fn build(instance: &str, config: PlexConfig, env: &BuildEnv) -> Result<Self> {
@@ -615,14 +619,16 @@ impl InventoryOps for PlexProvider {
             return Err(Self::unsupported(feature));
         }
         let _guard = self.write_lock.lock().await;
-        match feature {
+        let r = match feature {
             Feature::Watchlist => self.watchlist_write(cx, entries, true).await,
             Feature::History => self.history_add(cx, entries).await,
             Feature::Ratings | Feature::Progress => {
                 self.state_write(cx, feature, entries, true).await
             }
             Feature::Playlists => self.playlists_add(cx, entries).await,
-        }
+        };
+        self.count_write(cx, feature, &r);
+        r
     }
 
     async fn remove(
@@ -636,13 +642,47 @@ impl InventoryOps for PlexProvider {
             return Err(Self::unsupported(feature));
         }
         let _guard = self.write_lock.lock().await;
-        match feature {
+        let r = match feature {
             Feature::Watchlist => self.watchlist_write(cx, entries, false).await,
             Feature::History => self.history_remove(cx, entries).await,
             Feature::Ratings | Feature::Progress => {
                 self.state_write(cx, feature, entries, false).await
             }
             Feature::Playlists => self.playlists_remove(cx, entries).await,
+        };
+        self.count_write(cx, feature, &r);
+        r
+    }
+
+    async fn activities(&self, cx: &Context) -> Result<Activities> {
+        self.all_checkpoints(cx).await
+    }
+
+    async fn activity(&self, cx: &Context, feature: Feature) -> Result<Option<String>> {
+        self.checkpoint(cx, feature).await
+    }
+}
+
+impl PlexProvider {
+    /// Counts a write call that may have changed the server (anything but "nothing to
+    /// do"), for the feature's checkpoint.
+    fn count_write(&self, cx: &Context, feature: Feature, r: &Result<WriteReport>) {
+        let touched = match r {
+            Err(e) => e.kind() != ErrorKind::Cancelled,
+            Ok(rep) => rep.items.iter().any(|i| {
+                matches!(
+                    i.outcome,
+                    Outcome::Confirmed
+                        | Outcome::Failed { .. }
+                        | Outcome::Unresolved {
+                            reason: UnresolvedReason::Unconfirmed,
+                            ..
+                        }
+                )
+            }),
+        };
+        if touched {
+            self.note_write(cx, feature);
         }
     }
 }

@@ -594,6 +594,62 @@ impl<'a> Prepared<'a> {
         None
     }
 
+    /// History: the latest play of the title that entry `i` of `other` belongs to, over
+    /// every unit its key or tokens lead to, leaving out the plays `skip` names: `(time,
+    /// entry index)`. `None` when this side holds no (other) play of the title.
+    pub(crate) fn latest_play_of(
+        &self,
+        other: &Prepared<'_>,
+        i: usize,
+        skip: impl Fn(usize) -> bool,
+    ) -> Option<(i64, usize)> {
+        if !self.history {
+            return None;
+        }
+        let mut tried: Vec<u32> = Vec::new();
+        let mut best: Option<(i64, usize)> = None;
+        let cands = self
+            .by_tok
+            .get(other.key_h(i))
+            .into_iter()
+            .chain(other.tokens(i).iter().filter_map(|t| self.by_tok.get(*t)));
+        for u in cands {
+            if tried.contains(&u) {
+                continue;
+            }
+            tried.push(u);
+            let (s, e) = (
+                self.unit_start[u as usize] as usize,
+                self.unit_start[u as usize + 1] as usize,
+            );
+            // Plays are sorted by time: the last one not skipped is the unit's latest.
+            if let Some((t, idx)) = self.events[s..e]
+                .iter()
+                .rev()
+                .find(|(_, idx)| !skip(*idx as usize))
+                && best.is_none_or(|(bt, _)| *t > bt)
+            {
+                best = Some((*t, *idx as usize));
+            }
+        }
+        best
+    }
+
+    /// History: whether entry `i` is the latest play of its title on this side.
+    pub(crate) fn is_latest_in_unit(&self, i: usize) -> bool {
+        if !self.history {
+            return true;
+        }
+        let u = self.unit_of[i] as usize;
+        let end = self.unit_start[u + 1] as usize;
+        end > 0 && self.events[end - 1].1 as usize == i
+    }
+
+    /// History: the time of play `i`.
+    pub(crate) fn play_time(&self, i: usize) -> Option<i64> {
+        watched_at(self.entries[i].1)
+    }
+
     /// Whether entry `j` of this side and entry `i` of `other` really share a key or token
     /// (confirms a table match before anything is removed on its strength).
     pub(crate) fn shares_token(&self, j: usize, other: &Prepared<'_>, i: usize) -> bool {

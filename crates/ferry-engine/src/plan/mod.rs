@@ -15,6 +15,20 @@
 //! - trusted evidence that may not be acted on (removals off, add-only, guard) is *held*,
 //!   never turned into a re-add, and the commit keeps the evidence for the next run;
 //! - untrusted absences are never deletions: the item is added back (spec §5).
+//!
+//! History with a side that keeps only the latest play of each title
+//! ([`PlaysPerTitle::LatestOnly`], Jellyfin and Emby) follows three more rules:
+//! - writing to it, only the latest play of each title on the other side matters: nothing
+//!   is written when it already shows the title played at or after that play (within the
+//!   tolerance); otherwise the latest play is written (older plays are never planned, so
+//!   they never turn into endless unresolved writes);
+//! - reading from it, its one play per title is one play: plays the other side holds from
+//!   before it are *covered* by it, never missing from it;
+//! - its deletion evidence is "the title became unplayed" (its baseline had the title, it
+//!   now holds no play of it), and covers the other side's plays up to the baseline's play.
+//!   A changed date is never a deletion. One-way to such a side, a title whose latest play
+//!   the source deleted keeps its date there while the source still holds an older play
+//!   (a date cannot be moved back without unmarking the title first).
 
 mod blocks;
 mod index;
@@ -24,7 +38,7 @@ mod two_way;
 
 use std::collections::HashSet;
 
-use ferry_core::{Entry, Feature, Snapshot, Timestamp};
+use ferry_core::{Entry, Feature, PlaysPerTitle, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use blocks::{Tomb, TombstoneIndex};
@@ -70,6 +84,16 @@ pub struct SideInput<'a> {
     pub read: bool,
     /// Keys blocked by the blackbox for writes to this side.
     pub blackbox: Option<&'a HashSet<String>>,
+    /// History: whether this side keeps every play or only each title's latest (its
+    /// capability). See [`PlaysPerTitle`] and the module notes.
+    pub plays: PlaysPerTitle,
+}
+
+impl SideInput<'_> {
+    /// Whether this side keeps only the latest play of each title.
+    pub fn latest_only(&self) -> bool {
+        self.plays == PlaysPerTitle::LatestOnly
+    }
 }
 
 /// Planner settings that are not per side.

@@ -27,6 +27,9 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
     let s = Prepared::build(src.view, s_base.as_ref());
     let d = Prepared::build(dst.view, d_base.as_ref());
     let may_add = input.switch.add && dst.accepts_adds;
+    let history = input.feature == Feature::History;
+    // History with a side that keeps only each title's latest play (see the module notes).
+    let (src_latest, dst_latest) = (history && src.latest_only(), history && dst.latest_only());
 
     // Adds and updates.
     for i in 0..s.len() {
@@ -61,6 +64,19 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
             None => {
                 if !may_add {
                     continue;
+                }
+                if dst_latest {
+                    // Only the source's latest play of a title matters, and only when the
+                    // target does not already show the title played at or after it.
+                    if !s.is_latest_in_unit(i) {
+                        continue;
+                    }
+                    let at = s.play_time(i).unwrap_or(i64::MIN);
+                    if d.latest_play_of(&s, i, |_| false)
+                        .is_some_and(|(t, _)| t.saturating_add(tol as i64) >= at)
+                    {
+                        continue;
+                    }
                 }
                 if input.feature == Feature::History
                     && let Some(t) = input.tombstones.and_then(|t| t.find(se, dst.instance, tol))
@@ -118,11 +134,23 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                 if s.find_match(sb, k, tol).is_some() {
                     continue;
                 }
+                // A source that keeps one play per title deleted it only if the title is
+                // no longer played at all (a moved date is not a deletion).
+                if src_latest && s.latest_play_of(sb, k, |_| false).is_some() {
+                    continue;
+                }
                 // Vanished from the source; remove it where the target still has it,
-                // unless the source still holds the target's title under other ids.
+                // unless the source still holds the target's title under other ids. A
+                // target that keeps one play per title keeps it while the source still
+                // holds any play of the title (its date cannot be moved back).
+                let title_held = |j: usize| {
+                    s.latest_play_of(&d, j, |_| false).is_some()
+                        || s.latest_play_of(sb, k, |_| false).is_some()
+                };
                 if let Some(j) = d.find_match(sb, k, tol)
                     && d.shares_token(j, sb, k)
                     && s.find_match(&d, j, tol).is_none()
+                    && !((src_latest || dst_latest) && title_held(j))
                 {
                     let evidence = Evidence {
                         kind: EvidenceKind::Baseline,
@@ -144,6 +172,18 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                     .find_match(&d, j, tol)
                     .is_some_and(|k| db.shares_token(k, &d, j));
                 if s.find_match(&d, j, tol).is_some() || !in_base {
+                    continue;
+                }
+                if dst_latest && s.latest_play_of(&d, j, |_| false).is_some() {
+                    // The source still holds the title: the target keeps it played.
+                    continue;
+                }
+                if src_latest
+                    && let Some(at) = d.play_time(j)
+                    && s.latest_play_of(&d, j, |_| false)
+                        .is_some_and(|(t, _)| t.saturating_add(tol as i64) >= at)
+                {
+                    // Covered by the source's one (later) play of the title.
                     continue;
                 }
                 let evidence = Evidence {

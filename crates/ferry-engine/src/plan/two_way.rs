@@ -69,6 +69,10 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
     };
     let mut plan = Plan::empty(input.feature, input.mode);
     let history = cx.a.is_history();
+    if history && (input.a.latest_only() || input.b.latest_only()) {
+        latest_only_history(&cx, &mut plan);
+        return plan;
+    }
     // Features without conflict rules only need to know *whether* a B entry is present on
     // A; for them a B entry an A entry matched needs no second lookup.
     let rules = matches!(
@@ -279,4 +283,196 @@ fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
         }
         Feature::Watchlist | Feature::History => {}
     }
+}
+
+/// Two-way history when a side keeps only the latest play of each title (see the module
+/// notes of `plan`). First every unmatched play is judged against the other side as read;
+/// then the plays that were only *covered* by a play this plan removes are judged again
+/// without it: when the other side deleted the play a media server shows, the title counts
+/// as unplayed there and the latest remaining play is written in the same plan (two-way
+/// applies removals before adds). Both passes look at sides, never at which one is A, so
+/// the plan stays symmetric.
+fn latest_only_history(cx: &Ctx<'_, '_>, plan: &mut Plan) {
+    let mut removed: [Vec<bool>; 2] = [vec![false; cx.a.len()], vec![false; cx.b.len()]];
+    let mut covered: Vec<(Side, usize)> = Vec::new();
+    for p in [Side::A, Side::B] {
+        let q = p.other();
+        for (idx, gone) in removed[slot(p)].iter_mut().enumerate() {
+            if cx.prep(q).find_match(cx.prep(p), idx, cx.tol).is_some() {
+                continue;
+            }
+            match latest_missing(cx, plan, p, idx, &[]) {
+                Judged::Removed => *gone = true,
+                Judged::Covered => covered.push((p, idx)),
+                Judged::Other => {}
+            }
+        }
+    }
+    for (p, idx) in covered {
+        let q_removed = &removed[slot(p.other())];
+        if q_removed.iter().any(|r| *r) {
+            latest_missing(cx, plan, p, idx, q_removed);
+        }
+    }
+}
+
+fn slot(s: Side) -> usize {
+    match s {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+/// What became of an unmatched play.
+enum Judged {
+    /// The other side keeps one play per title and shows this title at or after it.
+    Covered,
+    /// Planned for removal from its side.
+    Removed,
+    /// Added, held, or left alone.
+    Other,
+}
+
+/// Play `idx` of side `p` has no play within the tolerance on the other side `q`; at least
+/// one side keeps only its latest play per title. `q_removed` marks `q`'s plays this plan
+/// removes (not counted as covering).
+fn latest_missing(
+    cx: &Ctx<'_, '_>,
+    plan: &mut Plan,
+    p: Side,
+    idx: usize,
+    q_removed: &[bool],
+) -> Judged {
+    let q = p.other();
+    let (ps, qs) = (cx.side(p), cx.side(q));
+    if !ps.read {
+        return Judged::Other;
+    }
+    let (pp, qp) = (cx.prep(p), cx.prep(q));
+    let (pkey, pe) = pp.entries[idx];
+    let at = pp.play_time(idx).unwrap_or(i64::MIN);
+    let tol = cx.tol as i64;
+    let sw = cx.input.switch;
+    let hold = |plan: &mut Plan, reason, evidence| {
+        plan.held.push(Held {
+            target: p,
+            reason,
+            removal: true,
+            entry: pe.clone(),
+            evidence,
+        });
+    };
+    // Deletion evidence from q, as `(q's baseline entry, trusted)`.
+    let evidence: Option<(usize, bool)> = if qs.latest_only() {
+        // Covered by q's one play of the title (not counting plays removed this plan).
+        if qp
+            .latest_play_of(pp, idx, |j| q_removed.get(j).copied().unwrap_or(false))
+            .is_some_and(|(t, _)| t.saturating_add(tol) >= at)
+        {
+            return Judged::Covered;
+        }
+        // q deleted it when its baseline's play of the title covered this play and q no
+        // longer holds any play of the title (a changed date is not a deletion).
+        cx.base(q).and_then(|qb| {
+            let (tb, k) = qb.latest_play_of(pp, idx, |_| false)?;
+            let gone = qb.shares_token(k, pp, idx)
+                && tb.saturating_add(tol) >= at
+                && qp.latest_play_of(pp, idx, |_| false).is_none()
+                && qp.latest_play_of(qb, k, |_| false).is_none();
+            gone.then_some((k, qs.yields_deletions))
+        })
+    } else {
+        // q keeps every play: its baseline had this play and it no longer holds it.
+        match cx.base(q).and_then(|qb| {
+            qb.find_match(pp, idx, cx.tol)
+                .filter(|k| qb.shares_token(*k, pp, idx))
+        }) {
+            Some(k) => {
+                if let Some(qb) = cx.base(q)
+                    && qp.find_match(qb, k, cx.tol).is_some()
+                {
+                    // Still there under ids that no longer link it to this play.
+                    return Judged::Other;
+                }
+                Some((k, qs.yields_deletions))
+            }
+            None => None,
+        }
+    };
+    match evidence {
+        Some((k, true)) => {
+            let evidence = Evidence {
+                kind: EvidenceKind::Baseline,
+                side: q,
+                key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
+                since: None,
+            };
+            if !sw.remove {
+                hold(plan, HoldReason::RemovalsDisabled, Some(evidence));
+            } else if !ps.accepts_removals {
+                hold(plan, HoldReason::NoRemovals, Some(evidence));
+            } else {
+                plan.side_mut(p).removes.push(Removal {
+                    entry: pe.clone(),
+                    evidence,
+                });
+                return Judged::Removed;
+            }
+            return Judged::Other;
+        }
+        // q's absence is not trusted: the play is written back (below).
+        Some((_, false)) => {}
+        None => {
+            if let Some(t) = cx
+                .input
+                .tombstones
+                .and_then(|t| t.find(pe, ps.instance, cx.tol))
+                .filter(|t| !newer_than(pe, t.created_at))
+            {
+                // ferry removed this from P because Q deleted it, and it is back on P.
+                if qs.yields_deletions && sw.remove && ps.accepts_removals {
+                    plan.side_mut(p).removes.push(Removal {
+                        entry: pe.clone(),
+                        evidence: Evidence {
+                            kind: EvidenceKind::Tombstone,
+                            side: q,
+                            key: t.key.clone(),
+                            since: Some(t.created_at),
+                        },
+                    });
+                    return Judged::Removed;
+                }
+                plan.held.push(Held {
+                    target: q,
+                    reason: HoldReason::Tombstone,
+                    removal: false,
+                    entry: pe.clone(),
+                    evidence: None,
+                });
+                return Judged::Other;
+            }
+        }
+    }
+    if !sw.add || !qs.accepts_adds {
+        return Judged::Other;
+    }
+    // Written to a side that keeps one play per title: only the title's latest play.
+    if qs.latest_only() && !pp.is_latest_in_unit(idx) {
+        return Judged::Other;
+    }
+    if qs.blackbox.is_some_and(|b| b.contains(pkey)) {
+        plan.held.push(Held {
+            target: q,
+            reason: HoldReason::Blackbox,
+            removal: false,
+            entry: pe.clone(),
+            evidence: None,
+        });
+        return Judged::Other;
+    }
+    plan.side_mut(q).adds.push(Write {
+        entry: pe.clone(),
+        from_key: pkey.to_owned(),
+    });
+    Judged::Other
 }

@@ -20,7 +20,11 @@
 //! Shared: `/System/Info[/Public]`, `/Users/{userId}`, `/Playlists/{id}/Items` (add with
 //! `Ids`, remove with `EntryIds`, move), `DELETE /Items/{id}`. Query parameter names are
 //! case-insensitive, as on the real servers. `ProviderIds` are only returned when `Fields`
-//! asks for them; paging is `StartIndex`/`Limit` with `TotalRecordCount`.
+//! asks for them; paging is `StartIndex`/`Limit` with `TotalRecordCount`. `Filters`
+//! (`IsFavorite`, `IsPlayed`, `IsUnplayed`, `IsResumable`: a position, played or not),
+//! `SortBy=DatePlayed|SortName` and `SortOrder` follow the server; a playlist's `Etag`
+//! (`Fields=Etag`) is a hash of its `DateLastSaved`, which every save moves (created,
+//! entries added, removed or moved).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -102,6 +106,24 @@ pub struct JfPlaylist {
     pub id: String,
     pub name: String,
     pub entries: Vec<(String, String)>,
+    /// `DateLastSaved` (epoch seconds): the server stamps it on every save of the
+    /// playlist (created, entries added, removed or moved). Not served itself; `Etag`
+    /// (`Fields=Etag`) is a hash of it.
+    pub saved_at: i64,
+}
+
+impl JfPlaylist {
+    /// The item's `Etag`: on the real server the MD5 of `DateLastSaved`'s ticks; here a
+    /// 128-bit FNV-1a of the same ticks (any stable hash will do for a client).
+    pub fn etag(&self) -> String {
+        let ticks = (i128::from(self.saved_at) + 62_135_596_800) * 10_000_000;
+        let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        for b in ticks.to_string().bytes() {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+        }
+        format!("{h:032x}")
+    }
 }
 
 #[derive(Debug)]
@@ -412,6 +434,40 @@ impl JellyfinSim {
         });
     }
 
+    /// The user marks an item unplayed in a client (the play and any resume point go).
+    pub fn mark_unplayed(&self, id: &str) {
+        self.with_user(id, |u| {
+            u.played = false;
+            u.play_count = 0;
+            u.last_played = None;
+            u.position_ticks = 0;
+        });
+        self.st().tick();
+    }
+
+    /// The user watches an item to the end in a client: played now.
+    pub fn watch_now(&self, id: &str) -> i64 {
+        let now = self.st().tick();
+        self.with_user(id, |u| {
+            u.played = true;
+            u.play_count += 1;
+            u.last_played = Some(now);
+            u.position_ticks = 0;
+        });
+        now
+    }
+
+    /// The user edits a playlist in a client (`f` gets its `(entry id, item id)` list);
+    /// the server saves the playlist, which moves its `Etag`.
+    pub fn edit_playlist(&self, id: &str, f: impl FnOnce(&mut Vec<(String, String)>)) {
+        let mut st = self.st();
+        let now = st.tick();
+        if let Some(p) = st.playlists.iter_mut().find(|p| p.id == id) {
+            f(&mut p.entries);
+            p.saved_at = now;
+        }
+    }
+
     pub fn seed_position(&self, id: &str, position_ms: u64, at: i64) {
         self.with_user(id, |u| {
             u.position_ticks = position_ms * TICKS_PER_MS;
@@ -654,8 +710,8 @@ impl JfState {
         Value::Object(m)
     }
 
-    fn playlist_json(&self, p: &JfPlaylist) -> Value {
-        json!({
+    fn playlist_json(&self, p: &JfPlaylist, etag: bool) -> Value {
+        let mut v = json!({
             "Name": p.name,
             "ServerId": "sim-server-0001",
             "Id": p.id,
@@ -663,7 +719,11 @@ impl JfState {
             "MediaType": "Video",
             "IsFolder": true,
             "ChildCount": p.entries.len(),
-        })
+        });
+        if etag && let Value::Object(m) = &mut v {
+            m.insert("Etag".into(), json!(p.etag()));
+        }
+        v
     }
 
     fn route(
@@ -806,7 +866,7 @@ impl JfState {
             return ok_json(self.item_json(item, true, user));
         }
         match self.playlists.iter().find(|p| p.id == id) {
-            Some(p) => ok_json(self.playlist_json(p)),
+            Some(p) => ok_json(self.playlist_json(p, true)),
             None => not_found(),
         }
     }
@@ -827,11 +887,12 @@ impl JfState {
         let start = usize_param(q, "startindex").unwrap_or(0);
         let limit = usize_param(q, "limit");
         if types.iter().any(|t| t.eq_ignore_ascii_case("Playlist")) {
+            let etag = fields.iter().any(|f| f.eq_ignore_ascii_case("Etag"));
             let rows: Vec<Value> = self
                 .playlists
                 .iter()
                 .filter(|p| ids.is_empty() || ids.contains(&p.id))
-                .map(|p| self.playlist_json(p))
+                .map(|p| self.playlist_json(p, etag))
                 .collect();
             return page(rows, start, limit, truncate);
         }
@@ -859,7 +920,8 @@ impl JfState {
                     "isfavorite" => u.favorite,
                     "isplayed" => u.played,
                     "isunplayed" => !u.played,
-                    "isresumable" => u.position_ticks > 0 && !u.played,
+                    // The server's IsResumable: a resume position, played or not.
+                    "isresumable" => u.position_ticks > 0,
                     _ => true,
                 })
             })
@@ -1011,6 +1073,7 @@ impl JfState {
             id: id.clone(),
             name: name.trim().to_owned(),
             entries: Vec::new(),
+            saved_at: 0,
         };
         let known: Vec<String> = ids
             .into_iter()
@@ -1020,8 +1083,8 @@ impl JfState {
             let e = self.new_id(5);
             pl.entries.push((e, item));
         }
+        pl.saved_at = self.tick();
         self.playlists.push(pl);
-        self.tick();
         ok_json(json!({ "Id": id }))
     }
 
@@ -1037,7 +1100,7 @@ impl JfState {
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
         match (method, lower.as_slice()) {
-            ("GET", []) => ok_json(self.playlist_json(&self.playlists[pi])),
+            ("GET", []) => ok_json(self.playlist_json(&self.playlists[pi], true)),
             ("GET", ["items"]) => {
                 let fields = list(q, "fields");
                 let want_pids = fields.iter().any(|f| f.eq_ignore_ascii_case("ProviderIds"));
@@ -1069,7 +1132,7 @@ impl JfState {
                     let e = self.new_id(5);
                     self.playlists[pi].entries.push((e, item));
                 }
-                self.tick();
+                self.playlists[pi].saved_at = self.tick();
                 no_content()
             }
             ("DELETE", ["items"]) | ("POST", ["items", "delete"]) => {
@@ -1077,7 +1140,7 @@ impl JfState {
                 self.playlists[pi]
                     .entries
                     .retain(|(e, _)| !entries.contains(e));
-                self.tick();
+                self.playlists[pi].saved_at = self.tick();
                 no_content()
             }
             ("POST", ["items", _, "move", _]) => {
@@ -1089,10 +1152,14 @@ impl JfState {
                 let Some(from) = entries.iter().position(|(e, _)| e == entry) else {
                     return not_found();
                 };
+                if from == to {
+                    // The server saves nothing when the entry is already there.
+                    return no_content();
+                }
                 let e = entries.remove(from);
                 let to = to.min(entries.len());
                 entries.insert(to, e);
-                self.tick();
+                self.playlists[pi].saved_at = self.tick();
                 no_content()
             }
             _ => not_found(),

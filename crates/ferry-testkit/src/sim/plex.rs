@@ -9,10 +9,15 @@
 //!   `Guid` arrays with `includeGuids=1`; watched state (`viewCount`, `lastViewedAt`),
 //!   history rows with `viewedAt`, `userRating` (0-10), `viewOffset`, and video playlists.
 //!   Like the real server, `/:/scrobble` records the play at the server's *current* time:
-//!   it has no parameter for the time of the play.
+//!   it has no parameter for the time of the play. `/library/all` (every section) and
+//!   `/library/sections/{id}/all` take Plex's filters (`field=v`, `field>>=v` greater
+//!   than, `field<<=v` less than, on `userRating`, `viewCount`, `lastViewedAt`,
+//!   `lastRatedAt`, `viewOffset`) and `sort=field:dir,…`; `X-Plex-Container-Size=0`
+//!   answers the count alone.
 //! - **Discover** (`discover_uri()`): `/library/sections/watchlist/all` (paged),
 //!   `PUT /actions/addToWatchlist?ratingKey=` and `/actions/removeFromWatchlist`, keyed by
-//!   the hex id of the title's `plex://` guid.
+//!   the hex id of the title's `plex://` guid; newest first, or `sort=watchlistedAt:asc`
+//!   / `titleSort`.
 //!
 //! The server clock starts at [`START_TIME`] and moves one second per write, so runs are
 //! deterministic. Faults are scheduled per host with [`FaultRule`]s.
@@ -373,6 +378,12 @@ impl PlexSim {
         MOVIE_KEY_BASE + u64::from(n)
     }
 
+    /// The rating key of episode `e` of season `s` of sample show `n` (see
+    /// [`PlexSimBuilder::shows`]).
+    pub fn episode_key(n: u32, s: u32, e: u32) -> u64 {
+        EPISODE_KEY_BASE + u64::from(n) * 10_000 + u64::from(s) * 100 + u64::from(e)
+    }
+
     /// The rating key of the library item with one of these external ids.
     pub fn rating_key_of(&self, item: &Item) -> Option<u64> {
         let want = ids_guids(item);
@@ -411,6 +422,16 @@ impl PlexSim {
         st.play(rating_key, viewed_at);
     }
 
+    /// Records many plays under one lock, each as [`PlexSim::seed_play`] does: for seeding
+    /// large histories (benchmarks).
+    pub fn seed_plays(&self, plays: &[(u64, i64)]) {
+        let mut st = self.st();
+        st.history.reserve(plays.len());
+        for &(rating_key, viewed_at) in plays {
+            st.play(rating_key, viewed_at);
+        }
+    }
+
     pub fn seed_rating(&self, rating_key: u64, rating: Option<f64>) {
         let mut st = self.st();
         let now = st.now;
@@ -436,6 +457,58 @@ impl PlexSim {
             if !st.watchlist.iter().any(|(k, _)| *k == key) {
                 st.watchlist.push((key, now));
             }
+        }
+    }
+
+    /// The user watches an item to the end in a client: a play at the server's clock.
+    pub fn watch_now(&self, rating_key: u64) -> i64 {
+        let mut st = self.st();
+        let now = st.tick();
+        st.play(rating_key, now);
+        now
+    }
+
+    /// The user marks an item unwatched in a client: the watched state and resume point
+    /// go, the history rows stay (as with `/:/unscrobble`).
+    pub fn mark_unwatched(&self, rating_key: u64) {
+        let mut st = self.st();
+        st.tick();
+        if let Some(item) = st.item_mut(rating_key) {
+            item.view_count = 0;
+            item.last_viewed_at = None;
+            item.view_offset = None;
+        }
+    }
+
+    /// The user deletes one row of the viewing history.
+    pub fn delete_history_row(&self, id: u64) {
+        let mut st = self.st();
+        st.tick();
+        st.history.retain(|r| r.id != id);
+    }
+
+    /// The user rates (or, with `None`, unrates) an item in a client, now.
+    pub fn rate_now(&self, rating_key: u64, rating: Option<f64>) {
+        let mut st = self.st();
+        let now = st.tick();
+        if let Some(item) = st.item_mut(rating_key) {
+            item.user_rating = rating;
+            item.last_rated_at = rating.map(|_| now);
+        }
+    }
+
+    /// The user adds a library title to the watchlist, now.
+    pub fn watchlist_now(&self, rating_key: u64) {
+        self.st().tick();
+        self.seed_watchlist(rating_key);
+    }
+
+    /// The user takes a title off the watchlist.
+    pub fn unwatchlist(&self, rating_key: u64) {
+        let mut st = self.st();
+        st.tick();
+        if let Some(key) = st.item(rating_key).map(|i| i.discover_key().to_owned()) {
+            st.watchlist.retain(|(k, _)| *k != key);
         }
     }
 
@@ -529,6 +602,11 @@ impl PlexSim {
         self.st().pms.routes()
     }
 
+    /// Every `METHOD /path` the Discover host saw, with counts.
+    pub fn discover_routes(&self) -> std::collections::BTreeMap<String, u64> {
+        self.st().discover.routes()
+    }
+
     pub fn reset_counts(&self) {
         let mut st = self.st();
         st.pms.reset_counts();
@@ -603,9 +681,27 @@ fn paged(
     truncate: bool,
     extra: Value,
 ) -> ResponseTemplate {
+    paged_with(rows, start, size, truncate, extra, |v| v)
+}
+
+/// A paged `MediaContainer` over `rows`, rendering only the rows on the page (large
+/// libraries would otherwise render every row for every page).
+fn paged_with<T>(
+    rows: Vec<T>,
+    start: usize,
+    size: Option<usize>,
+    truncate: bool,
+    extra: Value,
+    render: impl FnMut(T) -> Value,
+) -> ResponseTemplate {
     let total = rows.len();
     let (from, to) = window(total, start, size, truncate);
-    let page: Vec<Value> = rows.into_iter().skip(from).take(to - from).collect();
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(from)
+        .take(to - from)
+        .map(render)
+        .collect();
     let mut mc = Map::new();
     mc.insert("size".into(), json!(page.len()));
     if size.is_some() {
@@ -762,6 +858,91 @@ impl PlexState {
         Value::Object(m)
     }
 
+    /// Library items of a section (or all) and type, with Plex's filters (`field=v`,
+    /// `field>>=v` greater than, `field<<=v` less than, on the numeric user-state fields;
+    /// a missing value counts as 0) and `sort=field:dir,…`.
+    fn search(
+        &self,
+        q: &HashMap<String, String>,
+        section: Option<u32>,
+        ty: Option<u32>,
+    ) -> Vec<&PlexItem> {
+        fn field(i: &PlexItem, name: &str) -> Option<f64> {
+            match name {
+                "userRating" => i.user_rating,
+                "viewCount" => Some(f64::from(i.view_count)).filter(|v| *v > 0.0),
+                "lastViewedAt" => i.last_viewed_at.map(|t| t as f64),
+                "lastRatedAt" => i.last_rated_at.map(|t| t as f64),
+                "viewOffset" => i.view_offset.map(|o| o as f64),
+                "addedAt" => Some((START_TIME - 86_400) as f64),
+                "ratingKey" => Some(i.rating_key as f64),
+                _ => None,
+            }
+        }
+        const FIELDS: [&str; 5] = [
+            "userRating",
+            "viewCount",
+            "lastViewedAt",
+            "lastRatedAt",
+            "viewOffset",
+        ];
+        let mut filters: Vec<(&str, &str, f64)> = Vec::new();
+        for (k, v) in q {
+            let Ok(v) = v.parse::<f64>() else { continue };
+            let (name, op) = if let Some(n) = k.strip_suffix(">>") {
+                (n, ">")
+            } else if let Some(n) = k.strip_suffix("<<") {
+                (n, "<")
+            } else {
+                (k.as_str(), "=")
+            };
+            if let Some(f) = FIELDS.iter().find(|f| **f == name) {
+                filters.push((f, op, v));
+            }
+        }
+        let mut rows: Vec<&PlexItem> = self
+            .items
+            .iter()
+            .filter(|i| section.is_none_or(|s| i.section == s))
+            .filter(|i| ty.is_none_or(|t| i.kind.number() == t))
+            .filter(|i| {
+                filters.iter().all(|(f, op, v)| {
+                    let x = field(i, f).unwrap_or(0.0);
+                    match *op {
+                        ">" => x > *v,
+                        "<" => x < *v,
+                        _ => x == *v,
+                    }
+                })
+            })
+            .collect();
+        if let Some(sort) = q.get("sort") {
+            let keys: Vec<(String, bool)> = sort
+                .split(',')
+                .map(|s| {
+                    let (f, dir) = s.split_once(':').unwrap_or((s, "asc"));
+                    (f.trim().to_owned(), dir.trim() == "desc")
+                })
+                .collect();
+            rows.sort_by(|a, b| {
+                for (f, desc) in &keys {
+                    let ord = if f == "titleSort" || f == "title" {
+                        a.title.cmp(&b.title)
+                    } else {
+                        let (x, y) = (field(a, f), field(b, f));
+                        x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
+                    };
+                    let ord = if *desc { ord.reverse() } else { ord };
+                    if ord != std::cmp::Ordering::Equal {
+                        return ord;
+                    }
+                }
+                a.rating_key.cmp(&b.rating_key)
+            });
+        }
+        rows
+    }
+
     fn pms_route(
         &mut self,
         req: &Request,
@@ -801,18 +982,25 @@ impl PlexState {
                     .get("type")
                     .and_then(|t| t.parse::<u32>().ok())
                     .unwrap_or(default_type);
-                let rows: Vec<Value> = self
-                    .items
-                    .iter()
-                    .filter(|i| i.section == section && i.kind.number() == ty)
-                    .map(|i| self.item_json(i, guids))
-                    .collect();
-                paged(
-                    rows,
+                paged_with(
+                    self.search(&q, Some(section), Some(ty)),
                     start,
                     size,
                     truncate,
                     json!({"librarySectionID": section}),
+                    |i| self.item_json(i, guids),
+                )
+            }
+            // Every section at once (`Library.search` in python-plexapi).
+            ("GET", ["library", "all"]) => {
+                let ty = q.get("type").and_then(|t| t.parse::<u32>().ok());
+                paged_with(
+                    self.search(&q, None, ty),
+                    start,
+                    size,
+                    truncate,
+                    json!({}),
+                    |i| self.item_json(i, guids),
                 )
             }
             ("GET", ["library", "metadata", key]) => {
@@ -839,36 +1027,35 @@ impl PlexState {
                 } else {
                     rows.sort_by(|a, b| a.viewed_at.cmp(&b.viewed_at).then(a.id.cmp(&b.id)));
                 }
-                let rows: Vec<Value> = rows
-                    .into_iter()
-                    .filter_map(|r| {
-                        let item = self.item(r.rating_key)?;
-                        let mut v = json!({
-                            "historyKey": format!("/status/sessions/history/{}", r.id),
-                            "key": format!("/library/metadata/{}", r.rating_key),
-                            "ratingKey": r.rating_key.to_string(),
-                            "librarySectionID": item.section.to_string(),
-                            "title": item.title,
-                            "type": item.kind.as_str(),
-                            "viewedAt": r.viewed_at,
-                            "accountID": 1,
-                            "deviceID": 1,
-                        });
-                        if let (Some(show), Value::Object(m)) =
-                            (item.show_key.and_then(|k| self.item(k)), &mut v)
-                        {
-                            m.insert("grandparentTitle".into(), json!(show.title));
-                            m.insert(
-                                "grandparentKey".into(),
-                                json!(format!("/library/metadata/{}", show.rating_key)),
-                            );
-                            m.insert("parentIndex".into(), json!(item.season));
-                            m.insert("index".into(), json!(item.index));
-                        }
-                        Some(v)
-                    })
-                    .collect();
-                paged(rows, start, size, truncate, json!({}))
+                rows.retain(|r| self.item(r.rating_key).is_some());
+                paged_with(rows, start, size, truncate, json!({}), |r| {
+                    let Some(item) = self.item(r.rating_key) else {
+                        return Value::Null;
+                    };
+                    let mut v = json!({
+                        "historyKey": format!("/status/sessions/history/{}", r.id),
+                        "key": format!("/library/metadata/{}", r.rating_key),
+                        "ratingKey": r.rating_key.to_string(),
+                        "librarySectionID": item.section.to_string(),
+                        "title": item.title,
+                        "type": item.kind.as_str(),
+                        "viewedAt": r.viewed_at,
+                        "accountID": 1,
+                        "deviceID": 1,
+                    });
+                    if let (Some(show), Value::Object(m)) =
+                        (item.show_key.and_then(|k| self.item(k)), &mut v)
+                    {
+                        m.insert("grandparentTitle".into(), json!(show.title));
+                        m.insert(
+                            "grandparentKey".into(),
+                            json!(format!("/library/metadata/{}", show.rating_key)),
+                        );
+                        m.insert("parentIndex".into(), json!(item.season));
+                        m.insert("index".into(), json!(item.index));
+                    }
+                    v
+                })
             }
             ("DELETE", ["status", "sessions", "history", id]) => {
                 let Ok(id) = id.parse::<u64>() else {
@@ -1190,10 +1377,21 @@ impl PlexState {
         let guids = q.get("includeGuids").is_some_and(|v| v == "1");
         match (method, path) {
             ("GET", "/library/sections/watchlist/all") => {
-                let rows: Vec<Value> = self
-                    .watchlist
-                    .iter()
-                    .rev()
+                // Newest first unless `sort` says otherwise (watchlistedAt or titleSort).
+                let mut listed: Vec<&(String, i64)> = self.watchlist.iter().rev().collect();
+                match q.get("sort").map(String::as_str) {
+                    Some("watchlistedAt:asc" | "watchlistedAt") => listed.reverse(),
+                    Some(s) if s.starts_with("titleSort") => {
+                        listed
+                            .sort_by_key(|(k, _)| self.by_discover_key(k).map(|i| i.title.clone()));
+                        if s.ends_with(":desc") {
+                            listed.reverse();
+                        }
+                    }
+                    _ => {}
+                }
+                let rows: Vec<Value> = listed
+                    .into_iter()
                     .filter_map(|(k, at)| {
                         let item = self.by_discover_key(k)?;
                         let mut v = json!({
@@ -1278,6 +1476,7 @@ mod tests {
         assert_eq!(m.discover_key().len(), 24);
         assert!(m.external.contains(&"tmdb://900003".to_owned()));
         let e = episode_item(1, 1, 2, 7);
+        assert_eq!(e.rating_key, PlexSim::episode_key(1, 1, 2));
         assert_eq!(e.external, vec!["tvdb://10010102".to_owned()]);
     }
 }
