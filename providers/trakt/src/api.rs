@@ -154,11 +154,6 @@ impl Api {
         }
     }
 
-    /// Rows per page of list reads.
-    pub(crate) fn page_limit(&self) -> u64 {
-        u64::from(self.page_limit)
-    }
-
     /// Reads every page of a list endpoint. The first page failing is an error (never an
     /// empty result); a later page failing, a page shorter than the headers promise, an
     /// item count that changes between pages or a total that disagrees with
@@ -171,6 +166,20 @@ impl Api {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Paged> {
+        let all = self.read_up_to(cx, op, path, query, u64::MAX).await?;
+        Ok(all.unwrap_or_default())
+    }
+
+    /// [`Api::read_all`], unless the first page's `X-Pagination-Page-Count` says the read
+    /// takes more than `max_pages` requests: then `None`, after that one request.
+    pub(crate) async fn read_up_to(
+        &self,
+        cx: &Context,
+        op: &str,
+        path: &str,
+        query: &[(&str, String)],
+        max_pages: u64,
+    ) -> Result<Option<Paged>> {
         let limit = u64::from(self.page_limit);
         let mut out = Paged::default();
         let mut page: u64 = 1;
@@ -224,6 +233,9 @@ impl Api {
             };
             let p = resp.pagination();
             if page == 1 {
+                if p.page_count.is_some_and(|pc| pc > max_pages) {
+                    return Ok(None);
+                }
                 out.declared = p.item_count;
                 applied = p.limit.or(Some(limit));
                 pages = p.page_count;
@@ -272,7 +284,7 @@ impl Api {
                 out.rows.len()
             ));
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// `X-Pagination-Item-Count` of a one-row read: how many items a list holds now.

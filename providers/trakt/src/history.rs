@@ -43,18 +43,24 @@ fn watched_at(e: &Entry) -> Option<Timestamp> {
     }
 }
 
+/// The plays in `window` (all of them without one); `None` if that takes more than
+/// `max_pages` requests (after the first).
 async fn read(
     api: &Api,
     cx: &Context,
     window: Option<(Timestamp, Timestamp)>,
-) -> Result<(Vec<Play>, Paged)> {
+    max_pages: u64,
+) -> Result<Option<(Vec<Play>, Paged)>> {
     let query: Vec<(&str, String)> = match window {
         Some((a, b)) => vec![("start_at", trakt_time(a)), ("end_at", trakt_time(b))],
         None => Vec::new(),
     };
-    let mut paged = api
-        .read_all(cx, "GET /sync/history", "/sync/history", &query)
-        .await?;
+    let Some(mut paged) = api
+        .read_up_to(cx, "GET /sync/history", "/sync/history", &query, max_pages)
+        .await?
+    else {
+        return Ok(None);
+    };
     let mut out = Vec::with_capacity(paged.rows.len());
     let mut skipped = 0;
     for r in &paged.rows {
@@ -71,11 +77,11 @@ async fn read(
             .problems
             .push(format!("{skipped} history rows could not be read"));
     }
-    Ok((out, paged))
+    Ok(Some((out, paged)))
 }
 
 pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
-    let (plays, paged) = read(api, cx, None).await?;
+    let (plays, paged) = read(api, cx, None, u64::MAX).await?.unwrap_or_default();
     let mut snap = Snapshot::new(Feature::History);
     for p in plays {
         snap.insert(p.entry);
@@ -105,22 +111,31 @@ fn windows(mut times: Vec<Timestamp>) -> Vec<(Timestamp, Timestamp)> {
     out
 }
 
-/// Every play within the windows around `entries` (or the whole history, when that takes
-/// fewer requests than many scattered windows); an error unless each read is complete.
+/// Every play within the windows around `entries`; an error unless each read is complete.
+///
+/// Several windows are first read as the one stretch of time that covers them all, when
+/// Trakt's first page of it says that takes no more requests than the windows one by one.
+/// That is the usual case, as the engine sends plays oldest first, so a batch covers one
+/// stretch of time: a first sync then reads one page per batch, however the batch's plays
+/// are spread within it. Otherwise the windows are read one by one, after that one
+/// request. The stretch holds every window, so it is as complete an answer.
 async fn plays_around(api: &Api, cx: &Context, entries: &[&Entry]) -> Result<Vec<Play>> {
     let times = entries.iter().filter_map(|e| watched_at(e)).collect();
-    let mut spans: Vec<Option<(Timestamp, Timestamp)>> =
-        windows(times).into_iter().map(Some).collect();
-    if spans.len() > 1
-        && let Some(total) = api.count(cx, "GET /sync/history", "/sync/history").await?
-        && total.div_ceil(api.page_limit()).max(1) <= spans.len() as u64
+    let spans = windows(times);
+    let mut reads = Vec::new();
+    if let (Some(first), Some(last)) = (spans.first(), spans.last())
+        && spans.len() > 1
+        && let Some(r) = read(api, cx, Some((first.0, last.1)), spans.len() as u64).await?
     {
-        spans = vec![None];
+        reads.push(r);
+    } else {
+        for w in spans {
+            reads.extend(read(api, cx, Some(w), u64::MAX).await?);
+        }
     }
     let mut out: Vec<Play> = Vec::new();
     let mut seen = HashSet::new();
-    for w in spans {
-        let (plays, paged) = read(api, cx, w).await?;
+    for (plays, paged) in reads {
         if !paged.is_complete() {
             return Err(Error::new(
                 ErrorKind::Unavailable,

@@ -62,7 +62,9 @@ pub struct TraktConfig {
     /// The app's client secret; with `refresh_token`, lets an expired token be renewed.
     #[serde(default)]
     pub client_secret: Option<Secret>,
-    pub access_token: Secret,
+    /// Optional: `ferry auth trakt` stores tokens in the state database instead.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
     #[serde(default = "default_base_url")]
@@ -106,7 +108,11 @@ const CONFIG_NAMESPACE: &str = "trakt";
 
 fn fingerprint(config: &TraktConfig) -> String {
     let mut h = DefaultHasher::new();
-    config.access_token.expose().hash(&mut h);
+    config
+        .access_token
+        .as_ref()
+        .map(Secret::expose)
+        .hash(&mut h);
     config
         .refresh_token
         .as_ref()
@@ -122,7 +128,22 @@ fn starting_tokens(
     config: &TraktConfig,
     kv: &Arc<dyn KvStore>,
 ) -> (Secret, Option<Secret>) {
-    let configured = (config.access_token.clone(), config.refresh_token.clone());
+    let stored = || match KvTokenStore::new(kv.clone(), instance).load() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(instance, "stored Trakt tokens unreadable: {e}");
+            None
+        }
+    };
+    let Some(access) = config.access_token.clone() else {
+        // No token in the config: the ones `ferry auth trakt` stored, else none at all
+        // (every request then fails as auth_failed, and health says to run the auth).
+        return match stored() {
+            Some(t) => (t.access, t.refresh.or_else(|| config.refresh_token.clone())),
+            None => (Secret::new(""), config.refresh_token.clone()),
+        };
+    };
+    let configured = (access, config.refresh_token.clone());
     let fp = fingerprint(config);
     let key = format!("{instance}:configured");
     let same_config = kv

@@ -139,7 +139,7 @@ async fn reconfigured_tokens_win_over_older_rotated_ones() {
     let code = f.request_code(&cx()).await.unwrap();
     let grant = f.poll(&cx(), &code).await.unwrap();
     let mut fresh = common::config(&sim);
-    fresh.access_token = grant.access_token;
+    fresh.access_token = Some(grant.access_token);
     fresh.refresh_token = Some(grant.refresh_token);
     let r2 = rig_on(fresh, kv.clone(), None);
     r2.provider
@@ -184,7 +184,7 @@ async fn the_device_flow_polls_at_the_interval_until_approved() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
     // The tokens work.
     let mut cfg = common::config(&sim);
-    cfg.access_token = grant.access_token.clone();
+    cfg.access_token = Some(grant.access_token.clone());
     cfg.refresh_token = Some(grant.refresh_token.clone());
     assert_eq!(
         rig_with(cfg).provider.health(&cx()).await.status,

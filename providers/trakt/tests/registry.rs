@@ -67,13 +67,11 @@ async fn config_errors_name_the_field() {
     let e = (d.validate)(&raw(&sim).set("page_limt", 10)).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("page_limt"));
     let mut missing = raw(&sim);
-    missing.values.remove("access_token");
+    missing.values.remove("client_id");
     let e = (d.validate)(&missing).unwrap_err();
-    assert_eq!(e.field.as_deref(), Some("access_token"));
-    // Only the client id and token are required.
-    let minimal = ProviderConfig::new("t", "trakt")
-        .set("client_id", "abc")
-        .set("access_token", "def");
+    assert_eq!(e.field.as_deref(), Some("client_id"));
+    // Only the client id is required: tokens may come from `ferry auth trakt`.
+    let minimal = ProviderConfig::new("t", "trakt").set("client_id", "abc");
     let parsed: trakt::TraktConfig = minimal.parse().unwrap();
     assert_eq!(parsed.base_url, trakt::DEFAULT_BASE_URL);
     assert!(parsed.client_secret.is_none() && parsed.page_limit.is_none());

@@ -176,9 +176,40 @@ async fn scattered_plays_are_checked_with_one_history_read_when_that_is_cheaper(
         .unwrap();
     assert_eq!(report.items[0].outcome, Outcome::AlreadyPresent);
     assert_eq!(report.confirmed(), 4);
-    // One count probe and one full read instead of five windows.
-    assert_eq!(sim.request_count("GET", "/sync/history"), 2);
+    // One read of the four months that cover all five windows, instead of five windows.
+    assert_eq!(sim.request_count("GET", "/sync/history"), 1);
     assert_eq!(sim.history().len(), 5);
+}
+
+#[tokio::test]
+async fn windows_are_read_one_by_one_when_the_stretch_between_them_is_longer() {
+    let sim = sim().await;
+    let year = 365 * 86_400;
+    // Ten plays between the two new ones, and one of the new ones already there.
+    sim.seed_history(
+        &(10..20)
+            .map(|n| (samples::movie(n), samples::time(i64::from(n) * 86_400)))
+            .chain([(samples::movie(1), samples::time(0))])
+            .collect::<Vec<_>>(),
+    );
+    let mut config = common::config(&sim);
+    config.page_limit = Some(1);
+    let r = common::rig_with(config);
+    let entries = [
+        Entry::watch(samples::movie(1), samples::time(0)),
+        Entry::watch(samples::movie(2), samples::time(year)),
+    ];
+    let report = r
+        .provider
+        .add(&cx(), Feature::History, &entries)
+        .await
+        .unwrap();
+    assert_eq!(report.items[0].outcome, Outcome::AlreadyPresent);
+    assert_eq!(report.items[1].outcome, Outcome::Confirmed);
+    // The first page of the stretch (eleven pages of one row) gives up on it; then each
+    // window is one page.
+    assert_eq!(sim.request_count("GET", "/sync/history"), 3);
+    assert_eq!(sim.history().len(), 12);
 }
 
 #[tokio::test]

@@ -144,6 +144,9 @@ fn handle(
     fault: Option<&Fault>,
 ) -> ResponseTemplate {
     if let Some(resp) = fault.and_then(fault_response) {
+        if matches!(fault, Some(Fault::RateLimited { .. } | Fault::Status(429))) {
+            st.too_many += 1;
+        }
         return resp;
     }
     let truncate = matches!(fault, Some(Fault::Truncate));
@@ -498,6 +501,12 @@ impl TraktSim {
         self.st().device_auto_approve = Some(polls);
     }
 
+    /// The poll interval new device codes ask for (Trakt says 5 s; tests and demos
+    /// shorten it).
+    pub fn set_device_interval(&self, secs: u64) {
+        self.st().device_interval = secs;
+    }
+
     /// Every pending device code expires (`410` on the next poll).
     pub fn expire_device_codes(&self) {
         for d in self.st().devices.iter_mut() {
@@ -578,6 +587,13 @@ impl TraktSim {
 
     pub fn total_requests(&self) -> u64 {
         self.st().knobs.total()
+    }
+
+    /// How many `429 Too Many Requests` the simulator has answered: past the rate limits,
+    /// to slowed-down device polls and from injected faults. Not reset by
+    /// [`TraktSim::reset_counts`].
+    pub fn too_many_requests(&self) -> u64 {
+        self.st().too_many
     }
 
     /// Every `METHOD /path` seen, with counts.
@@ -801,8 +817,10 @@ mod tests {
             call(&sim, "POST", "/sync/watchlist", Some(body.clone()), true).status,
             201
         );
+        assert_eq!(sim.too_many_requests(), 0);
         let r = call(&sim, "POST", "/sync/watchlist", Some(body), true);
         assert_eq!(r.status, 429);
+        assert_eq!(sim.too_many_requests(), 1);
         assert_eq!(r.header("retry-after"), Some("1"));
         let limit: Value = serde_json::from_str(r.header("x-ratelimit").unwrap()).unwrap();
         assert_eq!(limit["name"], "AUTHED_API_POST_LIMIT");

@@ -14,7 +14,7 @@ pub fn config(sim: &TraktSim) -> TraktConfig {
     TraktConfig {
         client_id: Secret::new(sim.client_id()),
         client_secret: Some(Secret::new(sim.client_secret())),
-        access_token: Secret::new(sim.access_token()),
+        access_token: Some(Secret::new(sim.access_token())),
         refresh_token: Some(Secret::new(sim.refresh_token())),
         base_url: sim.uri(),
         page_limit: None,

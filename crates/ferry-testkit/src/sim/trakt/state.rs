@@ -100,6 +100,8 @@ pub(crate) struct State {
     pub(crate) token_gen: u64,
     pub(crate) devices: Vec<DeviceCode>,
     pub(crate) device_auto_approve: Option<u32>,
+    /// Seconds the device flow asks clients to wait between polls (Trakt: 5).
+    pub(crate) device_interval: u64,
     pub(crate) device_slow_down: u32,
     pub(crate) watchlist: Vec<ListRow>,
     pub(crate) ratings: Vec<RatingRow>,
@@ -111,6 +113,8 @@ pub(crate) struct State {
     next_id: u64,
     gets: VecDeque<Instant>,
     last_write: Option<Instant>,
+    /// `429` answers sent so far (rate limits, slowed-down device polls, injected faults).
+    pub(crate) too_many: u64,
 }
 
 const ACTIVITY_FIELDS: &[(&str, &[&str])] = &[
@@ -364,6 +368,7 @@ impl State {
             token_gen: 1,
             devices: Vec::new(),
             device_auto_approve: None,
+            device_interval: 5,
             device_slow_down: 0,
             watchlist: Vec::new(),
             ratings: Vec::new(),
@@ -375,6 +380,7 @@ impl State {
             next_id: 1000,
             gets: VecDeque::new(),
             last_write: None,
+            too_many: 0,
         }
     }
 
@@ -500,6 +506,7 @@ impl State {
     }
 
     fn limited(&mut self, name: &str, period: u64, limit: u64, secs: u64) -> ResponseTemplate {
+        self.too_many += 1;
         let until = fmt_ms(wall_ms() + secs as i64 * 1000);
         ResponseTemplate::new(429)
             .insert_header("Retry-After", secs.to_string().as_str())
@@ -566,7 +573,7 @@ impl State {
                     "user_code": code.user_code,
                     "verification_url": "https://trakt.tv/activate",
                     "expires_in": code.expires_in,
-                    "interval": 5,
+                    "interval": self.device_interval,
                 });
                 self.devices.push(code);
                 json_resp(200, out)
@@ -582,6 +589,7 @@ impl State {
                 };
                 if self.device_slow_down > 0 {
                     self.device_slow_down -= 1;
+                    self.too_many += 1;
                     return ResponseTemplate::new(429).set_body_json(json!({"error": "slow_down"}));
                 }
                 let d = &mut self.devices[i];
@@ -690,13 +698,26 @@ impl State {
         default_limit: u64,
         truncate: bool,
     ) -> ResponseTemplate {
+        self.paged_with(rows, q, default_limit, truncate, |v| v)
+    }
+
+    /// [`State::paged`], rendering only the rows on the page (a large history would
+    /// otherwise be rendered whole for every page).
+    fn paged_with<T>(
+        &self,
+        rows: Vec<T>,
+        q: &Query,
+        default_limit: u64,
+        truncate: bool,
+        render: impl FnMut(T) -> Value,
+    ) -> ResponseTemplate {
         let total = rows.len() as u64;
         let page = q.u64("page").unwrap_or(1).max(1);
         let limit = q.u64("limit").unwrap_or(default_limit).clamp(1, MAX_PAGE);
         let page_count = total.div_ceil(limit);
         let start = ((page - 1) * limit) as usize;
         let (s, e) = window(rows.len(), start, Some(limit as usize), truncate);
-        let body: Vec<Value> = rows[s..e].to_vec();
+        let body: Vec<Value> = rows.into_iter().skip(s).take(e - s).map(render).collect();
         json_resp(200, Value::Array(body))
             .insert_header("X-Pagination-Page", page.to_string().as_str())
             .insert_header("X-Pagination-Limit", limit.to_string().as_str())
@@ -985,8 +1006,7 @@ impl State {
                     return ResponseTemplate::new(404);
                 }
                 let id: Option<u64> = rest.get(1).and_then(|r| r.parse().ok());
-                let rows = self.history_rows(kind, id, q);
-                self.paged(rows, q, DEFAULT_HISTORY_PAGE, truncate)
+                self.history_page(kind, id, q, truncate)
             }
             ("POST", ["sync", "history"]) => self.history_add(body),
             ("POST", ["sync", "history", "remove"]) => self.history_remove(body),
@@ -1248,7 +1268,13 @@ impl State {
     // -----------------------------------------------------------------------------------
     // History.
 
-    fn history_rows(&self, kind: Option<&str>, id: Option<u64>, q: &Query) -> Vec<Value> {
+    fn history_page(
+        &self,
+        kind: Option<&str>,
+        id: Option<u64>,
+        q: &Query,
+        truncate: bool,
+    ) -> ResponseTemplate {
         let start = q.get("start_at").and_then(parse_ms);
         let end = q.get("end_at").and_then(parse_ms);
         let full = q.full();
@@ -1275,18 +1301,17 @@ impl State {
                     }),
                 },
             })
+            .filter(|p| self.title(p.key).is_some())
             .collect();
         rows.sort_by(|a, b| b.watched_at.cmp(&a.watched_at).then(b.id.cmp(&a.id)));
-        rows.into_iter()
-            .filter_map(|p| {
-                let mut m = Map::new();
-                m.insert("id".into(), json!(p.id));
-                m.insert("watched_at".into(), json!(fmt_ms(p.watched_at)));
-                m.insert("action".into(), json!("watch"));
-                self.media_fields(p.key, full, &mut m)
-                    .then_some(Value::Object(m))
-            })
-            .collect()
+        self.paged_with(rows, q, DEFAULT_HISTORY_PAGE, truncate, |p| {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(p.id));
+            m.insert("watched_at".into(), json!(fmt_ms(p.watched_at)));
+            m.insert("action".into(), json!("watch"));
+            self.media_fields(p.key, full, &mut m);
+            Value::Object(m)
+        })
     }
 
     fn history_add(&mut self, body: &Value) -> ResponseTemplate {
