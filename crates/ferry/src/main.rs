@@ -1,6 +1,7 @@
 //! `ferry`: keep your watch state in agreement across media servers and trackers.
 
 mod app;
+mod bench;
 mod config;
 mod daemon;
 mod demo;
@@ -90,6 +91,17 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
+    /// Sign in to a service and keep its tokens in the state database (Trakt: device code).
+    Auth {
+        /// The provider: trakt.
+        provider: String,
+        /// The configured instance to sign in (default: the only instance of that provider).
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
+    },
+    /// Benchmark: a full Plex → Trakt sync against simulators, then the unchanged rerun.
+    #[command(hide = true)]
+    BenchSync(bench::BenchArgs),
     /// Serve a stateful simulator of a service on loopback, for integrators' CI.
     Simulate {
         /// The service: trakt, plex, jellyfin, emby, simkl or mdblist.
@@ -199,6 +211,8 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             interval_minutes,
         } => daemon::run(cli, *max_runs, *interval_minutes).await,
         Command::Demo { movies, state } => demo::run(cli.json, *movies, state.clone()).await,
+        Command::Auth { provider, instance } => cmd_auth(cli, provider, instance.as_deref()).await,
+        Command::BenchSync(args) => bench::run(cli.json, *args).await,
         Command::Simulate {
             provider,
             port,
@@ -635,4 +649,111 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u8, Failure> {
+    let kind = provider.trim().to_ascii_lowercase();
+    if kind != "trakt" {
+        return Err(Failure::usage(format!(
+            "`ferry auth {provider}`: only trakt has a sign-in flow here; other providers take their token or API key in the config"
+        )));
+    }
+    let cfg = load_config(cli)?;
+    let candidates: Vec<&ferry_core::ProviderConfig> =
+        cfg.providers.values().filter(|p| p.kind == kind).collect();
+    let pc = match instance {
+        Some(name) => cfg
+            .providers
+            .get(name)
+            .filter(|p| p.kind == kind)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--instance: no {kind} instance named `{name}` in {}",
+                    cfg.file.display()
+                ))
+            })?,
+        None => match candidates.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(Failure::usage(format!(
+                    "no [providers.<name>] with kind = \"{kind}\" in {}",
+                    cfg.file.display()
+                )));
+            }
+            _ => {
+                return Err(Failure::usage(
+                    "several trakt instances are configured; pick one with --instance",
+                ));
+            }
+        },
+    };
+    auth_trakt(cli, &cfg, pc).await
+}
+
+#[cfg(not(feature = "provider-trakt"))]
+async fn auth_trakt(
+    _cli: &Cli,
+    _cfg: &config::Config,
+    _pc: &ferry_core::ProviderConfig,
+) -> Result<u8, Failure> {
+    Err(Failure::usage(
+        "this ferry was built without the provider-trakt feature",
+    ))
+}
+
+#[cfg(feature = "provider-trakt")]
+async fn auth_trakt(
+    cli: &Cli,
+    cfg: &config::Config,
+    pc: &ferry_core::ProviderConfig,
+) -> Result<u8, Failure> {
+    let parsed: trakt::TraktConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
+    let Some(secret) = parsed.client_secret.clone() else {
+        return Err(Failure::usage(format!(
+            "providers.{}.client_secret: the device sign-in needs your Trakt app's client secret",
+            pc.instance
+        )));
+    };
+    let state = app::open_state(&cfg.state_path)?;
+    // Building the provider first records which configured tokens the stored ones replace.
+    let providers = app::build_providers(cfg, Arc::new(state.clone()))?;
+    let em = app::emitter(app::sink(cli.json), &providers, false);
+    let cx = Context::new(em.clone(), cancel_on_ctrl_c());
+    let json = cli.json;
+    let grant = trakt::device_flow(&cx, &parsed.base_url, parsed.client_id.clone(), secret, |code| {
+        if json {
+            em.emit("auth:code", serde_json::json!({"provider": "trakt", "user_code": code.user_code, "verification_url": code.verification_url, "expires_in_secs": code.expires_in.as_secs()}));
+        } else {
+            out(&format!("open {} and enter the code {}", code.verification_url, code.user_code));
+            out(&format!("waiting for you to approve (the code expires in {} minutes)...", code.expires_in.as_secs() / 60));
+        }
+    })
+    .await
+    .map_err(|e| Failure::errors(format!("trakt sign-in failed: {e}")))?;
+    let tokens = ferry_http::Tokens {
+        access: grant.access_token,
+        refresh: Some(grant.refresh_token),
+        expires_at: grant.expires_at,
+    };
+    ferry_http::TokenSink::persist(
+        &ferry_http::KvTokenStore::new(Arc::new(state), &pc.instance),
+        &tokens,
+    )
+    .map_err(|e| Failure::errors(format!("could not store the tokens: {e}")))?;
+    if json {
+        em.emit(
+            "auth:done",
+            serde_json::json!({"provider": "trakt", "instance": pc.instance}),
+        );
+    } else {
+        out(&format!(
+            "signed in: tokens for `{}` are kept in {}",
+            pc.instance,
+            cfg.state_path.display()
+        ));
+        out(
+            "they are used until you change the tokens written in the config, and renewed automatically when they expire",
+        );
+    }
+    Ok(0)
 }

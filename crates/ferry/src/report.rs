@@ -18,8 +18,9 @@ pub(crate) fn exit_code(s: &RunSummary) -> u8 {
     }
 }
 
-fn status(f: &FeatureSummary) -> &'static str {
+fn status(f: &FeatureSummary, dry_run: bool) -> &'static str {
     match f.status {
+        FeatureStatus::Done if dry_run => "planned",
         FeatureStatus::Done => "synced",
         FeatureStatus::Unchanged => "unchanged",
         FeatureStatus::Unsupported => "unsupported",
@@ -51,32 +52,42 @@ pub(crate) fn summary_lines(s: &RunSummary) -> Vec<String> {
         "{head}{} finished in {secs} s",
         s.run_id.map(|i| format!(" #{i}")).unwrap_or_default()
     ));
+    // A dry run confirms nothing, so its effective counts are all zero: it reports what
+    // the real run would write instead, as `ferry plan` does.
+    let (added, updated, removed) = if s.dry_run {
+        ("adds", "updates", "removes")
+    } else {
+        ("added", "updated", "removed")
+    };
     out.push(format!(
         "{:<22} {:<10} {:<12} {:>6} {:>7} {:>7} {:>10} {:>7} {:>8}",
-        "pair",
-        "feature",
-        "status",
-        "added",
-        "updated",
-        "removed",
-        "unresolved",
-        "blocked",
-        "requests"
+        "pair", "feature", "status", added, updated, removed, "unresolved", "blocked", "requests"
     ));
+    let mut shown = (0, 0, 0);
     for p in &s.pairs {
         if let Some(why) = &p.skipped {
             out.push(format!("{:<22} {:<10} skipped: {why}", p.name, "-"));
             continue;
         }
         for f in &p.features {
+            let (a, u, r) = if s.dry_run {
+                (
+                    f.to_a.planned_adds + f.to_b.planned_adds,
+                    f.to_a.planned_updates + f.to_b.planned_updates,
+                    f.to_a.planned_removes + f.to_b.planned_removes,
+                )
+            } else {
+                (f.added(), f.updated(), f.removed())
+            };
+            shown = (shown.0 + a, shown.1 + u, shown.2 + r);
             out.push(format!(
                 "{:<22} {:<10} {:<12} {:>6} {:>7} {:>7} {:>10} {:>7} {:>8}",
                 p.name,
                 f.feature.as_str(),
-                status(f),
-                f.added(),
-                f.updated(),
-                f.removed(),
+                status(f, s.dry_run),
+                a,
+                u,
+                r,
                 f.unresolved(),
                 f.blocked.values().sum::<usize>(),
                 f.api_hits
@@ -89,9 +100,20 @@ pub(crate) fn summary_lines(s: &RunSummary) -> Vec<String> {
         }
     }
     let t = &s.totals;
+    let writes = if s.dry_run {
+        format!(
+            "{} to add, {} to update, {} to remove",
+            shown.0, shown.1, shown.2
+        )
+    } else {
+        format!(
+            "{} added, {} updated, {} removed",
+            t.added, t.updated, t.removed
+        )
+    };
     out.push(format!(
-        "total: {} added, {} updated, {} removed, {} unresolved, {} blocked, {} errors; {} requests",
-        t.added, t.updated, t.removed, t.unresolved, t.blocked, t.errors, s.api.total
+        "total: {writes}, {} unresolved, {} blocked, {} errors; {} requests",
+        t.unresolved, t.blocked, t.errors, s.api.total
     ));
     out
 }

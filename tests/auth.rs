@@ -1,0 +1,117 @@
+//! `ferry auth trakt`: the device-code sign-in against the Trakt simulator, with the
+//! tokens kept in the state database and used by the next command.
+
+use std::process::Stdio;
+
+use ferry_testkit::sim::trakt::TraktSim;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+fn config(sim: &TraktSim, with_secret: bool) -> String {
+    let secret = if with_secret {
+        format!("client_secret = \"{}\"\n", sim.client_secret())
+    } else {
+        String::new()
+    };
+    format!(
+        "[providers.tv]\nkind = \"trakt\"\nbase_url = \"{}\"\nclient_id = \"{}\"\n{secret}",
+        sim.uri(),
+        sim.client_id()
+    )
+}
+
+async fn events(cmd: &mut Command) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferry");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = Vec::new();
+    while let Ok(Some(l)) = lines.next_line().await {
+        out.push(serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")));
+    }
+    let o = child.wait_with_output().await.expect("wait");
+    (
+        o.status.code(),
+        out,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn health(ev: &[serde_json::Value]) -> &serde_json::Value {
+    ev.iter()
+        .find(|e| e["event"] == "health")
+        .expect("a health event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_sign_in_stores_tokens_that_the_next_command_uses() {
+    let sim = TraktSim::start().await;
+    sim.set_device_interval(1);
+    sim.auto_approve_devices_after(1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config(&sim, true)).unwrap();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+
+    // Before signing in there is no token: health says so.
+    let (code, ev, _) = events(
+        Command::new(ferry)
+            .args(["--json", "health", "--config"])
+            .arg(&cfg),
+    )
+    .await;
+    assert_eq!(code, Some(1));
+    assert_eq!(health(&ev)["status"], "auth_failed", "{ev:?}");
+
+    let (code, ev, err) = events(
+        Command::new(ferry)
+            .args(["--json", "auth", "trakt", "--config"])
+            .arg(&cfg),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let names: Vec<&str> = ev.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        names.contains(&"auth:code") && names.contains(&"auth:done"),
+        "{names:?}"
+    );
+    let dump = serde_json::to_string(&ev).unwrap();
+    assert!(
+        !dump.contains(&sim.access_token()),
+        "the new token must not be printed"
+    );
+
+    let (code, ev, err) = events(
+        Command::new(ferry)
+            .args(["--json", "health", "--config"])
+            .arg(&cfg),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(health(&ev)["status"], "ok", "{ev:?}");
+}
+
+#[tokio::test]
+async fn sign_in_without_a_client_secret_is_a_config_error() {
+    let sim = TraktSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, config(&sim, false)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["auth", "trakt", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("providers.tv.client_secret"));
+    let o = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["auth", "netflix", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,316 @@
+//! What the end-to-end tests share: spawning the real `ferry` binary (asynchronously, so
+//! the simulators running in the test's tokio runtime keep serving), config files in a
+//! temporary directory, NDJSON events, and a minimal HTTP/1.1 client for poking a
+//! simulator directly.
+//!
+//! Each test target uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A hang guard, not a timing assertion: a `ferry` that has not exited after this long is
+/// stuck, and the test fails instead of blocking `cargo test` forever.
+const HANG_GUARD: Duration = Duration::from_secs(600);
+
+/// One finished `ferry` invocation.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) args: Vec<String>,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// Everything a failed assertion should show.
+    pub(crate) fn show(&self) -> String {
+        format!(
+            "ferry {}\nexit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    /// Asserts the exit code, showing the whole invocation when it differs.
+    pub(crate) fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "{}", self.show());
+        self
+    }
+
+    /// stdout as NDJSON events. With `--json`, stdout holds nothing else: every line must
+    /// be one JSON object with an `event` name.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", self.show()));
+                assert!(
+                    v.get("event").and_then(Value::as_str).is_some(),
+                    "a line without an event name: {l}"
+                );
+                v
+            })
+            .collect()
+    }
+
+    /// The events named `name`, in order.
+    pub(crate) fn named(&self, name: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == name)
+            .collect()
+    }
+
+    /// The one `summary` event of a `--json run`.
+    pub(crate) fn summary(&self) -> Value {
+        let mut s = self.named("summary");
+        assert_eq!(s.len(), 1, "expected one summary event\n{}", self.show());
+        s.remove(0)
+    }
+}
+
+/// Spawns `ferry` with `args` (plus `--config <config>` when given) and waits for it.
+pub(crate) async fn ferry(config: Option<&Path>, args: &[&str]) -> Run {
+    ferry_env(config, args, &[]).await
+}
+
+/// [`ferry`] with extra environment variables.
+pub(crate) async fn ferry_env(config: Option<&Path>, args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    if let Some(c) = config {
+        all.push("--config".into());
+        all.push(c.display().to_string());
+    }
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(&all)
+        .env_remove("FERRY_CONFIG")
+        .env_remove("FERRY_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(HANG_GUARD, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("ferry {} did not exit", all.join(" ")))
+        .expect("spawn ferry");
+    Run {
+        args: all,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A TOML string literal (JSON string escapes are valid TOML basic-string escapes).
+pub(crate) fn q(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+/// A temporary directory holding one config file (and, next to it, the state database).
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Setup {
+    pub(crate) fn new() -> Self {
+        Setup {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `config.toml` and returns its path.
+    pub(crate) fn config(&self, body: &str) -> PathBuf {
+        let p = self.path("config.toml");
+        std::fs::write(&p, body).expect("write the config");
+        p
+    }
+}
+
+/// `[providers.<name>]` for a Trakt simulator.
+pub(crate) fn trakt_block(name: &str, sim: &ferry_testkit::sim::trakt::TraktSim) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"trakt\"\nbase_url = {}\nclient_id = {}\naccess_token = {}\n\n",
+        q(&sim.uri()),
+        q(&sim.client_id()),
+        q(&sim.access_token())
+    )
+}
+
+/// `[providers.<name>]` for a SIMKL simulator.
+pub(crate) fn simkl_block(name: &str, sim: &ferry_testkit::sim::simkl::SimklSim) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"simkl\"\nbase_url = {}\nclient_id = {}\naccess_token = {}\n\n",
+        q(&sim.uri()),
+        q(&sim.client_id()),
+        q(&sim.token())
+    )
+}
+
+/// `[providers.<name>]` for an MDBList simulator.
+pub(crate) fn mdblist_block(name: &str, sim: &ferry_testkit::sim::mdblist::MdblistSim) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"mdblist\"\nbase_url = {}\napi_key = {}\n\n",
+        q(&sim.uri()),
+        q(&sim.api_key())
+    )
+}
+
+/// `[providers.<name>]` for a Plex simulator (server and Discover).
+pub(crate) fn plex_block(name: &str, sim: &ferry_testkit::sim::plex::PlexSim) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"plex\"\nbase_url = {}\ndiscover_url = {}\ntoken = {}\n\n",
+        q(&sim.uri()),
+        q(&sim.discover_uri()),
+        q(&sim.token())
+    )
+}
+
+/// `[providers.<name>]` for a Jellyfin simulator.
+pub(crate) fn jellyfin_block(
+    name: &str,
+    sim: &ferry_testkit::sim::jellyfin::JellyfinSim,
+) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"jellyfin\"\nbase_url = {}\napi_key = {}\nuser_id = {}\n\n",
+        q(&sim.uri()),
+        q(&sim.token()),
+        q(sim.user_id())
+    )
+}
+
+/// `[providers.<name>]` for a local file tracker in `dir`.
+pub(crate) fn local_block(name: &str, dir: &Path) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"local\"\npath = {}\n\n",
+        q(&dir.display().to_string())
+    )
+}
+
+/// A `summary` event's totals as `(added, updated, removed, unresolved, blocked, errors)`.
+pub(crate) fn totals(summary: &Value) -> (u64, u64, u64, u64, u64, u64) {
+    let t = &summary["totals"];
+    let n = |k: &str| {
+        t[k].as_u64()
+            .unwrap_or_else(|| panic!("totals.{k} missing: {summary}"))
+    };
+    (
+        n("added"),
+        n("updated"),
+        n("removed"),
+        n("unresolved"),
+        n("blocked"),
+        n("errors"),
+    )
+}
+
+/// The summary of one pair's feature.
+pub(crate) fn feature_summary<'a>(summary: &'a Value, pair: &str, feature: &str) -> &'a Value {
+    summary["pairs"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == pair))
+        .and_then(|p| p["features"].as_array())
+        .and_then(|fs| fs.iter().find(|f| f["feature"] == feature))
+        .unwrap_or_else(|| panic!("no {pair} {feature} in the summary: {summary}"))
+}
+
+/// Confirmed writes of one side of a feature summary (`to_a` or `to_b`): `(added,
+/// updated, removed)`.
+pub(crate) fn side_counts(feature: &Value, side: &str) -> (u64, u64, u64) {
+    let w = &feature[side];
+    let n = |k: &str| {
+        w[k].as_u64()
+            .unwrap_or_else(|| panic!("{side}.{k}: {feature}"))
+    };
+    (n("added"), n("updated"), n("removed"))
+}
+
+/// Requests that write (anything but `GET`), from a simulator's `METHOD /path` counts.
+pub(crate) fn writes(routes: &std::collections::BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    routes
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET "))
+        .map(|(k, n)| (k.clone(), *n))
+        .collect()
+}
+
+/// A minimal HTTP/1.1 exchange with a loopback server: `(status, body)`.
+pub(crate) async fn http(
+    base_uri: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let host = base_uri
+        .strip_prefix("http://")
+        .expect("a plain http:// loopback uri")
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {host}: {e}"));
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method != "GET" {
+        req.push_str("Content-Type: application/json\r\n");
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    tokio::time::timeout(HANG_GUARD, stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answers")
+        .expect("read the answer");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in: {head}"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,293 @@
+//! End-to-end runs between media servers and Trakt (issue 6): the real `ferry` binary
+//! against the Plex, Jellyfin and Trakt simulators, with both sides' state checked
+//! afterwards, and a second run that must change nothing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{
+    Setup, feature_summary, ferry, jellyfin_block, plex_block, side_counts, totals, trakt_block,
+    writes,
+};
+use ferry_core::{IdKind, Item, Timestamp};
+use ferry_testkit::samples;
+use ferry_testkit::sim::jellyfin::JellyfinSim;
+use ferry_testkit::sim::plex::PlexSim;
+use ferry_testkit::sim::trakt::TraktSim;
+
+/// Sample movie number of an item (its TMDB id is `900_000 + n`).
+fn movie_no(item: &Item) -> u32 {
+    let tmdb: u32 = item
+        .ids
+        .get(IdKind::Tmdb)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no tmdb id: {item:?}"));
+    tmdb - 900_000
+}
+
+/// Trakt's plays as sample movie number → play times (epoch seconds), sorted.
+fn trakt_plays(trakt: &TraktSim) -> BTreeMap<u32, Vec<i64>> {
+    let mut out: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for (item, at) in trakt.history() {
+        out.entry(movie_no(&item)).or_default().push(at.unix());
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
+    }
+    out
+}
+
+fn trakt_watchlist(trakt: &TraktSim) -> BTreeSet<u32> {
+    trakt.watchlist().iter().map(movie_no).collect()
+}
+
+fn at(offset: i64) -> i64 {
+    samples::BASE_TIME + offset
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plex_to_trakt_one_way_copies_plays_ratings_and_watchlist_and_a_second_run_changes_nothing()
+{
+    let plex = PlexSim::builder().movies(30).start().await;
+    for n in 0..5u32 {
+        plex.seed_play(PlexSim::movie_key(n), at(3_600 * i64::from(n)));
+    }
+    // A rewatch: history is a set of plays, so both go to Trakt.
+    plex.seed_play(PlexSim::movie_key(0), at(86_400 * 30));
+    for (n, r) in [(10u32, 8.0), (11, 6.0), (12, 4.0)] {
+        plex.seed_rating(PlexSim::movie_key(n), Some(r));
+    }
+    plex.seed_watchlist(PlexSim::movie_key(20));
+    plex.seed_watchlist(PlexSim::movie_key(21));
+
+    let trakt = TraktSim::start().await;
+    // Trakt already knows movie 1's play (at the same time): it must not be sent again.
+    trakt.seed_history(&[(samples::movie(1), Timestamp::from_unix(at(3_600)))]);
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"plex-to-trakt\"\nsource = \"plex\"\ntarget = \"trakt\"\nmode = \"one-way\"\n\
+         [pairs.features.history]\n[pairs.features.ratings]\n[pairs.features.watchlist]\n",
+        plex_block("plex", &plex),
+        trakt_block("trakt", &trakt),
+    ));
+
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    first.expect_code(0);
+    let s = first.summary();
+    let h = feature_summary(&s, "plex-to-trakt", "history");
+    assert_eq!(side_counts(h, "to_b"), (5, 0, 0), "{h}");
+    let r = feature_summary(&s, "plex-to-trakt", "ratings");
+    assert_eq!(side_counts(r, "to_b"), (3, 0, 0), "{r}");
+    let w = feature_summary(&s, "plex-to-trakt", "watchlist");
+    assert_eq!(side_counts(w, "to_b"), (2, 0, 0), "{w}");
+    assert_eq!(totals(&s), (10, 0, 0, 0, 0, 0), "{}", first.show());
+
+    // Trakt: every Plex play once (movie 0 twice, movie 1 not duplicated), the ratings on
+    // the same 1-10 scale, the watchlist.
+    let expected_plays: BTreeMap<u32, Vec<i64>> = [
+        (0, vec![at(0), at(86_400 * 30)]),
+        (1, vec![at(3_600)]),
+        (2, vec![at(7_200)]),
+        (3, vec![at(10_800)]),
+        (4, vec![at(14_400)]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(trakt_plays(&trakt), expected_plays);
+    let ratings: BTreeSet<(u32, u8)> = trakt
+        .ratings()
+        .iter()
+        .map(|(i, r)| (movie_no(i), *r))
+        .collect();
+    assert_eq!(ratings, [(10, 8), (11, 6), (12, 4)].into_iter().collect());
+    assert_eq!(trakt_watchlist(&trakt), [20, 21].into_iter().collect());
+
+    // One-way: Plex was only read (server and Discover).
+    assert_eq!(
+        writes(&plex.routes()),
+        vec![],
+        "the Plex server must not be written"
+    );
+    assert_eq!(
+        writes(&plex.discover_routes()),
+        vec![],
+        "Discover must not be written"
+    );
+    assert_eq!(plex.history().len(), 6);
+
+    // The second run: nothing changed, nothing is written.
+    trakt.reset_counts();
+    plex.reset_counts();
+    let second = ferry(Some(&config), &["--json", "run"]).await;
+    second.expect_code(0);
+    assert_eq!(
+        totals(&second.summary()),
+        (0, 0, 0, 0, 0, 0),
+        "{}",
+        second.show()
+    );
+    assert_eq!(writes(&trakt.routes()), vec![], "{}", second.show());
+    assert_eq!(writes(&plex.routes()), vec![]);
+    assert_eq!(trakt_plays(&trakt), expected_plays);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jellyfin_and_trakt_two_way_exchange_plays_and_favourites_and_a_second_run_changes_nothing()
+{
+    let jellyfin = JellyfinSim::builder().movies(30).start().await;
+    for n in 0..4u32 {
+        jellyfin.seed_played(&jellyfin.movie_id(n), at(1_800 * i64::from(n)));
+    }
+    for n in 10..13u32 {
+        jellyfin.seed_favorite(&jellyfin.movie_id(n), true);
+    }
+    let trakt = TraktSim::start().await;
+    trakt.seed_history(
+        &(5..9u32)
+            .map(|n| (samples::movie(n), samples::time(3_600 * i64::from(n))))
+            .collect::<Vec<_>>(),
+    );
+    trakt.seed_watchlist(&(12..15).map(samples::movie).collect::<Vec<_>>());
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.history]\nremove = true\n[pairs.features.watchlist]\nremove = true\n",
+        jellyfin_block("jellyfin", &jellyfin),
+        trakt_block("trakt", &trakt),
+    ));
+
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    first.expect_code(0);
+    let s = first.summary();
+    let (_, _, removed, _, _, errors) = totals(&s);
+    assert_eq!((removed, errors), (0, 0), "{}", first.show());
+    let w = feature_summary(&s, "jellyfin-trakt", "watchlist");
+    // Favourites 10, 11 go to Trakt; Trakt's 13, 14 become favourites; 12 is on both.
+    assert_eq!(side_counts(w, "to_a"), (2, 0, 0), "{w}");
+    assert_eq!(side_counts(w, "to_b"), (2, 0, 0), "{w}");
+
+    // Trakt holds Jellyfin's plays at Jellyfin's times, and its own.
+    let plays = trakt_plays(&trakt);
+    for n in 0..4u32 {
+        assert_eq!(
+            plays.get(&n),
+            Some(&vec![at(1_800 * i64::from(n))]),
+            "movie {n}"
+        );
+    }
+    for n in 5..9u32 {
+        assert_eq!(
+            plays.get(&n),
+            Some(&vec![samples::time(3_600 * i64::from(n)).unix()]),
+            "movie {n}"
+        );
+    }
+    assert_eq!(plays.len(), 8, "{plays:?}");
+    assert_eq!(trakt_watchlist(&trakt), (10..15).collect());
+
+    // Jellyfin: Trakt's plays are played (with Trakt's time), Trakt's watchlist is
+    // favourited, and nothing else changed.
+    for n in 0..30u32 {
+        let item = jellyfin
+            .item(&jellyfin.movie_id(n))
+            .expect("in the library");
+        let u = &item.user;
+        let expect_played = n < 4 || (5..9).contains(&n);
+        assert_eq!(u.played, expect_played, "movie {n}: {u:?}");
+        if (5..9).contains(&n) {
+            assert_eq!(
+                u.last_played,
+                Some(samples::time(3_600 * i64::from(n)).unix()),
+                "movie {n}"
+            );
+        }
+        assert_eq!(u.favorite, (10..15).contains(&n), "movie {n}: {u:?}");
+    }
+
+    // The second run: nothing changed since, so nothing is added, updated or removed, and
+    // neither side is written.
+    trakt.reset_counts();
+    jellyfin.reset_counts();
+    let second = ferry(Some(&config), &["--json", "run"]).await;
+    let s2 = second.summary();
+    let (added, updated, removed, _, _, errors) = totals(&s2);
+    assert_eq!(
+        (added, updated, removed, errors),
+        (0, 0, 0, 0),
+        "{}",
+        second.show()
+    );
+    assert_eq!(writes(&trakt.routes()), vec![], "{}", second.show());
+    assert_eq!(writes(&jellyfin.routes()), vec![], "{}", second.show());
+    assert_eq!(trakt_plays(&trakt), plays);
+    assert_eq!(trakt_watchlist(&trakt), (10..15).collect());
+    second.expect_code(0);
+}
+
+/// Jellyfin keeps one play per title. A rewatch on Trakt can not be mirrored there; what
+/// must hold whatever ferry does about it: no play is removed anywhere, Trakt keeps both
+/// plays, Jellyfin ends up played, and a second run writes nothing to either side.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trakt_rewatch_against_single_play_jellyfin_loses_no_play_and_is_not_resent() {
+    let jellyfin = JellyfinSim::builder().movies(20).start().await;
+    jellyfin.seed_played(&jellyfin.movie_id(1), at(600));
+    let trakt = TraktSim::start().await;
+    let rewatch = [at(86_400), at(86_400 * 8)];
+    trakt.seed_history(&[
+        (samples::movie(5), Timestamp::from_unix(rewatch[0])),
+        (samples::movie(5), Timestamp::from_unix(rewatch[1])),
+    ]);
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.history]\nremove = true\n",
+        jellyfin_block("jellyfin", &jellyfin),
+        trakt_block("trakt", &trakt),
+    ));
+
+    let expected: BTreeMap<u32, Vec<i64>> = [(1, vec![at(600)]), (5, rewatch.to_vec())]
+        .into_iter()
+        .collect();
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    assert!(matches!(first.code, Some(0 | 3)), "{}", first.show());
+    let (_, _, removed, _, _, errors) = totals(&first.summary());
+    assert_eq!((removed, errors), (0, 0), "{}", first.show());
+    assert_eq!(trakt_plays(&trakt), expected, "{}", first.show());
+    let u = jellyfin
+        .item(&jellyfin.movie_id(5))
+        .expect("in the library")
+        .user;
+    assert!(u.played, "{u:?}");
+    assert!(u.last_played.is_some_and(|t| rewatch.contains(&t)), "{u:?}");
+
+    for run in 2..=3 {
+        trakt.reset_counts();
+        jellyfin.reset_counts();
+        let again = ferry(Some(&config), &["--json", "run"]).await;
+        assert!(matches!(again.code, Some(0 | 3)), "{}", again.show());
+        let (added, updated, removed, _, _, errors) = totals(&again.summary());
+        assert_eq!(
+            (added, updated, removed, errors),
+            (0, 0, 0, 0),
+            "run {run}\n{}",
+            again.show()
+        );
+        assert_eq!(
+            writes(&trakt.routes()),
+            vec![],
+            "run {run}\n{}",
+            again.show()
+        );
+        assert_eq!(
+            writes(&jellyfin.routes()),
+            vec![],
+            "run {run}\n{}",
+            again.show()
+        );
+        assert_eq!(trakt_plays(&trakt), expected);
+    }
+}

@@ -1,0 +1,291 @@
+//! End-to-end runs between tracker providers (issue 5): the real `ferry` binary against
+//! the Trakt, SIMKL and MDBList simulators, with the simulators' state checked afterwards.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{
+    Setup, feature_summary, ferry, mdblist_block, side_counts, simkl_block, totals, trakt_block,
+    writes,
+};
+use ferry_core::{IdKind, Item};
+use ferry_testkit::samples;
+use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::mdblist::MdblistSim;
+use ferry_testkit::sim::simkl::{ListStatus, MOVIE_ID_BASE, SimklSim};
+use ferry_testkit::sim::trakt::TraktSim;
+
+/// Sample movie number of an item (its TMDB id is `900_000 + n`).
+fn movie_no(item: &Item) -> u32 {
+    let tmdb: u32 = item
+        .ids
+        .get(IdKind::Tmdb)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no tmdb id: {item:?}"));
+    tmdb - 900_000
+}
+
+fn simkl_watchlist(sim: &SimklSim) -> BTreeSet<u32> {
+    sim.watchlist()
+        .into_iter()
+        .map(|id| u32::try_from(id - MOVIE_ID_BASE).expect("a sample movie"))
+        .collect()
+}
+
+fn trakt_watchlist(sim: &TraktSim) -> BTreeSet<u32> {
+    sim.watchlist().iter().map(movie_no).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trakt_to_simkl_one_way_fills_simkl_leaves_trakt_untouched_and_a_second_run_writes_nothing()
+{
+    let trakt = TraktSim::start().await;
+    trakt.seed_watchlist(&(0..6).map(samples::movie).collect::<Vec<_>>());
+    trakt.seed_ratings(
+        &(10..15)
+            .map(|n| (samples::movie(n), (n % 10 + 3) as u8))
+            .collect::<Vec<_>>(),
+    );
+    trakt.seed_history(
+        &(20..26)
+            .map(|n| (samples::movie(n), samples::time(3_600 * i64::from(n))))
+            .collect::<Vec<_>>(),
+    );
+    let simkl = SimklSim::builder().movies(40).start().await;
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"trakt-to-simkl\"\nsource = \"trakt\"\ntarget = \"simkl\"\nmode = \"one-way\"\n\
+         [pairs.features.watchlist]\n[pairs.features.ratings]\n[pairs.features.history]\n",
+        trakt_block("trakt", &trakt),
+        simkl_block("simkl", &simkl),
+    ));
+
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    first.expect_code(0);
+    let s = first.summary();
+    assert_eq!(totals(&s), (17, 0, 0, 0, 0, 0), "{}", first.show());
+    for (feature, added) in [("watchlist", 6), ("ratings", 5), ("history", 6)] {
+        let f = feature_summary(&s, "trakt-to-simkl", feature);
+        assert_eq!(f["status"], "done", "{feature}: {f}");
+        assert_eq!(side_counts(f, "to_b"), (added, 0, 0), "{feature}: {f}");
+    }
+
+    // Every request the simulators answered is counted once in the run's API totals.
+    let api = &first.named("api:totals")[0]["totals"]["providers"];
+    for (instance, served) in [
+        ("trakt", trakt.total_requests()),
+        ("simkl", simkl.total_requests()),
+    ] {
+        let p = &api[instance];
+        assert_eq!(p["total"], served, "{instance}: {p}");
+        let by_method: u64 = p["by_method"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or_default();
+        assert_eq!(by_method, served, "{instance}: one method per request: {p}");
+    }
+
+    // SIMKL now holds Trakt's state.
+    assert_eq!(simkl_watchlist(&simkl), (0..6).collect());
+    for n in 0..6 {
+        let e = simkl.entry(&samples::movie(n)).expect("on SIMKL");
+        assert_eq!(e.status, ListStatus::PlanToWatch, "movie {n}");
+    }
+    for n in 10..15 {
+        let e = simkl.entry(&samples::movie(n)).expect("rated on SIMKL");
+        assert_eq!(e.rating, Some((n % 10 + 3) as u8), "movie {n}");
+    }
+    for n in 20..26 {
+        let e = simkl.entry(&samples::movie(n)).expect("watched on SIMKL");
+        assert_eq!(
+            e.last_watched_at,
+            Some(samples::time(3_600 * i64::from(n)).unix()),
+            "movie {n}"
+        );
+    }
+    // Nothing else was filed on SIMKL.
+    assert_eq!(simkl.library().len(), 6 + 5 + 6);
+
+    // One-way: Trakt was only read.
+    assert_eq!(writes(&trakt.routes()), vec![], "Trakt must not be written");
+    assert_eq!(trakt_watchlist(&trakt), (0..6).collect());
+    assert_eq!(trakt.ratings().len(), 5);
+    assert_eq!(trakt.history().len(), 6);
+
+    // Nothing changed anywhere: the second run changes nothing and writes nothing.
+    simkl.reset_counts();
+    trakt.reset_counts();
+    let second = ferry(Some(&config), &["--json", "run"]).await;
+    second.expect_code(0);
+    assert_eq!(
+        totals(&second.summary()),
+        (0, 0, 0, 0, 0, 0),
+        "{}",
+        second.show()
+    );
+    assert_eq!(writes(&simkl.routes()), vec![], "{}", second.show());
+    assert_eq!(writes(&trakt.routes()), vec![]);
+    assert_eq!(simkl.library().len(), 17);
+    assert_eq!(simkl_watchlist(&simkl), (0..6).collect());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trakt_and_mdblist_two_way_end_with_the_union_on_both_sides_and_a_second_run_writes_nothing()
+ {
+    let trakt = TraktSim::start().await;
+    trakt.seed_watchlist(&(0..5).map(samples::movie).collect::<Vec<_>>());
+    trakt.seed_ratings(&[(samples::movie(10), 7), (samples::movie(11), 7)]);
+    let mdb = MdblistSim::builder().movies(40).start().await;
+    for n in 4..8 {
+        assert!(mdb.seed_watchlist(&samples::movie(n)));
+    }
+    for n in 13..15 {
+        assert!(mdb.seed_rating(&samples::movie(n), 9));
+    }
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"trakt-mdblist\"\nsource = \"trakt\"\ntarget = \"mdblist\"\nmode = \"two-way\"\n\
+         [pairs.features.watchlist]\n[pairs.features.ratings]\n",
+        trakt_block("trakt", &trakt),
+        mdblist_block("mdblist", &mdb),
+    ));
+
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    first.expect_code(0);
+    let s = first.summary();
+    // Watchlist: 5, 6, 7 go to Trakt, 0..4 to MDBList (4 is on both already).
+    let w = feature_summary(&s, "trakt-mdblist", "watchlist");
+    assert_eq!(side_counts(w, "to_a"), (3, 0, 0), "{w}");
+    assert_eq!(side_counts(w, "to_b"), (4, 0, 0), "{w}");
+    let r = feature_summary(&s, "trakt-mdblist", "ratings");
+    assert_eq!(side_counts(r, "to_a"), (2, 0, 0), "{r}");
+    assert_eq!(side_counts(r, "to_b"), (2, 0, 0), "{r}");
+    assert_eq!(totals(&s), (11, 0, 0, 0, 0, 0), "{}", first.show());
+
+    // Both sides hold the union.
+    assert_eq!(trakt_watchlist(&trakt), (0..8).collect());
+    let mdb_watchlist: BTreeSet<u64> = mdb.watchlist().into_iter().collect();
+    assert_eq!(mdb_watchlist, (0..8u64).map(|n| 900_000 + n).collect());
+    let trakt_ratings: BTreeSet<(u32, u8)> = trakt
+        .ratings()
+        .iter()
+        .map(|(i, r)| (movie_no(i), *r))
+        .collect();
+    assert_eq!(
+        trakt_ratings,
+        [(10, 7), (11, 7), (13, 9), (14, 9)].into_iter().collect()
+    );
+    let mdb_ratings: Vec<(u64, u8)> = mdb.ratings().into_iter().collect();
+    assert_eq!(
+        mdb_ratings,
+        vec![(900_010, 7), (900_011, 7), (900_013, 9), (900_014, 9)]
+    );
+
+    trakt.reset_counts();
+    mdb.reset_counts();
+    let second = ferry(Some(&config), &["--json", "run"]).await;
+    second.expect_code(0);
+    assert_eq!(
+        totals(&second.summary()),
+        (0, 0, 0, 0, 0, 0),
+        "{}",
+        second.show()
+    );
+    assert_eq!(writes(&trakt.routes()), vec![], "{}", second.show());
+    assert_eq!(writes(&mdb.routes()), vec![], "{}", second.show());
+    assert_eq!(trakt_watchlist(&trakt).len(), 8);
+    assert_eq!(mdb.watchlist().len(), 8);
+}
+
+/// Removes sample movie `n` from the Trakt simulator's watchlist through its API, as the
+/// user would on trakt.tv.
+async fn trakt_unwatchlist(trakt: &TraktSim, n: u32) {
+    let token = format!("Bearer {}", trakt.access_token());
+    let body = format!(r#"{{"movies":[{{"ids":{{"trakt":{}}}}}]}}"#, 500_000 + n);
+    let (status, answer) = common::http(
+        &trakt.uri(),
+        "POST",
+        "/sync/watchlist/remove",
+        &[
+            ("trakt-api-key", &trakt.client_id()),
+            ("trakt-api-version", "2"),
+            ("Authorization", &token),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_later_removes_only_the_real_deletion()
+ {
+    let trakt = TraktSim::start().await;
+    trakt.seed_watchlist(&(0..30).map(samples::movie).collect::<Vec<_>>());
+    let simkl = SimklSim::builder().movies(60).start().await;
+
+    let setup = Setup::new();
+    // Removals on, and the mass-delete guard lifted: only the completeness of the read
+    // stands between a truncated page and a wiped watchlist.
+    let config = setup.config(&format!(
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"trakt-to-simkl\"\nsource = \"trakt\"\ntarget = \"simkl\"\n\
+         [pairs.features.watchlist]\nremove = true\n",
+        trakt_block("trakt", &trakt),
+        simkl_block("simkl", &simkl),
+    ));
+
+    // The first run establishes the baselines.
+    let first = ferry(Some(&config), &["--json", "run"]).await;
+    first.expect_code(0);
+    assert_eq!(totals(&first.summary()), (30, 0, 0, 0, 0, 0));
+    assert_eq!(simkl_watchlist(&simkl), (0..30).collect());
+
+    // On Trakt the user really removes movie 0 and adds movie 40; then the next watchlist
+    // page ferry reads holds half its rows while its headers still declare them all.
+    trakt_unwatchlist(&trakt, 0).await;
+    trakt.seed_watchlist(&[samples::movie(40)]);
+    assert_eq!(trakt_watchlist(&trakt), (1..30).chain([40]).collect());
+    trakt.inject(
+        FaultRule::new(Fault::Truncate)
+            .on("/sync/watchlist")
+            .method("GET"),
+    );
+
+    let second = ferry(Some(&config), &["--json", "run"]).await;
+    let suspect = second.named("snapshot:suspect");
+    assert!(
+        suspect
+            .iter()
+            .any(|e| e["provider"] == "trakt" && e["reason"] == "partial"),
+        "the truncated read must be reported as partial\n{}",
+        second.show()
+    );
+    let s = second.summary();
+    let (_, _, removed, _, _, errors) = totals(&s);
+    assert_eq!(removed, 0, "{}", second.show());
+    assert_eq!(errors, 0, "{}", second.show());
+    let f = feature_summary(&s, "trakt-to-simkl", "watchlist");
+    assert_eq!(f["to_b"]["planned_removes"], 0, "{f}");
+    // Every item SIMKL had is still there, movie 0 included: a partial read proves nothing.
+    let kept = simkl_watchlist(&simkl);
+    assert!(
+        (0..30).all(|n| kept.contains(&n)),
+        "SIMKL lost items after a truncated read: {kept:?}"
+    );
+    second.expect_code(0);
+
+    // A clean read: now the deletion is proven, and it is the only one.
+    let third = ferry(Some(&config), &["--json", "run"]).await;
+    third.expect_code(0);
+    assert!(
+        third.named("snapshot:suspect").is_empty(),
+        "{}",
+        third.show()
+    );
+    let (_, _, removed, _, _, _) = totals(&third.summary());
+    assert_eq!(removed, 1, "{}", third.show());
+    assert_eq!(simkl_watchlist(&simkl), (1..30).chain([40]).collect());
+}
