@@ -2,7 +2,10 @@
 //!
 //! - `ci`: formatting check, clippy with `-D warnings`, the whole test suite.
 //! - `new-provider NAME`: scaffolds `providers/NAME` and wires it into the runner.
+//! - `bench [--quick]`: the full-sync benchmark (Plex → Trakt against simulators); writes
+//!   its figures into `docs/benchmarks.md` (`--quick`: a small library, printed only).
 
+mod bench;
 mod scaffold;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +23,8 @@ fn main() -> ExitCode {
             }),
             None => Err("usage: cargo xtask new-provider NAME".to_owned()),
         },
-        _ => Err("usage: cargo xtask <ci | new-provider NAME>".to_owned()),
+        Some("bench") => bench::bench(&root, &args[1..]),
+        _ => Err("usage: cargo xtask <ci | new-provider NAME | bench [--quick]>".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
