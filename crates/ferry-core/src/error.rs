@@ -168,6 +168,19 @@ impl Error {
         self.0.status
     }
 
+    /// Whether the rest of a write batch should not be attempted after this error: the
+    /// service is down, asked us to slow down, refused the credentials, or the run was
+    /// cancelled — every remaining item would fail the same way.
+    pub fn stops_batch(&self) -> bool {
+        matches!(
+            self.0.kind,
+            ErrorKind::Auth
+                | ErrorKind::Unavailable
+                | ErrorKind::RateLimited
+                | ErrorKind::Cancelled
+        )
+    }
+
     pub fn is_temporary(&self) -> bool {
         self.0.status == ErrorStatus::Temporary
     }

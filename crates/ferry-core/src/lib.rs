@@ -42,7 +42,7 @@ pub use ops::{
     PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
-pub use report::{Outcome, UnresolvedReason, WriteReport};
+pub use report::{Outcome, OutcomeSlots, UnresolvedReason, WriteReport};
 pub use secret::Secret;
 pub use snapshot::{Completeness, IndexSemantics, Snapshot};
 pub use store::{KvStore, MemoryKvStore};

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
+use crate::feature::Feature;
 use crate::item::Entry;
 
 /// Why an item could not be written, in terms a user can act on.
@@ -78,12 +79,97 @@ impl Outcome {
         }
     }
 
+    /// The outcome of one item whose write failed with `err`: what a later run may resolve
+    /// (not found, conflict, rate limit, server down, locked, account limit) is
+    /// `Unresolved`, anything else `Failed`.
+    pub fn from_error(err: &Error) -> Self {
+        let reason = match err.kind() {
+            ErrorKind::NotFound => UnresolvedReason::NotFound,
+            ErrorKind::Conflict => UnresolvedReason::Conflict,
+            ErrorKind::RateLimited => UnresolvedReason::RateLimited,
+            ErrorKind::Unavailable => UnresolvedReason::ProviderDown,
+            ErrorKind::Locked => UnresolvedReason::Locked,
+            ErrorKind::AccountLimit => UnresolvedReason::AccountLimit,
+            _ => return Outcome::failed(err),
+        };
+        Outcome::Unresolved {
+            reason,
+            detail: Some(err.to_string()),
+        }
+    }
+
+    /// An entry whose payload belongs to another feature than the one being written.
+    pub fn wrong_payload(e: &Entry, feature: Feature) -> Self {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            detail: Some(format!("a {} entry sent to {feature}", e.feature())),
+        }
+    }
+
+    /// An entry that matches nothing the provider read. On a complete read that is "not
+    /// found" (add, with `not_found` as the detail) or "already absent" (remove); after a
+    /// partial read (`partial` holds its reasons) it is unknown, so the write is deferred
+    /// rather than reported settled.
+    pub fn unmatched(partial: &[String], add: bool, not_found: &str) -> Self {
+        match partial.first() {
+            Some(reason) => Outcome::Unresolved {
+                reason: UnresolvedReason::ProviderDown,
+                detail: Some(format!("the server could not be read whole ({reason})")),
+            },
+            None if add => Outcome::Unresolved {
+                reason: UnresolvedReason::NotFound,
+                detail: Some(not_found.to_owned()),
+            },
+            None => Outcome::AlreadyAbsent,
+        }
+    }
+
     /// Confirmed or already in the requested state: the intent holds on the provider.
     pub fn is_settled(&self) -> bool {
         matches!(
             self,
             Outcome::Confirmed | Outcome::AlreadyPresent | Outcome::AlreadyAbsent
         )
+    }
+}
+
+/// One outcome per entry of a batch, collected out of order and reported in order. An
+/// entry that never got one is reported `Unresolved(Unconfirmed)`, never settled.
+#[derive(Debug)]
+pub struct OutcomeSlots {
+    slots: Vec<Option<Outcome>>,
+}
+
+impl OutcomeSlots {
+    pub fn new(n: usize) -> Self {
+        OutcomeSlots {
+            slots: vec![None; n],
+        }
+    }
+
+    pub fn set(&mut self, i: usize, o: Outcome) {
+        self.slots[i] = Some(o);
+    }
+
+    /// Gives every entry without an outcome yet this one (a batch stopped early).
+    pub fn fill(&mut self, o: &Outcome) {
+        for s in self.slots.iter_mut().filter(|s| s.is_none()) {
+            *s = Some(o.clone());
+        }
+    }
+
+    pub fn report(self, entries: &[Entry]) -> WriteReport {
+        let mut r = WriteReport::new();
+        for (e, o) in entries.iter().zip(self.slots) {
+            r.push(
+                e,
+                o.unwrap_or(Outcome::Unresolved {
+                    reason: UnresolvedReason::Unconfirmed,
+                    detail: Some("no outcome was recorded".into()),
+                }),
+            );
+        }
+        r
     }
 }
 
@@ -205,5 +291,54 @@ mod tests {
             json,
             r#"{"key":"tmdb:3","outcome":"unresolved","reason":"account_limit"}"#
         );
+    }
+
+    #[test]
+    fn errors_become_outcomes_and_missing_slots_stay_unconfirmed() {
+        let e =
+            |n: &str| Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)));
+        let down = Error::new(ErrorKind::Unavailable, "503");
+        assert!(matches!(
+            Outcome::from_error(&down),
+            Outcome::Unresolved {
+                reason: UnresolvedReason::ProviderDown,
+                ..
+            }
+        ));
+        assert!(down.stops_batch());
+        let bad = Error::new(ErrorKind::InvalidInput, "400");
+        assert!(matches!(
+            Outcome::from_error(&bad),
+            Outcome::Failed {
+                kind: ErrorKind::InvalidInput,
+                ..
+            }
+        ));
+        assert!(!bad.stops_batch());
+        assert!(
+            matches!(
+                Outcome::unmatched(&["page 2 failed".into()], false, "x"),
+                Outcome::Unresolved {
+                    reason: UnresolvedReason::ProviderDown,
+                    ..
+                }
+            ),
+            "a miss on a partial read is never 'already absent'"
+        );
+        assert_eq!(Outcome::unmatched(&[], false, "x"), Outcome::AlreadyAbsent);
+        let entries = [e("1"), e("2"), e("3")];
+        let mut slots = OutcomeSlots::new(3);
+        slots.set(2, Outcome::Confirmed);
+        slots.set(0, Outcome::AlreadyPresent);
+        let r = slots.report(&entries);
+        assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
+        assert!(matches!(
+            r.items[1].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::Unconfirmed,
+                ..
+            }
+        ));
+        assert_eq!(r.items[2].outcome, Outcome::Confirmed);
     }
 }

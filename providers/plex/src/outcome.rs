@@ -1,94 +1,27 @@
-//! Turning per-item write errors into outcomes, and stopping a batch on errors that will
-//! fail every remaining item too.
+//! Write outcomes. The shared rules live in `ferry_core::report` (one outcome per entry,
+//! errors that stop a batch); this module only names what a miss means on this server.
 
-use ferry_core::{Entry, Error, ErrorKind, Outcome, UnresolvedReason, WriteReport};
+use ferry_core::{Entry, Error, Feature, Outcome};
 
-/// The outcome of one item whose write failed with `err`.
+pub(crate) use ferry_core::OutcomeSlots as Outcomes;
+
 pub(crate) fn outcome_for(err: &Error) -> Outcome {
-    let unresolved = |reason, err: &Error| Outcome::Unresolved {
-        reason,
-        detail: Some(err.to_string()),
-    };
-    match err.kind() {
-        ErrorKind::NotFound => unresolved(UnresolvedReason::NotFound, err),
-        ErrorKind::Conflict => unresolved(UnresolvedReason::Conflict, err),
-        ErrorKind::RateLimited => unresolved(UnresolvedReason::RateLimited, err),
-        ErrorKind::Unavailable => unresolved(UnresolvedReason::ProviderDown, err),
-        ErrorKind::Locked => unresolved(UnresolvedReason::Locked, err),
-        ErrorKind::AccountLimit => unresolved(UnresolvedReason::AccountLimit, err),
-        _ => Outcome::failed(err),
-    }
+    Outcome::from_error(err)
 }
 
-/// Errors after which the rest of a batch is not attempted: the service is down, asked
-/// us to slow down, refused the credentials, or the run was cancelled.
 pub(crate) fn stops_batch(err: &Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::Auth | ErrorKind::Unavailable | ErrorKind::RateLimited | ErrorKind::Cancelled
-    )
+    err.stops_batch()
 }
 
-/// One outcome per entry, collected out of order and reported in order.
-#[derive(Debug)]
-pub(crate) struct Outcomes {
-    slots: Vec<Option<Outcome>>,
+pub(crate) fn wrong_payload(e: &Entry, feature: Feature) -> Outcome {
+    Outcome::wrong_payload(e, feature)
 }
 
-impl Outcomes {
-    pub(crate) fn new(n: usize) -> Self {
-        Outcomes {
-            slots: vec![None; n],
-        }
-    }
-
-    pub(crate) fn set(&mut self, i: usize, o: Outcome) {
-        self.slots[i] = Some(o);
-    }
-
-    /// Gives every entry without an outcome yet this one (a batch stopped early).
-    pub(crate) fn fill(&mut self, o: &Outcome) {
-        for s in self.slots.iter_mut().filter(|s| s.is_none()) {
-            *s = Some(o.clone());
-        }
-    }
-
-    pub(crate) fn report(self, entries: &[Entry]) -> WriteReport {
-        let mut r = WriteReport::new();
-        for (e, o) in entries.iter().zip(self.slots) {
-            r.push(
-                e,
-                o.unwrap_or(Outcome::Unresolved {
-                    reason: UnresolvedReason::Unconfirmed,
-                    detail: Some("no outcome was recorded".into()),
-                }),
-            );
-        }
-        r
-    }
-}
-
-/// The outcome for an entry whose payload does not belong to the feature being written.
-pub(crate) fn wrong_payload(e: &Entry, feature: ferry_core::Feature) -> Outcome {
-    Outcome::Unresolved {
-        reason: UnresolvedReason::Unsupported,
-        detail: Some(format!("a {} entry sent to {feature}", e.feature())),
-    }
-}
-
-/// The outcome for an entry that matches nothing the provider read. On a complete read
-/// that is "not found" (add) or "already absent" (remove); on a partial read it is
-/// unknown, so the write is deferred rather than reported settled.
+/// A title matching nothing the server read: see [`Outcome::unmatched`].
 pub(crate) fn unmatched(partial: &[String], add: bool) -> Outcome {
-    match partial.first() {
-        Some(reason) => Outcome::Unresolved {
-            reason: UnresolvedReason::ProviderDown,
-            detail: Some(format!("the server could not be read whole ({reason})")),
-        },
-        None if add => Outcome::Unresolved {
-            reason: UnresolvedReason::NotFound,
-            detail: Some("no item in the Plex library has any of these ids".into()),
-        },
-        None => Outcome::AlreadyAbsent,
-    }
+    Outcome::unmatched(
+        partial,
+        add,
+        "no item in the Plex library has any of these ids",
+    )
 }
