@@ -105,7 +105,13 @@ pub(crate) async fn run(json: bool, movies: u32, state: Option<PathBuf>) -> Resu
         out(&format!(
             "the simulators answered {first_requests} requests in the first run and {second_requests} in the unchanged second run"
         ));
-        out(&format!("state kept in {}", state_path.display()));
+        if cleanup {
+            out(
+                "the demo's state database is discarded; pass --state PATH to keep it and inspect it with `ferry state`",
+            );
+        } else {
+            out(&format!("state kept in {}", state_path.display()));
+        }
     }
     if cleanup {
         drop(engine);
