@@ -115,3 +115,65 @@ async fn sign_in_without_a_client_secret_is_a_config_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simkl_pin_sign_in_stores_the_token_that_the_next_command_uses() {
+    use ferry_testkit::sim::simkl::SimklSim;
+    let sim = SimklSim::start().await;
+    sim.set_pin_interval(1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    let body = format!(
+        "[providers.sk]\nkind = \"simkl\"\nbase_url = \"{}\"\nclient_id = \"{}\"\n",
+        sim.uri(),
+        sim.client_id()
+    );
+    std::fs::write(&cfg, body).unwrap();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+
+    // Without a token the instance cannot be built: a config error that says what to do.
+    let o = Command::new(ferry)
+        .args(["health", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ferry auth simkl"));
+
+    let mut child = Command::new(ferry)
+        .args(["--json", "auth", "simkl", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut done = false;
+    while let Ok(Some(l)) = lines.next_line().await {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["event"] == "auth:code" {
+            // The user types the PIN on simkl.com.
+            assert!(sim.approve_pin(v["user_code"].as_str().unwrap()));
+        }
+        done |= v["event"] == "auth:done";
+        assert!(!l.contains(&sim.token()), "the token must not be printed");
+    }
+    let o = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(done);
+
+    let (code, ev, err) = events(
+        Command::new(ferry)
+            .args(["--json", "health", "--config"])
+            .arg(&cfg),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(health(&ev)["status"], "ok", "{ev:?}");
+}

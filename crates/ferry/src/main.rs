@@ -11,6 +11,7 @@ mod providers;
 mod report;
 mod sims;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -91,9 +92,10 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
-    /// Sign in to a service and keep its tokens in the state database (Trakt: device code).
+    /// Sign in to a service and keep its token in the state database (Trakt: device
+    /// code; SIMKL: PIN).
     Auth {
-        /// The provider: trakt.
+        /// The provider: trakt or simkl.
         provider: String,
         /// The configured instance to sign in (default: the only instance of that provider).
         #[arg(long, value_name = "NAME")]
@@ -653,9 +655,9 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
 
 async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u8, Failure> {
     let kind = provider.trim().to_ascii_lowercase();
-    if kind != "trakt" {
+    if kind != "trakt" && kind != "simkl" {
         return Err(Failure::usage(format!(
-            "`ferry auth {provider}`: only trakt has a sign-in flow here; other providers take their token or API key in the config"
+            "`ferry auth {provider}`: sign-in flows exist for trakt (device code) and simkl (PIN); other providers take their token or API key in the config"
         )));
     }
     let cfg = load_config(cli)?;
@@ -681,21 +683,62 @@ async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u
                 )));
             }
             _ => {
-                return Err(Failure::usage(
-                    "several trakt instances are configured; pick one with --instance",
-                ));
+                return Err(Failure::usage(format!(
+                    "several {kind} instances are configured; pick one with --instance"
+                )));
             }
         },
     };
-    auth_trakt(cli, &cfg, pc).await
+    let state = app::open_state(&cfg.state_path)?;
+    let em = app::emitter(app::sink(cli.json), &BTreeMap::new(), false);
+    let cx = Context::new(em.clone(), cancel_on_ctrl_c());
+    let show = |code: &str, url: &str, expires: std::time::Duration| {
+        if cli.json {
+            em.emit("auth:code", serde_json::json!({"provider": kind, "user_code": code, "verification_url": url, "expires_in_secs": expires.as_secs()}));
+        } else {
+            out(&format!("open {url} and enter the code {code}"));
+            out(&format!(
+                "waiting for you to approve (the code expires in {} minutes)...",
+                expires.as_secs() / 60
+            ));
+        }
+    };
+    let tokens = if kind == "trakt" {
+        auth_trakt(&cfg, pc, &state, &cx, &show).await?
+    } else {
+        auth_simkl(pc, &cx, &show).await?
+    };
+    ferry_http::TokenSink::persist(
+        &ferry_http::KvTokenStore::new(Arc::new(state), &pc.instance),
+        &tokens,
+    )
+    .map_err(|e| Failure::errors(format!("could not store the tokens: {e}")))?;
+    if cli.json {
+        em.emit(
+            "auth:done",
+            serde_json::json!({"provider": kind, "instance": pc.instance}),
+        );
+    } else {
+        out(&format!(
+            "signed in: the token for `{}` is kept in {}",
+            pc.instance,
+            cfg.state_path.display()
+        ));
+        out("it is used until you write a token for this instance in the config");
+    }
+    Ok(0)
 }
+
+type ShowCode<'a> = dyn Fn(&str, &str, std::time::Duration) + Sync + 'a;
 
 #[cfg(not(feature = "provider-trakt"))]
 async fn auth_trakt(
-    _cli: &Cli,
     _cfg: &config::Config,
     _pc: &ferry_core::ProviderConfig,
-) -> Result<u8, Failure> {
+    _state: &ferry_state::StateStore,
+    _cx: &Context,
+    _show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
     Err(Failure::usage(
         "this ferry was built without the provider-trakt feature",
     ))
@@ -703,10 +746,12 @@ async fn auth_trakt(
 
 #[cfg(feature = "provider-trakt")]
 async fn auth_trakt(
-    cli: &Cli,
     cfg: &config::Config,
     pc: &ferry_core::ProviderConfig,
-) -> Result<u8, Failure> {
+    state: &ferry_state::StateStore,
+    cx: &Context,
+    show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
     let parsed: trakt::TraktConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
     let Some(secret) = parsed.client_secret.clone() else {
         return Err(Failure::usage(format!(
@@ -714,46 +759,59 @@ async fn auth_trakt(
             pc.instance
         )));
     };
-    let state = app::open_state(&cfg.state_path)?;
-    // Building the provider first records which configured tokens the stored ones replace.
-    let providers = app::build_providers(cfg, Arc::new(state.clone()))?;
-    let em = app::emitter(app::sink(cli.json), &providers, false);
-    let cx = Context::new(em.clone(), cancel_on_ctrl_c());
-    let json = cli.json;
-    let grant = trakt::device_flow(&cx, &parsed.base_url, parsed.client_id.clone(), secret, |code| {
-        if json {
-            em.emit("auth:code", serde_json::json!({"provider": "trakt", "user_code": code.user_code, "verification_url": code.verification_url, "expires_in_secs": code.expires_in.as_secs()}));
-        } else {
-            out(&format!("open {} and enter the code {}", code.verification_url, code.user_code));
-            out(&format!("waiting for you to approve (the code expires in {} minutes)...", code.expires_in.as_secs() / 60));
-        }
-    })
+    // Building the instance first records which configured tokens the stored ones replace.
+    let one = BTreeMap::from([(pc.instance.clone(), pc.clone())]);
+    let data_root = cfg
+        .state_path
+        .parent()
+        .map(|p| p.join("data"))
+        .unwrap_or_else(|| PathBuf::from("data"));
+    app::build_from(&one, &data_root, Arc::new(state.clone()))?;
+    let grant = trakt::device_flow(
+        cx,
+        &parsed.base_url,
+        parsed.client_id.clone(),
+        secret,
+        |code| show(&code.user_code, &code.verification_url, code.expires_in),
+    )
     .await
     .map_err(|e| Failure::errors(format!("trakt sign-in failed: {e}")))?;
-    let tokens = ferry_http::Tokens {
+    Ok(ferry_http::Tokens {
         access: grant.access_token,
         refresh: Some(grant.refresh_token),
         expires_at: grant.expires_at,
-    };
-    ferry_http::TokenSink::persist(
-        &ferry_http::KvTokenStore::new(Arc::new(state), &pc.instance),
-        &tokens,
-    )
-    .map_err(|e| Failure::errors(format!("could not store the tokens: {e}")))?;
-    if json {
-        em.emit(
-            "auth:done",
-            serde_json::json!({"provider": "trakt", "instance": pc.instance}),
-        );
-    } else {
-        out(&format!(
-            "signed in: tokens for `{}` are kept in {}",
-            pc.instance,
-            cfg.state_path.display()
-        ));
-        out(
-            "they are used until you change the tokens written in the config, and renewed automatically when they expire",
-        );
-    }
-    Ok(0)
+    })
+}
+
+#[cfg(not(feature = "provider-simkl"))]
+async fn auth_simkl(
+    _pc: &ferry_core::ProviderConfig,
+    _cx: &Context,
+    _show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
+    Err(Failure::usage(
+        "this ferry was built without the provider-simkl feature",
+    ))
+}
+
+#[cfg(feature = "provider-simkl")]
+async fn auth_simkl(
+    pc: &ferry_core::ProviderConfig,
+    cx: &Context,
+    show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
+    let parsed: simkl::SimklConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
+    let flow =
+        simkl::pin::PinFlow::new(&pc.instance, parsed.base_url.as_deref(), &parsed.client_id)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    let code = flow
+        .start(cx)
+        .await
+        .map_err(|e| Failure::errors(format!("simkl sign-in failed: {e}")))?;
+    show(&code.user_code, &code.verification_url, code.expires_in);
+    let token = flow
+        .wait(cx, &code)
+        .await
+        .map_err(|e| Failure::errors(format!("simkl sign-in failed: {e}")))?;
+    Ok(ferry_http::Tokens::new(token))
 }

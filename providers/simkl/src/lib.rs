@@ -80,7 +80,9 @@ pub struct SimklConfig {
     /// The app's `client_id` (sent as `simkl-api-key` and as the `client_id` parameter).
     pub client_id: Secret,
     /// The user's access token (from the PIN or OAuth flow; SIMKL tokens do not expire).
-    pub access_token: Secret,
+    /// Optional: `ferry auth simkl` keeps the token in the state database instead.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
     /// Another API host (a proxy, a simulator). Default [`DEFAULT_BASE_URL`].
     #[serde(default)]
     pub base_url: Option<String>,
@@ -123,11 +125,30 @@ impl SimklProvider {
         if config.client_id.expose().trim().is_empty() {
             return Err(invalid(format!("providers.{instance}.client_id is empty")));
         }
-        if config.access_token.expose().trim().is_empty() {
-            return Err(invalid(format!(
-                "providers.{instance}.access_token is empty; sign in with the PIN flow first"
-            )));
-        }
+        let token = match &config.access_token {
+            Some(t) if t.expose().trim().is_empty() => {
+                return Err(invalid(format!(
+                    "providers.{instance}.access_token is empty; remove it and run `ferry auth simkl`, or paste the token"
+                )));
+            }
+            Some(t) => t.clone(),
+            None => {
+                let stored = options.store.as_ref().and_then(|kv| {
+                    ferry_http::KvTokenStore::new(kv.clone(), instance)
+                        .load()
+                        .ok()
+                        .flatten()
+                });
+                match stored {
+                    Some(t) => t.access,
+                    None => {
+                        return Err(invalid(format!(
+                            "providers.{instance}: no access_token in the config and none stored; run `ferry auth simkl`"
+                        )));
+                    }
+                }
+            }
+        };
         let limits = options
             .rate_limits
             .clone()
@@ -135,7 +156,7 @@ impl SimklProvider {
         let mut b = HttpClient::builder("simkl", instance)
             .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
             .secret_header("simkl-api-key", &config.client_id)
-            .bearer(&config.access_token)
+            .bearer(&token)
             .rate_limits(&limits)
             .retry(options.retry);
         if let Some(s) = &options.store {
@@ -982,7 +1003,7 @@ mod tests {
     fn empty_credentials_are_refused() {
         let cfg = SimklConfig {
             client_id: Secret::new("cid-1234"),
-            access_token: Secret::new(" "),
+            access_token: Some(Secret::new(" ")),
             base_url: None,
             read_mode: ReadMode::Full,
         };

@@ -36,7 +36,7 @@ async fn setup() -> Setup {
 fn build(sim: &SimklSim, mode: ReadMode, clock: Arc<ManualClock>) -> SimklProvider {
     let config = SimklConfig {
         client_id: Secret::new(sim.client_id()),
-        access_token: Secret::new(sim.token()),
+        access_token: Some(Secret::new(sim.token())),
         base_url: Some(sim.uri()),
         read_mode: mode,
     };

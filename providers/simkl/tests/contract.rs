@@ -11,7 +11,7 @@ use simkl::{ReadMode, SimklConfig, SimklOptions, SimklProvider};
 fn provider(sim: &SimklSim, mode: ReadMode) -> SimklProvider {
     let config = SimklConfig {
         client_id: Secret::new(sim.client_id()),
-        access_token: Secret::new(sim.token()),
+        access_token: Some(Secret::new(sim.token())),
         base_url: Some(sim.uri()),
         read_mode: mode,
     };

@@ -258,6 +258,8 @@ struct SimklState {
     empty_write_bodies: bool,
     limit: Option<SimRateLimit>,
     pins: Vec<Pin>,
+    /// Seconds the PIN flow asks clients to wait between polls (SIMKL: 5).
+    pin_interval: u64,
     missing_app_params: u64,
 }
 
@@ -352,6 +354,7 @@ impl SimklSimBuilder {
             empty_write_bodies: false,
             limit: None,
             pins: Vec::new(),
+            pin_interval: 5,
             missing_app_params: 0,
         }));
         let server = super::server().await;
@@ -707,6 +710,11 @@ impl SimklSim {
     }
 
     // -- PIN flow -------------------------------------------------------------------------
+
+    /// The poll interval new PINs ask for (SIMKL says 5 s; tests shorten it).
+    pub fn set_pin_interval(&self, secs: u64) {
+        self.st().pin_interval = secs;
+    }
 
     /// User codes handed out by `GET /oauth/pin`, oldest first.
     pub fn pin_codes(&self) -> Vec<String> {
@@ -1231,7 +1239,7 @@ impl SimklState {
                 "user_code": code,
                 "verification_url": "https://simkl.com/pin",
                 "expires_in": 900,
-                "interval": 5,
+                "interval": self.pin_interval,
             }),
         )
     }
