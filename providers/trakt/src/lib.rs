@@ -92,6 +92,8 @@ pub struct TraktOptions {
 pub struct TraktProvider {
     instance: String,
     api: Api,
+    /// False when neither the config nor `ferry auth trakt` gave an access token.
+    signed_in: bool,
 }
 
 const ALL_KINDS: [MediaType; 4] = [
@@ -230,6 +232,7 @@ impl TraktProvider {
         Ok(TraktProvider {
             instance: instance.to_owned(),
             api: Api::new(http, config.page_limit),
+            signed_in: !access.expose().trim().is_empty(),
         })
     }
 
@@ -294,6 +297,12 @@ impl InventoryOps for TraktProvider {
     /// `GET /users/settings` (account limits), then `GET /sync/last_activities`. Both
     /// answering is `ok`; settings but not activities is `degraded`.
     async fn health(&self, cx: &Context) -> Health {
+        if !self.signed_in {
+            return Health::auth_failed(format!(
+                "no access token for `{}`: run `ferry auth trakt` (or set access_token)",
+                self.instance
+            ));
+        }
         if let Some(h) = self.api.http.breaker_health() {
             return h;
         }
