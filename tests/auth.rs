@@ -64,7 +64,13 @@ async fn device_sign_in_stores_tokens_that_the_next_command_uses() {
     .await;
     assert_eq!(code, Some(1));
     assert_eq!(health(&ev)["status"], "auth_failed", "{ev:?}");
-    assert!(health(&ev)["details"].as_str().unwrap_or("").contains("ferry auth trakt"), "{ev:?}");
+    assert!(
+        health(&ev)["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ferry auth trakt"),
+        "{ev:?}"
+    );
 
     let (code, ev, err) = events(
         Command::new(ferry)
