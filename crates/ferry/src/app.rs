@@ -79,6 +79,26 @@ pub(crate) fn engine(state: StateStore, emitter: Emitter) -> Engine {
     Engine::new(state, emitter)
 }
 
+/// What a command that drives the engine over the configured providers needs: the
+/// providers (built with the state database as their `KvStore`), the emitter for this
+/// invocation, and the engine on the same state.
+pub(crate) struct Session {
+    pub(crate) providers: BTreeMap<String, Arc<dyn InventoryOps>>,
+    pub(crate) emitter: Emitter,
+    pub(crate) engine: Engine,
+}
+
+pub(crate) fn session(cfg: &Config, state: StateStore, json: bool) -> Result<Session, Failure> {
+    let providers = build_providers(cfg, Arc::new(state.clone()))?;
+    let emitter = self::emitter(sink(json), &providers, cfg.runtime.debug);
+    let engine = engine(state, emitter.clone());
+    Ok(Session {
+        providers,
+        emitter,
+        engine,
+    })
+}
+
 /// Per-run options from the command line.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunFlags {

@@ -3,7 +3,6 @@
 //! informational: they never change a breaker; the next run's health check decides.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::{CancelToken, Context, HealthStatus};
@@ -27,10 +26,11 @@ pub(crate) async fn run(
 ) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let base = app::run_config(&cfg, &app::RunFlags::default())?;
-    let state = app::open_state(&cfg.state_path)?;
-    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
-    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
-    let engine = app::engine(state, em.clone());
+    let app::Session {
+        providers,
+        emitter: em,
+        engine,
+    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
     let cancel = crate::cancel_on_ctrl_c();
     let intervals: BTreeMap<String, Duration> = cfg
         .pairs

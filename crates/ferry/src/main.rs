@@ -481,10 +481,11 @@ async fn cmd_run(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
     let rc = app::run_config(&cfg, &flags)?;
     let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
         .map_err(|e| Failure::errors(e.to_string()))?;
-    let state = app::open_state(&cfg.state_path)?;
-    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
-    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
-    let engine = app::engine(state, em.clone());
+    let app::Session {
+        providers,
+        emitter: em,
+        engine,
+    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
     let summary = engine
         .run(&providers, &rc, cancel_on_ctrl_c())
         .await
@@ -496,10 +497,11 @@ async fn cmd_run(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
 async fn cmd_plan(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let rc = app::run_config(&cfg, &flags)?;
-    let state = app::open_state(&cfg.state_path)?;
-    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
-    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
-    let engine = app::engine(state, em.clone());
+    let app::Session {
+        providers,
+        emitter: em,
+        engine,
+    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
     let plan = engine
         .plan(&providers, &rc, cancel_on_ctrl_c())
         .await
@@ -628,9 +630,11 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
     };
     let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
         .map_err(|e| Failure::errors(e.to_string()))?;
-    let providers = app::build_providers(&cfg, Arc::new(state.clone()))?;
-    let em = app::emitter(app::sink(cli.json), &providers, cfg.runtime.debug);
-    let engine = app::engine(state, em.clone());
+    let app::Session {
+        providers,
+        emitter: em,
+        engine,
+    } = app::session(&cfg, state, cli.json)?;
     let r = engine
         .restore(&providers, id, cancel_on_ctrl_c())
         .await
