@@ -184,3 +184,116 @@ async fn simkl_pin_sign_in_stores_the_token_that_the_next_command_uses() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(health(&ev)["status"], "ok", "{ev:?}");
 }
+
+fn plex_config(sim: &ferry_testkit::sim::plex::PlexSim) -> String {
+    format!(
+        "[providers.px]\nkind = \"plex\"\nbase_url = \"{}\"\ndiscover_url = \"{}\"\nplex_tv_url = \"{}\"\n",
+        sim.uri(),
+        sim.discover_uri(),
+        sim.plex_tv_uri()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plex_pin_sign_in_stores_the_account_token_that_the_next_command_uses() {
+    use ferry_testkit::sim::plex::PlexSim;
+    let sim = PlexSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, plex_config(&sim)).unwrap();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+
+    // No token in the config and none stored: a config error naming the command to run.
+    let o = Command::new(ferry)
+        .args(["health", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ferry auth plex"));
+
+    let mut child = Command::new(ferry)
+        .args(["--json", "auth", "plex", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut done, mut shown) = (false, None);
+    while let Ok(Some(l)) = lines.next_line().await {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["event"] == "auth:code" {
+            assert_eq!(v["verification_url"], "https://plex.tv/link", "{v}");
+            let code = v["user_code"].as_str().unwrap().to_owned();
+            assert_eq!(code.len(), 4, "a PIN typed at plex.tv/link: {code}");
+            // The user types the code at plex.tv/link.
+            assert!(sim.approve_pin(&code));
+            shown = Some(code);
+        }
+        done |= v["event"] == "auth:done";
+        assert!(
+            !l.contains(&sim.account_token()),
+            "the token must not be printed"
+        );
+    }
+    let o = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(done && shown.is_some());
+    assert!(!stderr.contains(&sim.account_token()));
+    // One PIN, polled until linked, then the token proved against the account.
+    assert_eq!(sim.pins_created(), 1);
+    assert_eq!(sim.plex_tv_routes().get("GET /api/v2/user"), Some(&1));
+
+    let (code, ev, err) = events(
+        Command::new(ferry)
+            .args(["--json", "health", "--config"])
+            .arg(&cfg),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(health(&ev)["status"], "ok", "{ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_plex_pin_fails_the_sign_in_and_stores_nothing() {
+    use ferry_testkit::sim::plex::PlexSim;
+    let sim = PlexSim::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, plex_config(&sim)).unwrap();
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+
+    let mut child = Command::new(ferry)
+        .args(["--json", "auth", "plex", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        if v["event"] == "auth:code" {
+            // The user walks away; the PIN runs out.
+            sim.expire_pins();
+        }
+    }
+    let o = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("expired"), "{stderr}");
+    assert!(stderr.contains("ferry auth plex"), "{stderr}");
+
+    // Nothing was stored: the next command still asks for a sign-in.
+    let o = Command::new(ferry)
+        .args(["health", "--config"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ferry auth plex"));
+}

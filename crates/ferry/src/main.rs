@@ -659,9 +659,9 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
 
 async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u8, Failure> {
     let kind = provider.trim().to_ascii_lowercase();
-    if kind != "trakt" && kind != "simkl" {
+    if !["trakt", "simkl", "plex"].contains(&kind.as_str()) {
         return Err(Failure::usage(format!(
-            "`ferry auth {provider}`: sign-in flows exist for trakt (device code) and simkl (PIN); other providers take their token or API key in the config"
+            "`ferry auth {provider}`: sign-in flows exist for trakt (device code), simkl and plex (PIN); other providers take their token or API key in the config"
         )));
     }
     let cfg = load_config(cli)?;
@@ -707,10 +707,10 @@ async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u
             ));
         }
     };
-    let tokens = if kind == "trakt" {
-        auth_trakt(&cfg, pc, &state, &cx, &show).await?
-    } else {
-        auth_simkl(pc, &cx, &show).await?
+    let tokens = match kind.as_str() {
+        "trakt" => auth_trakt(&cfg, pc, &state, &cx, &show).await?,
+        "simkl" => auth_simkl(pc, &cx, &show).await?,
+        _ => auth_plex(pc, &cx, &show).await?,
     };
     ferry_http::TokenSink::persist(
         &ferry_http::KvTokenStore::new(Arc::new(state), &pc.instance),
@@ -817,5 +817,39 @@ async fn auth_simkl(
         .wait(cx, &code)
         .await
         .map_err(|e| Failure::errors(format!("simkl sign-in failed: {e}")))?;
+    Ok(ferry_http::Tokens::new(token))
+}
+
+#[cfg(not(feature = "provider-plex"))]
+async fn auth_plex(
+    _pc: &ferry_core::ProviderConfig,
+    _cx: &Context,
+    _show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
+    Err(Failure::usage(
+        "this ferry was built without the provider-plex feature",
+    ))
+}
+
+/// plex.tv's PIN: the user enters a 4-character code at plex.tv/link; the account token
+/// it hands out is checked against `/api/v2/user` before it is kept.
+#[cfg(feature = "provider-plex")]
+async fn auth_plex(
+    pc: &ferry_core::ProviderConfig,
+    cx: &Context,
+    show: &ShowCode<'_>,
+) -> Result<ferry_http::Tokens, Failure> {
+    let parsed: plex::PlexConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
+    let flow = plex::pin::PinFlow::new(&pc.instance, Some(&parsed.plex_tv_url))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let failed = |e: ferry_core::Error| Failure::errors(format!("plex sign-in failed: {e}"));
+    let pin = flow.start(cx).await.map_err(failed)?;
+    show(&pin.code, &pin.verification_url, pin.expires_in);
+    let token = flow.wait(cx, &pin).await.map_err(failed)?;
+    let account = flow.account(cx, &token).await.map_err(failed)?;
+    cx.emitter.info(&format!(
+        "plex: signed in as {} for `{}`",
+        account.username, pc.instance
+    ));
     Ok(ferry_http::Tokens::new(token))
 }

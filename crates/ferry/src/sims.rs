@@ -100,7 +100,7 @@ pub(crate) async fn start(kind: &str, items: u32) -> Result<RunningSim, String> 
         "plex" => {
             let sim = PlexSim::builder().movies(items).start().await;
             let config = obj(
-                json!({"base_url": sim.uri(), "discover_url": sim.discover_uri(), "token": sim.token()}),
+                json!({"base_url": sim.uri(), "discover_url": sim.discover_uri(), "plex_tv_url": sim.plex_tv_uri(), "token": sim.token()}),
             );
             RunningSim {
                 kind: "plex",
@@ -222,7 +222,7 @@ pub(crate) async fn start_demo(movies: u32, shows: u32) -> DemoWorld {
         plex: RunningSim {
             kind: "plex",
             config: obj(
-                json!({"base_url": plex.uri(), "discover_url": plex.discover_uri(), "token": plex.token()}),
+                json!({"base_url": plex.uri(), "discover_url": plex.discover_uri(), "plex_tv_url": plex.plex_tv_uri(), "token": plex.token()}),
             ),
             handle: Handle::Plex(plex),
         },

@@ -14,6 +14,7 @@ mod history;
 mod library;
 mod outcome;
 mod paging;
+pub mod pin;
 mod playlists;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ fn default_discover_url() -> String {
     DEFAULT_DISCOVER_URL.to_owned()
 }
 
+fn default_plex_tv_url() -> String {
+    pin::DEFAULT_PLEX_TV_URL.to_owned()
+}
+
 /// `[providers.<instance>]` keys for `kind = "plex"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +56,13 @@ pub struct PlexConfig {
     /// The Plex Media Server, e.g. `http://192.168.1.10:32400`.
     pub base_url: String,
     /// The account token (`X-Plex-Token`); used for the server and for Discover.
-    pub token: Secret,
+    /// Optional: `ferry auth plex` signs in with a PIN and keeps the token in the state
+    /// database instead.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// plex.tv, for `ferry auth plex`; override only for a proxy or a simulator.
+    #[serde(default = "default_plex_tv_url")]
+    pub plex_tv_url: String,
     /// Discover's base URL; override only for a proxy or a simulator.
     #[serde(default = "default_discover_url")]
     pub discover_url: String,
@@ -105,31 +116,47 @@ impl PlexProvider {
             .kv
             .clone()
             .unwrap_or_else(|| Arc::new(ferry_core::MemoryKvStore::new()));
+        let invalid = |msg: String| Error::new(ErrorKind::InvalidInput, msg).with_provider("plex");
+        let token = match &config.token {
+            Some(t) if t.expose().trim().is_empty() => {
+                return Err(invalid(format!(
+                    "providers.{instance}.token is empty; remove it and run `ferry auth plex`, or paste the token"
+                )));
+            }
+            Some(t) => t.clone(),
+            None => match ferry_http::KvTokenStore::new(kv.clone(), instance).load() {
+                Ok(Some(t)) => t.access,
+                Ok(None) => {
+                    return Err(invalid(format!(
+                        "providers.{instance}: no token in the config and none stored; run `ferry auth plex`"
+                    )));
+                }
+                Err(e) => {
+                    return Err(invalid(format!(
+                        "providers.{instance}: no token in the config, and the stored one cannot be read ({e}); run `ferry auth plex`"
+                    )));
+                }
+            },
+        };
         let client = |name: String, url: &str| {
             HttpClient::builder("plex", name)
                 .base_url(url)
-                .secret_header("X-Plex-Token", &config.token)
+                .secret_header("X-Plex-Token", &token)
                 .header("X-Plex-Product", "ferry")
                 .header("X-Plex-Version", env!("CARGO_PKG_VERSION"))
-                .header("X-Plex-Client-Identifier", format!("ferry-{instance}"))
+                .header("X-Plex-Client-Identifier", pin::client_identifier(instance))
                 .header("X-Plex-Platform", "ferry")
                 .retry(options.retry)
                 .store(kv.clone())
                 .build()
         };
-        if config.token.is_empty() {
-            return Err(
-                Error::new(ErrorKind::InvalidInput, "plex: the token is empty")
-                    .with_provider("plex"),
-            );
-        }
         let pms = client(instance.to_owned(), &config.base_url)?;
         let discover = client(format!("{instance}/discover"), &config.discover_url)?;
         Ok(PlexProvider {
             instance: instance.to_owned(),
             pms,
             discover,
-            token: config.token,
+            token,
             libraries: config.libraries,
             kv,
             page_size: options.page_size.max(1),

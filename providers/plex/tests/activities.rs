@@ -15,8 +15,9 @@ fn provider(sim: &PlexSim) -> PlexProvider {
         "plex-activity",
         PlexConfig {
             base_url: sim.uri(),
-            token: Secret::new(sim.token()),
+            token: Some(Secret::new(sim.token())),
             discover_url: sim.discover_uri(),
+            plex_tv_url: sim.plex_tv_uri(),
             libraries: None,
         },
         PlexOptions {

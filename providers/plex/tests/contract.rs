@@ -12,8 +12,9 @@ use plex::{PlexConfig, PlexOptions, PlexProvider};
 fn provider(sim: &PlexSim) -> PlexProvider {
     let config = PlexConfig {
         base_url: sim.uri(),
-        token: Secret::new(sim.token()),
+        token: Some(Secret::new(sim.token())),
         discover_url: sim.discover_uri(),
+        plex_tv_url: sim.plex_tv_uri(),
         libraries: None,
     };
     let options = PlexOptions {

@@ -23,8 +23,9 @@ fn fast_retry() -> RetryPolicy {
 fn config(sim: &PlexSim) -> PlexConfig {
     PlexConfig {
         base_url: sim.uri(),
-        token: Secret::new(sim.token()),
+        token: Some(Secret::new(sim.token())),
         discover_url: sim.discover_uri(),
+        plex_tv_url: sim.plex_tv_uri(),
         libraries: None,
     }
 }

@@ -7,6 +7,7 @@ pub mod jellyfin;
 pub mod knobs;
 pub mod mdblist;
 pub mod plex;
+pub mod plex_tv;
 pub mod simkl;
 pub mod trakt;
 
@@ -17,7 +18,7 @@ use wiremock::MockServer;
 static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
 /// Makes every simulator host started after this call listen on consecutive loopback
-/// ports from `port` (Plex takes two: the server, then Discover). For `ferry simulate
+/// ports from `port` (Plex takes three: the server, Discover, then plex.tv). For `ferry simulate
 /// --port`, where an integrator's CI needs a known address; tests keep random ports.
 pub fn listen_from(port: u16) {
     NEXT_PORT.store(u32::from(port), Ordering::SeqCst);

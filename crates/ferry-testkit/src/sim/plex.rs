@@ -1,7 +1,7 @@
 //! A stateful simulator of Plex Media Server (PMS) and of Plex's cloud Discover service,
 //! which holds the account watchlist.
 //!
-//! Two [`MockServer`]s share one state, so a write on either host changes later reads:
+//! Three [`MockServer`]s share one state, so a write on either host changes later reads:
 //!
 //! - **PMS** (`uri()`): `X-Plex-Token` (header or query) on every request except
 //!   `/identity`; JSON answers; `X-Plex-Container-Start`/`-Size` paging (header or query)
@@ -14,6 +14,8 @@
 //!   than, `field<<=v` less than, on `userRating`, `viewCount`, `lastViewedAt`,
 //!   `lastRatedAt`, `viewOffset`) and `sort=field:dir,…`; `X-Plex-Container-Size=0`
 //!   answers the count alone.
+//! - **plex.tv** (`plex_tv_uri()`): the PIN sign-in and `/api/v2/user`
+//!   ([`super::plex_tv`]); the PIN hands out the account token (the Discover token).
 //! - **Discover** (`discover_uri()`): `/library/sections/watchlist/all` (paged),
 //!   `PUT /actions/addToWatchlist?ratingKey=` and `/actions/removeFromWatchlist`, keyed by
 //!   the hex id of the title's `plex://` guid; newest first, or `sort=watchlistedAt:asc`
@@ -34,6 +36,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
 use crate::sim::knobs::{Fault, FaultRule, Knobs, fault_response, window};
+use crate::sim::plex_tv::{PlexTvRouter, TvState};
 
 /// The token the simulator accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "plex-sim-token-0123456789";
@@ -214,8 +217,10 @@ impl PlexSimBuilder {
             .enumerate()
             .map(|(i, it)| (it.rating_key, i))
             .collect();
+        let account_token = self.discover_token.unwrap_or_else(|| self.token.clone());
+        let tv = Arc::new(Mutex::new(TvState::new(account_token.clone(), START_TIME)));
         let state = Arc::new(Mutex::new(PlexState {
-            discover_token: self.discover_token.unwrap_or_else(|| self.token.clone()),
+            discover_token: account_token,
             token: self.token,
             items,
             by_key,
@@ -237,10 +242,17 @@ impl PlexSimBuilder {
             .respond_with(DiscoverRouter(state.clone()))
             .mount(&discover)
             .await;
+        let plex_tv = super::server().await;
+        Mock::given(any())
+            .respond_with(PlexTvRouter(tv.clone()))
+            .mount(&plex_tv)
+            .await;
         PlexSim {
             pms: Arc::new(pms),
             discover: Arc::new(discover),
+            plex_tv: Arc::new(plex_tv),
             state,
+            tv,
         }
     }
 }
@@ -323,7 +335,9 @@ fn episode_item(n: u32, s: u32, e: u32, show_key: u64) -> PlexItem {
 pub struct PlexSim {
     pms: Arc<MockServer>,
     discover: Arc<MockServer>,
+    plex_tv: Arc<MockServer>,
     state: Arc<Mutex<PlexState>>,
+    tv: Arc<Mutex<TvState>>,
 }
 
 impl PlexSim {
@@ -346,8 +360,46 @@ impl PlexSim {
         self.discover.uri()
     }
 
+    /// The plex.tv base URL (PIN sign-in, account lookup).
+    pub fn plex_tv_uri(&self) -> String {
+        self.plex_tv.uri()
+    }
+
     fn st(&self) -> MutexGuard<'_, PlexState> {
         lock(&self.state)
+    }
+
+    fn tv(&self) -> MutexGuard<'_, TvState> {
+        self.tv.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The account token: what Discover accepts and what a linked PIN hands out.
+    pub fn account_token(&self) -> String {
+        self.st().discover_token.clone()
+    }
+
+    /// The user enters `code` at plex.tv/link: the PIN with that code hands out the
+    /// account token from now on. False when no live PIN has that code.
+    pub fn approve_pin(&self, code: &str) -> bool {
+        let now = self.now();
+        let mut tv = self.tv();
+        tv.now = now;
+        tv.link(code)
+    }
+
+    /// Every PIN made so far expires now (as if 15 minutes had passed).
+    pub fn expire_pins(&self) {
+        self.tv().expire_all();
+    }
+
+    /// How many PINs were asked for.
+    pub fn pins_created(&self) -> usize {
+        self.tv().pin_count()
+    }
+
+    /// Every `METHOD /path` the plex.tv host saw, with counts.
+    pub fn plex_tv_routes(&self) -> std::collections::BTreeMap<String, u64> {
+        self.tv().knobs.routes()
     }
 
     pub fn token(&self) -> String {
@@ -360,8 +412,11 @@ impl PlexSim {
         self.st().token = token.into();
     }
 
+    /// Replaces the account token (Discover, plex.tv, and what PINs hand out).
     pub fn set_discover_token(&self, token: impl Into<String>) {
-        self.st().discover_token = token.into();
+        let token = token.into();
+        self.tv().account_token = token.clone();
+        self.st().discover_token = token;
     }
 
     /// The server clock (epoch seconds).
@@ -611,6 +666,7 @@ impl PlexSim {
         let mut st = self.st();
         st.pms.reset_counts();
         st.discover.reset_counts();
+        self.tv().knobs.reset_counts();
     }
 }
 
