@@ -249,10 +249,11 @@ async fn history_keeps_the_real_time_of_a_copied_play() {
         .await
         .unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed);
-    // Plex stamped its own clock...
-    let rows = sim.history();
-    assert_eq!(rows.len(), 1);
-    assert!(rows[0].viewed_at > START_TIME);
+    // A scrobble only marks the item played, at Plex's own clock: no history row...
+    assert!(sim.history().is_empty());
+    let it = sim.item(PlexSim::movie_key(2)).unwrap();
+    assert_eq!(it.view_count, 1);
+    assert!(it.last_viewed_at.unwrap() > START_TIME);
     // ...but the play reads back at the time it happened, also from a new instance.
     let snap = p.build_index(&cx(), Feature::History).await.unwrap();
     assert!(
@@ -586,4 +587,285 @@ async fn slow_answers_are_waited_for() {
     let h = p.health(&cx()).await;
     assert_eq!(h.status, HealthStatus::Ok, "{h:?}");
     assert!(h.latency_ms.is_some());
+}
+
+// ---------------------------------------------------------------------------------------
+// History: `/:/scrobble` only marks an item played (no history row); the plays ferry adds
+// live in its ledger.
+
+/// The play times of a history snapshot, sorted.
+fn play_times(snap: &ferry_core::Snapshot) -> Vec<i64> {
+    let mut t: Vec<i64> = snap
+        .entries()
+        .filter_map(|e| match e.payload {
+            Payload::Watch { watched_at } => Some(watched_at.unix()),
+            _ => None,
+        })
+        .collect();
+    t.sort_unstable();
+    t
+}
+
+#[tokio::test]
+async fn a_play_added_to_a_title_with_a_history_row_is_confirmed_once_and_never_resent() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let rk = PlexSim::movie_key(7);
+    sim.seed_play(rk, samples::time(0).unix());
+    let e = Entry::watch(samples::movie(7), samples::time(3 * 86_400));
+    // The same play twice in one call: one scrobble.
+    let r = p
+        .add(&cx(), Feature::History, &[e.clone(), e.clone()])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(r.items[1].outcome, Outcome::AlreadyPresent, "{r:?}");
+    assert_eq!(sim.requests("/:/scrobble"), 1);
+    assert_eq!(sim.history().len(), 1, "a scrobble creates no history row");
+    assert_eq!(sim.item(rk).unwrap().view_count, 2);
+    // Confirmed by one batched read of the items viewed last, not one read per item.
+    assert_eq!(sim.requests("/library/all"), 1);
+    assert_eq!(sim.requests_under("/library/metadata"), 0);
+    // The next run: the play is there, nothing is sent again (no play-count inflation).
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent, "{r:?}");
+    assert_eq!(sim.requests("/:/scrobble"), 1);
+    assert_eq!(sim.item(rk).unwrap().view_count, 2);
+}
+
+#[tokio::test]
+async fn a_marked_play_reads_back_at_its_real_time_not_the_servers_stamp() {
+    let sim = PlexSim::start().await;
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKvStore::new());
+    let p = provider_with(&sim, 100, kv.clone());
+    let rk = PlexSim::movie_key(7);
+    let row = samples::time(0).unix();
+    sim.seed_play(rk, row);
+    let e = Entry::watch(samples::movie(7), samples::time(3 * 86_400));
+    let r = p
+        .add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let stamp = sim.item(rk).unwrap().last_viewed_at.unwrap();
+    assert!(stamp > START_TIME);
+    for reader in [&p, &provider_with(&sim, 100, kv)] {
+        let snap = reader.build_index(&cx(), Feature::History).await.unwrap();
+        assert!(snap.is_complete());
+        assert!(
+            snap.contains_key(&e.key()),
+            "{:?}",
+            snap.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            play_times(&snap),
+            vec![row, samples::time(3 * 86_400).unix()]
+        );
+    }
+}
+
+#[tokio::test]
+async fn unmarking_the_item_drops_its_marked_plays() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let with_row = PlexSim::movie_key(7);
+    let row = samples::time(0).unix();
+    sim.seed_play(with_row, row);
+    let added = [
+        Entry::watch(samples::movie(7), samples::time(3 * 86_400)),
+        Entry::watch(samples::movie(8), samples::time(4 * 86_400)),
+    ];
+    let r = p.add(&cx(), Feature::History, &added).await.unwrap();
+    assert_eq!(r.confirmed(), 2, "{r:?}");
+    assert_eq!(
+        p.build_index(&cx(), Feature::History).await.unwrap().len(),
+        3
+    );
+    // The user marks both unwatched in a client: the history row stays, the marks go.
+    sim.mark_unwatched(with_row);
+    sim.mark_unwatched(PlexSim::movie_key(8));
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![row]);
+    // They stay gone when the title is watched again later: only the new play shows.
+    let now = sim.watch_now(with_row);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![row, now]);
+}
+
+#[tokio::test]
+async fn a_rewatch_added_in_one_batch_reads_back_as_two_plays() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let rk = PlexSim::movie_key(9);
+    let plays = [
+        Entry::watch(samples::movie(9), samples::time(86_400)),
+        Entry::watch(samples::movie(9), samples::time(20 * 86_400)),
+    ];
+    let r = p.add(&cx(), Feature::History, &plays).await.unwrap();
+    assert_eq!(r.confirmed(), 2, "{r:?}");
+    assert_eq!(sim.requests("/:/scrobble"), 2);
+    assert_eq!(sim.item(rk).unwrap().view_count, 2);
+    assert!(sim.history().is_empty());
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(
+        play_times(&snap),
+        vec![
+            samples::time(86_400).unix(),
+            samples::time(20 * 86_400).unix()
+        ]
+    );
+    let r = p.add(&cx(), Feature::History, &plays).await.unwrap();
+    assert!(r.items.iter().all(|i| i.outcome == Outcome::AlreadyPresent));
+    assert_eq!(sim.requests("/:/scrobble"), 2);
+}
+
+#[tokio::test]
+async fn a_play_marked_without_a_row_before_ferrys_add_is_kept() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let rk = PlexSim::movie_key(12);
+    sim.seed_play(rk, samples::time(0).unix());
+    let row = sim.history()[0].id;
+    sim.delete_history_row(row);
+    let before = sim.item(rk).unwrap().last_viewed_at.unwrap();
+    let e = Entry::watch(samples::movie(12), samples::time(5 * 86_400));
+    let r = p.add(&cx(), Feature::History, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(
+        play_times(&snap),
+        vec![before, samples::time(5 * 86_400).unix()]
+    );
+}
+
+#[tokio::test]
+async fn removing_a_marked_play_leaves_the_history_rows_alone() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let rk = PlexSim::movie_key(10);
+    let row = samples::time(0).unix();
+    sim.seed_play(rk, row);
+    let rows = sim.history();
+    let e = Entry::watch(samples::movie(10), samples::time(2 * 86_400));
+    p.add(&cx(), Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    sim.reset_counts();
+    let r = p.remove(&cx(), Feature::History, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(sim.history(), rows, "the row is not touched");
+    assert_eq!(
+        sim.requests("/:/unscrobble"),
+        0,
+        "the title still has a play"
+    );
+    assert!(writes_of(&sim).iter().all(|r| !r.starts_with("DELETE")));
+    assert!(sim.item(rk).unwrap().view_count > 0);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![row]);
+    // The last (marked) play of a title without rows goes with an unscrobble.
+    let lone = Entry::watch(samples::movie(11), samples::time(86_400));
+    p.add(&cx(), Feature::History, std::slice::from_ref(&lone))
+        .await
+        .unwrap();
+    let r = p.remove(&cx(), Feature::History, &[lone]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(sim.item(PlexSim::movie_key(11)).unwrap().view_count, 0);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![row]);
+}
+
+/// The routes of every write request the server saw.
+fn writes_of(sim: &PlexSim) -> Vec<String> {
+    sim.routes()
+        .into_keys()
+        .filter(|r| !r.starts_with("GET"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_partial_history_read_never_unscrobbles() {
+    let sim = PlexSim::builder().movies(64).start().await;
+    for n in 0..30 {
+        sim.seed_play(PlexSim::movie_key(n), samples::time(i64::from(n)).unix());
+    }
+    let p = provider(&sim, 10);
+    let marked = Entry::watch(samples::movie(40), samples::time(9 * 86_400));
+    p.add(&cx(), Feature::History, std::slice::from_ref(&marked))
+        .await
+        .unwrap();
+    sim.inject(
+        FaultRule::new(Fault::Status(503))
+            .on("/status/sessions/history/all")
+            .after(1)
+            .times(100),
+    );
+    sim.reset_counts();
+    let r = p.remove(&cx(), Feature::History, &[marked]).await.unwrap();
+    assert!(
+        matches!(
+            r.items[0].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::ProviderDown,
+                ..
+            }
+        ),
+        "{:?}",
+        r.items[0].outcome
+    );
+    assert_eq!(sim.requests("/:/unscrobble"), 0);
+    assert_eq!(sim.item(PlexSim::movie_key(40)).unwrap().view_count, 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_ledger_is_reported_and_read_as_empty() {
+    let sim = PlexSim::start().await;
+    let kv: Arc<dyn KvStore> = Arc::new(MemoryKvStore::new());
+    // The former format (history id → time) and garbage: neither is a ledger.
+    kv.put("plex.history_times", "plex-test", r#"{"17":1700000000}"#)
+        .unwrap();
+    kv.put("plex.marked_plays", "plex-test", r#"{"17":1700000000}"#)
+        .unwrap();
+    let p = provider_with(&sim, 100, kv.clone());
+    let rk = PlexSim::movie_key(3);
+    sim.seed_play(rk, samples::time(0).unix());
+    let sink = ferry_core::CollectingSink::new();
+    let cx = Context::new(
+        ferry_core::Emitter::to_sink(sink.clone()),
+        ferry_core::CancelToken::default(),
+    );
+    let snap = p.build_index(&cx, Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![samples::time(0).unix()]);
+    assert_eq!(sink.named("plex:ledger_unreadable").len(), 1);
+    // A write replaces it with a readable ledger.
+    let e = Entry::watch(samples::movie(3), samples::time(86_400));
+    let r = p
+        .add(&cx, Feature::History, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    sink.clear();
+    let snap = p.build_index(&cx, Feature::History).await.unwrap();
+    assert!(snap.contains_key(&e.key()));
+    assert!(sink.named("plex:ledger_unreadable").is_empty());
+}
+
+#[tokio::test]
+async fn a_play_the_user_unmarked_does_not_come_back_with_a_new_add() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let first = Entry::watch(samples::movie(13), samples::time(86_400));
+    p.add(&cx(), Feature::History, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    // Unmarked, and no read in between: the mark is still in the ledger.
+    sim.mark_unwatched(PlexSim::movie_key(13));
+    let second = Entry::watch(samples::movie(13), samples::time(9 * 86_400));
+    let r = p.add(&cx(), Feature::History, &[second]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert_eq!(play_times(&snap), vec![samples::time(9 * 86_400).unix()]);
 }

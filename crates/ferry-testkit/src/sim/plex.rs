@@ -8,8 +8,12 @@
 //!   with `totalSize` in the `MediaContainer`; library sections (1 = Movies, 2 = TV Shows),
 //!   `Guid` arrays with `includeGuids=1`; watched state (`viewCount`, `lastViewedAt`),
 //!   history rows with `viewedAt`, `userRating` (0-10), `viewOffset`, and video playlists.
-//!   Like the real server, `/:/scrobble` records the play at the server's *current* time:
-//!   it has no parameter for the time of the play. `/library/all` (every section) and
+//!   As documented for the real server, `/:/scrobble` only marks the item played
+//!   (`viewCount + 1`, `lastViewedAt` = the server's *current* time; no parameter for the
+//!   time of the play) and creates no history row; `/:/unscrobble` marks it unplayed and
+//!   leaves its rows. Rows come from plays in a client ([`PlexSim::seed_play`],
+//!   [`PlexSim::watch_now`]) and go with `DELETE /status/sessions/history/{id}`.
+//!   `/library/all` (every section) and
 //!   `/library/sections/{id}/all` take Plex's filters (`field=v`, `field>>=v` greater
 //!   than, `field<<=v` less than, on `userRating`, `viewCount`, `lastViewedAt`,
 //!   `lastRatedAt`, `viewOffset`) and `sort=field:dir,…`; `X-Plex-Container-Size=0`
@@ -847,6 +851,22 @@ impl PlexState {
         true
     }
 
+    /// `/:/scrobble`: the item reads played now; no history row (Plex's documented
+    /// behaviour: "this does not create any view history of this item").
+    fn mark_played(&mut self, key: u64) -> bool {
+        if self.item(key).is_none() {
+            return false;
+        }
+        let now = self.tick();
+        let Some(item) = self.item_mut(key) else {
+            return false;
+        };
+        item.view_count += 1;
+        item.last_viewed_at = Some(now);
+        item.view_offset = None;
+        true
+    }
+
     fn item_json(&self, item: &PlexItem, guids: bool) -> Value {
         let mut m = Map::new();
         m.insert("ratingKey".into(), json!(item.rating_key.to_string()));
@@ -1133,8 +1153,7 @@ impl PlexState {
                 let Some(key) = key_param(&q) else {
                     return bad_request();
                 };
-                let now = self.tick();
-                if self.play(key, now) {
+                if self.mark_played(key) {
                     ok_empty()
                 } else {
                     not_found()
@@ -1534,5 +1553,82 @@ mod tests {
         let e = episode_item(1, 1, 2, 7);
         assert_eq!(e.rating_key, PlexSim::episode_key(1, 1, 2));
         assert_eq!(e.external, vec!["tvdb://10010102".to_owned()]);
+    }
+
+    /// The status of a request to the PMS (a minimal blocking HTTP/1.1 client: the server
+    /// runs on its own thread).
+    fn status(sim: &PlexSim, method: &str, path_and_query: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = sim.uri().trim_start_matches("http://").to_owned();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let req = format!(
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             X-Plex-Token: {}\r\nContent-Length: 0\r\n\r\n",
+            sim.token()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        String::from_utf8_lossy(&raw)
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn scrobble_marks_played_without_a_history_row() {
+        let sim = PlexSim::start().await;
+        let rk = PlexSim::movie_key(2);
+        sim.seed_play(rk, START_TIME - 86_400);
+        let rows = sim.history();
+        assert_eq!(rows.len(), 1);
+        let before = sim.now();
+        let q = format!("key={rk}&identifier={LIBRARY_IDENTIFIER}");
+        assert_eq!(status(&sim, "PUT", &format!("/:/scrobble?{q}")), 200);
+        assert_eq!(sim.history(), rows, "a scrobble creates no history row");
+        let it = sim.item(rk).unwrap();
+        assert_eq!(it.view_count, 2);
+        assert_eq!(sim.now(), before + 1, "a write ticks the clock");
+        assert_eq!(it.last_viewed_at, Some(sim.now()));
+        // An unplayed item becomes played, still without a row.
+        let other = PlexSim::movie_key(3);
+        assert_eq!(
+            status(
+                &sim,
+                "PUT",
+                &format!("/:/scrobble?key={other}&identifier={LIBRARY_IDENTIFIER}")
+            ),
+            200
+        );
+        assert_eq!(sim.item(other).unwrap().view_count, 1);
+        assert_eq!(sim.history(), rows);
+        // Unscrobble marks it unplayed and leaves the rows.
+        assert_eq!(status(&sim, "PUT", &format!("/:/unscrobble?{q}")), 200);
+        let it = sim.item(rk).unwrap();
+        assert_eq!((it.view_count, it.last_viewed_at), (0, None));
+        assert_eq!(sim.history(), rows);
+        // Unknown items and a missing identifier.
+        assert_eq!(
+            status(
+                &sim,
+                "PUT",
+                &format!("/:/scrobble?key=999&identifier={LIBRARY_IDENTIFIER}")
+            ),
+            404
+        );
+        assert_eq!(status(&sim, "PUT", &format!("/:/scrobble?key={rk}")), 400);
+    }
+
+    #[tokio::test]
+    async fn plays_in_a_client_create_rows_and_mark_played() {
+        let sim = PlexSim::start().await;
+        let rk = PlexSim::movie_key(4);
+        let at = sim.watch_now(rk);
+        let rows = sim.history();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].rating_key, rows[0].viewed_at), (rk, at));
+        let it = sim.item(rk).unwrap();
+        assert_eq!((it.view_count, it.last_viewed_at), (1, Some(at)));
     }
 }
