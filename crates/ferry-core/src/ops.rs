@@ -98,6 +98,11 @@ pub struct Health {
     pub account_limits: BTreeMap<Feature, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
+    /// Checkpoints the probe read on its way (see [`InventoryOps::health`]): the engine
+    /// uses them for this run instead of calling [`InventoryOps::activities`]. Not part
+    /// of the `health` event.
+    #[serde(skip)]
+    pub activities: Option<Activities>,
 }
 
 impl Health {
@@ -110,6 +115,7 @@ impl Health {
             retry_after_secs: None,
             account_limits: BTreeMap::new(),
             details: None,
+            activities: None,
         }
     }
 
@@ -133,6 +139,12 @@ impl Health {
             details: Some(details.into()),
             ..Health::new(HealthStatus::AuthFailed)
         }
+    }
+
+    /// Hands the engine the checkpoints the probe read, so the run does not ask again.
+    pub fn with_activities(mut self, a: Activities) -> Self {
+        self.activities = Some(a);
+        self
     }
 
     pub fn with_latency(mut self, d: Duration) -> Self {
@@ -376,6 +388,11 @@ pub trait InventoryOps: Send + Sync + fmt::Debug {
 
     /// A cheap health probe. The default is `Unknown` (spec: unknown health never yields
     /// deletions).
+    ///
+    /// A provider whose cheapest proof of health is reading its checkpoints may do exactly
+    /// that and return them with [`Health::with_activities`]: the engine then uses them
+    /// for the run and does not call [`InventoryOps::activities`] (one request instead of
+    /// two). They must be what `activities` would have answered at that moment.
     async fn health(&self, _cx: &Context) -> Health {
         Health::unknown()
     }

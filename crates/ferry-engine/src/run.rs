@@ -387,7 +387,13 @@ impl Engine {
             return a.clone();
         }
         let p = rc.providers[inst].clone();
-        let a = if p.features().activities {
+        // Checkpoints the health probe read at the start of this run are as good as a
+        // fresh `activities()` call at the first feature: nothing was written in between
+        // that the own-write chain (own.rs) does not account for.
+        let from_health = rc.gates.get(inst).and_then(|g| g.health.activities.clone());
+        let a = if let Some(a) = from_health.filter(|_| p.features().activities) {
+            Some(a)
+        } else if p.features().activities {
             *calls += 1;
             let cx = Context::new(rc.em.clone(), rc.cancel.clone());
             match p.activities(&cx).await {

@@ -219,3 +219,35 @@ async fn a_dry_run_commits_nothing_and_the_next_run_still_writes() {
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).to_b.added, 4);
 }
+
+#[tokio::test]
+async fn checkpoints_read_by_the_health_check_replace_the_activities_call() {
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").health_reads_activities();
+    w.fake("plex").seed(WL, entries(WL, 0..10));
+    let c = cfg(vec![pair(
+        "p",
+        "plex",
+        "trakt",
+        WL,
+        FeatureSwitch::with_removals(),
+    )]);
+    w.run(&c).await;
+    w.fake("plex").reset_calls();
+    w.fake("trakt").reset_calls();
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+    assert_eq!(
+        w.fake("plex").calls(FakeOp::Activities),
+        0,
+        "the health check's checkpoints were used"
+    );
+    assert_eq!(w.fake("trakt").calls(FakeOp::Activities), 1);
+    // A change made before the health check moves the checkpoint it hands over.
+    w.fake("plex")
+        .user_edit(WL, |e| e.retain(|x| x.key() != samples::entry(WL, 3).key()));
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Done);
+    assert_eq!(feat(&s, "p", WL).to_b.removed, 1);
+    assert_eq!(w.fake("plex").calls(FakeOp::Activities), 0);
+}

@@ -27,6 +27,7 @@ struct State {
     health: Option<Health>,
     caps: Capabilities,
     activities_on: bool,
+    health_reads_activities: bool,
     failures: HashMap<FakeOp, Vec<ErrorKind>>,
     truncate: HashMap<Feature, usize>,
     lie_empty: HashMap<Feature, bool>,
@@ -69,6 +70,7 @@ impl FakeProvider {
                 health: Some(Health::ok()),
                 caps: full_caps(),
                 activities_on: true,
+                health_reads_activities: false,
                 failures: HashMap::new(),
                 truncate: HashMap::new(),
                 lie_empty: HashMap::new(),
@@ -116,6 +118,13 @@ impl FakeProvider {
     /// Health becomes `Unknown`: the provider has no health check.
     pub fn without_health(&self) -> &Self {
         self.st().health = None;
+        self
+    }
+
+    /// `health()` reads the checkpoints and hands them to the engine
+    /// ([`Health::with_activities`]), as the Plex provider does.
+    pub fn health_reads_activities(&self) -> &Self {
+        self.st().health_reads_activities = true;
         self
     }
 
@@ -261,6 +270,9 @@ impl InventoryOps for FakeProvider {
             Some(h) => {
                 let mut h = h.clone();
                 h.latency_ms.get_or_insert(1);
+                if st.health_reads_activities && st.activities_on {
+                    h = h.with_activities(current_activities(&st));
+                }
                 h
             }
             None => Health::unknown(),
@@ -317,15 +329,19 @@ impl InventoryOps for FakeProvider {
         if !st.activities_on {
             return Ok(Activities::new());
         }
-        let mut a = Activities::new();
-        for f in st.caps.features.keys() {
-            let n = st.checkpoints.get(f).copied().unwrap_or(0);
-            // RFC 3339 checkpoints, so "advanced" can be judged as time moving forward.
-            a = a.with(
-                *f,
-                ferry_core::Timestamp::from_unix(1_600_000_000 + n as i64).to_rfc3339(),
-            );
-        }
-        Ok(a)
+        Ok(current_activities(&st))
     }
+}
+
+fn current_activities(st: &State) -> Activities {
+    let mut a = Activities::new();
+    for f in st.caps.features.keys() {
+        let n = st.checkpoints.get(f).copied().unwrap_or(0);
+        // RFC 3339 checkpoints, so "advanced" can be judged as time moving forward.
+        a = a.with(
+            *f,
+            ferry_core::Timestamp::from_unix(1_600_000_000 + n as i64).to_rfc3339(),
+        );
+    }
+    a
 }

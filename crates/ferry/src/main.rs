@@ -93,9 +93,9 @@ enum Command {
         state: Option<PathBuf>,
     },
     /// Sign in to a service and keep its token in the state database (Trakt: device
-    /// code; SIMKL: PIN).
+    /// code; SIMKL and Plex: PIN).
     Auth {
-        /// The provider: trakt or simkl.
+        /// The provider: trakt, simkl or plex.
         provider: String,
         /// The configured instance to sign in (default: the only instance of that provider).
         #[arg(long, value_name = "NAME")]

@@ -1,21 +1,29 @@
 //! Per-feature change checkpoints (`activities`) from count-and-newest queries: never a
-//! read of a list, at most three one-row requests per feature.
+//! read of a list, one one-row request per list.
 //!
 //! Plex has no "last changed" endpoint. A list sorted newest first, asked for one row
-//! (`X-Plex-Container-Size=1`; `0` for a count alone), answers with its `totalSize` and its
-//! newest row; any change to the list changes one of them, given that what is added is
-//! added *now* (Plex stamps its own clock on plays, ratings and watchlist adds):
+//! (`X-Plex-Container-Size=1`), answers with its `totalSize` and its newest row; any
+//! change to the list changes one of them, given that what is added is added *now* (Plex
+//! stamps its own clock on plays, on `/:/scrobble`, on ratings and on watchlist adds):
 //!
 //! | feature | requests | checkpoint |
 //! |---|---|---|
-//! | watchlist | Discover `/library/sections/watchlist/all?sort=watchlistedAt:desc`, 1 row | count + newest (key, `watchlistedAt`) |
-//! | history | `/status/sessions/history/all?sort=viewedAt:desc`, 1 row; watched movies and watched episodes (`/library/all?type=1\|4&viewCount>>=0`), count only | history count + newest row (id, `viewedAt`) + both watched counts |
-//! | ratings | rated movies, shows, episodes (`/library/all?type=1\|2\|4&userRating>>=0&sort=lastRatedAt:desc`), 1 row each | per type: count + newest (key, `lastRatedAt`, rating) |
+//! | watchlist | Discover `/library/sections/watchlist/all?sort=watchlistedAt:desc` | count + newest (key, `watchlistedAt`) |
+//! | history | `/status/sessions/history/all?sort=viewedAt:desc`; watched movies and watched episodes (`/library/all?type=1\|4&viewCount>>=0&sort=lastViewedAt:desc`) | per list: count + newest (id or key, time, `viewCount`) |
+//! | ratings | rated movies, shows, episodes (`/library/all?type=1\|2\|4&userRating>>=0&sort=lastRatedAt:desc`) | per type: count + newest (key, `lastRatedAt`, rating) |
 //!
-//! The watched counts cover plays that have no history row (an item marked watched whose
-//! rows are gone): unmarking one changes no history row. `/library/all` spans every
-//! section, so a change in a section ferry does not read moves a checkpoint too (one
-//! extra read, never a missed change).
+//! Why three history lists: Plex documents that `/:/scrobble` (mark played) "does not
+//! create any view history", so a title marked played shows only in its `viewCount` and
+//! `lastViewedAt`, and unmarking changes no history row; a deleted history row changes
+//! nothing else. Why one request per type: Plex's media queries take one result `type`
+//! per request ("A `type` parameter must be included to specify the result type"; OR
+//! works across filter values, not types). `/library/all` spans every section, so a
+//! change in a section ferry does not read moves a checkpoint too (one extra read, never
+//! a missed change).
+//!
+//! The health check reads these same requests (they need the token, unlike `/identity`)
+//! and hands them to the engine ([`ferry_core::Health::with_activities`]), so an
+//! unchanged run costs the checkpoint requests and nothing else.
 //!
 //! Progress and playlists have no checkpoint: whether Plex stamps `lastViewedAt` when a
 //! resume point is cleared, and `updatedAt` on a playlist when its entries are only
@@ -70,7 +78,8 @@ impl PlexProvider {
         }
     }
 
-    /// `totalSize` and the first row of a list, asked for `size` rows (0 or 1).
+    /// `totalSize` and the first row of a list. `probe`: as part of the health check (one
+    /// attempt, short timeout, breaker neither checked nor fed).
     async fn head(
         &self,
         cx: &Context,
@@ -78,13 +87,16 @@ impl PlexProvider {
         op: &str,
         path: &str,
         query: &[(&str, &str)],
-        size: usize,
+        probe: bool,
     ) -> Result<(u64, Option<Value>)> {
         let http = if discover { &self.discover } else { &self.pms };
         let mut req = http
             .get(op, path)
             .header("X-Plex-Container-Start", "0")
-            .header("X-Plex-Container-Size", &size.to_string());
+            .header("X-Plex-Container-Size", "1");
+        if probe {
+            req = req.probe();
+        }
         for (k, v) in query {
             req = req.query(*k, *v);
         }
@@ -110,7 +122,12 @@ impl PlexProvider {
         Ok((total, first))
     }
 
-    async fn server_checkpoint(&self, cx: &Context, feature: Feature) -> Result<Option<String>> {
+    async fn server_checkpoint(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        probe: bool,
+    ) -> Result<Option<String>> {
         match feature {
             Feature::Watchlist => {
                 let (n, top) = self
@@ -120,7 +137,7 @@ impl PlexProvider {
                         "GET /library/sections/watchlist/all",
                         "/library/sections/watchlist/all",
                         &[("sort", "watchlistedAt:desc")],
-                        1,
+                        probe,
                     )
                     .await?;
                 let top = top.map_or_else(String::new, |r| {
@@ -140,7 +157,7 @@ impl PlexProvider {
                         "GET /status/sessions/history/all",
                         "/status/sessions/history/all",
                         &[("sort", "viewedAt:desc")],
-                        1,
+                        probe,
                     )
                     .await?;
                 let top = top.map_or_else(String::new, |r| {
@@ -152,17 +169,29 @@ impl PlexProvider {
                 });
                 let mut watched = Vec::new();
                 for ty in ["1", "4"] {
-                    let (count, _) = self
+                    let (count, top) = self
                         .head(
                             cx,
                             false,
                             "GET /library/all",
                             "/library/all",
-                            &[("type", ty), ("viewCount>>", "0")],
-                            0,
+                            &[
+                                ("type", ty),
+                                ("viewCount>>", "0"),
+                                ("sort", "lastViewedAt:desc"),
+                            ],
+                            probe,
                         )
                         .await?;
-                    watched.push(count.to_string());
+                    let top = top.map_or_else(String::new, |r| {
+                        format!(
+                            "{}@{}x{}",
+                            str_field(&r, "ratingKey").unwrap_or_default(),
+                            text(r.get("lastViewedAt")),
+                            text(r.get("viewCount"))
+                        )
+                    });
+                    watched.push(format!("{count}:{top}"));
                 }
                 Ok(Some(format!("h:{n}:{top}|watched:{}", watched.join(","))))
             }
@@ -180,7 +209,7 @@ impl PlexProvider {
                                 ("userRating>>", "0"),
                                 ("sort", "lastRatedAt:desc"),
                             ],
-                            1,
+                            probe,
                         )
                         .await?;
                     let top = top.map_or_else(String::new, |r| {
@@ -205,9 +234,19 @@ impl PlexProvider {
         cx: &Context,
         feature: Feature,
     ) -> Result<Option<String>> {
+        self.checkpoint_with(cx, feature, false).await
+    }
+
+    /// [`Self::checkpoint`], as a health probe when `probe`.
+    pub(crate) async fn checkpoint_with(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        probe: bool,
+    ) -> Result<Option<String>> {
         cx.check_cancelled()?;
         Ok(self
-            .server_checkpoint(cx, feature)
+            .server_checkpoint(cx, feature, probe)
             .await?
             .map(|s| format!("{s}|w{}", self.writes_of(feature))))
     }

@@ -525,53 +525,50 @@ impl PlexProvider {
         r
     }
 
+    /// The server's checkpoints are the probe: the history list needs the token (a bad
+    /// one is `auth_failed`, an unreachable server `down`), then ratings; Discover's
+    /// watchlist checkpoint proves the account on the cloud side (failing, the watchlist
+    /// alone is off: `degraded`). What they read goes to the engine with the health, so
+    /// an unchanged run makes no other request. `/identity` is not asked: it answers
+    /// without a token, so it proves nothing about the account.
     async fn probe_health(&self, cx: &Context) -> Health {
         if let Some(h) = self.pms.breaker_health() {
             return h;
         }
         let started = Instant::now();
         let caps = Self::capabilities();
-        // `/identity` answers without a token: it proves the server is up and is the
-        // server we expect; `/library/sections` proves the token.
-        let identity = self
-            .pms
-            .get("GET /identity", "/identity")
-            .probe()
-            .send(cx)
-            .await
-            .and_then(|r| r.json::<Value>())
-            .and_then(|b| media_container(b, "identity"));
-        if let Err(e) = identity {
-            return Health::from_error(&e).with_latency(started.elapsed());
+        let mut acts = Activities::new();
+        match self.checkpoint_with(cx, Feature::History, true).await {
+            Ok(cp) => {
+                if let Some(cp) = cp {
+                    acts = acts.with(Feature::History, cp);
+                }
+            }
+            Err(e) => return Health::from_error(&e).with_latency(started.elapsed()),
         }
-        if let Err(e) = self
-            .pms
-            .get("GET /library/sections", "/library/sections")
-            .probe()
-            .send(cx)
-            .await
-        {
-            return Health::from_error(&e).with_latency(started.elapsed());
-        }
-        let discover = self
-            .discover
-            .get(
-                "GET /library/sections/watchlist/all",
-                "/library/sections/watchlist/all",
-            )
-            .header("X-Plex-Container-Start", "0")
-            .header("X-Plex-Container-Size", "1")
-            .probe()
-            .send(cx)
-            .await;
         let mut h = Health::ok().with_features(&caps, true);
-        if let Err(e) = discover {
-            h.status = HealthStatus::Degraded;
-            h.features.insert(Feature::Watchlist, false);
-            h.retry_after_secs = e.retry_after().map(|d| d.as_secs());
-            h.details = Some(format!("Discover (watchlist) is unavailable: {e}"));
+        let mut notes = Vec::new();
+        // A checkpoint the probe could not read is simply absent: that feature is read
+        // in full this run.
+        match self.checkpoint_with(cx, Feature::Ratings, true).await {
+            Ok(Some(cp)) => acts = acts.with(Feature::Ratings, cp),
+            Ok(None) => {}
+            Err(e) => notes.push(format!("ratings checkpoint unavailable: {e}")),
         }
-        h.with_latency(started.elapsed())
+        match self.checkpoint_with(cx, Feature::Watchlist, true).await {
+            Ok(Some(cp)) => acts = acts.with(Feature::Watchlist, cp),
+            Ok(None) => {}
+            Err(e) => {
+                h.status = HealthStatus::Degraded;
+                h.features.insert(Feature::Watchlist, false);
+                h.retry_after_secs = e.retry_after().map(|d| d.as_secs());
+                notes.push(format!("Discover (watchlist) is unavailable: {e}"));
+            }
+        }
+        if !notes.is_empty() {
+            h.details = Some(notes.join("; "));
+        }
+        h.with_activities(acts).with_latency(started.elapsed())
     }
 }
 

@@ -295,7 +295,8 @@ impl InventoryOps for TraktProvider {
     }
 
     /// `GET /users/settings` (account limits), then `GET /sync/last_activities`. Both
-    /// answering is `ok`; settings but not activities is `degraded`.
+    /// answering is `ok`; settings but not activities is `degraded`. The activities go
+    /// to the engine with the health, so the run does not ask for them again.
     async fn health(&self, cx: &Context) -> Health {
         if !self.signed_in {
             return Health::auth_failed(format!(
@@ -352,13 +353,17 @@ impl InventoryOps for TraktProvider {
             .probe()
             .send(cx)
             .await;
-        if let Err(e) = activities {
-            h.status = match e.kind() {
-                ErrorKind::RateLimited => HealthStatus::RateLimited,
-                _ => HealthStatus::Degraded,
-            };
-            h.retry_after_secs = e.retry_after().map(|d| d.as_secs());
-            h.details = Some(format!("last_activities: {e}"));
+        match activities.and_then(|r| r.json::<Value>()) {
+            // The run uses these checkpoints instead of asking again.
+            Ok(v) => h = h.with_activities(activities_from(&v)),
+            Err(e) => {
+                h.status = match e.kind() {
+                    ErrorKind::RateLimited => HealthStatus::RateLimited,
+                    _ => HealthStatus::Degraded,
+                };
+                h.retry_after_secs = e.retry_after().map(|d| d.as_secs());
+                h.details = Some(format!("last_activities: {e}"));
+            }
         }
         h.with_latency(started.elapsed())
     }
