@@ -1,9 +1,15 @@
-//! Credentials on the wire, and token refresh on 401.
+//! Credentials on the wire, and token refresh: ahead of expiry, and on 401.
 //!
 //! The client attaches the current token per attempt (so a rotated token is used at once).
 //! On a 401 the provider's [`TokenRefresher`] runs *once* for all concurrent requests that
 //! saw the same token refused (single flight: a tokio mutex plus a token generation), the
 //! new tokens go to the [`TokenSink`], and each request is replayed once.
+//!
+//! When the token's expiry is known ([`crate::HttpClientBuilder::token_expiry`], then each
+//! refresh's [`Tokens::expires_at`]), a request sent less than [`REFRESH_AHEAD`] before it
+//! refreshes first, through the same single flight, at most once per token: a request
+//! never goes out with a token about to lapse mid-run. A failed early refresh is not
+//! retried by that request's 401 (the token endpoint is asked once).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +31,10 @@ pub enum AuthScheme {
     /// errors: ops are caller-supplied labels and error context carries the path only.
     Query(String),
 }
+
+/// How long before expiry a token is refreshed (Trakt's tokens: reference §13,
+/// "pre-flight refresh at <120 s").
+pub const REFRESH_AHEAD: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// What a refresh yields. `refresh` is the (possibly rotated) refresh token, for the sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +193,10 @@ pub(crate) struct AuthState {
     flight: tokio::sync::Mutex<RefreshFlight>,
     /// Mirror of `flight.completed`, readable without the lock.
     completed: AtomicU64,
+    /// When the current token expires, if known.
+    expiry: RwLock<Option<Timestamp>>,
+    /// The token generation an early refresh was last tried for (`u64::MAX`: none).
+    early_tried: AtomicU64,
 }
 
 impl fmt::Debug for AuthState {
@@ -210,8 +224,11 @@ impl AuthState {
         token: Option<Secret>,
         refresher: Option<Arc<dyn TokenRefresher>>,
         sink: Option<Arc<dyn TokenSink>>,
+        expiry: Option<Timestamp>,
     ) -> Self {
         AuthState {
+            expiry: RwLock::new(expiry),
+            early_tried: AtomicU64::new(u64::MAX),
             scheme,
             token: RwLock::new((token, 0)),
             refresher,
@@ -233,6 +250,22 @@ impl AuthState {
 
     pub(crate) fn can_refresh(&self) -> bool {
         self.refresher.is_some()
+    }
+
+    /// The ticket to refresh early with, when the current token expires within
+    /// [`REFRESH_AHEAD`] of `now_ms` and no early refresh was tried for it yet.
+    pub(crate) fn early_refresh_ticket(&self, now_ms: u64) -> Option<AuthTicket> {
+        if self.refresher.is_none() {
+            return None;
+        }
+        let expiry = (*self.expiry.read().unwrap_or_else(|p| p.into_inner()))?;
+        let left_ms = i128::from(expiry.unix()) * 1000 - i128::from(now_ms);
+        if left_ms >= REFRESH_AHEAD.as_millis() as i128 {
+            return None;
+        }
+        let (_, ticket) = self.ticket();
+        let before = self.early_tried.swap(ticket.generation, Ordering::SeqCst);
+        (before != ticket.generation).then_some(ticket)
     }
 
     /// The token to send and the ticket to present if it is refused.
@@ -312,6 +345,7 @@ impl AuthState {
                     let mut g = self.token.write().unwrap_or_else(|p| p.into_inner());
                     g.0 = Some(tokens.access.clone());
                     g.1 += 1;
+                    *self.expiry.write().unwrap_or_else(|p| p.into_inner()) = tokens.expires_at;
                 }
                 cx.emitter.emit(
                     "auth:refresh",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferry_core::ops::{Health, RateInfo, RateLimit, VerbClass};
 use ferry_core::secret::scrub;
-use ferry_core::{Context, Error, ErrorKind, KvStore, MemoryKvStore, Result, Secret};
+use ferry_core::{Context, Error, ErrorKind, KvStore, MemoryKvStore, Result, Secret, Timestamp};
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
@@ -74,6 +74,7 @@ pub struct HttpClientBuilder {
     auth: Option<(AuthScheme, Secret)>,
     refresher: Option<Arc<dyn TokenRefresher>>,
     sink: Option<Arc<dyn TokenSink>>,
+    token_expiry: Option<Timestamp>,
     connect_timeout: Duration,
     read_timeout: Duration,
     attempt_timeout: Duration,
@@ -154,6 +155,13 @@ impl HttpClientBuilder {
     /// Where rotated tokens are persisted.
     pub fn token_sink(mut self, sink: Arc<dyn TokenSink>) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// When the access token expires. With a refresher, a request sent less than
+    /// [`REFRESH_AHEAD`] before that refreshes first instead of waiting for a 401.
+    pub fn token_expiry(mut self, at: Option<Timestamp>) -> Self {
+        self.token_expiry = at;
         self
     }
 
@@ -259,12 +267,14 @@ impl HttpClientBuilder {
                 (!token.is_empty()).then_some(token),
                 self.refresher.clone(),
                 self.sink.clone(),
+                self.token_expiry,
             )),
             (None, Some(_)) => Some(AuthState::new(
                 AuthScheme::Bearer,
                 None,
                 self.refresher.clone(),
                 self.sink.clone(),
+                self.token_expiry,
             )),
             (None, None) => None,
         };
@@ -605,6 +615,7 @@ impl HttpClient {
             auth: None,
             refresher: None,
             sink: None,
+            token_expiry: None,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(60),
@@ -832,6 +843,20 @@ impl HttpClient {
         let start = inner.clock.monotonic();
         let mut attempt: u32 = 0;
         let mut refreshed = false;
+        if req.auth
+            && let Some(auth) = &inner.auth
+            && let Some(ticket) = auth.early_refresh_ticket(inner.clock.unix_ms())
+        {
+            // A failure is not fatal here: the token may still be good for a while. The
+            // request goes out with it, and its 401 (if any) does not ask again.
+            if let Err(e) = auth
+                .refresh(cx, ticket, &inner.secrets, &inner.provider, &inner.instance)
+                .await
+            {
+                refreshed = true;
+                tracing::warn!("refreshing the token ahead of its expiry failed: {e}");
+            }
+        }
         loop {
             cx.check_cancelled()?;
             if let Some(pause) = inner.limiter.pause_remaining(req.class) {

@@ -75,7 +75,9 @@ mod clock;
 mod probe;
 mod ratelimit;
 
-pub use auth::{AuthScheme, KvTokenStore, TOKENS_NAMESPACE, TokenRefresher, TokenSink, Tokens};
+pub use auth::{
+    AuthScheme, KvTokenStore, REFRESH_AHEAD, TOKENS_NAMESPACE, TokenRefresher, TokenSink, Tokens,
+};
 pub use backoff::RetryPolicy;
 pub use breaker::{BREAKER_NAMESPACE, BreakerConfig, BreakerSnapshot, BreakerState};
 pub use classify::{EXCERPT_MAX_CHARS, classify_status, parse_retry_after};

@@ -279,3 +279,104 @@ async fn without_auth_sends_no_token_and_never_refreshes() {
     let reqs = server.received_requests().await.unwrap();
     assert!(reqs[0].headers.get("authorization").is_none());
 }
+
+/// Both tokens are accepted: what matters is which one each request carried.
+async fn server_accepting_both() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path("/sync/watched"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn bearers(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.headers.get("authorization"))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn expiring_client(
+    rig: &Rig,
+    server: &MockServer,
+    refresher: Arc<Refresher>,
+    in_secs: u64,
+) -> HttpClient {
+    rig.builder(&server.uri())
+        .bearer(&Secret::new("access-old-1111"))
+        .refresher(refresher)
+        .token_expiry(Some(ferry_core::Timestamp::from_unix(
+            (common::START_UNIX + in_secs) as i64,
+        )))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_refreshed_before_the_request() {
+    let refuse = refuse();
+    let server = server_accepting_both().await;
+    let rig = Rig::new();
+    let refresher = Refresher::new(Ok("access-new-3333"), &refuse, 0);
+    let http = expiring_client(&rig, &server, refresher.clone(), 60);
+    for _ in 0..3 {
+        http.get("GET /sync/watched", "/sync/watched")
+            .send(&rig.cx)
+            .await
+            .unwrap();
+    }
+    assert_eq!(refresher.calls(), 1);
+    assert_eq!(
+        bearers(&server).await,
+        vec!["Bearer access-new-3333"; 3],
+        "the old token never went out"
+    );
+    assert_eq!(rig.count("auth:refresh"), 1);
+}
+
+#[tokio::test]
+async fn a_token_is_refreshed_early_only_once_its_expiry_is_near() {
+    let refuse = refuse();
+    let server = server_accepting_both().await;
+    let rig = Rig::new();
+    let refresher = Refresher::new(Ok("access-new-3333"), &refuse, 0);
+    let http = expiring_client(&rig, &server, refresher.clone(), 3_600);
+    http.get("GET /sync/watched", "/sync/watched")
+        .send(&rig.cx)
+        .await
+        .unwrap();
+    assert_eq!(refresher.calls(), 0, "an hour left: no refresh");
+    rig.clock.advance(Duration::from_secs(3_600 - 119));
+    http.get("GET /sync/watched", "/sync/watched")
+        .send(&rig.cx)
+        .await
+        .unwrap();
+    assert_eq!(refresher.calls(), 1, "119 s left: refreshed first");
+    assert_eq!(
+        bearers(&server).await,
+        vec!["Bearer access-old-1111", "Bearer access-new-3333"]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_early_refresh_keeps_the_token_and_asks_the_endpoint_once() {
+    let refuse = refuse();
+    let server = server_with_tokens(&refuse).await;
+    let rig = Rig::new();
+    let refresher = Refresher::new(Err(ErrorKind::Unavailable), &refuse, 0);
+    let http = expiring_client(&rig, &server, refresher.clone(), 30);
+    // The old token went out and was refused: an auth error, and no second refresh.
+    let err = http
+        .get("GET /sync/watched", "/sync/watched")
+        .send(&rig.cx)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert_eq!(refresher.calls(), 1);
+    assert_eq!(bearers(&server).await, vec!["Bearer access-old-1111"]);
+}

@@ -124,12 +124,13 @@ fn fingerprint(config: &TraktConfig) -> String {
 }
 
 /// The tokens to start with: the rotated ones persisted after a refresh, unless the
-/// configured tokens changed since (the user re-authenticated).
+/// configured tokens changed since (the user re-authenticated); with the access token's
+/// expiry when it is known (stored tokens), so it is refreshed before it lapses.
 fn starting_tokens(
     instance: &str,
     config: &TraktConfig,
     kv: &Arc<dyn KvStore>,
-) -> (Secret, Option<Secret>) {
+) -> (Secret, Option<Secret>, Option<Timestamp>) {
     let stored = || match KvTokenStore::new(kv.clone(), instance).load() {
         Ok(t) => t,
         Err(e) => {
@@ -141,11 +142,15 @@ fn starting_tokens(
         // No token in the config: the ones `ferry auth trakt` stored, else none at all
         // (every request then fails as auth_failed, and health says to run the auth).
         return match stored() {
-            Some(t) => (t.access, t.refresh.or_else(|| config.refresh_token.clone())),
-            None => (Secret::new(""), config.refresh_token.clone()),
+            Some(t) => (
+                t.access,
+                t.refresh.or_else(|| config.refresh_token.clone()),
+                t.expires_at,
+            ),
+            None => (Secret::new(""), config.refresh_token.clone(), None),
         };
     };
-    let configured = (access, config.refresh_token.clone());
+    let configured = (access, config.refresh_token.clone(), None);
     let fp = fingerprint(config);
     let key = format!("{instance}:configured");
     let same_config = kv
@@ -159,7 +164,7 @@ fn starting_tokens(
         return configured;
     }
     match KvTokenStore::new(kv.clone(), instance).load() {
-        Ok(Some(t)) => (t.access, t.refresh.or(configured.1)),
+        Ok(Some(t)) => (t.access, t.refresh.or(configured.1), t.expires_at),
         Ok(None) => configured,
         Err(e) => {
             tracing::warn!(
@@ -191,12 +196,13 @@ impl TraktProvider {
             return Err(invalid("client_id is empty"));
         }
         let base = config.base_url.trim().trim_end_matches('/').to_owned();
-        let (access, refresh) = starting_tokens(instance, &config, &env.kv);
+        let (access, refresh, expiry) = starting_tokens(instance, &config, &env.kv);
         let mut b = HttpClient::builder(Self::ID, instance)
             .base_url(&base)
             .header("trakt-api-version", "2")
             .secret_header("trakt-api-key", &config.client_id)
             .bearer(&access)
+            .token_expiry(expiry)
             .rate_limits(&Self::capabilities().rate_limits)
             .store(env.kv.clone())
             .token_sink(Arc::new(KvTokenStore::new(env.kv.clone(), instance)));

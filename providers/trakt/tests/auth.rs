@@ -251,3 +251,36 @@ async fn a_cancelled_device_flow_stops() {
     let err = f.poll(&cx, &code).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled);
 }
+
+#[tokio::test]
+async fn a_stored_token_about_to_expire_is_refreshed_before_the_first_request() {
+    let sim = sim().await;
+    sim.seed_watchlist(&[samples::movie(1)]);
+    let kv: Arc<dyn ferry_core::KvStore> = Arc::new(MemoryKvStore::new());
+    // What `ferry auth trakt` stored: a token that lapses 60 s after the rig's clock.
+    ferry_http::TokenSink::persist(
+        &KvTokenStore::new(kv.clone(), "trakt-test"),
+        &ferry_http::Tokens::new(Secret::new(sim.access_token()))
+            .with_refresh(Secret::new(sim.refresh_token()))
+            .with_expiry(ferry_core::Timestamp::from_unix(1_750_000_000 + 60)),
+    )
+    .unwrap();
+    let mut cfg = common::config(&sim);
+    cfg.access_token = None;
+    let r = rig_on(cfg, kv.clone(), None);
+    let snap = r
+        .provider
+        .build_index(&cx(), Feature::Watchlist)
+        .await
+        .unwrap();
+    assert_eq!(snap.len(), 1);
+    assert_eq!(sim.request_count("POST", "/oauth/token"), 1);
+    // The list was asked for once, with the new token: no 401 and replay.
+    assert_eq!(sim.request_count("GET", "/sync/watchlist"), 1);
+    let stored = KvTokenStore::new(kv, "trakt-test").load().unwrap().unwrap();
+    assert_eq!(stored.access.expose(), sim.access_token());
+    assert!(
+        stored.expires_at.map(|t| t.unix()) > Some(1_750_000_000 + 120),
+        "the new expiry is kept"
+    );
+}
