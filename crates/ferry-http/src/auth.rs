@@ -255,9 +255,7 @@ impl AuthState {
     /// The ticket to refresh early with, when the current token expires within
     /// [`REFRESH_AHEAD`] of `now_ms` and no early refresh was tried for it yet.
     pub(crate) fn early_refresh_ticket(&self, now_ms: u64) -> Option<AuthTicket> {
-        if self.refresher.is_none() {
-            return None;
-        }
+        self.refresher.as_ref()?;
         let expiry = (*self.expiry.read().unwrap_or_else(|p| p.into_inner()))?;
         let left_ms = i128::from(expiry.unix()) * 1000 - i128::from(now_ms);
         if left_ms >= REFRESH_AHEAD.as_millis() as i128 {
