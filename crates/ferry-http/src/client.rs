@@ -600,6 +600,9 @@ struct Prepared {
 struct AttemptError {
     error: Error,
     status: Option<u16>,
+    /// The service cannot have acted on the request: the connection was never made, or
+    /// it answered 429 (it refused the request before processing it).
+    not_applied: bool,
 }
 
 impl HttpClient {
@@ -900,9 +903,10 @@ impl HttpClient {
             if !err.is_temporary() {
                 return Err(err);
             }
-            if !req.repeatable {
+            if !req.repeatable && !failed.not_applied {
                 // A write that may have been applied: never repeated unless marked
                 // idempotent. Left temporary: the caller decides (defer, re-read, ask).
+                // A 429 or a refused connection left nothing applied: retried like a read.
                 return Err(err);
             }
             if attempt >= policy.max_attempts {
@@ -1030,6 +1034,7 @@ impl HttpClient {
                     Some(error) => Err(AttemptError {
                         error: error.with_context("path", path),
                         status: Some(status),
+                        not_applied: status == 429,
                     }),
                     None => Ok(Response {
                         status,
@@ -1042,9 +1047,11 @@ impl HttpClient {
             }
             Err(e) => {
                 hit(None, false);
+                let not_applied = e.is_connect();
                 Err(AttemptError {
                     error: classify::transport_error(e).with_context("path", path),
                     status: None,
+                    not_applied,
                 })
             }
         };

@@ -414,3 +414,53 @@ async fn published_write_limit_spaces_writes() {
     }
     assert_eq!(rig.clock.sleeps().len(), 2);
 }
+
+/// A 429 is answered before anything is applied, and a refused connection sent nothing:
+/// a write is retried after either, unlike after a 5xx or a timeout (it may have landed).
+#[tokio::test]
+async fn a_write_refused_by_a_429_or_a_closed_port_is_retried() {
+    let server = MockServer::start().await;
+    script(
+        &server,
+        "/sync/history",
+        ResponseTemplate::new(429).insert_header("Retry-After", "2"),
+        2,
+    )
+    .await;
+    let rig = Rig::new();
+    let http = rig.client(&server.uri());
+    let resp = http
+        .post("POST /sync/history", "/sync/history")
+        .json(&json!({"movies": []}))
+        .send(&rig.cx)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(requests(&server).await, 3);
+    assert_eq!(rig.count("api:retry"), 2);
+    assert!(
+        rig.clock
+            .sleeps()
+            .iter()
+            .filter(|d| **d >= Duration::from_secs(2))
+            .count()
+            >= 2,
+        "each retry waited the Retry-After: {:?}",
+        rig.clock.sleeps()
+    );
+
+    let rig = Rig::new();
+    let http = rig
+        .builder(&refused_base())
+        .retry(RetryPolicy::default().with_max_attempts(3))
+        .build()
+        .unwrap();
+    let e = http
+        .post("POST /sync/history", "/sync/history")
+        .json(&json!({"movies": []}))
+        .send(&rig.cx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert_eq!(rig.count("api:hit"), 3, "never sent, so tried again");
+}

@@ -323,8 +323,8 @@ impl Api {
     }
 
     /// A POST of a JSON body. `idempotent` writes are retried by the HTTP layer on
-    /// temporary failures; the others only after a 429, which Trakt answers before
-    /// applying anything (the HTTP layer has already paused for its `Retry-After`).
+    /// temporary failures; the others only after a 429 (Trakt answers it before applying
+    /// anything) or a refused connection, after the `Retry-After` pause.
     pub(crate) async fn post(
         &self,
         cx: &Context,
@@ -333,24 +333,11 @@ impl Api {
         body: &Value,
         idempotent: bool,
     ) -> Result<Response> {
-        let mut rate_limited = 0;
-        loop {
-            let mut rb = self.http.post(op, path).json(body);
-            if idempotent {
-                rb = rb.idempotent();
-            }
-            match rb.send(cx).await {
-                Err(e)
-                    if !idempotent
-                        && e.kind() == ErrorKind::RateLimited
-                        && e.is_temporary()
-                        && rate_limited < 3 =>
-                {
-                    rate_limited += 1;
-                }
-                other => return other,
-            }
+        let mut rb = self.http.post(op, path).json(body);
+        if idempotent {
+            rb = rb.idempotent();
         }
+        rb.send(cx).await
     }
 }
 
