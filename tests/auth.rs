@@ -39,6 +39,44 @@ async fn events(cmd: &mut Command) -> (Option<i32>, Vec<serde_json::Value>, Stri
     )
 }
 
+/// Runs `ferry --json auth <provider>`, handing each `auth:code` event to `on_code` (the
+/// user at the service's page) while it waits. The exit code, the stdout lines, stderr.
+async fn sign_in(
+    cfg: &std::path::Path,
+    provider: &str,
+    mut on_code: impl FnMut(&serde_json::Value),
+) -> (Option<i32>, Vec<String>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--json", "auth", provider, "--config"])
+        .arg(cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = Vec::new();
+    while let Ok(Some(l)) = lines.next_line().await {
+        let v: serde_json::Value =
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
+        if v["event"] == "auth:code" {
+            on_code(&v);
+        }
+        out.push(l);
+    }
+    let o = child.wait_with_output().await.unwrap();
+    (
+        o.status.code(),
+        out,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn has_event(lines: &[String], name: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["event"] == name))
+}
+
 fn health(ev: &[serde_json::Value]) -> &serde_json::Value {
     ev.iter()
         .find(|e| e["event"] == "health")
@@ -148,32 +186,17 @@ async fn simkl_pin_sign_in_stores_the_token_that_the_next_command_uses() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ferry auth simkl"));
 
-    let mut child = Command::new(ferry)
-        .args(["--json", "auth", "simkl", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut done = false;
-    while let Ok(Some(l)) = lines.next_line().await {
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        if v["event"] == "auth:code" {
-            // The user types the PIN on simkl.com.
-            assert!(sim.approve_pin(v["user_code"].as_str().unwrap()));
-        }
-        done |= v["event"] == "auth:done";
-        assert!(!l.contains(&sim.token()), "the token must not be printed");
-    }
-    let o = child.wait_with_output().await.unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let (code, out, err) = sign_in(&cfg, "simkl", |v| {
+        // The user types the PIN on simkl.com.
+        assert!(sim.approve_pin(v["user_code"].as_str().unwrap()));
+    })
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(has_event(&out, "auth:done"));
+    assert!(
+        out.iter().all(|l| !l.contains(&sim.token())),
+        "the token must not be printed"
     );
-    assert!(done);
 
     let (code, ev, err) = events(
         Command::new(ferry)
@@ -213,36 +236,23 @@ async fn plex_pin_sign_in_stores_the_account_token_that_the_next_command_uses() 
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ferry auth plex"));
 
-    let mut child = Command::new(ferry)
-        .args(["--json", "auth", "plex", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut done, mut shown) = (false, None);
-    while let Ok(Some(l)) = lines.next_line().await {
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        if v["event"] == "auth:code" {
-            assert_eq!(v["verification_url"], "https://plex.tv/link", "{v}");
-            let code = v["user_code"].as_str().unwrap().to_owned();
-            assert_eq!(code.len(), 4, "a PIN typed at plex.tv/link: {code}");
-            // The user types the code at plex.tv/link.
-            assert!(sim.approve_pin(&code));
-            shown = Some(code);
-        }
-        done |= v["event"] == "auth:done";
-        assert!(
-            !l.contains(&sim.account_token()),
-            "the token must not be printed"
-        );
-    }
-    let o = child.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
-    assert!(done && shown.is_some());
-    assert!(!stderr.contains(&sim.account_token()));
+    let mut shown = None;
+    let (code, out, stderr) = sign_in(&cfg, "plex", |v| {
+        assert_eq!(v["verification_url"], "https://plex.tv/link", "{v}");
+        let code = v["user_code"].as_str().unwrap().to_owned();
+        assert_eq!(code.len(), 4, "a PIN typed at plex.tv/link: {code}");
+        // The user types the code at plex.tv/link.
+        assert!(sim.approve_pin(&code));
+        shown = Some(code);
+    })
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(has_event(&out, "auth:done") && shown.is_some());
+    let token = sim.account_token();
+    assert!(
+        out.iter().all(|l| !l.contains(&token)) && !stderr.contains(&token),
+        "the token must not be printed"
+    );
     // One PIN, polled until linked, then the token proved against the account.
     assert_eq!(sim.pins_created(), 1);
     assert_eq!(sim.plex_tv_routes().get("GET /api/v2/user"), Some(&1));
@@ -266,24 +276,9 @@ async fn an_expired_plex_pin_fails_the_sign_in_and_stores_nothing() {
     std::fs::write(&cfg, plex_config(&sim)).unwrap();
     let ferry = env!("CARGO_BIN_EXE_ferry");
 
-    let mut child = Command::new(ferry)
-        .args(["--json", "auth", "plex", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Ok(Some(l)) = lines.next_line().await {
-        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-        if v["event"] == "auth:code" {
-            // The user walks away; the PIN runs out.
-            sim.expire_pins();
-        }
-    }
-    let o = child.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    // The user walks away; the PIN runs out.
+    let (code, _, stderr) = sign_in(&cfg, "plex", |_| sim.expire_pins()).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("expired"), "{stderr}");
     assert!(stderr.contains("ferry auth plex"), "{stderr}");
 

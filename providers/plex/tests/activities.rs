@@ -2,32 +2,15 @@
 //! and ratings, by the user or by ferry, moves the feature's checkpoint; nothing else does;
 //! none needs a list read.
 
-use std::time::Duration;
+mod common;
 
-use ferry_core::{Context, Entry, Feature, InventoryOps, Rating, Secret};
-use ferry_http::RetryPolicy;
+use ferry_core::{Context, Entry, Feature, InventoryOps, Rating};
 use ferry_testkit::samples;
 use ferry_testkit::sim::plex::PlexSim;
-use plex::{PlexConfig, PlexOptions, PlexProvider};
+use plex::PlexProvider;
 
 fn provider(sim: &PlexSim) -> PlexProvider {
-    PlexProvider::new(
-        "plex-activity",
-        PlexConfig {
-            base_url: sim.uri(),
-            token: Some(Secret::new(sim.token())),
-            discover_url: sim.discover_uri(),
-            plex_tv_url: sim.plex_tv_uri(),
-            libraries: None,
-        },
-        PlexOptions {
-            retry: RetryPolicy::default()
-                .with_max_attempts(3)
-                .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
-            ..PlexOptions::default()
-        },
-    )
-    .expect("build")
+    common::provider_named(sim, "plex-activity")
 }
 
 fn cx() -> Context {

@@ -1,32 +1,15 @@
 //! The health check reads the change checkpoints (they need the token; `/identity` does
 //! not) and hands them to the engine, so an unchanged run costs nothing more.
 
-use std::time::Duration;
+mod common;
 
 use ferry_core::{Context, Feature, HealthStatus, InventoryOps, Secret};
-use ferry_http::RetryPolicy;
 use ferry_testkit::sim::knobs::{Fault, FaultRule};
 use ferry_testkit::sim::plex::{LIBRARY_IDENTIFIER, PlexSim};
-use plex::{PlexConfig, PlexOptions, PlexProvider};
+use plex::PlexProvider;
 
 fn provider(sim: &PlexSim) -> PlexProvider {
-    PlexProvider::new(
-        "plex-health",
-        PlexConfig {
-            base_url: sim.uri(),
-            token: Some(Secret::new(sim.token())),
-            discover_url: sim.discover_uri(),
-            plex_tv_url: sim.plex_tv_uri(),
-            libraries: None,
-        },
-        PlexOptions {
-            retry: RetryPolicy::default()
-                .with_max_attempts(3)
-                .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
-            ..PlexOptions::default()
-        },
-    )
-    .expect("build")
+    common::provider_named(sim, "plex-health")
 }
 
 fn cx() -> Context {

@@ -1,6 +1,8 @@
 //! Plex-specific behaviour against the simulator: paging and completeness, failure
 //! paths, GUIDs, the rating scale, history times, Discover, playlists, batching.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,39 +10,15 @@ use ferry_core::{
     Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, InventoryOps, KvStore, MemoryKvStore,
     Outcome, Payload, Playlist, Rating, Secret, UnresolvedReason,
 };
-use ferry_http::RetryPolicy;
 use ferry_testkit::samples;
 use ferry_testkit::sim::knobs::{Fault, FaultRule};
 use ferry_testkit::sim::plex::{PlexSim, START_TIME};
 use plex::{PlexConfig, PlexOptions, PlexProvider, rating_from_plex};
 
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy::default()
-        .with_max_attempts(3)
-        .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
-}
-
-fn config(sim: &PlexSim) -> PlexConfig {
-    PlexConfig {
-        base_url: sim.uri(),
-        token: Some(Secret::new(sim.token())),
-        discover_url: sim.discover_uri(),
-        plex_tv_url: sim.plex_tv_uri(),
-        libraries: None,
-    }
-}
+use common::{config, fast_retry};
 
 fn provider_with(sim: &PlexSim, page_size: usize, kv: Arc<dyn KvStore>) -> PlexProvider {
-    PlexProvider::new(
-        "plex-test",
-        config(sim),
-        PlexOptions {
-            page_size,
-            retry: fast_retry(),
-            kv: Some(kv),
-        },
-    )
-    .expect("build")
+    common::provider_on(sim, "plex-test", page_size, kv)
 }
 
 fn provider(sim: &PlexSim, page_size: usize) -> PlexProvider {

@@ -37,7 +37,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs, fault_response, window};
+use crate::sim::knobs::{Fault, FaultRule, Knobs, window};
 
 /// The token the simulator accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "jf-sim-token-0123456789abcdef";
@@ -615,19 +615,8 @@ struct Router(Arc<Mutex<JfState>>);
 impl Respond for Router {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.knobs.observe(&method, &path);
-        let latency = st.knobs.latency();
-        let resp = match fault.as_ref().and_then(fault_response) {
-            Some(r) => r,
-            None => st.route(req, &method, &path, fault == Some(Fault::Truncate)),
-        };
-        if latency.is_zero() {
-            resp
-        } else {
-            resp.set_delay(latency)
-        }
+        let seen = st.knobs.begin(req);
+        seen.answer(|method, path, truncate| st.route(req, method, path, truncate))
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use wiremock::ResponseTemplate;
+use wiremock::{Request, ResponseTemplate};
 
 /// What a fault does to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,38 @@ impl FaultRule {
     }
 }
 
+/// A counted request and the fault decided for it ([`Knobs::begin`]).
+#[derive(Debug)]
+pub struct Observed {
+    pub method: String,
+    pub path: String,
+    pub fault: Option<Fault>,
+    latency: Duration,
+}
+
+impl Observed {
+    /// The fault's answer if it has one, else `route(method, path, truncate)`; delayed
+    /// by the host's latency.
+    pub fn answer(
+        self,
+        route: impl FnOnce(&str, &str, bool) -> ResponseTemplate,
+    ) -> ResponseTemplate {
+        let resp = match self.fault.as_ref().and_then(fault_response) {
+            Some(r) => r,
+            None => route(
+                &self.method,
+                &self.path,
+                self.fault == Some(Fault::Truncate),
+            ),
+        };
+        if self.latency.is_zero() {
+            resp
+        } else {
+            resp.set_delay(self.latency)
+        }
+    }
+}
+
 /// Per-host request counts, latency and scheduled faults.
 #[derive(Debug, Default)]
 pub struct Knobs {
@@ -108,6 +140,20 @@ impl Knobs {
 
     pub fn latency(&self) -> Duration {
         self.latency
+    }
+
+    /// Counts `req` and decides its fault: the first half of answering a request. The
+    /// second, [`Observed::answer`], runs the route unless the fault answers instead.
+    pub fn begin(&mut self, req: &Request) -> Observed {
+        let method = req.method.as_str().to_owned();
+        let path = req.url.path().to_owned();
+        let fault = self.observe(&method, &path);
+        Observed {
+            method,
+            path,
+            fault,
+            latency: self.latency,
+        }
     }
 
     /// Counts the request and returns the fault to apply to it, if any.

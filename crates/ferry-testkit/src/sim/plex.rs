@@ -39,7 +39,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs, fault_response, window};
+use crate::sim::knobs::{Fault, FaultRule, Knobs, window};
 use crate::sim::plex_tv::{PlexTvRouter, TvState};
 
 /// The token the simulator accepts unless told otherwise.
@@ -775,10 +775,6 @@ fn paged_with<T>(
     container(Value::Object(mc))
 }
 
-fn with_latency(r: ResponseTemplate, d: Duration) -> ResponseTemplate {
-    if d.is_zero() { r } else { r.set_delay(d) }
-}
-
 /// `key=/library/metadata/123`, `key=123` or `ratingKey=123`.
 fn key_param(q: &HashMap<String, String>) -> Option<u64> {
     q.get("ratingKey")
@@ -807,15 +803,8 @@ struct PmsRouter(Arc<Mutex<PlexState>>);
 impl Respond for PmsRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.pms.observe(&method, &path);
-        let latency = st.pms.latency();
-        let resp = match fault.as_ref().and_then(fault_response) {
-            Some(r) => r,
-            None => st.pms_route(req, &method, &path, fault == Some(Fault::Truncate)),
-        };
-        with_latency(resp, latency)
+        let seen = st.pms.begin(req);
+        seen.answer(|method, path, truncate| st.pms_route(req, method, path, truncate))
     }
 }
 
@@ -1418,15 +1407,8 @@ struct DiscoverRouter(Arc<Mutex<PlexState>>);
 impl Respond for DiscoverRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.discover.observe(&method, &path);
-        let latency = st.discover.latency();
-        let resp = match fault.as_ref().and_then(fault_response) {
-            Some(r) => r,
-            None => st.discover_route(req, &method, &path, fault == Some(Fault::Truncate)),
-        };
-        with_latency(resp, latency)
+        let seen = st.discover.begin(req);
+        seen.answer(|method, path, truncate| st.discover_route(req, method, path, truncate))
     }
 }
 

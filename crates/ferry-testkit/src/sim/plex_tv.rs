@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use crate::sim::knobs::{Knobs, fault_response};
+use crate::sim::knobs::Knobs;
 
 /// How long a PIN lives, in seconds (what plex.tv answers in `expiresIn`).
 pub const PIN_LIFETIME_SECS: i64 = 900;
@@ -209,19 +209,8 @@ pub(crate) struct PlexTvRouter(pub(crate) Arc<Mutex<TvState>>);
 impl Respond for PlexTvRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.knobs.observe(&method, &path);
-        let latency = st.knobs.latency();
-        let resp = match fault.as_ref().and_then(fault_response) {
-            Some(r) => r,
-            None => st.route(req, &method, &path),
-        };
-        if latency.is_zero() {
-            resp
-        } else {
-            resp.set_delay(latency)
-        }
+        let seen = st.knobs.begin(req);
+        seen.answer(|method, path, _| st.route(req, method, path))
     }
 }
 
