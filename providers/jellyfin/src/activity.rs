@@ -162,6 +162,14 @@ impl MediaServer {
         let types = self.p("includeItemTypes", "IncludeItemTypes");
         let filters = self.p("filters", "Filters");
         let user_data = self.p("enableUserData", "EnableUserData");
+        let fields = self.p("fields", "Fields");
+        // Emby leaves `LastPlayedDate` out of `UserData` unless `Fields` names it.
+        let ud_fields: Vec<(&'static str, String)> = self
+            .flavor
+            .user_data_fields()
+            .map(|f| (fields, f.to_owned()))
+            .into_iter()
+            .collect();
         let (prefix, rows, total, parts): (&str, Vec<Value>, usize, Parts) = match feature {
             Feature::Watchlist => {
                 let (rows, total) = self
@@ -182,12 +190,16 @@ impl MediaServer {
                     .items_page(
                         cx,
                         &[
-                            (types, "Movie,Episode".to_owned()),
-                            (filters, "IsPlayed".to_owned()),
-                            (self.p("sortBy", "SortBy"), "DatePlayed".to_owned()),
-                            (self.p("sortOrder", "SortOrder"), "Descending".to_owned()),
-                            (user_data, "true".to_owned()),
-                        ],
+                            &[
+                                (types, "Movie,Episode".to_owned()),
+                                (filters, "IsPlayed".to_owned()),
+                                (self.p("sortBy", "SortBy"), "DatePlayed".to_owned()),
+                                (self.p("sortOrder", "SortOrder"), "Descending".to_owned()),
+                                (user_data, "true".to_owned()),
+                            ][..],
+                            &ud_fields,
+                        ]
+                        .concat(),
                         1,
                     )
                     .await?;
@@ -205,10 +217,14 @@ impl MediaServer {
                     .items_page(
                         cx,
                         &[
-                            (types, "Movie,Episode".to_owned()),
-                            (filters, "IsResumable".to_owned()),
-                            (user_data, "true".to_owned()),
-                        ],
+                            &[
+                                (types, "Movie,Episode".to_owned()),
+                                (filters, "IsResumable".to_owned()),
+                                (user_data, "true".to_owned()),
+                            ][..],
+                            &ud_fields,
+                        ]
+                        .concat(),
                         FINGERPRINT_CAP,
                     )
                     .await?;
@@ -227,7 +243,7 @@ impl MediaServer {
                         cx,
                         &[
                             (types, "Playlist".to_owned()),
-                            (self.p("fields", "Fields"), "Etag,ChildCount".to_owned()),
+                            (fields, "Etag,ChildCount".to_owned()),
                             (user_data, "false".to_owned()),
                         ],
                         FINGERPRINT_CAP,

@@ -8,7 +8,7 @@
 //! - history = the played state with its last played date (one play per title, declared
 //!   as `PlaysPerTitle::LatestOnly`);
 //! - progress = `PlaybackPositionTicks` (10,000 ticks per millisecond);
-//! - playlists = the user's playlists.
+//! - playlists = the user's own playlists (a user access token is needed to edit them).
 //!
 //! Every write first resolves the entry to the server's own item id through one paged
 //! library index (`ProviderIds`), never one lookup per item. See

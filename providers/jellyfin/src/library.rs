@@ -1,6 +1,8 @@
 //! The user's library as one paged index: every movie, show and episode with its
-//! `ProviderIds` and the user's `UserData`. Reads derive each feature from it and every
-//! write resolves its entries against it, so resolution costs O(pages), not O(items).
+//! `ProviderIds` and the user's `UserData` (on Emby with `Fields` naming the last played
+//! date and play count, which Emby leaves out otherwise). Reads derive each feature from
+//! it and every write resolves its entries against it, so resolution costs O(pages), not
+//! O(items).
 
 use std::collections::{HashMap, HashSet};
 
@@ -327,7 +329,8 @@ impl MediaServer {
                         self.p("includeItemTypes", "IncludeItemTypes"),
                         "Movie,Series,Episode".to_owned(),
                     ),
-                    (self.p("fields", "Fields"), "ProviderIds".to_owned()),
+                    // Emby sends the last played date and play count only when asked.
+                    (self.p("fields", "Fields"), self.flavor.library_fields()),
                     (
                         self.p("enableUserData", "EnableUserData"),
                         "true".to_owned(),

@@ -10,8 +10,11 @@
 //! | user data | `POST /UserItems/{id}/UserData?userId=` | `POST /Users/{userId}/Items/{id}/UserData` |
 //! | create playlist | `POST /Playlists` (JSON body) | `POST /Playlists?Name=&Ids=&UserId=` |
 //! | auth | `Authorization: MediaBrowser …, Token="…"` | `X-Emby-Token` |
+//! | user data in list reads | always | only the `Fields` named in [`Flavor::user_data_fields`] |
+//! | user data write body | the changed fields (`UpdateUserItemDataDto`, all optional) | the whole `UserItemDataDto`, read first (read-modify-write) |
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -22,10 +25,10 @@ use ferry_core::{
 };
 use ferry_http::{HttpClient, RequestBuilder, RetryPolicy};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::library::{TICKS_PER_MS, UserState};
-use crate::outcome::{Outcomes, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, named, outcome_for, stops_batch, unmatched, wrong_payload};
 
 /// Rows per page of every list read.
 pub const DEFAULT_PAGE_SIZE: usize = 200;
@@ -145,6 +148,38 @@ impl Flavor {
         )
     }
 
+    /// The `Fields` a list read must name for `UserData` to carry the last played date
+    /// and the play count: none on Jellyfin (always sent); on Emby
+    /// `UserDataLastPlayedDate,UserDataPlayCount` — without them Emby answers
+    /// `{"PlaybackPositionTicks":0,"PlayCount":0,"IsFavorite":false,"Played":true}` for a
+    /// played item (Emby forum topic 119268).
+    pub(crate) fn user_data_fields(self) -> Option<&'static str> {
+        match self {
+            Flavor::Jellyfin => None,
+            Flavor::Emby => Some("UserDataLastPlayedDate,UserDataPlayCount"),
+        }
+    }
+
+    /// `ProviderIds` plus what [`Flavor::user_data_fields`] asks for.
+    pub(crate) fn library_fields(self) -> String {
+        match self.user_data_fields() {
+            Some(f) => format!("ProviderIds,{f}"),
+            None => "ProviderIds".to_owned(),
+        }
+    }
+
+    /// One item, with the user's data (Emby's single-item route).
+    pub(crate) fn item(self, user: &str, id: &str) -> Route {
+        self.user_route(
+            user,
+            ("/Items/{id}", format!("/Items/{id}")),
+            (
+                "/Users/{userId}/Items/{id}",
+                format!("/Users/{user}/Items/{id}"),
+            ),
+        )
+    }
+
     /// The `datePlayed` parameter: ISO 8601 on Jellyfin, `yyyyMMddHHmmss` (UTC) on Emby.
     pub(crate) fn date_played(self, t: Timestamp) -> (&'static str, String) {
         match self {
@@ -210,6 +245,11 @@ pub struct MediaServer {
     /// Provider-owned state: the write counters of the activity checkpoints.
     pub(crate) kv: Arc<dyn KvStore>,
     write_lock: tokio::sync::Mutex<()>,
+    /// Jellyfin: the user the token belongs to (`GET /Users/Me`; `None` for an API key),
+    /// learnt once.
+    pub(crate) token_user: tokio::sync::OnceCell<Option<String>>,
+    /// Jellyfin: whether the configured user owns a playlist (by id), learnt once each.
+    pub(crate) owned: Mutex<HashMap<String, bool>>,
 }
 
 const TITLES: [MediaType; 2] = [MediaType::Movie, MediaType::Show];
@@ -271,6 +311,8 @@ impl MediaServer {
             page_size: options.page_size.max(1),
             kv,
             write_lock: tokio::sync::Mutex::new(()),
+            token_user: tokio::sync::OnceCell::new(),
+            owned: Mutex::new(HashMap::new()),
         })
     }
 
@@ -387,6 +429,7 @@ impl MediaServer {
         }
         let lib = self.library(cx).await?;
         let mut snap = Snapshot::new(feature);
+        let mut undated: Vec<String> = Vec::new();
         for li in &lib.items {
             let u = &li.user;
             let entry = match feature {
@@ -394,8 +437,12 @@ impl MediaServer {
                     Entry::watchlist(li.item.clone())
                 }
                 Feature::History if PLAYABLE.contains(&li.item.kind) && u.played => {
-                    // A played item without a date has no event to report.
-                    let Some(at) = u.last_played else { continue };
+                    // A played item without a date has no event to report, and leaving
+                    // it out of a complete snapshot would read as "unplayed" (see below).
+                    let Some(at) = u.last_played else {
+                        undated.push(li.item.label());
+                        continue;
+                    };
                     Entry::watch(li.item.clone(), Timestamp::from_unix(at))
                 }
                 Feature::Progress if PLAYABLE.contains(&li.item.kind) && u.position_ms > 0 => {
@@ -412,6 +459,15 @@ impl MediaServer {
         }
         for p in lib.partial {
             snap.mark_partial(p);
+        }
+        if !undated.is_empty() {
+            // The server says these titles are played but not when: they cannot be
+            // reported as plays, and their absence is no evidence that a play is gone.
+            // The read is partial, so nothing is removed on it, and the titles are named.
+            let reason = undated_reason(&undated);
+            cx.emitter
+                .warn(&format!("{}: {}", self.instance, self.http.scrub(&reason)));
+            snap.mark_partial(reason);
         }
         Ok(snap)
     }
@@ -438,6 +494,48 @@ impl MediaServer {
         self.call(Method::Post, &self.flavor.user_data(&self.user_id, id))
             .json(&body)
             .idempotent()
+    }
+
+    /// The body of a user-data write that changes `changes` and nothing else.
+    ///
+    /// Jellyfin's `UpdateUserItemDataDto` is all optional: the changed fields alone.
+    /// Emby's route takes the whole `UserItemDataDto` (`PlaybackPositionTicks`,
+    /// `IsFavorite`, `Played`, `PlayCount` are not optional) and does not document what
+    /// becomes of a field left out, so the item's current record is read first and sent
+    /// back whole with the changes applied: nothing is reset whichever way Emby behaves.
+    async fn user_data_body(
+        &self,
+        cx: &Context,
+        id: &str,
+        changes: &[(&str, Value)],
+    ) -> Result<Value> {
+        let mut record = match self.flavor {
+            Flavor::Jellyfin => Map::new(),
+            Flavor::Emby => self.current_user_data(cx, id).await?,
+        };
+        // Derived by the server from the position and the runtime, never stored.
+        record.remove("PlayedPercentage");
+        for (k, v) in changes {
+            record.insert((*k).to_owned(), v.clone());
+        }
+        Ok(Value::Object(record))
+    }
+
+    /// The item's whole `UserData` record as the server holds it now (one request).
+    async fn current_user_data(&self, cx: &Context, id: &str) -> Result<Map<String, Value>> {
+        let mut req = self.call(Method::Get, &self.flavor.item(&self.user_id, id));
+        if let Some(f) = self.flavor.user_data_fields() {
+            req = req.query(self.p("fields", "Fields"), f);
+        }
+        let v: Value = req.send(cx).await?.json()?;
+        match v.get("UserData") {
+            Some(Value::Object(m)) => Ok(m.clone()),
+            _ => Err(Error::new(
+                ErrorKind::MalformedResponse,
+                "the item came without its user data, which a write must send back whole",
+            )
+            .with_provider(self.flavor.provider_id())),
+        }
     }
 
     async fn state_write(
@@ -606,14 +704,18 @@ impl MediaServer {
         u: &UserState,
         at: Timestamp,
     ) -> Result<(Outcome, Option<UserState>)> {
-        let answer = self
-            .send_user_write(
+        let body = self
+            .user_data_body(
                 cx,
-                self.user_data_post(
-                    id,
-                    json!({"Played": true, "LastPlayedDate": at.to_rfc3339()}),
-                ),
+                id,
+                &[
+                    ("Played", json!(true)),
+                    ("LastPlayedDate", json!(at.to_rfc3339())),
+                ],
             )
+            .await?;
+        let answer = self
+            .send_user_write(cx, self.user_data_post(id, body))
             .await?;
         let mut next = u.clone();
         next.played = true;
@@ -670,15 +772,17 @@ impl MediaServer {
         if position_ms > 0 && u.position_ms.abs_diff(position_ms) < 1000 {
             return Ok((Outcome::AlreadyPresent, None));
         }
-        // Only the position: touching LastPlayedDate would move the item's history play.
-        let answer = self
-            .send_user_write(
+        // Only the position: touching LastPlayedDate would move the item's history play
+        // (Emby gets its own record back with the position changed).
+        let body = self
+            .user_data_body(
                 cx,
-                self.user_data_post(
-                    id,
-                    json!({"PlaybackPositionTicks": position_ms * TICKS_PER_MS}),
-                ),
+                id,
+                &[("PlaybackPositionTicks", json!(position_ms * TICKS_PER_MS))],
             )
+            .await?;
+        let answer = self
+            .send_user_write(cx, self.user_data_post(id, body))
             .await?;
         let mut next = u.clone();
         next.position_ms = position_ms;
@@ -690,6 +794,16 @@ impl MediaServer {
             None => (Outcome::Confirmed, Some(next)),
         })
     }
+}
+
+/// The reason a history read is partial: played titles without a last played date.
+fn undated_reason(labels: &[String]) -> String {
+    format!(
+        "history: {} played title(s) without a last played date, so their plays cannot be \
+         read and nothing is removed on this read: {}",
+        labels.len(),
+        named(labels)
+    )
 }
 
 fn unconfirmed(detail: &str) -> Outcome {

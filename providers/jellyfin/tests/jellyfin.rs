@@ -1,5 +1,6 @@
 //! Jellyfin-specific behaviour against the simulator: paging and completeness, failure
-//! paths, batched id resolution, ProviderIds, history dates, ticks, playlists.
+//! paths, batched id resolution, ProviderIds, history dates, ticks, playlists (duplicates,
+//! owners, API keys).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use ferry_core::{
 };
 use ferry_http::RetryPolicy;
 use ferry_testkit::samples;
-use ferry_testkit::sim::jellyfin::{JellyfinSim, TICKS_PER_MS, USER_ID};
+use ferry_testkit::sim::jellyfin::{JellyfinSim, OTHER_USER_ID, TICKS_PER_MS, USER_ID};
 use ferry_testkit::sim::knobs::{Fault, FaultRule};
 use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
 
@@ -276,6 +277,11 @@ async fn progress_is_written_in_ticks_without_touching_the_play_date() {
         .await
         .unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        sim.requests_to("GET", &format!("/Items/{id}")),
+        0,
+        "Jellyfin's write carries only the changed field: no read first"
+    );
     let u = sim.item(&id).unwrap().user;
     assert_eq!(u.position_ticks, 1_800_000 * TICKS_PER_MS);
     assert_eq!(
@@ -452,4 +458,228 @@ async fn a_partial_library_defers_writes_instead_of_guessing() {
         sim.item(&late).unwrap().user.favorite,
         "nothing was removed"
     );
+}
+
+#[tokio::test]
+async fn a_played_title_without_a_date_makes_history_partial_and_is_named() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    sim.seed_played(&sim.movie_id(3), samples::time(30).unix());
+    let undated = sim.movie_id(4);
+    sim.seed_played_without_date(&undated);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    // Left out of a complete read, the play would look deleted: the read is partial and
+    // names the title instead.
+    match &snap.completeness {
+        ferry_core::Completeness::Partial { reason } => {
+            assert!(
+                reason.contains(&samples::movie(4).label()),
+                "the title is named: {reason}"
+            );
+            assert!(reason.contains("without a last played date"), "{reason}");
+        }
+        c => panic!("a played title without a date must not read as complete: {c:?}"),
+    }
+    assert_eq!(snap.len(), 1, "the dated play is still read");
+    // A play written for it gives it a date; the next read is complete again.
+    let e = Entry::watch(samples::movie(4), samples::time(40));
+    let r = p.add(&cx(), Feature::History, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert_eq!(snap.len(), 2);
+}
+
+fn friday(ns: &[u32]) -> Entry {
+    named_list("Friday", ns)
+}
+
+fn named_list(name: &str, ns: &[u32]) -> Entry {
+    Entry::playlist(Playlist {
+        name: name.into(),
+        description: None,
+        items: ns.iter().map(|n| samples::movie(*n)).collect(),
+    })
+}
+
+fn items_of(sim: &JellyfinSim, id: &str) -> Vec<String> {
+    sim.playlists()
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| p.entries.into_iter().map(|(_, i)| i).collect())
+        .unwrap_or_default()
+}
+
+fn unresolved_detail(o: &Outcome, want: UnresolvedReason) -> String {
+    match o {
+        Outcome::Unresolved { reason, detail } if *reason == want => {
+            detail.clone().unwrap_or_default()
+        }
+        other => panic!("expected unresolved {want:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn duplicate_playlist_entries_are_reported_and_never_sent() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let r = p
+        .add(&cx(), Feature::Playlists, &[friday(&[1, 2, 1])])
+        .await
+        .unwrap();
+    let detail = unresolved_detail(&r.items[0].outcome, UnresolvedReason::Unsupported);
+    assert!(detail.contains("allowDuplicates"), "{detail}");
+    assert!(detail.contains(&samples::movie(1).label()), "{detail}");
+    let id = sim.playlists()[0].id.clone();
+    assert_eq!(items_of(&sim, &id), vec![sim.movie_id(1), sim.movie_id(2)]);
+    // The next run: nothing more the server can hold, so nothing is sent, and the
+    // duplicate is reported again rather than confirmed.
+    sim.reset_counts();
+    let r = p
+        .add(&cx(), Feature::Playlists, &[friday(&[1, 2, 1])])
+        .await
+        .unwrap();
+    unresolved_detail(&r.items[0].outcome, UnresolvedReason::Unsupported);
+    let items = format!("/Playlists/{id}/Items");
+    assert_eq!(
+        sim.requests_to("POST", &items),
+        0,
+        "no add for the duplicate"
+    );
+    assert_eq!(sim.requests_to("DELETE", &items), 0);
+    assert_eq!(sim.requests_under(&format!("{items}/")), 0, "no move");
+    assert_eq!(items_of(&sim, &id), vec![sim.movie_id(1), sim.movie_id(2)]);
+}
+
+#[tokio::test]
+async fn duplicates_the_server_already_holds_are_kept() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    // Made while the server allowed duplicates.
+    let (m1, m2, m3) = (sim.movie_id(1), sim.movie_id(2), sim.movie_id(3));
+    let id = sim.seed_playlist(
+        "Friday",
+        USER_ID,
+        false,
+        &[m1.clone(), m1.clone(), m2.clone()],
+    );
+    let r = p
+        .add(&cx(), Feature::Playlists, &[friday(&[1, 1, 2, 3])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(items_of(&sim, &id), vec![m1.clone(), m1, m2, m3]);
+}
+
+#[tokio::test]
+async fn other_users_playlists_are_never_read_matched_or_deleted() {
+    let sim = JellyfinSim::start().await;
+    let p = provider(&sim, 100);
+    let theirs = sim.seed_playlist(
+        "Shared",
+        OTHER_USER_ID,
+        true,
+        &[sim.movie_id(1), sim.movie_id(2)],
+    );
+    sim.seed_playlist("Mine", USER_ID, false, &[sim.movie_id(3)]);
+    let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    let names: Vec<String> = snap
+        .entries()
+        .filter_map(|e| match &e.payload {
+            Payload::Playlist(pl) => Some(pl.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec!["Mine".to_owned()],
+        "another user's open playlist is not read"
+    );
+    // A playlist of the same name is the user's own, never the other user's edited.
+    let r = p
+        .add(&cx(), Feature::Playlists, &[named_list("Shared", &[4, 5])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        items_of(&sim, &theirs),
+        vec![sim.movie_id(1), sim.movie_id(2)]
+    );
+    let mine = sim
+        .playlists()
+        .into_iter()
+        .find(|pl| pl.name == "Shared" && pl.owner == USER_ID)
+        .expect("the user's own playlist");
+    assert_eq!(
+        items_of(&sim, &mine.id),
+        vec![sim.movie_id(4), sim.movie_id(5)]
+    );
+    let r = p
+        .remove(&cx(), Feature::Playlists, &[named_list("Shared", &[])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let r = p
+        .remove(&cx(), Feature::Playlists, &[named_list("Shared", &[])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyAbsent);
+    assert!(
+        sim.playlists().iter().any(|pl| pl.id == theirs),
+        "the other user's playlist is never deleted"
+    );
+}
+
+#[tokio::test]
+async fn with_an_api_key_playlist_edits_are_unresolved_per_entry_and_name_the_fix() {
+    let sim = JellyfinSim::start().await;
+    sim.use_api_key(true);
+    let p = provider(&sim, 100);
+    // Creating works with an API key (the playlist is the configured user's).
+    let r = p
+        .add(&cx(), Feature::Playlists, &[friday(&[1, 2, 3])])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let id = sim.playlists()[0].id.clone();
+    assert_eq!(sim.playlists()[0].owner, USER_ID);
+    // Removing and moving entries need the owner's token: Jellyfin refuses (403). That
+    // entry is unresolved with the fix named; the next entry is still written.
+    let r = p
+        .add(
+            &cx(),
+            Feature::Playlists,
+            &[friday(&[3, 1]), named_list("Saturday", &[4])],
+        )
+        .await
+        .unwrap();
+    let detail = unresolved_detail(&r.items[0].outcome, UnresolvedReason::Unsupported);
+    assert!(detail.contains("access token"), "{detail}");
+    assert!(detail.contains("403"), "{detail}");
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed, "not batch-wide");
+    assert_eq!(
+        items_of(&sim, &id),
+        vec![sim.movie_id(1), sim.movie_id(2), sim.movie_id(3)],
+        "unchanged"
+    );
+    // Whose playlists they are cannot be told with an API key: none is read, and the read
+    // is partial, so no playlist is removed elsewhere on its evidence.
+    let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
+    assert!(snap.is_empty());
+    match &snap.completeness {
+        ferry_core::Completeness::Partial { reason } => {
+            assert!(reason.contains("access token"), "{reason}")
+        }
+        c => panic!("{c:?}"),
+    }
+    // Nor is one deleted: an API key could delete another user's.
+    let r = p
+        .remove(&cx(), Feature::Playlists, &[friday(&[])])
+        .await
+        .unwrap();
+    let detail = unresolved_detail(&r.items[0].outcome, UnresolvedReason::Unsupported);
+    assert!(detail.contains("access token"), "{detail}");
+    assert!(sim.playlists().iter().any(|pl| pl.id == id));
+    assert_eq!(sim.requests_to("DELETE", &format!("/Items/{id}")), 0);
 }

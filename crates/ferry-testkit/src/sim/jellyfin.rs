@@ -25,6 +25,23 @@
 //! `SortBy=DatePlayed|SortName` and `SortOrder` follow the server; a playlist's `Etag`
 //! (`Fields=Etag`) is a hash of its `DateLastSaved`, which every save moves (created,
 //! entries added, removed or moved).
+//!
+//! Where the servers differ in ways that can lose data, the simulator takes the published
+//! (or the pessimistic) reading:
+//! - **Emby list reads** (`/Users/{userId}/Items`, `/Playlists/{id}/Items`) leave
+//!   `LastPlayedDate` out of `UserData` and report `PlayCount` as 0 unless `Fields`
+//!   names `UserDataLastPlayedDate` / `UserDataPlayCount` (Emby forum topic 119268); the
+//!   single-item read `GET /Users/{userId}/Items/{id}` carries the whole record.
+//! - **Emby's `POST …/UserData`** takes the whole `UserItemDataDto`: a field left out (or
+//!   null) is reset (0, false, no date).
+//! - **Jellyfin playlists** keep each item once (`playlists:allowDuplicates` is off by
+//!   default: an id already in the playlist, or twice in one request, is dropped). Each
+//!   playlist has an owner and may be `OpenAccess` (readable by every user). Adding needs
+//!   the owner (the `userId` parameter or the token's user); removing and moving entries
+//!   need the *token's* user to be the owner, so an API key (a token without a user, see
+//!   [`JellyfinSim::use_api_key`]) gets 403; `GET /Playlists/{id}/Users` answers only the
+//!   owner (403 otherwise); `GET /Users/Me` answers 400 to an API key. Emby's playlists
+//!   keep duplicates and have no owner checks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +60,8 @@ use crate::sim::knobs::{Fault, FaultRule, Knobs, window};
 pub const DEFAULT_TOKEN: &str = "jf-sim-token-0123456789abcdef";
 /// The simulated user's id.
 pub const USER_ID: &str = "5f1d2c3b4a5968778695a4b3c2d1e0f1";
+/// Another user of the same server (owner of playlists seeded for them).
+pub const OTHER_USER_ID: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 /// The server clock at start (2025-06-15T14:40:00Z).
 pub const START_TIME: i64 = 1_750_000_000;
 /// Ticks per millisecond (1 tick = 100 ns).
@@ -106,6 +125,10 @@ pub struct JfPlaylist {
     pub id: String,
     pub name: String,
     pub entries: Vec<(String, String)>,
+    /// The owner's user id (Jellyfin's `OwnerUserId`).
+    pub owner: String,
+    /// Readable by every user (Jellyfin's `OpenAccess`); still editable only by the owner.
+    pub open_access: bool,
     /// `DateLastSaved` (epoch seconds): the server stamps it on every save of the
     /// playlist (created, entries added, removed or moved). Not served itself; `Etag`
     /// (`Fields=Etag`) is a hash of it.
@@ -130,6 +153,8 @@ impl JfPlaylist {
 struct JfState {
     flavor: Flavor,
     token: String,
+    /// The token is an API key: it carries no user.
+    api_key: bool,
     items: Vec<JfItem>,
     by_id: HashMap<String, usize>,
     playlists: Vec<JfPlaylist>,
@@ -256,6 +281,7 @@ impl JellyfinSimBuilder {
         let state = Arc::new(Mutex::new(JfState {
             flavor: f,
             token: self.token,
+            api_key: false,
             items,
             by_id,
             playlists: Vec::new(),
@@ -372,6 +398,12 @@ impl JellyfinSim {
         self.st().token = token.into();
     }
 
+    /// Makes the accepted token an API key (`true`: requests carry no user, as with a key
+    /// from Dashboard → API Keys) or the user's access token (`false`, the default).
+    pub fn use_api_key(&self, on: bool) {
+        self.st().api_key = on;
+    }
+
     /// Makes mark-played ignore `datePlayed` and stamp the server's clock instead.
     pub fn ignore_date_played(&self, on: bool) {
         self.st().ignore_date_played = on;
@@ -466,6 +498,50 @@ impl JellyfinSim {
             f(&mut p.entries);
             p.saved_at = now;
         }
+    }
+
+    /// Another client (or user) creates a playlist: `owner` is its owner's user id,
+    /// `open_access` makes it readable by every user. Returns its id.
+    pub fn seed_playlist(
+        &self,
+        name: &str,
+        owner: &str,
+        open_access: bool,
+        items: &[String],
+    ) -> String {
+        let mut st = self.st();
+        let id = st.new_id(4);
+        let mut entries = Vec::new();
+        for item in items {
+            let e = st.new_id(5);
+            entries.push((e, item.clone()));
+        }
+        let saved_at = st.tick();
+        st.playlists.push(JfPlaylist {
+            id: id.clone(),
+            name: name.to_owned(),
+            entries,
+            owner: owner.to_owned(),
+            open_access,
+            saved_at,
+        });
+        id
+    }
+
+    /// Marks an item played with no last played date (as imports and some older clients
+    /// leave it).
+    pub fn seed_played_without_date(&self, id: &str) {
+        self.with_user(id, |u| {
+            u.played = true;
+            u.play_count += 1;
+            u.last_played = None;
+            u.position_ticks = 0;
+        });
+    }
+
+    /// Sets an item's play count (what a client's plays would have counted).
+    pub fn seed_play_count(&self, id: &str, n: u32) {
+        self.with_user(id, |u| u.play_count = n);
     }
 
     pub fn seed_position(&self, id: &str, position_ms: u64, at: i64) {
@@ -628,6 +704,20 @@ enum Write {
     UserData,
 }
 
+/// Which of the optional `UserData` fields an answer carries.
+#[derive(Debug, Clone, Copy)]
+struct UdFields {
+    last_played: bool,
+    play_count: bool,
+}
+
+impl UdFields {
+    const ALL: UdFields = UdFields {
+        last_played: true,
+        play_count: true,
+    };
+}
+
 impl JfState {
     fn tick(&mut self) -> i64 {
         self.now += 1;
@@ -638,16 +728,34 @@ impl JfState {
         self.by_id.get(id).map(|i| &self.items[*i])
     }
 
-    fn user_data_json(&self, item: &JfItem) -> Value {
+    /// The `UserData` fields a list read carries: all of them on Jellyfin; on Emby the
+    /// last played date and the play count only when `Fields` names them (without
+    /// `UserDataPlayCount` Emby reports `PlayCount: 0`).
+    fn list_fields(&self, q: &HashMap<String, String>) -> UdFields {
+        if self.flavor == Flavor::Jellyfin {
+            return UdFields::ALL;
+        }
+        let fields = list(q, "fields");
+        let has = |name: &str| fields.iter().any(|f| f.eq_ignore_ascii_case(name));
+        UdFields {
+            last_played: has("UserDataLastPlayedDate"),
+            play_count: has("UserDataPlayCount"),
+        }
+    }
+
+    fn user_data_json(&self, item: &JfItem, f: UdFields) -> Value {
         let u = &item.user;
         let mut m = Map::new();
         m.insert("PlaybackPositionTicks".into(), json!(u.position_ticks));
-        m.insert("PlayCount".into(), json!(u.play_count));
+        m.insert(
+            "PlayCount".into(),
+            json!(if f.play_count { u.play_count } else { 0 }),
+        );
         m.insert("IsFavorite".into(), json!(u.favorite));
         m.insert("Played".into(), json!(u.played));
         m.insert("Key".into(), json!(item.id));
         m.insert("ItemId".into(), json!(item.id));
-        if let Some(t) = u.last_played {
+        if let Some(t) = u.last_played.filter(|_| f.last_played) {
             m.insert("LastPlayedDate".into(), json!(jellyfin_date(t)));
         }
         if item.run_time_ticks > 0 && u.position_ticks > 0 {
@@ -659,7 +767,7 @@ impl JfState {
         Value::Object(m)
     }
 
-    fn item_json(&self, item: &JfItem, provider_ids: bool, user_data: bool) -> Value {
+    fn item_json(&self, item: &JfItem, provider_ids: bool, user_data: Option<UdFields>) -> Value {
         let mut m = Map::new();
         m.insert("Name".into(), json!(item.name));
         m.insert("ServerId".into(), json!("sim-server-0001"));
@@ -693,8 +801,8 @@ impl JfState {
                 .collect();
             m.insert("ProviderIds".into(), Value::Object(p));
         }
-        if user_data {
-            m.insert("UserData".into(), self.user_data_json(item));
+        if let Some(f) = user_data {
+            m.insert("UserData".into(), self.user_data_json(item, f));
         }
         Value::Object(m)
     }
@@ -735,6 +843,11 @@ impl JfState {
         let emby = self.flavor == Flavor::Emby;
         match (method, lower.as_slice()) {
             ("GET", ["system", "info"]) => ok_json(self.system_info()),
+            // The token's user; "400 Token is not owned by a user" for an API key.
+            ("GET", ["users", "me"]) => match self.token_user() {
+                Some(u) => ok_json(json!({"Name": "sim", "Id": u, "HasPassword": true})),
+                None => bad_request("Token is not owned by a user."),
+            },
             ("GET", ["users", _]) => {
                 if segs[1] == USER_ID {
                     ok_json(json!({"Name": "sim", "Id": USER_ID, "HasPassword": true}))
@@ -762,7 +875,7 @@ impl JfState {
             ("GET", ["useritems", _, "userdata"]) if !emby => {
                 match (self.user_param(&q), self.item(segs[1])) {
                     (Err(r), _) => *r,
-                    (Ok(_), Some(item)) => ok_json(self.user_data_json(item)),
+                    (Ok(_), Some(item)) => ok_json(self.user_data_json(item, UdFields::ALL)),
                     (Ok(_), None) => not_found(),
                 }
             }
@@ -852,7 +965,8 @@ impl JfState {
 
     fn get_one(&self, id: &str, user: bool) -> ResponseTemplate {
         if let Some(item) = self.item(id) {
-            return ok_json(self.item_json(item, true, user));
+            // A single-item read carries the whole user record on both servers.
+            return ok_json(self.item_json(item, true, user.then_some(UdFields::ALL)));
         }
         match self.playlists.iter().find(|p| p.id == id) {
             Some(p) => ok_json(self.playlist_json(p, true)),
@@ -869,7 +983,8 @@ impl JfState {
         let types = list(q, "includeitemtypes");
         let fields = list(q, "fields");
         let want_pids = fields.iter().any(|f| f.eq_ignore_ascii_case("ProviderIds"));
-        let want_ud = user && flag(q, "enableuserdata") != Some(false);
+        let want_ud =
+            (user && flag(q, "enableuserdata") != Some(false)).then(|| self.list_fields(q));
         let recursive = flag(q, "recursive") == Some(true);
         let parent = q.get("parentid");
         let ids = list(q, "ids");
@@ -877,9 +992,15 @@ impl JfState {
         let limit = usize_param(q, "limit");
         if types.iter().any(|t| t.eq_ignore_ascii_case("Playlist")) {
             let etag = fields.iter().any(|f| f.eq_ignore_ascii_case("Etag"));
+            let viewer = if user {
+                Some(USER_ID)
+            } else {
+                self.token_user()
+            };
             let rows: Vec<Value> = self
                 .playlists
                 .iter()
+                .filter(|p| self.can_see(p, viewer))
                 .filter(|p| ids.is_empty() || ids.contains(&p.id))
                 .map(|p| self.playlist_json(p, etag))
                 .collect();
@@ -984,37 +1105,48 @@ impl JfState {
                             .map(|(_, v)| v.clone())
                     })
                 };
+                // Emby binds the body to the whole `UserItemDataDto`: what the body leaves
+                // out (or sends as null) is the type's default, so it is reset (the
+                // pessimistic reading of an undocumented behaviour). Jellyfin's
+                // `UpdateUserItemDataDto` is all optional: only what is sent changes.
+                let emby = flavor == Flavor::Emby;
+                let mut next = if emby { UserData::default() } else { u.clone() };
                 if let Some(v) = get("PlaybackPositionTicks") {
                     let Some(t) = v.as_u64() else {
                         return bad_request("PlaybackPositionTicks must be a number.");
                     };
-                    u.position_ticks = t;
+                    next.position_ticks = t;
                 }
                 if let Some(v) = get("PlayCount").and_then(|v| v.as_u64()) {
-                    u.play_count = v as u32;
+                    next.play_count = v as u32;
                 }
                 if let Some(v) = get("IsFavorite").and_then(|v| v.as_bool()) {
-                    u.favorite = v;
+                    next.favorite = v;
                 }
                 if let Some(v) = get("Played").and_then(|v| v.as_bool()) {
-                    u.played = v;
+                    next.played = v;
                 }
                 if let Some(v) = get("LastPlayedDate") {
                     let Some(t) = v.as_str().and_then(Timestamp::parse) else {
                         return bad_request("LastPlayedDate is not a date.");
                     };
-                    u.last_played = Some(t.unix());
+                    next.last_played = Some(t.unix());
                 }
-                if flavor == Flavor::Emby {
+                *u = next;
+                if emby {
                     return no_content();
                 }
             }
         }
-        ok_json(self.user_data_json(&self.items[i]))
+        ok_json(self.user_data_json(&self.items[i], UdFields::ALL))
     }
 
     fn delete_item(&mut self, id: &str) -> ResponseTemplate {
         match self.playlists.iter().position(|p| p.id == id) {
+            // An API key may delete any item; a user only their own playlist.
+            Some(i) if !self.api_key && !self.can_edit(&self.playlists[i], self.token_user()) => {
+                error(403, "Forbidden")
+            }
             Some(i) => {
                 self.playlists.remove(i);
                 self.tick();
@@ -1024,6 +1156,47 @@ impl JfState {
             None if self.by_id.contains_key(id) => error(403, "Forbidden"),
             None => not_found(),
         }
+    }
+
+    /// The token's user: `None` for an API key.
+    fn token_user(&self) -> Option<&'static str> {
+        (!self.api_key).then_some(USER_ID)
+    }
+
+    /// The user a request acts for: its `userId` parameter, else the token's user.
+    fn acting_user(&self, q: &HashMap<String, String>) -> Option<String> {
+        q.get("userid")
+            .map(|u| u.replace('-', "").to_ascii_lowercase())
+            .or_else(|| self.token_user().map(str::to_owned))
+    }
+
+    /// Whether `user` sees the playlist (Jellyfin: the owner, or anyone when it is
+    /// `OpenAccess`; no user at all, an API key listing, sees every one). Emby: everyone.
+    fn can_see(&self, p: &JfPlaylist, user: Option<&str>) -> bool {
+        self.flavor == Flavor::Emby || user.is_none_or(|u| p.owner == u || p.open_access)
+    }
+
+    /// Whether `user` may edit the playlist (Jellyfin: only its owner). Emby: everyone.
+    fn can_edit(&self, p: &JfPlaylist, user: Option<&str>) -> bool {
+        self.flavor == Flavor::Emby || user.is_some_and(|u| p.owner == u)
+    }
+
+    /// The ids an add keeps: known library items; on Jellyfin (`playlists:allowDuplicates`
+    /// off by default) without an id already in the playlist or repeated in the request.
+    fn addable(&self, existing: &[(String, String)], ids: Vec<String>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for id in ids {
+            if !self.by_id.contains_key(&id) {
+                continue;
+            }
+            if self.flavor == Flavor::Jellyfin
+                && (out.contains(&id) || existing.iter().any(|(_, i)| *i == id))
+            {
+                continue;
+            }
+            out.push(id);
+        }
+        out
     }
 
     fn new_id(&mut self, tag: u64) -> String {
@@ -1057,17 +1230,26 @@ impl JfState {
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect();
         }
+        // The owner: `UserId` (query or body), else the token's user.
+        let owner = q
+            .get("userid")
+            .cloned()
+            .or_else(|| from_body("UserId").and_then(|v| v.as_str().map(str::to_owned)))
+            .map(|u| u.replace('-', "").to_ascii_lowercase())
+            .or_else(|| self.token_user().map(str::to_owned));
+        let Some(owner) = owner else {
+            return bad_request("UserId is required");
+        };
         let id = self.new_id(4);
         let mut pl = JfPlaylist {
             id: id.clone(),
             name: name.trim().to_owned(),
             entries: Vec::new(),
+            owner,
+            open_access: false,
             saved_at: 0,
         };
-        let known: Vec<String> = ids
-            .into_iter()
-            .filter(|i| self.by_id.contains_key(i))
-            .collect();
+        let known = self.addable(&[], ids);
         for item in known {
             let e = self.new_id(5);
             pl.entries.push((e, item));
@@ -1088,12 +1270,16 @@ impl JfState {
     ) -> ResponseTemplate {
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+        let jellyfin = self.flavor == Flavor::Jellyfin;
         match (method, lower.as_slice()) {
             ("GET", []) => ok_json(self.playlist_json(&self.playlists[pi], true)),
             ("GET", ["items"]) => {
+                if !self.can_see(&self.playlists[pi], self.acting_user(q).as_deref()) {
+                    return error(404, "Playlist not found");
+                }
                 let fields = list(q, "fields");
                 let want_pids = fields.iter().any(|f| f.eq_ignore_ascii_case("ProviderIds"));
-                let user = q.contains_key("userid");
+                let user = q.contains_key("userid").then(|| self.list_fields(q));
                 let rows: Vec<Value> = self.playlists[pi]
                     .entries
                     .iter()
@@ -1112,17 +1298,33 @@ impl JfState {
                     truncate,
                 )
             }
+            // Jellyfin's GetPlaylistUsers: the shares, for the owner (the token's user) only.
+            ("GET", ["users"]) if jellyfin => {
+                if self.can_edit(&self.playlists[pi], self.token_user()) {
+                    ok_json(json!([]))
+                } else {
+                    error(403, "Forbidden")
+                }
+            }
             ("POST", ["items"]) => {
-                let known: Vec<String> = list(q, "ids")
-                    .into_iter()
-                    .filter(|i| self.by_id.contains_key(i))
-                    .collect();
+                // AddItemToPlaylist acts for `userId` (else the token's user).
+                if !self.can_edit(&self.playlists[pi], self.acting_user(q).as_deref()) {
+                    return error(403, "Forbidden");
+                }
+                let known = self.addable(&self.playlists[pi].entries, list(q, "ids"));
                 for item in known {
                     let e = self.new_id(5);
                     self.playlists[pi].entries.push((e, item));
                 }
                 self.playlists[pi].saved_at = self.tick();
                 no_content()
+            }
+            // RemoveItemFromPlaylist and MoveItem take the user from the token only: an
+            // API key has none and is refused.
+            ("DELETE", ["items"]) | ("POST", ["items", "delete"] | ["items", _, "move", _])
+                if !self.can_edit(&self.playlists[pi], self.token_user()) =>
+            {
+                error(403, "Forbidden")
             }
             ("DELETE", ["items"]) | ("POST", ["items", "delete"]) => {
                 let entries = list(q, "entryids");
