@@ -4,7 +4,11 @@
 //! Plex has no "last changed" endpoint. A list sorted newest first, asked for one row
 //! (`X-Plex-Container-Size=1`), answers with its `totalSize` and its newest row; any
 //! change to the list changes one of them, given that what is added is added *now* (Plex
-//! stamps its own clock on plays, on `/:/scrobble`, on ratings and on watchlist adds):
+//! stamps its own clock on plays, on `/:/scrobble`, on ratings made in a client and on
+//! watchlist adds). ferry's own rating writes carry their real time (`ratedAt`) and may
+//! not be the newest row; the write counter below moves the checkpoint for them. Another
+//! program that re-rates a title with a past `ratedAt` can go unseen until the next
+//! change, the one gap of this scheme:
 //!
 //! | feature | requests | checkpoint |
 //! |---|---|---|

@@ -16,6 +16,7 @@ mod outcome;
 mod paging;
 pub mod pin;
 mod playlists;
+mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -362,7 +363,7 @@ impl PlexProvider {
     }
 
     // -----------------------------------------------------------------------------------
-    // Ratings and progress (library state).
+    // Ratings (library state); progress is in [`progress`].
 
     fn rating_of(li: &library::LibItem) -> Option<Rating> {
         li.user_rating.and_then(Rating::normalize)
@@ -386,115 +387,47 @@ impl PlexProvider {
         Ok(snap)
     }
 
-    async fn progress_index(&self, cx: &Context) -> Result<Snapshot> {
-        let lib = self.library(cx).await?;
-        let mut snap = Snapshot::new(Feature::Progress);
-        for li in lib
-            .items
-            .iter()
-            .filter(|li| PLAYABLE.contains(&li.item.kind))
-        {
-            if let Some(pos) = li.view_offset {
-                snap.insert(Entry::progress(li.item.clone(), pos, li.duration, None));
-            }
-        }
-        for p in lib.partial {
-            snap.mark_partial(p);
-        }
-        Ok(snap)
-    }
-
-    /// Ratings and progress: one library scan, then one request per changed item.
-    async fn state_write(
+    /// Ratings: one library scan, then one `PUT /:/rate` per changed item.
+    async fn ratings_write(
         &self,
         cx: &Context,
-        feature: Feature,
         entries: &[Entry],
         add: bool,
     ) -> Result<WriteReport> {
         let lib = self.library(cx).await?;
         let mut out = Outcomes::new(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            if e.feature() != feature {
-                out.set(i, wrong_payload(e, feature));
+            let Payload::Rating { rating, rated_at } = &e.payload else {
+                out.set(i, wrong_payload(e, Feature::Ratings));
                 continue;
-            }
+            };
             let Some(li) = lib.resolve(&e.item) else {
                 out.set(i, unmatched(&lib.partial, add));
                 continue;
             };
-            let rk = li.rating_key.clone();
-            let request = match (&e.payload, add) {
-                (Payload::Rating { rating, .. }, true) => {
-                    if Self::rating_of(li) == Some(*rating) {
-                        out.set(i, Outcome::AlreadyPresent);
-                        continue;
-                    }
-                    self.pms
-                        .put("PUT /:/rate", "/:/rate")
-                        .query("key", &rk)
-                        .query("identifier", LIBRARY_IDENTIFIER)
-                        .query("rating", rating.get())
-                }
-                (Payload::Rating { .. }, false) => {
-                    if Self::rating_of(li).is_none() {
-                        out.set(i, Outcome::AlreadyAbsent);
-                        continue;
-                    }
-                    // Plex clears a rating with -1.
-                    self.pms
-                        .put("PUT /:/rate", "/:/rate")
-                        .query("key", &rk)
-                        .query("identifier", LIBRARY_IDENTIFIER)
-                        .query("rating", -1)
-                }
-                (
-                    Payload::Progress {
-                        position_ms,
-                        duration_ms,
-                        ..
-                    },
-                    true,
-                ) => {
-                    if li
-                        .view_offset
-                        .is_some_and(|o| o.abs_diff(*position_ms) < 1000)
-                    {
-                        out.set(i, Outcome::AlreadyPresent);
-                        continue;
-                    }
-                    let duration = li.duration.or(*duration_ms).unwrap_or(0);
-                    if *position_ms == 0 || (duration > 0 && position_ms * 10 >= duration * 9) {
-                        // Plex treats a position past its played threshold (90 %) as a
-                        // finished play and would mark the item watched instead.
-                        out.set(
-                            i,
-                            Outcome::Unresolved {
-                                reason: UnresolvedReason::Unsupported,
-                                detail: Some(format!(
-                                    "a resume point at {position_ms} of {duration} ms would mark the item watched on Plex"
-                                )),
-                            },
-                        );
-                        continue;
-                    }
-                    self.timeline(&rk, *position_ms, duration)
-                }
-                (Payload::Progress { .. }, false) => {
-                    if li.view_offset.is_none() {
-                        out.set(i, Outcome::AlreadyAbsent);
-                        continue;
-                    }
-                    self.timeline(&rk, 0, li.duration.unwrap_or(0))
-                }
-                _ => {
-                    out.set(i, wrong_payload(e, feature));
+            let (value, at) = if add {
+                if Self::rating_of(li) == Some(*rating) {
+                    out.set(i, Outcome::AlreadyPresent);
                     continue;
                 }
+                // A time ahead of our clock is not sent (Plex refuses one in its future).
+                let now = Timestamp::now().unix();
+                let at = rated_at
+                    .map(Timestamp::unix)
+                    .filter(|t| *t > 0 && *t <= now);
+                (i32::from(rating.get()), at)
+            } else {
+                if Self::rating_of(li).is_none() {
+                    out.set(i, Outcome::AlreadyAbsent);
+                    continue;
+                }
+                // Plex clears a rating with -1 (python-plexapi's reset; the Rate API
+                // documents only 0-10).
+                (-1, None)
             };
             cx.check_cancelled()?;
-            match request.idempotent().send(cx).await {
-                Ok(_) => out.set(i, Outcome::Confirmed),
+            match self.rate(cx, &li.rating_key, value, at).await {
+                Ok(()) => out.set(i, Outcome::Confirmed),
                 Err(err) => {
                     let o = outcome_for(&err);
                     out.set(i, o.clone());
@@ -508,21 +441,35 @@ impl PlexProvider {
         Ok(out.report(entries))
     }
 
-    /// A "stopped at `time_ms`" timeline report, which is how Plex stores a resume point;
-    /// `time=0` clears it without touching the watched state.
-    fn timeline(&self, rk: &str, time_ms: u64, duration_ms: u64) -> ferry_http::RequestBuilder<'_> {
-        let mut r = self
-            .pms
-            .post("POST /:/timeline", "/:/timeline")
-            .query("ratingKey", rk)
-            .query("key", format!("/library/metadata/{rk}"))
-            .query("identifier", LIBRARY_IDENTIFIER)
-            .query("state", "stopped")
-            .query("time", time_ms);
-        if duration_ms > 0 {
-            r = r.query("duration", duration_ms);
+    /// `PUT /:/rate`, with `ratedAt` (epoch seconds) when the rating's time is known:
+    /// Plex reads "The time when the rating occurred. If not present, interpreted as now"
+    /// and refuses a `ratedAt` in its future with `400`. A server whose clock is behind
+    /// ours may do that for a rating made moments ago: the rating is then sent once more
+    /// without `ratedAt` and stamped with the server's clock.
+    async fn rate(&self, cx: &Context, rk: &str, rating: i32, rated_at: Option<i64>) -> Result<()> {
+        let request = |at: Option<i64>| {
+            let mut r = self
+                .pms
+                .put("PUT /:/rate", "/:/rate")
+                .query("key", rk)
+                .query("identifier", LIBRARY_IDENTIFIER)
+                .query("rating", rating);
+            if let Some(t) = at {
+                r = r.query("ratedAt", t);
+            }
+            r.idempotent()
+        };
+        match request(rated_at).send(cx).await {
+            Ok(_) => Ok(()),
+            Err(err) if rated_at.is_some() && err.kind() == ErrorKind::InvalidInput => {
+                cx.emitter.warn(&format!(
+                    "{}: Plex refused ratedAt for item {rk} ({err}); sending the rating without its time",
+                    self.instance
+                ));
+                request(None).send(cx).await.map(|_| ())
+            }
+            Err(err) => Err(err),
         }
-        r
     }
 
     /// The server's checkpoints are the probe: the history list needs the token (a bad
@@ -646,9 +593,8 @@ impl InventoryOps for PlexProvider {
         let r = match feature {
             Feature::Watchlist => self.watchlist_write(cx, entries, true).await,
             Feature::History => self.history_add(cx, entries).await,
-            Feature::Ratings | Feature::Progress => {
-                self.state_write(cx, feature, entries, true).await
-            }
+            Feature::Ratings => self.ratings_write(cx, entries, true).await,
+            Feature::Progress => self.progress_write(cx, entries, true).await,
             Feature::Playlists => self.playlists_add(cx, entries).await,
         };
         self.count_write(cx, feature, &r);
@@ -669,9 +615,8 @@ impl InventoryOps for PlexProvider {
         let r = match feature {
             Feature::Watchlist => self.watchlist_write(cx, entries, false).await,
             Feature::History => self.history_remove(cx, entries).await,
-            Feature::Ratings | Feature::Progress => {
-                self.state_write(cx, feature, entries, false).await
-            }
+            Feature::Ratings => self.ratings_write(cx, entries, false).await,
+            Feature::Progress => self.progress_write(cx, entries, false).await,
             Feature::Playlists => self.playlists_remove(cx, entries).await,
         };
         self.count_write(cx, feature, &r);

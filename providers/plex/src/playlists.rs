@@ -3,6 +3,13 @@
 //! A playlist is matched by name (trimmed, case-insensitive). Adding an existing playlist
 //! brings it to the requested entries and order without ever emptying it: missing titles
 //! are appended first, extra entries removed, then entries are moved into place.
+//!
+//! `/playlists` "gets a list of playlists and playlist folders"; it is asked with `type=15`
+//! ("a flat playlist list") and rows that still are not playlists (`type` other than
+//! `playlist`, or another `playlistType`) are skipped. A playlist flagged `readOnly`
+//! ("cannot be altered or deleted directly by the client") or carrying a
+//! `specialPlaylistType` (e.g. favorites) is read but never written: a write to one is
+//! `Unresolved { unsupported }`. Smart playlists are read but their entries never edited.
 
 use ferry_core::{
     Context, Entry, Feature, Item, Outcome, Payload, Playlist, Result, Snapshot, UnresolvedReason,
@@ -21,6 +28,50 @@ struct PlaylistRow {
     title: String,
     summary: Option<String>,
     smart: bool,
+    /// Why ferry must not write it (`readOnly`, `specialPlaylistType`), if so.
+    read_only: Option<String>,
+}
+
+/// Plex's metadata type of playlists (`type=15` on `/playlists`: no folders).
+const PLAYLIST_TYPE: &str = "15";
+
+fn flag(row: &Value, key: &str) -> bool {
+    row.get(key)
+        .is_some_and(|s| s.as_bool() == Some(true) || s.as_u64() == Some(1) || s == "1")
+}
+
+/// A `/playlists` row as a video playlist; `None` for a folder or another kind of list.
+fn playlist_row(r: &Value) -> Option<PlaylistRow> {
+    let is = |key: &str, want: &str| {
+        r.get(key)
+            .and_then(Value::as_str)
+            .is_none_or(|v| v.eq_ignore_ascii_case(want))
+    };
+    if !is("type", "playlist") || !is("playlistType", "video") {
+        return None;
+    }
+    let special = str_field(r, "specialPlaylistType");
+    let read_only = match (flag(r, "readOnly"), special) {
+        (_, Some(s)) => Some(format!("a special Plex playlist ({s})")),
+        (true, None) => Some("read-only on Plex (readOnly)".to_owned()),
+        (false, None) => None,
+    };
+    Some(PlaylistRow {
+        id: str_field(r, "ratingKey")?,
+        title: str_field(r, "title")?,
+        summary: str_field(r, "summary"),
+        smart: flag(r, "smart"),
+        read_only,
+    })
+}
+
+fn read_only_outcome(title: &str, why: &str) -> Outcome {
+    Outcome::Unresolved {
+        reason: UnresolvedReason::Unsupported,
+        detail: Some(format!(
+            "the playlist \"{title}\" is {why}: ferry reads it but never changes it"
+        )),
+    }
 }
 
 /// `(playlistItemID, rating key)` in order.
@@ -37,25 +88,15 @@ impl PlexProvider {
             &self.pms,
             "GET /playlists",
             "/playlists",
-            &[("playlistType", "video".to_owned())],
+            &[
+                ("type", PLAYLIST_TYPE.to_owned()),
+                ("playlistType", "video".to_owned()),
+            ],
             self.page_size,
             "playlists",
         )
         .await?;
-        let rows = paged
-            .rows
-            .iter()
-            .filter_map(|r| {
-                Some(PlaylistRow {
-                    id: str_field(r, "ratingKey")?,
-                    title: str_field(r, "title")?,
-                    summary: str_field(r, "summary"),
-                    smart: r.get("smart").is_some_and(|s| {
-                        s.as_bool() == Some(true) || s.as_u64() == Some(1) || s == "1"
-                    }),
-                })
-            })
-            .collect();
+        let rows = paged.rows.iter().filter_map(playlist_row).collect();
         Ok((rows, paged.partial))
     }
 
@@ -270,6 +311,11 @@ impl PlexProvider {
             let existing = rows.iter().find(|r| same_name(&r.title, &pl.name)).cloned();
             let result: Result<Outcome> = async {
                 match existing {
+                    Some(PlaylistRow {
+                        title,
+                        read_only: Some(why),
+                        ..
+                    }) => Ok(read_only_outcome(&title, &why)),
                     Some(r) if r.smart => Ok(Outcome::Unresolved {
                         reason: UnresolvedReason::Unsupported,
                         detail: Some(
@@ -331,6 +377,7 @@ impl PlexProvider {
                                 title: pl.name.trim().to_owned(),
                                 summary: pl.description.clone(),
                                 smart: false,
+                                read_only: None,
                             });
                         }
                         Ok(Outcome::Confirmed)
@@ -384,6 +431,10 @@ impl PlexProvider {
                 out.set(i, Outcome::AlreadyAbsent);
                 continue;
             };
+            if let Some(why) = &r.read_only {
+                out.set(i, read_only_outcome(&r.title, why));
+                continue;
+            }
             cx.check_cancelled()?;
             match self
                 .pms

@@ -847,3 +847,391 @@ async fn a_play_the_user_unmarked_does_not_come_back_with_a_new_add() {
     let snap = p.build_index(&cx(), Feature::History).await.unwrap();
     assert_eq!(play_times(&snap), vec![samples::time(9 * 86_400).unix()]);
 }
+
+// ---------------------------------------------------------------------------------------
+// What the PMS OpenAPI documents: `ratedAt` on `/:/rate`, the played threshold in
+// `/:/prefs`, `/:/timeline` as playback reporting only, playlist folders and read-only
+// playlists.
+
+/// The status of a raw request to the simulated PMS (a minimal blocking HTTP/1.1 client:
+/// the simulator runs on its own thread).
+fn raw_status(sim: &PlexSim, method: &str, path_and_query: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = sim.uri().trim_start_matches("http://").to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    let req = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         X-Plex-Token: {}\r\nContent-Length: 0\r\n\r\n",
+        sim.token()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    String::from_utf8_lossy(&raw)
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn is_unresolved(o: &Outcome, want: UnresolvedReason) -> bool {
+    matches!(o, Outcome::Unresolved { reason, .. } if *reason == want)
+}
+
+#[tokio::test]
+async fn a_rating_is_written_at_the_time_it_was_made() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let made = samples::time(5 * 86_400);
+    let e = Entry::rating(samples::movie(4), Rating::new(7).unwrap(), Some(made));
+    let r = p.add(&cx(), Feature::Ratings, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let it = sim.item(PlexSim::movie_key(4)).unwrap();
+    assert_eq!(it.user_rating, Some(7.0));
+    assert_eq!(it.last_rated_at, Some(made.unix()), "not the sync time");
+    // ...and it reads back at that time.
+    let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
+    match snap.get("tmdb:900004").map(|e| &e.payload) {
+        Some(Payload::Rating { rated_at, .. }) => assert_eq!(*rated_at, Some(made)),
+        other => panic!("{other:?}"),
+    }
+    // Without a time, and with a time ahead of our clock (not sent), the server stamps
+    // its own.
+    let future = ferry_core::Timestamp::from_unix(ferry_core::Timestamp::now().unix() + 86_400);
+    let entries = [
+        Entry::rating(samples::movie(5), Rating::new(6).unwrap(), None),
+        Entry::rating(samples::movie(6), Rating::new(5).unwrap(), Some(future)),
+    ];
+    let r = p.add(&cx(), Feature::Ratings, &entries).await.unwrap();
+    assert_eq!(r.confirmed(), 2, "{r:?}");
+    for n in [5, 6] {
+        let at = sim
+            .item(PlexSim::movie_key(n))
+            .unwrap()
+            .last_rated_at
+            .unwrap();
+        assert!(at > START_TIME, "movie {n}: {at}");
+    }
+    assert_eq!(sim.requests("/:/rate"), 3, "no request was refused");
+    // Clearing still sends rating=-1.
+    let gone = Entry::rating(samples::movie(4), Rating::new(7).unwrap(), None);
+    let r = p.remove(&cx(), Feature::Ratings, &[gone]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let it = sim.item(PlexSim::movie_key(4)).unwrap();
+    assert_eq!((it.user_rating, it.last_rated_at), (None, None));
+}
+
+#[tokio::test]
+async fn a_rated_at_the_server_calls_future_is_sent_again_without_it() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    // Past on our clock, but after the server's (a server clock that is behind).
+    let made = ferry_core::Timestamp::from_unix(sim.now() + 3_600);
+    assert!(made.unix() < ferry_core::Timestamp::now().unix());
+    let e = Entry::rating(samples::movie(4), Rating::new(8).unwrap(), Some(made));
+    let r = p.add(&cx(), Feature::Ratings, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(
+        sim.requests("/:/rate"),
+        2,
+        "refused once, then without ratedAt"
+    );
+    let it = sim.item(PlexSim::movie_key(4)).unwrap();
+    assert_eq!(it.user_rating, Some(8.0));
+    assert!(it.last_rated_at.unwrap() <= sim.now());
+}
+
+#[tokio::test]
+async fn the_simulated_rate_endpoint_follows_the_rate_api() {
+    let sim = PlexSim::start().await;
+    let rk = PlexSim::movie_key(3);
+    let rate = |q: &str| {
+        raw_status(
+            &sim,
+            "PUT",
+            &format!("/:/rate?key={rk}&identifier=com.plexapp.plugins.library&{q}"),
+        )
+    };
+    // The spec: `rating` is a number from 0 to 10; 0 is a value, not a reset.
+    assert_eq!(rate("rating=0"), 200);
+    assert_eq!(sim.item(rk).unwrap().user_rating, Some(0.0));
+    assert_eq!(rating_from_plex(0.0), None, "ferry reads 0 as no rating");
+    // -1 is outside the documented range; it is what python-plexapi sends to reset.
+    assert_eq!(rate("rating=-1"), 200);
+    assert_eq!(sim.item(rk).unwrap().user_rating, None);
+    for bad in ["rating=11", "rating=-2", "rating=-0.5", "rating=x"] {
+        assert_eq!(rate(bad), 400, "{bad}");
+    }
+    // ratedAt: when the rating occurred; "now" without it; 400 in the future.
+    assert_eq!(rate("rating=6&ratedAt=1700000000"), 200);
+    assert_eq!(sim.item(rk).unwrap().last_rated_at, Some(1_700_000_000));
+    let future = sim.now() + 60;
+    assert_eq!(rate(&format!("rating=6&ratedAt={future}")), 400);
+    assert_eq!(rate("rating=7"), 200);
+    assert_eq!(sim.item(rk).unwrap().last_rated_at, Some(sim.now()));
+}
+
+#[tokio::test]
+async fn an_old_rated_at_still_moves_the_ratings_checkpoint() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let f = Feature::Ratings;
+    sim.seed_rating(PlexSim::movie_key(1), Some(4.0));
+    sim.seed_rating(PlexSim::movie_key(2), Some(6.0));
+    sim.rate_now(PlexSim::movie_key(3), Some(8.0));
+    let before = p.activity(&cx(), f).await.unwrap().unwrap();
+    // ferry changes an existing rating with a time long past: neither the count nor the
+    // newest row (by lastRatedAt) changes on the server...
+    let e = Entry::rating(
+        samples::movie(1),
+        Rating::new(9).unwrap(),
+        Some(samples::time(100)),
+    );
+    let r = p.add(&cx(), f, &[e]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        sim.item(PlexSim::movie_key(1)).unwrap().last_rated_at,
+        Some(samples::time(100).unix())
+    );
+    let after = p.activity(&cx(), f).await.unwrap().unwrap();
+    let server = |cp: &str| cp.split("|w").next().unwrap().to_owned();
+    assert_eq!(server(&before), server(&after), "{before} / {after}");
+    // ...but the write counter does: the checkpoint moves.
+    assert_ne!(before, after);
+    // A rating the user makes after it is the newest row again.
+    sim.rate_now(PlexSim::movie_key(5), Some(2.0));
+    let user = p.activity(&cx(), f).await.unwrap().unwrap();
+    assert_ne!(server(&user), server(&after), "{user}");
+    // And the user changing the item ferry wrote moves it too.
+    sim.rate_now(PlexSim::movie_key(1), Some(3.0));
+    assert_ne!(p.activity(&cx(), f).await.unwrap().unwrap(), user);
+}
+
+fn progress(n: u32, permille: u64) -> Entry {
+    Entry::progress(
+        samples::movie(n),
+        6_000_000 * permille / 1000,
+        Some(6_000_000),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn progress_stays_below_the_servers_played_threshold() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    // Threshold only (behaviour 0) at 70 %: 5 points of margin, so up to 65 %.
+    sim.set_played_threshold(70);
+    sim.set_played_at_behaviour("0");
+    let entries = [progress(1, 600), progress(2, 750), progress(3, 660)];
+    let r = p.add(&cx(), Feature::Progress, &entries).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert!(
+        is_unresolved(&r.items[1].outcome, UnresolvedReason::Unsupported),
+        "{r:?}"
+    );
+    assert!(is_unresolved(
+        &r.items[2].outcome,
+        UnresolvedReason::Unsupported
+    ));
+    for n in [2, 3] {
+        let it = sim.item(PlexSim::movie_key(n)).unwrap();
+        assert_eq!((it.view_count, it.view_offset), (0, None), "movie {n}");
+    }
+    assert!(sim.history().is_empty(), "no play was made up");
+    assert_eq!(
+        sim.requests("/:/prefs"),
+        1,
+        "one read of the settings per call"
+    );
+    assert_eq!(sim.requests("/:/timeline"), 1);
+    // A higher threshold lets more through: 95 % allows up to 90 %.
+    sim.set_played_threshold(95);
+    let r = p
+        .add(&cx(), Feature::Progress, &[progress(2, 850)])
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(
+        sim.item(PlexSim::movie_key(2)).unwrap().view_offset,
+        Some(5_100_000)
+    );
+}
+
+#[tokio::test]
+async fn progress_is_conservative_when_credits_may_count_a_play() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    // Plex's default: the earlier of 90 % and the first credits marker, here at 82 %.
+    sim.set_credits_marker(PlexSim::movie_key(1), Some(4_920_000));
+    sim.set_credits_marker(PlexSim::movie_key(2), Some(4_920_000));
+    let entries = [progress(1, 840), progress(2, 700)];
+    let r = p.add(&cx(), Feature::Progress, &entries).await.unwrap();
+    match &r.items[0].outcome {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            detail: Some(d),
+        } => assert!(d.contains("credits"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed);
+    assert_eq!(sim.item(PlexSim::movie_key(1)).unwrap().view_count, 0);
+    assert!(sim.history().is_empty());
+    // Settings that cannot be read get the same rule, even where the server would allow
+    // more.
+    sim.set_played_at_behaviour("0");
+    sim.set_played_threshold(95);
+    sim.inject(FaultRule::new(Fault::Status(500)).on("/:/prefs").times(10));
+    let r = p
+        .add(
+            &cx(),
+            Feature::Progress,
+            &[progress(3, 800), progress(4, 500)],
+        )
+        .await
+        .unwrap();
+    match &r.items[0].outcome {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            detail: Some(d),
+        } => assert!(d.contains("could not be read"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed, "{r:?}");
+}
+
+#[tokio::test]
+async fn progress_is_confirmed_only_when_the_server_shows_it() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.seed_view_offset(PlexSim::movie_key(9), Some(900_000));
+    // Normally: one batched read-back for the whole call.
+    let entries = [progress(1, 100), progress(2, 200), progress(3, 300)];
+    let r = p.add(&cx(), Feature::Progress, &entries).await.unwrap();
+    assert_eq!(r.confirmed(), 3, "{r:?}");
+    assert_eq!(sim.requests_under("/library/metadata"), 1);
+    // A server that answers 200 and keeps nothing: not confirmed, either way.
+    sim.set_timeline_ignored(true);
+    sim.reset_counts();
+    let r = p
+        .add(&cx(), Feature::Progress, &[progress(4, 100)])
+        .await
+        .unwrap();
+    match &r.items[0].outcome {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unconfirmed,
+            detail: Some(d),
+        } => assert!(d.contains("no resume point"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    let clear = Entry::progress(samples::movie(9), 900_000, Some(6_000_000), None);
+    let r = p.remove(&cx(), Feature::Progress, &[clear]).await.unwrap();
+    match &r.items[0].outcome {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unconfirmed,
+            detail: Some(d),
+        } => assert!(d.contains("900000"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    // A read-back that fails is not a confirmation either.
+    sim.set_timeline_ignored(false);
+    sim.inject(
+        FaultRule::new(Fault::Status(500))
+            .on("/library/metadata")
+            .times(10),
+    );
+    let r = p
+        .add(&cx(), Feature::Progress, &[progress(5, 100)])
+        .await
+        .unwrap();
+    assert!(
+        is_unresolved(&r.items[0].outcome, UnresolvedReason::Unconfirmed),
+        "{r:?}"
+    );
+    assert_eq!(
+        sim.item(PlexSim::movie_key(5)).unwrap().view_offset,
+        Some(600_000)
+    );
+}
+
+#[tokio::test]
+async fn playlist_folders_are_not_playlists() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    let folder = sim.seed_playlist_folder("Weekend");
+    sim.seed_playlist("Other", &[PlexSim::movie_key(1)]);
+    let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
+    assert!(snap.is_complete());
+    let names: Vec<String> = snap
+        .entries()
+        .filter_map(|e| match &e.payload {
+            Payload::Playlist(pl) => Some(pl.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, vec!["Other".to_owned()]);
+    // A playlist named like the folder is a new playlist; the folder is left alone.
+    let want = Entry::playlist(Playlist {
+        name: "Weekend".into(),
+        description: None,
+        items: vec![samples::movie(2)],
+    });
+    let r = p.add(&cx(), Feature::Playlists, &[want]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    let pls = sim.playlists();
+    assert_eq!(pls.len(), 3);
+    let f = pls.iter().find(|pl| pl.id == folder).unwrap();
+    assert!(f.folder && f.items.is_empty());
+    assert!(
+        pls.iter()
+            .any(|pl| !pl.folder && pl.title == "Weekend" && pl.items.len() == 1)
+    );
+}
+
+#[tokio::test]
+async fn read_only_and_special_playlists_are_read_but_never_written() {
+    let sim = PlexSim::start().await;
+    let p = provider(&sim, 100);
+    sim.seed_read_only_playlist(
+        "Plex Picks",
+        &[PlexSim::movie_key(1), PlexSim::movie_key(2)],
+    );
+    sim.seed_special_playlist("Favorites", "favorites", &[PlexSim::movie_key(3)]);
+    let before = sim.playlists();
+    let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
+    let items = |name: &str| {
+        snap.entries()
+            .find_map(|e| match &e.payload {
+                Payload::Playlist(pl) if pl.name == name => Some(pl.items.len()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name} not read"))
+    };
+    assert_eq!((items("Plex Picks"), items("Favorites")), (2, 1));
+    sim.reset_counts();
+    let edit = Entry::playlist(Playlist {
+        name: "plex picks".into(),
+        description: None,
+        items: vec![samples::movie(1), samples::movie(2), samples::movie(4)],
+    });
+    let r = p.add(&cx(), Feature::Playlists, &[edit]).await.unwrap();
+    assert!(
+        is_unresolved(&r.items[0].outcome, UnresolvedReason::Unsupported),
+        "{r:?}"
+    );
+    let drop = Entry::playlist(Playlist {
+        name: "Favorites".into(),
+        description: None,
+        items: vec![samples::movie(3)],
+    });
+    let r = p.remove(&cx(), Feature::Playlists, &[drop]).await.unwrap();
+    match &r.items[0].outcome {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            detail: Some(d),
+        } => assert!(d.contains("favorites"), "{d}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.playlists(), before);
+    assert!(writes_of(&sim).is_empty(), "{:?}", writes_of(&sim));
+}

@@ -17,7 +17,20 @@
 //!   `/library/sections/{id}/all` take Plex's filters (`field=v`, `field>>=v` greater
 //!   than, `field<<=v` less than, on `userRating`, `viewCount`, `lastViewedAt`,
 //!   `lastRatedAt`, `viewOffset`) and `sort=field:dir,…`; `X-Plex-Container-Size=0`
-//!   answers the count alone.
+//!   answers the count alone. `/library/metadata/{ids}` takes one rating key or several,
+//!   comma-separated (the spec's `ids` path parameter), and answers the items it has.
+//!   `PUT /:/rate` follows the Rate API: `rating` is 0-10 (0 is stored as a rating of 0),
+//!   `ratedAt` (epoch seconds, optional) becomes `lastRatedAt` ("if not present,
+//!   interpreted as now"; one in the future is `400`); `rating=-1`, outside the documented
+//!   range but what python-plexapi sends to reset, clears the rating; other values are
+//!   `400`. `GET /:/prefs` answers `MediaContainer.Setting[]` with
+//!   `LibraryVideoPlayedThreshold` (percent, default 90) and
+//!   `LibraryVideoPlayedAtBehaviour` (default `"3"`, "earliest between threshold percent
+//!   and first credits marker"); a `/:/timeline` report at or past the played point
+//!   (the threshold, or the item's credits marker as that setting says) counts a play
+//!   instead of storing a resume point. `/playlists` lists playlists and playlist folders
+//!   (`type=15`: playlists only, `type=16`: folders only); playlists may be `readOnly`
+//!   (edits and deletion answer `403`) or carry a `specialPlaylistType`.
 //! - **plex.tv** (`plex_tv_uri()`): the PIN sign-in and `/api/v2/user`
 //!   ([`super::plex_tv`]); the PIN hands out the account token (the Discover token).
 //! - **Discover** (`discover_uri()`): `/library/sections/watchlist/all` (paged),
@@ -104,6 +117,8 @@ pub struct PlexItem {
     pub view_offset: Option<u64>,
     pub user_rating: Option<f64>,
     pub last_rated_at: Option<i64>,
+    /// Where the item's credits marker starts (ms), if it has one; sample items have none.
+    pub credits_at: Option<u64>,
 }
 
 impl PlexItem {
@@ -121,7 +136,8 @@ pub struct HistoryRow {
     pub viewed_at: i64,
 }
 
-/// A video playlist: `(playlistItemID, rating key)` entries in order.
+/// A video playlist: `(playlistItemID, rating key)` entries in order; or, with `folder`,
+/// a playlist folder (no entries, no `playlistType`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimPlaylist {
     pub id: u64,
@@ -129,6 +145,27 @@ pub struct SimPlaylist {
     pub summary: String,
     pub smart: bool,
     pub items: Vec<(u64, u64)>,
+    /// `readOnly`: the playlist "cannot be altered or deleted directly by the client".
+    pub read_only: bool,
+    /// `specialPlaylistType` ("If this is a special playlist, this returns its type (e.g.
+    /// favorites)").
+    pub special: Option<String>,
+    pub folder: bool,
+}
+
+impl SimPlaylist {
+    fn new(id: u64, title: &str) -> Self {
+        SimPlaylist {
+            id,
+            title: title.to_owned(),
+            summary: String::new(),
+            smart: false,
+            items: Vec::new(),
+            read_only: false,
+            special: None,
+            folder: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -143,6 +180,12 @@ struct PlexState {
     watchlist: Vec<(String, i64)>,
     next_id: u64,
     now: i64,
+    /// `LibraryVideoPlayedThreshold` (percent).
+    played_threshold: u32,
+    /// `LibraryVideoPlayedAtBehaviour` (`0`-`3`).
+    played_at_behaviour: String,
+    /// `/:/timeline` answers 200 and stores nothing.
+    timeline_ignored: bool,
     pms: Knobs,
     discover: Knobs,
 }
@@ -233,6 +276,9 @@ impl PlexSimBuilder {
             watchlist: Vec::new(),
             next_id: 1,
             now: START_TIME,
+            played_threshold: 90,
+            played_at_behaviour: "3".to_owned(),
+            timeline_ignored: false,
             pms: Knobs::default(),
             discover: Knobs::default(),
         }));
@@ -297,6 +343,7 @@ fn movie_item(n: u32) -> PlexItem {
         view_offset: None,
         user_rating: None,
         last_rated_at: None,
+        credits_at: None,
     }
 }
 
@@ -573,22 +620,67 @@ impl PlexSim {
 
     /// Creates a video playlist holding these rating keys; returns its id.
     pub fn seed_playlist(&self, title: &str, keys: &[u64]) -> u64 {
+        self.seed_playlist_with(title, keys, |_| {})
+    }
+
+    /// Creates a `readOnly` video playlist (edits and deletion answer `403`).
+    pub fn seed_read_only_playlist(&self, title: &str, keys: &[u64]) -> u64 {
+        self.seed_playlist_with(title, keys, |p| p.read_only = true)
+    }
+
+    /// Creates a special video playlist (`specialPlaylistType`, e.g. `favorites`); the
+    /// server does not flag it `readOnly`.
+    pub fn seed_special_playlist(&self, title: &str, special: &str, keys: &[u64]) -> u64 {
+        self.seed_playlist_with(title, keys, |p| p.special = Some(special.to_owned()))
+    }
+
+    /// Creates a playlist folder; returns its id.
+    pub fn seed_playlist_folder(&self, title: &str) -> u64 {
+        self.seed_playlist_with(title, &[], |p| p.folder = true)
+    }
+
+    fn seed_playlist_with(
+        &self,
+        title: &str,
+        keys: &[u64],
+        shape: impl FnOnce(&mut SimPlaylist),
+    ) -> u64 {
         let mut st = self.st();
         let id = st.next_id;
         st.next_id += 1;
-        let mut items = Vec::new();
+        let mut pl = SimPlaylist::new(id, title);
         for k in keys {
-            items.push((st.next_id, *k));
+            pl.items.push((st.next_id, *k));
             st.next_id += 1;
         }
-        st.playlists.push(SimPlaylist {
-            id,
-            title: title.to_owned(),
-            summary: String::new(),
-            smart: false,
-            items,
-        });
+        shape(&mut pl);
+        st.playlists.push(pl);
         id
+    }
+
+    /// Sets the server's `LibraryVideoPlayedThreshold` (percent).
+    pub fn set_played_threshold(&self, percent: u32) {
+        self.st().played_threshold = percent;
+    }
+
+    /// Sets the server's `LibraryVideoPlayedAtBehaviour`: `0` at the threshold, `1` at the
+    /// final credits marker, `2` at the first credits marker, `3` (default) at the earlier
+    /// of the threshold and the first credits marker; the threshold without a marker.
+    pub fn set_played_at_behaviour(&self, behaviour: &str) {
+        self.st().played_at_behaviour = behaviour.to_owned();
+    }
+
+    /// Gives an item a credits marker starting at `at_ms` (or takes it away).
+    pub fn set_credits_marker(&self, rating_key: u64, at_ms: Option<u64>) {
+        if let Some(item) = self.st().item_mut(rating_key) {
+            item.credits_at = at_ms;
+        }
+    }
+
+    /// With `true`, `/:/timeline` answers 200 and stores nothing (a server that does not
+    /// keep a resume point from a report outside a playback session).
+    pub fn set_timeline_ignored(&self, ignored: bool) {
+        self.st().timeline_ignored = ignored;
     }
 
     /// Schedules a fault on the PMS host.
@@ -1068,14 +1160,35 @@ impl PlexState {
                     |i| self.item_json(i, guids),
                 )
             }
-            ("GET", ["library", "metadata", key]) => {
-                match key.parse::<u64>().ok().and_then(|k| self.item(k)) {
-                    Some(item) => container(json!({
-                        "size": 1, "Metadata": [self.item_json(item, guids)]
-                    })),
-                    None => not_found(),
+            // One rating key or several, comma-separated: the items found, in order.
+            ("GET", ["library", "metadata", keys]) => {
+                let rows: Vec<Value> = keys
+                    .split(',')
+                    .filter_map(|k| k.trim().parse::<u64>().ok())
+                    .filter_map(|k| self.item(k))
+                    .map(|item| self.item_json(item, guids))
+                    .collect();
+                if rows.is_empty() {
+                    return not_found();
                 }
+                container(json!({"size": rows.len(), "Metadata": rows}))
             }
+            ("GET", [":", "prefs"]) => container(json!({
+                "size": 3,
+                "Setting": [
+                    {"id": "FriendlyName", "label": "Friendly name", "type": "text",
+                     "default": "", "value": "ferry-sim", "hidden": false, "advanced": false,
+                     "group": "general"},
+                    {"id": "LibraryVideoPlayedThreshold", "label": "Video played threshold",
+                     "type": "int", "default": 90, "value": self.played_threshold,
+                     "hidden": false, "advanced": false, "group": "library"},
+                    {"id": "LibraryVideoPlayedAtBehaviour",
+                     "label": "Video play completion behaviour", "type": "text",
+                     "default": "3", "value": self.played_at_behaviour, "hidden": false,
+                     "advanced": true, "group": "library",
+                     "enumValues": "0:at selected threshold percentage|1:at final credits marker position|2:at first credits marker position|3:earliest between threshold percent and first credits marker"},
+                ],
+            })),
             ("GET", ["status", "sessions", "history", "all"]) => {
                 let mut rows: Vec<&HistoryRow> = self.history.iter().collect();
                 if let Some(k) = q.get("metadataItemID").and_then(|k| k.parse::<u64>().ok()) {
@@ -1176,23 +1289,31 @@ impl PlexState {
                 ) else {
                     return bad_request();
                 };
-                if !(rating.is_finite() && rating <= 10.0) {
+                // The spec: 0 to 10. -1 (python-plexapi's reset) clears.
+                let clear = rating == -1.0;
+                if !clear && !(0.0..=10.0).contains(&rating) {
                     return bad_request();
                 }
-                let now = self.tick();
-                match self.item_mut(key) {
-                    Some(item) => {
-                        if rating <= 0.0 {
-                            item.user_rating = None;
-                            item.last_rated_at = None;
-                        } else {
-                            item.user_rating = Some(rating);
-                            item.last_rated_at = Some(now);
-                        }
-                        ok_empty()
-                    }
-                    None => not_found(),
+                let rated_at = match q.get("ratedAt").map(|t| t.trim().parse::<i64>()) {
+                    None => None,
+                    Some(Ok(t)) if t <= self.now => Some(t),
+                    // Not a number, or "in the future".
+                    Some(_) => return bad_request(),
+                };
+                if self.item(key).is_none() {
+                    return not_found();
                 }
+                let now = self.tick();
+                if let Some(item) = self.item_mut(key) {
+                    if clear {
+                        item.user_rating = None;
+                        item.last_rated_at = None;
+                    } else {
+                        item.user_rating = Some(rating);
+                        item.last_rated_at = Some(rated_at.unwrap_or(now));
+                    }
+                }
+                ok_empty()
             }
             ("GET" | "POST" | "PUT", [":", "timeline"] | [":", "progress"]) => {
                 let (Some(key), Some(time)) = (
@@ -1202,28 +1323,51 @@ impl PlexState {
                     return bad_request();
                 };
                 let now = self.tick();
+                let threshold = u64::from(self.played_threshold);
+                let behaviour = self.played_at_behaviour.clone();
+                let ignored = self.timeline_ignored;
                 let Some(item) = self.item_mut(key) else {
                     return not_found();
                 };
+                if ignored {
+                    return ok_empty();
+                }
                 let duration = q
                     .get("duration")
                     .and_then(|d| d.parse::<u64>().ok())
                     .filter(|d| *d > 0)
                     .unwrap_or(item.duration_ms);
+                // Where the server counts a play: the threshold, or the credits marker as
+                // `LibraryVideoPlayedAtBehaviour` says (the threshold without a marker).
+                let at_threshold = duration * threshold / 100;
+                let played_at = match (behaviour.as_str(), item.credits_at) {
+                    ("1" | "2", Some(c)) => c,
+                    ("3", Some(c)) => c.min(at_threshold),
+                    _ => at_threshold,
+                };
                 if time == 0 {
                     item.view_offset = None;
-                } else if time * 10 >= duration * 9 {
+                } else if time >= played_at {
                     self.play(key, now);
                 } else {
                     item.view_offset = Some(time);
                 }
                 ok_empty()
             }
+            // Playlists and playlist folders; `type=15` playlists only, `type=16` folders
+            // only. `playlistType` limits playlists (folders have none and stay).
             ("GET", ["playlists"]) => {
+                let ty = q.get("type").map(String::as_str);
                 let rows: Vec<Value> = self
                     .playlists
                     .iter()
-                    .filter(|_| q.get("playlistType").is_none_or(|t| t == "video"))
+                    .filter(|p| match ty {
+                        None => true,
+                        Some("15") => !p.folder,
+                        Some("16") => p.folder,
+                        Some(_) => false,
+                    })
+                    .filter(|p| p.folder || q.get("playlistType").is_none_or(|t| t == "video"))
                     .map(playlist_json)
                     .collect();
                 paged(rows, start, size, truncate, json!({}))
@@ -1242,13 +1386,8 @@ impl PlexState {
                 };
                 let id = self.next_id;
                 self.next_id += 1;
-                let mut pl = SimPlaylist {
-                    id,
-                    title: title.to_owned(),
-                    summary: String::new(),
-                    smart: q.get("smart").is_some_and(|s| s == "1"),
-                    items: Vec::new(),
-                };
+                let mut pl = SimPlaylist::new(id, title);
+                pl.smart = q.get("smart").is_some_and(|s| s == "1");
                 for k in keys {
                     pl.items.push((self.next_id, k));
                     self.next_id += 1;
@@ -1284,6 +1423,14 @@ impl PlexState {
         truncate: bool,
         guids: bool,
     ) -> ResponseTemplate {
+        let pl = &self.playlists[pi];
+        if pl.read_only && method != "GET" {
+            // "cannot be altered or deleted directly by the client"
+            return html(403, "Forbidden");
+        }
+        if pl.folder && method != "GET" && !(method == "DELETE" && rest.is_empty()) {
+            return bad_request();
+        }
         match (method, rest) {
             ("GET", []) => {
                 container(json!({"size": 1, "Metadata": [playlist_json(&self.playlists[pi])]}))
@@ -1385,7 +1532,16 @@ impl PlexState {
 }
 
 fn playlist_json(p: &SimPlaylist) -> Value {
-    json!({
+    if p.folder {
+        // Metadata type 16 (the spec documents only that `type=15` leaves them out).
+        return json!({
+            "ratingKey": p.id.to_string(),
+            "key": format!("/playlists/{}/items", p.id),
+            "type": "playlistFolder",
+            "title": p.title,
+        });
+    }
+    let mut v = json!({
         "ratingKey": p.id.to_string(),
         "key": format!("/playlists/{}/items", p.id),
         "guid": format!("com.plexapp.agents.none://sim-playlist-{}", p.id),
@@ -1395,7 +1551,16 @@ fn playlist_json(p: &SimPlaylist) -> Value {
         "smart": p.smart,
         "playlistType": "video",
         "leafCount": p.items.len(),
-    })
+    });
+    if let Value::Object(m) = &mut v {
+        if p.read_only {
+            m.insert("readOnly".into(), json!(true));
+        }
+        if let Some(special) = &p.special {
+            m.insert("specialPlaylistType".into(), json!(special));
+        }
+    }
+    v
 }
 
 // ---------------------------------------------------------------------------------------
