@@ -206,13 +206,16 @@ pub(crate) fn play_row(group: &str, row: &Value) -> Result<PlayRow, String> {
         let obj = row.get("movie").ok_or("a movie play without its `movie`")?;
         title_obj(obj, MediaType::Movie)?
     } else {
-        let show = row
-            .get("show")
-            .ok_or("an episode play without its `show`")?;
-        let show = title_obj(show, MediaType::Show)?;
         let ep = row
             .get("episode")
             .ok_or("an episode play without its `episode`")?;
+        // The show's place is unverified against the live service: ferry's reading puts
+        // it beside `episode`, CrossWatch's inside it. Either is accepted.
+        let show = row
+            .get("show")
+            .or_else(|| ep.get("show"))
+            .ok_or("an episode play without its `show`")?;
+        let show = title_obj(show, MediaType::Show)?;
         let num = |k: &str| ep.get(k).and_then(Value::as_u64).map(|n| n as u32);
         let (Some(s), Some(n)) = (num("season"), num("number")) else {
             return Err("an episode without season and number".into());
@@ -287,6 +290,38 @@ mod tests {
         assert!(rating_row("movies", &row).unwrap().is_none());
         let row = json!({"rating": "great", "movie": {"ids": {"tmdb": 1}}});
         assert!(rating_row("movies", &row).is_err());
+    }
+
+    fn episode_play(row: &Value) -> Item {
+        play_row("episodes", row).unwrap().item
+    }
+
+    #[test]
+    fn an_episode_play_reads_its_show_beside_the_episode() {
+        let row = json!({"watched_at": "2025-06-01T20:00:00Z", "play_id": 7,
+            "show": {"title": "Severance", "year": 2022, "ids": {"tvdb": 371980, "imdb": "tt11280740"}},
+            "episode": {"season": 1, "number": 2, "ids": {"tvdb": 8000002}}});
+        let it = episode_play(&row);
+        assert_eq!((it.season, it.episode), (Some(1), Some(2)));
+        assert_eq!(it.show_ids.get(IdKind::Tvdb), Some("371980"));
+        assert_eq!(it.show_title.as_deref(), Some("Severance"));
+        assert_eq!(it.ids.get(IdKind::Tvdb), Some("8000002"));
+    }
+
+    #[test]
+    fn an_episode_play_reads_its_show_inside_the_episode() {
+        let row = json!({"watched_at": "2025-06-01T20:00:00Z", "play_id": 7,
+            "episode": {"season": 1, "number": 2, "ids": {"tvdb": 8000002},
+                        "show": {"title": "Severance", "ids": {"tvdb": 371980, "imdb": "tt11280740"}}}});
+        let it = episode_play(&row);
+        assert_eq!((it.season, it.episode), (Some(1), Some(2)));
+        assert_eq!(it.show_ids.get(IdKind::Imdb), Some("tt11280740"));
+        assert_eq!(it.show_title.as_deref(), Some("Severance"));
+        assert_eq!(it.ids.get(IdKind::Tvdb), Some("8000002"));
+        // Neither place: unreadable, never a play of no show.
+        let row = json!({"watched_at": "2025-06-01T20:00:00Z", "play_id": 7,
+            "episode": {"season": 1, "number": 2}});
+        assert!(play_row("episodes", &row).is_err());
     }
 
     #[test]

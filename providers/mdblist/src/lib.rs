@@ -751,7 +751,9 @@ impl MdblistProvider {
 
     async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
         let op = "POST /sync/watched";
-        let (rows, _) = self.read_history(cx).await?;
+        // History is a list of plays, not a set: a play posted twice is two plays. So a
+        // play missing from an incomplete read may well be there, and is never posted.
+        let (rows, problems) = self.read_history(cx).await?;
         let plays = Plays::new(&rows);
         let mut decided = vec![None; entries.len()];
         let mut movies: Vec<Wire> = Vec::new();
@@ -780,6 +782,14 @@ impl MdblistProvider {
             });
             if dup || plays.find(&e.item, watched_at).is_some() {
                 decided[i] = Some(Outcome::AlreadyPresent);
+                continue;
+            }
+            if !problems.is_empty() {
+                decided[i] = Some(Outcome::unmatched(
+                    &problems,
+                    true,
+                    "not in the MDBList history",
+                ));
                 continue;
             }
             if e.item.kind == MediaType::Movie {

@@ -263,6 +263,77 @@ async fn plays_are_never_duplicated_and_rewatches_are_kept() {
 }
 
 #[tokio::test]
+async fn an_add_after_an_incomplete_history_read_posts_nothing() {
+    let s = setup(Some(5)).await;
+    for n in 0..12 {
+        s.sim
+            .seed_play(&samples::movie(n), samples::time(n as i64 * 3600));
+    }
+    let listed = Entry::watch(samples::movie(0), samples::time(0));
+    // On the last page, which comes back cut in half.
+    let hidden = Entry::watch(samples::movie(11), samples::time(11 * 3600));
+    let new = Entry::watch(samples::movie(20), samples::time(0));
+    s.sim.inject(
+        FaultRule::new(Fault::Truncate)
+            .on("/sync/watched")
+            .method("GET")
+            .after(2),
+    );
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::History,
+            &[listed.clone(), hidden.clone(), new.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent, "{r:?}");
+    for i in [1, 2] {
+        assert_eq!(
+            unresolved(&r.items[i].outcome),
+            Some(UnresolvedReason::ProviderDown),
+            "a play the read may have missed is never posted: {r:?}"
+        );
+    }
+    assert_eq!(s.sim.requests_to("POST", "/sync/watched"), 0);
+    assert_eq!(s.sim.plays_of(&samples::movie(11)).len(), 1, "no duplicate");
+    assert!(s.sim.plays_of(&samples::movie(20)).is_empty());
+
+    // A later page that fails outright fails the add: nothing is posted either.
+    s.sim.inject(
+        FaultRule::new(Fault::Status(500))
+            .on("/sync/watched")
+            .method("GET")
+            .after(1)
+            .times(10),
+    );
+    let err =
+        s.p.add(&cx(), Feature::History, &[hidden, new])
+            .await
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(s.sim.requests_to("POST", "/sync/watched"), 0);
+    assert_eq!(s.sim.plays_of(&samples::movie(11)).len(), 1);
+
+    // Read whole again, the new play is written and the listed one is not.
+    s.sim.clear_faults();
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::History,
+            &[
+                Entry::watch(samples::movie(11), samples::time(11 * 3600)),
+                Entry::watch(samples::movie(20), samples::time(0)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent, "{r:?}");
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(s.sim.plays_of(&samples::movie(11)).len(), 1);
+}
+
+#[tokio::test]
 async fn episode_plays_round_trip() {
     let s = setup(None).await;
     let e1 = Entry::watch(samples::episode(1, 1, 2), samples::time(100));

@@ -98,6 +98,18 @@ fn time_field(row: &Value, key: &str) -> Result<Option<Timestamp>, String> {
     }
 }
 
+/// A count field (a number or a numeric string); `None` when absent or not a count. Only
+/// used to notice missing data, so an odd value is not an error.
+fn count_field(row: &Value, key: &str) -> Option<u64> {
+    match row.get(key)? {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// One library row of `/sync/all-items` or `/sync/ratings`.
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
@@ -110,11 +122,20 @@ pub(crate) struct Row {
     pub(crate) added_at: Option<Timestamp>,
     /// Watched episodes: `(season, episode, watched_at)`.
     pub(crate) episodes: Vec<(u32, u32, Option<Timestamp>)>,
+    /// The row's `watched_episodes_count`, when it carries one.
+    pub(crate) watched_count: Option<u64>,
 }
 
 impl Row {
     pub(crate) fn is_movie(&self) -> bool {
         self.item.kind == MediaType::Movie
+    }
+
+    /// A show row that says episodes were watched but lists none (SIMKL leaves
+    /// `seasons[]` out of finished shows unless asked with `include_all_episodes=yes`):
+    /// its plays are unknown, never "none".
+    pub(crate) fn episodes_missing(&self) -> bool {
+        !self.is_movie() && self.episodes.is_empty() && self.watched_count.is_some_and(|n| n > 0)
     }
 
     /// The watched episodes that carry a time, as episode items.
@@ -200,6 +221,7 @@ pub(crate) fn parse_row(b: Bucket, row: &Value) -> Result<Row, String> {
         last_watched_at: time_field(row, "last_watched_at")?,
         added_at: time_field(row, "added_to_watchlist_at")?,
         episodes,
+        watched_count: count_field(row, "watched_episodes_count"),
     })
 }
 
@@ -226,6 +248,16 @@ fn latest(v: &Value, fields: &[&str]) -> Option<Timestamp> {
         .iter()
         .flat_map(|b| fields.iter().filter_map(move |f| stamp(v, b, f)))
         .max()
+}
+
+/// The newest stamp of any change: the top-level `all` and every block's `all` and
+/// `removed_from_list`.
+pub(crate) fn newest_stamp(v: &Value) -> Option<Timestamp> {
+    let top = v
+        .get("all")
+        .and_then(Value::as_str)
+        .and_then(Timestamp::parse);
+    latest(v, &["all", "removed_from_list"]).max(top)
 }
 
 /// The newest `removed_from_list` stamp: a title left the library entirely.

@@ -36,8 +36,10 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::convert::{PLAN_TO_WATCH, ids_json, show_of};
-use crate::read::{Library, Plays, Source, fetch, is_complete, same_play, snapshot};
-use crate::write::{Wire, conflict, finalize, post_batches, unsupported};
+use crate::read::{
+    Library, Plays, Source, fetch, is_complete, same_play, snapshot, unlisted_reason,
+};
+use crate::write::{Sent, Wire, conflict, finalize, post_batches, unsupported};
 
 pub use crate::write::BATCH_SIZE;
 
@@ -62,14 +64,18 @@ pub const WRITE_LIMIT: RateLimit = RateLimit {
 };
 
 /// How `build_index` reads.
+///
+/// The default is [`ReadMode::Delta`]: SIMKL's API reference asks apps to call
+/// `/sync/all-items?date_from=…` only when an activity stamp changed and suspends the
+/// `client_id` of apps that re-download the whole library.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadMode {
     /// Every read is a full read (`present` semantics).
-    #[default]
     Full,
     /// After a first full read, reads are `date_from` deltas (`delta` semantics) while
     /// nothing left the library; see the provider docs for what a delta cannot see.
+    #[default]
     Delta,
 }
 
@@ -86,7 +92,7 @@ pub struct SimklConfig {
     /// Another API host (a proxy, a simulator). Default [`DEFAULT_BASE_URL`].
     #[serde(default)]
     pub base_url: Option<String>,
-    /// `full` (default) or `delta`.
+    /// `delta` (default) or `full`.
     #[serde(default)]
     pub read_mode: ReadMode,
 }
@@ -298,15 +304,66 @@ impl SimklProvider {
         }
     }
 
-    /// Re-reads `feature` after a write.
+    /// Where a confirming re-read of an *add* may start: SIMKL's newest activity stamp,
+    /// read just before the write. Everything the write changes is modified after it, so
+    /// a `date_from` read from there shows it, without reading the whole library again.
+    /// `None` (confirm with a full read) when SIMKL has no stamp yet or the read fails.
+    async fn write_mark(&self, cx: &Context) -> Option<String> {
+        match self.api.activities(cx).await {
+            Ok(v) => convert::newest_stamp(&v).map(|t| t.to_rfc3339()),
+            Err(e) => {
+                tracing::debug!(
+                    "simkl: no activity stamp before the write ({e}); confirming with a full read"
+                );
+                None
+            }
+        }
+    }
+
+    /// Re-reads `feature` after a write: changes since `since` (enough to confirm an
+    /// add: what was added was modified after the mark), or in full (`None`; a removal
+    /// needs that: `date_from` never shows what left).
     async fn reread(
         &self,
         cx: &Context,
         feature: Feature,
+        since: Option<&str>,
     ) -> std::result::Result<Snapshot, String> {
-        self.read_full(cx, feature)
+        let source = Source::for_feature(feature);
+        fetch(&self.api, cx, source, since)
             .await
+            .map(|f| snapshot(feature, source, &f))
             .map_err(|e| format!("the re-read after the write failed: {e}"))
+    }
+
+    /// Re-reads `feature` after an add: the `date_from` delta from `mark` when that shows
+    /// every title SIMKL accepted (`shown(snapshot, entries)`), a full read otherwise —
+    /// so a write the delta does not show (should SIMKL filter `date_from` on a back-dated
+    /// watch or rating rather than on the change) is still confirmed when it landed.
+    async fn reread_after_add(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        mark: Option<&str>,
+        sent: &Sent,
+        shown: impl Fn(&Snapshot, &[usize]) -> bool,
+    ) -> std::result::Result<Snapshot, String> {
+        if let Some(since) = mark {
+            let expected: Vec<usize> = sent
+                .accepted
+                .iter()
+                .copied()
+                .filter(|i| !sent.not_found.contains(i))
+                .collect();
+            match self.reread(cx, feature, Some(since)).await {
+                Ok(delta) if shown(&delta, &expected) => return Ok(delta),
+                Ok(_) => tracing::debug!(
+                    "simkl: the {feature} delta since {since} does not show every write; reading in full"
+                ),
+                Err(e) => tracing::debug!("simkl: {e}; reading in full"),
+            }
+        }
+        self.reread(cx, feature, None).await
     }
 
     fn emit_write(&self, cx: &Context, feature: Feature, op: &str, r: &WriteReport) {
@@ -364,14 +421,28 @@ impl SimklProvider {
                 },
             }
         }
+        let mark = if wires.is_empty() {
+            None
+        } else {
+            self.write_mark(cx).await
+        };
         let sent = post_batches(&self.api, cx, op, "/sync/add-to-list", wires).await?;
         let report = if sent.any_sent() {
-            let after = self.reread(cx, Feature::Watchlist).await;
+            let after = self
+                .reread_after_add(
+                    cx,
+                    Feature::Watchlist,
+                    mark.as_deref(),
+                    &sent,
+                    |snap, is| {
+                        let listed = listed_in(entries, snap);
+                        is.iter().all(|i| listed(*i))
+                    },
+                )
+                .await;
             match &after {
                 Ok(snap) => {
-                    let idx = index_of(snap);
-                    let confirm =
-                        |i: usize| idx.find(&entries[i].item.key(), &entries[i].item).is_some();
+                    let confirm = listed_in(entries, snap);
                     finalize(entries, decided, sent, Some(&confirm), None)
                 }
                 Err(msg) => finalize(entries, decided, sent, None, Some(msg.clone())),
@@ -410,7 +481,7 @@ impl SimklProvider {
                 );
                 continue;
             }
-            if row.last_watched_at.is_some() || !row.episodes.is_empty() {
+            if row.last_watched_at.is_some() || !row.episodes.is_empty() || row.episodes_missing() {
                 decided[i] = conflict(
                     "SIMKL takes a title off Plan to Watch only by removing it from the whole library, which would delete its watch history",
                 );
@@ -435,7 +506,7 @@ impl SimklProvider {
         }
         let sent = post_batches(&self.api, cx, op, "/sync/history/remove", wires).await?;
         let report = if sent.any_sent() {
-            match self.reread(cx, Feature::Watchlist).await {
+            match self.reread(cx, Feature::Watchlist, None).await {
                 Ok(snap) if is_complete(&snap) => {
                     let idx = index_of(&snap);
                     let confirm =
@@ -526,25 +597,27 @@ impl SimklProvider {
                 idxs: vec![i],
             });
         }
+        let mark = if add && !wires.is_empty() {
+            self.write_mark(cx).await
+        } else {
+            None
+        };
         let sent = post_batches(&self.api, cx, op, path, wires).await?;
         if !sent.any_sent() {
             return Ok(finalize(entries, decided, sent, None, None));
         }
-        let report = match self.reread(cx, Feature::Ratings).await {
+        let after = if add {
+            self.reread_after_add(cx, Feature::Ratings, mark.as_deref(), &sent, |snap, is| {
+                let rated = rated_as(entries, snap, true);
+                is.iter().all(|i| rated(*i))
+            })
+            .await
+        } else {
+            self.reread(cx, Feature::Ratings, None).await
+        };
+        let report = match after {
             Ok(snap) if add || is_complete(&snap) => {
-                let idx = index_of(&snap);
-                let confirm = |i: usize| {
-                    let e = &entries[i];
-                    let now = idx.find(&e.item.key(), &e.item).and_then(|k| snap.get(k));
-                    match (&e.payload, now.map(|x| &x.payload)) {
-                        (
-                            Payload::Rating { rating, .. },
-                            Some(Payload::Rating { rating: r, .. }),
-                        ) => add && rating == r,
-                        (_, None) => !add,
-                        _ => false,
-                    }
-                };
+                let confirm = rated_as(entries, &snap, add);
                 finalize(entries, decided, sent, Some(&confirm), None)
             }
             Ok(snap) => finalize(entries, decided, sent, None, Some(partial_reread(&snap))),
@@ -622,6 +695,16 @@ impl SimklProvider {
                 decided[i] = unsupported("no show id SIMKL can resolve");
                 continue;
             };
+            if let Some(r) = row.filter(|r| r.episodes_missing()) {
+                // SIMKL says the show has watched episodes but did not list them: this one
+                // may be among them, and re-sending it could move its date.
+                decided[i] = Some(Outcome::unmatched(
+                    &[unlisted_reason(1, r)],
+                    true,
+                    "not in SIMKL's library",
+                ));
+                continue;
+            }
             if let Some((_, _, at)) =
                 row.and_then(|r| r.episodes.iter().find(|(rs, re, _)| *rs == s && *re == n))
             {
@@ -652,17 +735,24 @@ impl SimklProvider {
         }
         let mut wires = movies;
         wires.extend(shows.into_wires());
+        let mark = if wires.is_empty() {
+            None
+        } else {
+            self.write_mark(cx).await
+        };
         let sent = post_batches(&self.api, cx, op, "/sync/history", wires).await?;
         if !sent.any_sent() {
             return Ok(finalize(entries, decided, sent, None, None));
         }
-        let report = match self.reread(cx, Feature::History).await {
+        let after = self
+            .reread_after_add(cx, Feature::History, mark.as_deref(), &sent, |snap, is| {
+                let played = played_in(entries, snap);
+                is.iter().all(|i| played(*i))
+            })
+            .await;
+        let report = match after {
             Ok(snap) => {
-                let plays = Plays::new(&snap);
-                let confirm = |i: usize| match entries[i].payload {
-                    Payload::Watch { watched_at } => plays.has(&entries[i].item, watched_at),
-                    _ => false,
-                };
+                let confirm = played_in(entries, &snap);
                 finalize(entries, decided, sent, Some(&confirm), None)
             }
             Err(msg) => finalize(entries, decided, sent, None, Some(msg)),
@@ -726,7 +816,16 @@ impl SimklProvider {
                 continue;
             };
             let show = show_of(&e.item);
-            let Some(row) = lib.find(&show).filter(|r| {
+            let found = lib.find(&show);
+            if let Some(r) = found.filter(|r| r.episodes_missing()) {
+                decided[i] = Some(Outcome::unmatched(
+                    &[unlisted_reason(1, r)],
+                    false,
+                    "not in SIMKL's library",
+                ));
+                continue;
+            }
+            let Some(row) = found.filter(|r| {
                 r.episodes.iter().any(|(rs, re, at)| {
                     *rs == s && *re == n && at.is_some_and(|t| same_play(t, watched_at))
                 })
@@ -754,8 +853,8 @@ impl SimklProvider {
         if !sent.any_sent() {
             return Ok(finalize(entries, decided, sent, None, None));
         }
-        // Confirmed only for plays a complete re-read no longer shows.
-        let report = match self.reread(cx, Feature::History).await {
+        // Confirmed only for plays a complete, full re-read no longer shows.
+        let report = match self.reread(cx, Feature::History, None).await {
             Ok(snap) if is_complete(&snap) => {
                 let plays = Plays::new(&snap);
                 let confirm = |i: usize| match entries[i].payload {
@@ -805,6 +904,42 @@ fn group_of(item: &Item) -> &'static str {
         "movies"
     } else {
         "shows"
+    }
+}
+
+/// Whether entry `i`'s title is in `snap` (a watchlist read).
+fn listed_in<'a>(entries: &'a [Entry], snap: &Snapshot) -> impl Fn(usize) -> bool + 'a {
+    let idx = index_of(snap);
+    move |i| idx.find(&entries[i].item.key(), &entries[i].item).is_some()
+}
+
+/// Whether `snap` (a ratings read) shows entry `i` written: rated as asked (`add`), or
+/// unrated (a removal).
+fn rated_as<'a>(
+    entries: &'a [Entry],
+    snap: &'a Snapshot,
+    add: bool,
+) -> impl Fn(usize) -> bool + 'a {
+    let idx = index_of(snap);
+    move |i| {
+        let e = &entries[i];
+        let now = idx.find(&e.item.key(), &e.item).and_then(|k| snap.get(k));
+        match (&e.payload, now.map(|x| &x.payload)) {
+            (Payload::Rating { rating, .. }, Some(Payload::Rating { rating: r, .. })) => {
+                add && rating == r
+            }
+            (_, None) => !add,
+            _ => false,
+        }
+    }
+}
+
+/// Whether `snap` (a history read) holds entry `i`'s play.
+fn played_in<'a>(entries: &'a [Entry], snap: &Snapshot) -> impl Fn(usize) -> bool + 'a {
+    let plays = Plays::new(snap);
+    move |i| match entries[i].payload {
+        Payload::Watch { watched_at } => plays.has(&entries[i].item, watched_at),
+        _ => false,
     }
 }
 
@@ -971,6 +1106,24 @@ mod tests {
         let cfg = c.parse::<SimklConfig>().unwrap();
         assert_eq!(cfg.read_mode, ReadMode::Delta);
         assert!(!format!("{cfg:?}").contains("tok-123456"));
+    }
+
+    #[test]
+    fn delta_is_the_default_read_mode() {
+        // SIMKL suspends apps that re-download the library instead of `date_from` reads.
+        let cfg = ProviderConfig::new("s", "simkl")
+            .set("client_id", "cid-123456")
+            .set("access_token", "tok-123456")
+            .parse::<SimklConfig>()
+            .unwrap();
+        assert_eq!(cfg.read_mode, ReadMode::Delta);
+        let cfg = ProviderConfig::new("s", "simkl")
+            .set("client_id", "cid-123456")
+            .set("access_token", "tok-123456")
+            .set("read_mode", "full")
+            .parse::<SimklConfig>()
+            .unwrap();
+        assert_eq!(cfg.read_mode, ReadMode::Full);
     }
 
     #[test]

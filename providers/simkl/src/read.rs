@@ -74,8 +74,14 @@ pub(crate) async fn fetch(
                 )
             }
             Source::Library => {
+                // `extended=full` turns on `seasons[]`; `include_all_episodes=yes` keeps it
+                // on completed (and dropped) shows, which otherwise come back with a
+                // watched count and no episodes; `episode_watched_at=yes` dates each
+                // episode. Anime keeps `full` (not `full_anime_seasons`): ferry writes
+                // SIMKL's own episode numbers, so it reads them back the same way.
                 query.push(("extended", "full".into()));
                 query.push(("episode_watched_at", "yes".into()));
+                query.push(("include_all_episodes", "yes".into()));
                 (
                     format!("GET /sync/all-items/{t}"),
                     format!("/sync/all-items/{t}"),
@@ -111,6 +117,7 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
     let mut snap = Snapshot::new(feature);
     let mut problems = fetched.problems.clone();
     let mut unrated = 0usize;
+    let mut unlisted: Vec<&Row> = Vec::new();
     for r in &fetched.rows {
         match feature {
             Feature::Watchlist => {
@@ -138,12 +145,18 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
                         snap.insert(Entry::watch(r.item.clone(), t));
                     }
                 } else {
+                    if r.episodes_missing() {
+                        unlisted.push(r);
+                    }
                     for (ep, t) in r.episode_plays() {
                         snap.insert(Entry::watch(ep, t));
                     }
                 }
             }
         }
+    }
+    if let Some(first) = unlisted.first() {
+        problems.push(unlisted_reason(unlisted.len(), first));
     }
     if unrated > 0 {
         problems.push(format!(
@@ -154,6 +167,15 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
         snap.mark_partial(problems.join("; "));
     }
     snap
+}
+
+/// Why a read is partial when `n` show rows (the first being `first`) say episodes were
+/// watched but list none: their plays are unknown, not absent.
+pub(crate) fn unlisted_reason(n: usize, first: &Row) -> String {
+    format!(
+        "{n} shows report watched episodes but list none (first: {}); their plays are unknown",
+        first.item.title.clone().unwrap_or_else(|| first.item.key())
+    )
 }
 
 /// Whether a snapshot read from `fetched` is complete.
@@ -235,4 +257,44 @@ impl Plays {
 /// Whether `a` and `b` are the same play.
 pub(crate) fn same_play(a: Timestamp, b: Timestamp) -> bool {
     a.abs_diff(b) <= HISTORY_TOLERANCE_SECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::Bucket;
+    use serde_json::json;
+
+    fn history_of(rows: &[serde_json::Value]) -> Snapshot {
+        let fetched = Fetched {
+            rows: rows
+                .iter()
+                .map(|r| parse_row(Bucket::Shows, r).unwrap())
+                .collect(),
+            problems: Vec::new(),
+        };
+        snapshot(Feature::History, Source::Library, &fetched)
+    }
+
+    #[test]
+    fn a_show_that_counts_watched_episodes_but_lists_none_makes_history_partial() {
+        let listed = json!({"status": "watching", "watched_episodes_count": 1,
+            "show": {"title": "Listed", "ids": {"simkl": 1}},
+            "seasons": [{"number": 1, "episodes": [{"number": 1, "watched_at": "2025-01-01T00:00:00Z"}]}]});
+        let unlisted = json!({"status": "completed", "watched_episodes_count": 10,
+            "show": {"title": "Finished", "ids": {"simkl": 2}}});
+        let snap = history_of(&[listed.clone(), unlisted]);
+        assert_eq!(snap.len(), 1);
+        match &snap.completeness {
+            Completeness::Partial { reason } => {
+                assert!(reason.contains("Finished"), "{reason}")
+            }
+            c => panic!("{c:?}"),
+        }
+        // No count, or a count of zero: nothing is missing.
+        let planned = json!({"status": "plantowatch", "watched_episodes_count": 0,
+            "show": {"title": "Later", "ids": {"simkl": 3}}});
+        let bare = json!({"status": "watching", "show": {"title": "Bare", "ids": {"simkl": 4}}});
+        assert!(history_of(&[listed, planned, bare]).is_complete());
+    }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ferry_core::{
     Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IndexSemantics, InventoryOps,
-    KvStore, MemoryKvStore, Outcome, Rating, Secret, Snapshot, Timestamp, UnresolvedReason,
+    KvStore, MemoryKvStore, Outcome, Payload, Rating, Secret, Snapshot, Timestamp,
+    UnresolvedReason,
 };
 use ferry_http::{HttpClient, ManualClock, RetryPolicy};
 use ferry_testkit::samples;
@@ -442,6 +443,200 @@ async fn episode_plays_round_trip_and_keep_the_show() {
     assert_eq!(show.episodes.len(), 1);
     let snap = index(&s.p, Feature::History).await;
     assert!(!snap.contains_key(&e1.key()) && snap.contains_key(&e2.key()));
+}
+
+/// Every episode of sample show 0 (2 seasons × 5), `i` hours after `samples::time(0)`.
+fn all_episodes_of_show_0() -> Vec<Entry> {
+    let mut v = Vec::new();
+    for s in 1..=2 {
+        for e in 1..=5 {
+            let i = v.len() as i64;
+            v.push(Entry::watch(
+                samples::episode(0, s, e),
+                samples::time(i * 3600),
+            ));
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn a_show_ferry_completes_keeps_every_episode_play() {
+    let s = setup().await;
+    let eps = all_episodes_of_show_0();
+    for e in &eps[..9] {
+        let Payload::Watch { watched_at } = e.payload else {
+            unreachable!()
+        };
+        let (season, n) = (e.item.season.unwrap(), e.item.episode.unwrap());
+        s.sim
+            .seed_episode_play(&samples::show(0), season, n, watched_at);
+    }
+    // ferry writes the last episode: SIMKL files the show as completed.
+    let r = s.p.add(&cx(), Feature::History, &eps[9..]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(
+        s.sim.entry(&samples::show(0)).unwrap().status,
+        ListStatus::Completed
+    );
+    // A completed show still lists its episodes: no play drops out of the snapshot
+    // (which the engine would read as ten deletions).
+    let snap = index(&s.p, Feature::History).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    for e in &eps {
+        assert!(snap.contains_key(&e.key()), "{} missing: {snap:?}", e.key());
+    }
+    // And an add of a play SIMKL holds is recognised, never sent again.
+    s.sim.reset_counts();
+    let r = s.p.add(&cx(), Feature::History, &eps[..1]).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent, "{r:?}");
+    assert_eq!(s.sim.requests_to("POST", "/sync/history"), 0);
+}
+
+#[tokio::test]
+async fn the_simulator_lists_a_finished_shows_episodes_only_when_asked() {
+    let sim = SimklSim::start().await;
+    for s in 1..=2 {
+        for e in 1..=5 {
+            sim.seed_episode_play(&samples::show(0), s, e, samples::time(0));
+        }
+    }
+    let raw = HttpClient::builder("simkl", "raw")
+        .base_url(sim.uri())
+        .bearer(&Secret::new(sim.token()))
+        .build()
+        .unwrap();
+    let c = cx();
+    let read = |all: bool| {
+        let mut rb = raw
+            .get("GET /sync/all-items/shows", "/sync/all-items/shows")
+            .query("client_id", sim.client_id())
+            .query("extended", "full")
+            .query("episode_watched_at", "yes");
+        if all {
+            rb = rb.query("include_all_episodes", "yes");
+        }
+        rb.send(&c)
+    };
+    let row = |v: &Value| v["shows"][0].clone();
+    let bare = row(&read(false).await.unwrap().json_value().unwrap());
+    assert_eq!(bare["status"], "completed");
+    assert_eq!(bare["watched_episodes_count"], 10);
+    assert!(bare.get("seasons").is_none(), "{bare}");
+    let full = row(&read(true).await.unwrap().json_value().unwrap());
+    assert_eq!(full["seasons"].as_array().map(Vec::len), Some(2), "{full}");
+}
+
+#[tokio::test]
+async fn a_show_row_without_its_episodes_is_partial_and_never_rewritten() {
+    let s = setup().await;
+    // SIMKL leaves the episode list out: only the count says they exist.
+    s.sim.ignore_include_all_episodes(true);
+    let eps = all_episodes_of_show_0();
+    for e in &eps {
+        let Payload::Watch { watched_at } = e.payload else {
+            unreachable!()
+        };
+        let (season, n) = (e.item.season.unwrap(), e.item.episode.unwrap());
+        s.sim
+            .seed_episode_play(&samples::show(0), season, n, watched_at);
+    }
+    s.sim.seed_play(&samples::movie(1), samples::time(0));
+    let snap = index(&s.p, Feature::History).await;
+    match &snap.completeness {
+        Completeness::Partial { reason } => assert!(reason.contains("list none"), "{reason}"),
+        c => panic!("plays SIMKL did not list must not read as absent, got {c:?}"),
+    }
+    assert!(snap.contains_key(&play(1, 0).key()), "the rest is read");
+    // An add or removal of one of those plays cannot be planned: nothing is sent.
+    s.sim.reset_counts();
+    let r = s.p.add(&cx(), Feature::History, &eps[..1]).await.unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::ProviderDown),
+        "{r:?}"
+    );
+    let r =
+        s.p.remove(&cx(), Feature::History, &eps[1..2])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::ProviderDown),
+        "{r:?}"
+    );
+    assert_eq!(s.sim.requests_to("POST", "/sync/history"), 0);
+    assert_eq!(s.sim.requests_to("POST", "/sync/history/remove"), 0);
+    assert_eq!(s.sim.entry(&samples::show(0)).unwrap().episodes.len(), 10);
+}
+
+#[tokio::test]
+async fn adds_are_confirmed_by_a_date_from_read_not_a_full_one() {
+    let s = setup().await;
+    s.sim.seed_play(&samples::movie(2), samples::time(0));
+    for (feature, entry) in [
+        (Feature::History, play(1, 3600)),
+        (Feature::Watchlist, wl(3)),
+        (
+            Feature::Ratings,
+            Entry::rating(samples::movie(4), Rating::new(7).unwrap(), None),
+        ),
+    ] {
+        s.sim.reset_counts();
+        let r = s.p.add(&cx(), feature, &[entry]).await.unwrap();
+        assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{feature}: {r:?}");
+        assert_eq!(
+            s.sim.full_list_reads(),
+            3,
+            "{feature}: one full read (three catalogs) to plan, none to confirm: {:?}",
+            s.sim.routes()
+        );
+        assert_eq!(s.sim.requests("/sync/activities"), 1, "{feature}: the mark");
+    }
+    // A removal is still confirmed by a full read: `date_from` never shows what left.
+    s.sim.reset_counts();
+    let r =
+        s.p.remove(&cx(), Feature::History, &[play(2, 0)])
+            .await
+            .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    assert_eq!(s.sim.full_list_reads(), 6);
+}
+
+#[tokio::test]
+async fn a_back_dated_add_the_delta_misses_is_confirmed_by_a_full_read() {
+    let s = setup().await;
+    // Should SIMKL's `date_from` look at watch and rating dates, a back-dated write is
+    // not in the delta: the confirmation falls back to a full read, never to "unconfirmed".
+    s.sim.date_from_on_event_dates(true);
+    s.sim.advance(400 * 86_400);
+    let rating = Entry::rating(
+        samples::movie(4),
+        Rating::new(7).unwrap(),
+        Some(samples::time(0)),
+    );
+    for (feature, entry) in [(Feature::History, play(1, 0)), (Feature::Ratings, rating)] {
+        s.sim.reset_counts();
+        let r = s.p.add(&cx(), feature, &[entry]).await.unwrap();
+        assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{feature}: {r:?}");
+        assert_eq!(
+            s.sim.full_list_reads(),
+            6,
+            "{feature}: {:?}",
+            s.sim.routes()
+        );
+    }
+    // A title SIMKL silently ignored is still not confirmed by either read.
+    s.sim.set_empty_write_bodies(true);
+    let r =
+        s.p.add(&cx(), Feature::Watchlist, &[wl(500)])
+            .await
+            .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unconfirmed),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]

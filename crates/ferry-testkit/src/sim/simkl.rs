@@ -16,7 +16,9 @@
 //!   (movies → `completed`, shows → `watching`). Without rewatches a title holds one watch
 //!   (movies: `last_watched_at`; episodes: one `watched_at` each).
 //! - **Reads**: `GET /sync/all-items[/{type}[/{status}]]` with `date_from` (items changed
-//!   since, inclusive), `extended=full|ids_only|simkl_ids_only`, `episode_watched_at=yes`;
+//!   since, inclusive), `extended=full|ids_only|simkl_ids_only`, `episode_watched_at=yes`,
+//!   `include_all_episodes=yes` (without it, completed and dropped shows carry no
+//!   `seasons[]`, only `watched_episodes_count`, as third-party clients observed on SIMKL);
 //!   `GET /sync/ratings/{type}[/{ratings}]`. An empty result is the literal JSON `null`.
 //! - **Activities**: `GET /sync/activities` with per-bucket stamps (`null` until the first
 //!   event). The server clock starts at [`START_TIME`] and advances one second on every
@@ -261,6 +263,13 @@ struct SimklState {
     /// Seconds the PIN flow asks clients to wait between polls (SIMKL: 5).
     pin_interval: u64,
     missing_app_params: u64,
+    /// List reads (`/sync/all-items…`, `/sync/ratings…`) without `date_from`.
+    full_list_reads: u64,
+    /// Leave `seasons[]` out of completed and dropped shows even with
+    /// `include_all_episodes=yes`.
+    ignore_include_all_episodes: bool,
+    /// `date_from` compares watch and rating dates instead of the time of the change.
+    date_from_on_event_dates: bool,
 }
 
 fn lock(m: &Mutex<SimklState>) -> MutexGuard<'_, SimklState> {
@@ -356,6 +365,9 @@ impl SimklSimBuilder {
             pins: Vec::new(),
             pin_interval: 5,
             missing_app_params: 0,
+            full_list_reads: 0,
+            ignore_include_all_episodes: false,
+            date_from_on_event_dates: false,
         }));
         let server = super::server().await;
         Mock::given(any())
@@ -671,6 +683,21 @@ impl SimklSim {
         self.st().ignore_removals = n;
     }
 
+    /// Completed and dropped shows come back without `seasons[]` even when the read asks
+    /// for `include_all_episodes=yes` (only `watched_episodes_count` tells that episodes
+    /// were watched): what SIMKL answers to a client that does not send the flag.
+    pub fn ignore_include_all_episodes(&self, on: bool) {
+        self.st().ignore_include_all_episodes = on;
+    }
+
+    /// `date_from` filters on the event's own date — a title's newest watch
+    /// (`/sync/all-items`, titles without a watch by their last change) and a rating's
+    /// `rated_at` (`/sync/ratings`) — rather than on when it changed, as one third-party
+    /// client reports for SIMKL's history. A back-dated write then never shows in a delta.
+    pub fn date_from_on_event_dates(&self, on: bool) {
+        self.st().date_from_on_event_dates = on;
+    }
+
     /// Writes answer `201` with an empty body (as SIMKL sometimes does).
     pub fn set_empty_write_bodies(&self, on: bool) {
         self.st().empty_write_bodies = on;
@@ -761,10 +788,17 @@ impl SimklSim {
         self.st().missing_app_params
     }
 
+    /// List reads (`GET /sync/all-items…`, `GET /sync/ratings…`) without `date_from`:
+    /// full reads, one per catalog.
+    pub fn full_list_reads(&self) -> u64 {
+        self.st().full_list_reads
+    }
+
     pub fn reset_counts(&self) {
         let mut st = self.st();
         st.knobs.reset_counts();
         st.missing_app_params = 0;
+        st.full_list_reads = 0;
     }
 }
 
@@ -928,6 +962,15 @@ fn refresh_show(t: &SimklTitle, e: &mut LibraryEntry) {
     }
 }
 
+/// The `/sync/all-items` flags that shape a row.
+#[derive(Debug, Clone, Copy, Default)]
+struct RowFlags {
+    /// `episode_watched_at=yes`: each episode carries its `watched_at`.
+    episode_watched_at: bool,
+    /// `include_all_episodes=yes`: completed and dropped shows list their episodes too.
+    include_all_episodes: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Extended {
     Full,
@@ -1064,7 +1107,7 @@ impl SimklState {
         Value::Object(m)
     }
 
-    fn row_json(&self, t: &SimklTitle, e: &LibraryEntry, ext: Extended, ep_times: bool) -> Value {
+    fn row_json(&self, t: &SimklTitle, e: &LibraryEntry, ext: Extended, flags: RowFlags) -> Value {
         let mut m = Map::new();
         if ext == Extended::Full {
             m.insert("added_to_watchlist_at".into(), ts(Some(e.added_at)));
@@ -1094,12 +1137,16 @@ impl SimklState {
                 m.insert("watched_episodes_count".into(), json!(e.episodes.len()));
                 m.insert("total_episodes_count".into(), json!(t.total_episodes()));
                 m.insert("not_aired_episodes_count".into(), json!(0));
-                if !e.episodes.is_empty() {
+                // SIMKL lists the episodes of a finished (completed or dropped) show only
+                // when asked with `include_all_episodes=yes`.
+                let finished = matches!(e.status, ListStatus::Completed | ListStatus::Dropped);
+                let listed = !finished || flags.include_all_episodes;
+                if listed && !e.episodes.is_empty() {
                     let mut seasons: BTreeMap<u32, Vec<Value>> = BTreeMap::new();
                     for ((s, ep), at) in &e.episodes {
                         let mut em = Map::new();
                         em.insert("number".into(), json!(ep));
-                        if ep_times {
+                        if flags.episode_watched_at {
                             em.insert("watched_at".into(), ts(Some(*at)));
                         }
                         em.insert("tvdb".into(), json!({"season": s, "episode": ep}));
@@ -1172,6 +1219,15 @@ impl SimklState {
                 .filter(Value::is_object)
         };
         let bad = || Reply::error(400, "bad_request", "the body is not a JSON object");
+        if method == "GET"
+            && matches!(
+                segs.as_slice(),
+                ["sync", "all-items", ..] | ["sync", "ratings", ..]
+            )
+            && !q.contains_key("date_from")
+        {
+            self.full_list_reads += 1;
+        }
         match (method, segs.as_slice()) {
             ("GET", ["sync", "activities"]) => Reply::json(200, self.activities_json()),
             ("GET", ["sync", "all-items"]) => self.all_items(None, None, &q),
@@ -1294,19 +1350,33 @@ impl SimklState {
     ) -> Reply {
         let since = Self::since(q);
         let ext = Self::extended(q);
-        let ep_times = q.get("episode_watched_at").is_some_and(|v| v == "yes");
+        let yes = |k: &str| q.get(k).is_some_and(|v| v == "yes");
+        let flags = RowFlags {
+            episode_watched_at: yes("episode_watched_at"),
+            include_all_episodes: yes("include_all_episodes") && !self.ignore_include_all_episodes,
+        };
         let mut rows: BTreeMap<SimklType, Vec<Value>> = BTreeMap::new();
         for (id, e) in &self.library {
             let t = &self.catalog[self.by_id[id]];
+            let when = if self.date_from_on_event_dates {
+                e.episodes
+                    .values()
+                    .copied()
+                    .chain(e.last_watched_at)
+                    .max()
+                    .unwrap_or(e.updated_at)
+            } else {
+                e.updated_at
+            };
             if kind.is_some_and(|k| k != t.kind)
                 || status.is_some_and(|s| s != e.status)
-                || since.is_some_and(|d| e.updated_at < d)
+                || since.is_some_and(|d| when < d)
             {
                 continue;
             }
             rows.entry(t.kind)
                 .or_default()
-                .push(self.row_json(t, e, ext, ep_times));
+                .push(self.row_json(t, e, ext, flags));
         }
         Reply::json(200, Self::bucketed(rows))
     }
@@ -1321,7 +1391,12 @@ impl SimklState {
         for (id, e) in &self.library {
             let t = &self.catalog[self.by_id[id]];
             let Some(r) = e.rating else { continue };
-            if t.kind != kind || !wanted.contains(&r) || since.is_some_and(|d| e.updated_at < d) {
+            let when = if self.date_from_on_event_dates {
+                e.rated_at.unwrap_or(e.updated_at)
+            } else {
+                e.updated_at
+            };
+            if t.kind != kind || !wanted.contains(&r) || since.is_some_and(|d| when < d) {
                 continue;
             }
             let mut m = Map::new();
