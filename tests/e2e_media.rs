@@ -291,3 +291,75 @@ async fn a_trakt_rewatch_against_single_play_jellyfin_loses_no_play_and_is_not_r
         assert_eq!(trakt_plays(&trakt), expected);
     }
 }
+
+/// Trakt takes a title off the watchlist once a play of it is added (a core Trakt
+/// feature). When ferry added that play, the removal is not the user's: a two-way
+/// watchlist pair must not carry it to Plex.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watchlist_title_trakt_drops_after_ferrys_play_stays_on_plex() {
+    let plex = PlexSim::builder().movies(10).start().await;
+    plex.seed_watchlist(PlexSim::movie_key(3));
+    plex.seed_watchlist(PlexSim::movie_key(4));
+    plex.seed_play(PlexSim::movie_key(3), at(0));
+    let trakt = TraktSim::start().await;
+
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "{}{}[[pairs]]\nname = \"plays\"\nsource = \"plex\"\ntarget = \"trakt\"\nmode = \"one-way\"\n\
+         [pairs.features.history]\n\
+         [[pairs]]\nname = \"lists\"\nsource = \"plex\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.watchlist]\nremove = true\n",
+        plex_block("plex", &plex),
+        trakt_block("trakt", &trakt),
+    ));
+    let plex_listed = |plex: &PlexSim| -> BTreeSet<u32> {
+        (0..10)
+            .filter(|n| {
+                let key = plex.item(PlexSim::movie_key(*n)).unwrap();
+                plex.watchlist().iter().any(|k| k == key.discover_key())
+            })
+            .collect()
+    };
+
+    ferry(Some(&config), &["--json", "run"])
+        .await
+        .expect_code(0);
+    assert_eq!(trakt_watchlist(&trakt), [3, 4].into_iter().collect());
+    assert_eq!(trakt_plays(&trakt).len(), 1);
+
+    // The user watches movie 3 again on Plex; ferry sends the play, Trakt drops the title.
+    plex.watch_now(PlexSim::movie_key(3));
+    ferry(Some(&config), &["--json", "run"])
+        .await
+        .expect_code(0);
+    assert_eq!(trakt_plays(&trakt)[&3].len(), 2);
+    assert_eq!(
+        trakt_watchlist(&trakt),
+        [4].into_iter().collect(),
+        "Trakt took movie 3 off its watchlist"
+    );
+
+    // The next runs see Trakt without movie 3, and remove nothing anywhere.
+    for _ in 0..2 {
+        let run = ferry(Some(&config), &["--json", "run"]).await;
+        run.expect_code(0);
+        let (_, _, removed, _, _, _) = totals(&run.summary());
+        assert_eq!(removed, 0, "{}", run.show());
+        assert_eq!(
+            plex_listed(&plex),
+            [3, 4].into_iter().collect(),
+            "{}",
+            run.show()
+        );
+    }
+    // A removal the user makes is still carried over.
+    trakt.unwatchlist(&[samples::movie(4)]);
+    let run = ferry(Some(&config), &["--json", "run"]).await;
+    run.expect_code(0);
+    assert_eq!(
+        plex_listed(&plex),
+        [3].into_iter().collect(),
+        "{}",
+        run.show()
+    );
+}

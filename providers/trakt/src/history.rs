@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::api::{Api, Paged, error_outcomes};
 use crate::common::{BATCH, Matcher, Slots, answer, unsupported, valid};
 use crate::convert::{Body, WriteKind, item_from_row, outcomes, time_field, trakt_time};
+use crate::memo::{WatchlistMemo, may_have_played};
 
 const KINDS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
 /// Plays further apart than this are read in separate windows.
@@ -162,7 +163,12 @@ fn near(a: Timestamp, b: Timestamp) -> bool {
 
 /// Adds plays that are not there yet; a play within the tolerance of an existing play of
 /// the same title (or of an earlier entry in this call) is `AlreadyPresent`.
-pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
+pub(crate) async fn add(
+    api: &Api,
+    memo: &WatchlistMemo,
+    cx: &Context,
+    entries: &[Entry],
+) -> Result<WriteReport> {
     cx.check_cancelled()?;
     let mut slots = Slots::new(entries.len());
     let ok = valid(entries, Feature::History, &KINDS, &mut slots);
@@ -257,12 +263,26 @@ pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<Wr
                 }
                 if let Some(rest) = eo.rest {
                     slots.fill(&rest);
+                    note_plays(memo, cx, entries, &body, &slots);
                     break;
                 }
             }
         }
+        note_plays(memo, cx, entries, &body, &slots);
     }
     Ok(slots.report(entries))
+}
+
+/// Remembers the plays of a sent batch that may now be on Trakt: Trakt takes those
+/// titles off the watchlist, and the next watchlist read must not take that for the
+/// user's removal.
+fn note_plays(memo: &WatchlistMemo, cx: &Context, entries: &[Entry], body: &Body, slots: &Slots) {
+    let played = body
+        .sent
+        .iter()
+        .filter(|s| slots.get(s.idx).is_some_and(may_have_played))
+        .map(|s| &entries[s.idx].item);
+    memo.record_plays(cx, played);
 }
 
 /// When Trakt's counts fall short, reads the plays back: the ones now there are

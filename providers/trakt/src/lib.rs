@@ -16,6 +16,9 @@
 //!   sent twice (Trakt does not deduplicate history) and an equal rating is never
 //!   rewritten. Account limits come from `/users/settings`; exactly the items past a
 //!   limit are `Unresolved(AccountLimit)`.
+//! - Trakt takes watched titles off the watchlist. A title it removed only because ferry
+//!   wrote a play of it stays in the watchlist snapshot (records in the state store, no
+//!   extra requests; see `memo.rs`), so ferry never passes on a removal it caused.
 //! - [`DeviceFlow`] / [`device_flow`]: the OAuth device flow for `ferry auth trakt`.
 //!
 //! See `docs/providers/trakt.md` for configuration and quirks.
@@ -26,6 +29,7 @@ mod common;
 mod convert;
 mod history;
 mod lists;
+mod memo;
 mod playlists;
 mod progress;
 mod ratings;
@@ -49,6 +53,7 @@ use serde_json::Value;
 pub use auth::{DeviceCode, DeviceFlow, OOB_REDIRECT, TokenGrant, device_flow};
 
 use crate::api::Api;
+use crate::memo::WatchlistMemo;
 
 /// Trakt's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.trakt.tv";
@@ -94,6 +99,8 @@ pub struct TraktProvider {
     api: Api,
     /// False when neither the config nor `ferry auth trakt` gave an access token.
     signed_in: bool,
+    /// Which watchlist removals ferry caused itself by writing plays.
+    memo: WatchlistMemo,
 }
 
 const ALL_KINDS: [MediaType; 4] = [
@@ -225,6 +232,7 @@ impl TraktProvider {
                 opts.clock.clone(),
             )?));
         }
+        let memo = WatchlistMemo::new(env.kv.clone(), instance, opts.clock.clone());
         if let Some(c) = opts.clock {
             b = b.clock(c);
         }
@@ -239,6 +247,7 @@ impl TraktProvider {
             instance: instance.to_owned(),
             api: Api::new(http, config.page_limit),
             signed_in: !access.expose().trim().is_empty(),
+            memo,
         })
     }
 
@@ -378,7 +387,7 @@ impl InventoryOps for TraktProvider {
         cx.check_cancelled()?;
         let api = &self.api;
         match feature {
-            Feature::Watchlist => watchlist::build_index(api, cx).await,
+            Feature::Watchlist => watchlist::build_index(api, &self.memo, cx).await,
             Feature::Ratings => ratings::build_index(api, cx).await,
             Feature::History => history::build_index(api, cx).await,
             Feature::Progress => progress::build_index(api, cx).await,
@@ -393,9 +402,9 @@ impl InventoryOps for TraktProvider {
         }
         let api = &self.api;
         match feature {
-            Feature::Watchlist => watchlist::write(api, cx, entries, true).await,
+            Feature::Watchlist => watchlist::write(api, &self.memo, cx, entries, true).await,
             Feature::Ratings => ratings::add(api, cx, entries).await,
-            Feature::History => history::add(api, cx, entries).await,
+            Feature::History => history::add(api, &self.memo, cx, entries).await,
             Feature::Progress => progress::add(api, cx, entries).await,
             Feature::Playlists => playlists::add(api, cx, entries).await,
         }
@@ -413,7 +422,7 @@ impl InventoryOps for TraktProvider {
         }
         let api = &self.api;
         match feature {
-            Feature::Watchlist => watchlist::write(api, cx, entries, false).await,
+            Feature::Watchlist => watchlist::write(api, &self.memo, cx, entries, false).await,
             Feature::Ratings => ratings::remove(api, cx, entries).await,
             Feature::History => history::remove(api, cx, entries).await,
             Feature::Progress => progress::remove(api, cx, entries).await,

@@ -18,6 +18,16 @@
 //!   `/sync/last_activities` (every timestamp advances, strictly monotonic, on each change).
 //!   Write answers carry `added`/`existing`/`deleted`/`not_found` nested by type exactly
 //!   as Trakt's. As Trakt documents, history is **not** deduplicated by the server.
+//! - **Watched titles leave the watchlist**: a play added with `POST /sync/history` takes
+//!   the movie, the episode and the episode's show off the watchlist, and stamps
+//!   `watchlist.updated_at` (and the type's `watchlisted_at`) as any watchlist change
+//!   does. Trakt does this itself: "Trakt already auto removes items from your watchlist
+//!   after you watch them. It is a core Trakt feature." (rectifyer, Trakt,
+//!   razzeee/script.trakt#460, 2019); Trakt's knowledge base, quoted in SimonVT/cathode#27
+//!   (2017): "Trakt removes items from the watchlist once you've started watching them"
+//!   (a show leaves once one of its episodes is watched); tknorris/salts#99: "That's by
+//!   design. That's how the trakt watchlist works." Seeding ([`TraktSim::seed_history`])
+//!   sets state directly and removes nothing. The simulator has no `/scrobble/stop`.
 //! - **Lists**: `/users/me/lists` (GET, POST), `/users/me/lists/{id}` (GET, PUT, DELETE),
 //!   `/items[/{type}]`, `/items/remove`, `/items/reorder`.
 //! - **Limits**: `/users/settings` reports `limits` (free tier by default: 250 watchlist
@@ -276,6 +286,21 @@ impl TraktSim {
         st.touch(&[("watchlist", "updated_at")]);
     }
 
+    /// The user takes items off the watchlist on trakt.tv (stamping `watchlist.updated_at`
+    /// when something left); items not there are ignored.
+    pub fn unwatchlist(&self, items: &[Item]) {
+        let mut st = self.st();
+        let keys: Vec<(MediaType, u64)> = items
+            .iter()
+            .filter_map(|i| Self::resolve(&mut st, i))
+            .collect();
+        let before = st.watchlist.len();
+        st.watchlist.retain(|r| !keys.contains(&r.key));
+        if st.watchlist.len() < before {
+            st.touch(&[("watchlist", "updated_at")]);
+        }
+    }
+
     /// Rates items (1-10; other values are skipped).
     pub fn seed_ratings(&self, ratings: &[(Item, u8)]) {
         let mut st = self.st();
@@ -302,7 +327,8 @@ impl TraktSim {
         ]);
     }
 
-    /// Adds plays of movies and episodes.
+    /// Adds plays of movies and episodes, as state: unlike `POST /sync/history`, it leaves
+    /// the watchlist alone.
     pub fn seed_history(&self, plays: &[(Item, Timestamp)]) {
         let mut st = self.st();
         for (item, at) in plays {
@@ -807,6 +833,61 @@ mod tests {
         );
         assert_eq!(r.body["deleted"]["movies"], 1);
         assert_eq!(r.body["not_found"]["ids"], json!([42]));
+    }
+
+    #[tokio::test]
+    async fn a_play_takes_the_title_and_its_show_off_the_watchlist() {
+        let sim = quiet().await;
+        sim.seed_watchlist(&[
+            samples::movie(1),
+            samples::movie(2),
+            samples::show(3),
+            samples::episode(4, 1, 2),
+            samples::show(5),
+        ]);
+        let before = sim.last_activities();
+        let play = json!({
+            "movies": [{"ids": {"tmdb": 900_001}, "watched_at": "2024-03-01T12:00:00.000Z"}],
+            "shows": [
+                {"ids": {"tvdb": 700_003}, "seasons": [{"number": 1, "episodes": [{"number": 1}]}]},
+                {"ids": {"tvdb": 700_004}, "seasons": [{"number": 1, "episodes": [{"number": 2}]}]}
+            ]
+        });
+        let r = call(&sim, "POST", "/sync/history", Some(play), true);
+        assert_eq!(r.status, 201);
+        assert_eq!(r.body["added"]["movies"], 1);
+        assert_eq!(r.body["added"]["episodes"], 2);
+        let left: Vec<(MediaType, Option<String>)> = sim
+            .watchlist()
+            .iter()
+            .map(|i| {
+                (
+                    i.kind,
+                    i.ids.get(ferry_core::IdKind::Trakt).map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            left,
+            vec![
+                (MediaType::Movie, Some("500002".into())),
+                (MediaType::Show, Some("400005".into()))
+            ],
+            "the watched movie, the watched episode and the show of a watched episode left"
+        );
+        let after = sim.last_activities();
+        assert!(
+            after["watchlist"]["updated_at"].as_str() > before["watchlist"]["updated_at"].as_str()
+        );
+        // A play of something not on the watchlist changes nothing there.
+        let before = sim.last_activities();
+        let play = json!({"movies": [{"ids": {"tmdb": 900_009}}]});
+        assert_eq!(
+            call(&sim, "POST", "/sync/history", Some(play), true).status,
+            201
+        );
+        assert_eq!(sim.watchlist().len(), 2);
+        assert_eq!(sim.last_activities()["watchlist"], before["watchlist"]);
     }
 
     #[tokio::test]

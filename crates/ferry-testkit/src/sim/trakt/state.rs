@@ -1318,6 +1318,7 @@ impl State {
         let r = self.resolve(body, true);
         let mut added = counts(&["movies", "episodes"]);
         let mut buckets = Vec::new();
+        let mut watched = Vec::new();
         for (t, x) in r.titles {
             if !matches!(t.kind, MediaType::Movie | MediaType::Episode) {
                 continue;
@@ -1338,10 +1339,38 @@ impl State {
             if !buckets.contains(&t.bucket()) {
                 buckets.push(t.bucket());
             }
+            watched.push(t);
         }
         let keys: Vec<(&str, &str)> = buckets.iter().map(|b| (*b, "watched_at")).collect();
         self.touch(&keys);
+        self.unwatchlist_watched(&watched);
         json_resp(201, json!({"added": added, "not_found": r.not_found}))
+    }
+
+    /// Trakt takes a title off the watchlist once it is watched: the movie, the episode,
+    /// and the show an episode belongs to (see the module docs for the sources). Stamps
+    /// `watchlist.updated_at` like any watchlist change, only when something left.
+    fn unwatchlist_watched(&mut self, watched: &[Title]) {
+        let mut gone: Vec<Key> = Vec::new();
+        for t in watched {
+            gone.push(t.key());
+            if t.kind == MediaType::Episode
+                && let Some(show) = self.catalog.show_of(t)
+            {
+                gone.push(show.key());
+            }
+        }
+        let mut buckets = Vec::new();
+        self.watchlist.retain(|row| {
+            let keep = !gone.contains(&row.key);
+            if !keep && !buckets.contains(&bucket_of(row.key.0)) {
+                buckets.push(bucket_of(row.key.0));
+            }
+            keep
+        });
+        if !buckets.is_empty() {
+            self.touch_list(Target::Watchlist, &buckets);
+        }
     }
 
     fn history_remove(&mut self, body: &Value) -> ResponseTemplate {
