@@ -151,6 +151,19 @@ impl OutcomeSlots {
         self.slots[i] = Some(o);
     }
 
+    /// Records a failed write of entry `i`. When the error stops the batch (auth, an
+    /// account limit, cancellation: [`Error::stops_batch`]), every entry still without an
+    /// outcome gets the same one and the answer is `true`: the caller sends nothing more.
+    pub fn fail(&mut self, i: usize, err: &Error) -> bool {
+        let o = Outcome::from_error(err);
+        self.set(i, o.clone());
+        let stop = err.stops_batch();
+        if stop {
+            self.fill(&o);
+        }
+        stop
+    }
+
     /// Gives every entry without an outcome yet this one (a batch stopped early).
     pub fn fill(&mut self, o: &Outcome) {
         for s in self.slots.iter_mut().filter(|s| s.is_none()) {
@@ -262,6 +275,36 @@ mod tests {
     use super::*;
     use crate::identity::{IdKind, Ids};
     use crate::item::Item;
+
+    #[test]
+    fn a_failure_that_stops_the_batch_settles_every_entry_left() {
+        let e =
+            |n: &str| Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)));
+        let entries = [e("1"), e("2"), e("3"), e("4")];
+        let mut slots = OutcomeSlots::new(entries.len());
+        slots.set(0, Outcome::Confirmed);
+        assert!(!slots.fail(1, &Error::new(ErrorKind::Conflict, "409")));
+        assert!(slots.fail(2, &Error::new(ErrorKind::Auth, "401")));
+        let r = slots.report(&entries);
+        assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+        assert!(matches!(
+            r.items[1].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::Conflict,
+                ..
+            }
+        ));
+        assert!(matches!(
+            r.items[2].outcome,
+            Outcome::Failed {
+                kind: ErrorKind::Auth,
+                ..
+            }
+        ));
+        // The auth failure is also the outcome of entry 4, which was never sent.
+        assert_eq!(r.items[2].outcome, r.items[3].outcome);
+        assert_ne!(r.items[1].outcome, r.items[2].outcome);
+    }
 
     #[test]
     fn counts_come_from_outcomes() {

@@ -1,17 +1,9 @@
 //! Write outcomes. The shared rules live in `ferry_core::report` (one outcome per entry,
 //! errors that stop a batch); this module only names what a miss means on this server.
 
-use ferry_core::{Entry, Error, Feature, Outcome};
+use ferry_core::{Entry, Feature, Outcome};
 
 pub(crate) use ferry_core::OutcomeSlots as Outcomes;
-
-pub(crate) fn outcome_for(err: &Error) -> Outcome {
-    Outcome::from_error(err)
-}
-
-pub(crate) fn stops_batch(err: &Error) -> bool {
-    err.stops_batch()
-}
 
 pub(crate) fn wrong_payload(e: &Entry, feature: Feature) -> Outcome {
     Outcome::wrong_payload(e, feature)

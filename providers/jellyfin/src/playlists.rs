@@ -33,7 +33,7 @@ use ferry_core::{
 use serde_json::{Value, json};
 
 use crate::library::{Library, episode_item, title_item};
-use crate::outcome::{Outcomes, named, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, named, unmatched, wrong_payload};
 use crate::server::{Flavor, MediaServer, Method, Route};
 
 fn same_name(a: &str, b: &str) -> bool {
@@ -562,10 +562,7 @@ impl MediaServer {
                 }
                 Ok((o, _)) => out.set(i, o),
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }
@@ -639,10 +636,7 @@ impl MediaServer {
                     out.set(i, o);
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::library::{TICKS_PER_MS, UserState};
-use crate::outcome::{Outcomes, named, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, named, unmatched, wrong_payload};
 
 /// Rows per page of every list read.
 pub const DEFAULT_PAGE_SIZE: usize = 200;
@@ -604,10 +604,7 @@ impl MediaServer {
                     out.set(i, o);
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

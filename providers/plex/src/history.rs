@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::library::{LibItem, Library};
-use crate::outcome::{Outcomes, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, outcome_for, unmatched, wrong_payload};
 use crate::paging::{fetch_all, i64_field, media_container, str_field, u64_field};
 use crate::{LIBRARY_IDENTIFIER, PlexProvider};
 
@@ -409,10 +409,7 @@ impl PlexProvider {
                     sent.push((i, rk, at, ty));
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }
@@ -608,10 +605,7 @@ impl PlexProvider {
                     out.set(i, o);
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

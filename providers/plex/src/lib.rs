@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::library::{Library, ids_of, title_item};
-use crate::outcome::{Outcomes, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, unmatched, wrong_payload};
 use crate::paging::{fetch_all, media_container, str_field};
 
 /// Plex's cloud service that holds the account watchlist.
@@ -350,10 +350,7 @@ impl PlexProvider {
                     out.set(i, Outcome::AlreadyAbsent)
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }
@@ -429,10 +426,7 @@ impl PlexProvider {
             match self.rate(cx, &li.rating_key, value, at).await {
                 Ok(()) => out.set(i, Outcome::Confirmed),
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

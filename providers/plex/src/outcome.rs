@@ -9,10 +9,6 @@ pub(crate) fn outcome_for(err: &Error) -> Outcome {
     Outcome::from_error(err)
 }
 
-pub(crate) fn stops_batch(err: &Error) -> bool {
-    err.stops_batch()
-}
-
 pub(crate) fn wrong_payload(e: &Entry, feature: Feature) -> Outcome {
     Outcome::wrong_payload(e, feature)
 }

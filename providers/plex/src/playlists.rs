@@ -18,7 +18,7 @@ use ferry_core::{
 use serde_json::Value;
 
 use crate::library::{Library, ids_of, title_item};
-use crate::outcome::{Outcomes, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, unmatched, wrong_payload};
 use crate::paging::{fetch_all, str_field, u64_field};
 use crate::{LIBRARY_IDENTIFIER, PlexProvider};
 
@@ -399,10 +399,7 @@ impl PlexProvider {
                 ),
                 Ok(o) => out.set(i, o),
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }
@@ -451,10 +448,7 @@ impl PlexProvider {
                     out.set(i, Outcome::AlreadyAbsent)
                 }
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

@@ -30,7 +30,7 @@ use ferry_core::{
 };
 use serde_json::Value;
 
-use crate::outcome::{Outcomes, outcome_for, stops_batch, unmatched, wrong_payload};
+use crate::outcome::{Outcomes, unmatched, wrong_payload};
 use crate::paging::{media_container, str_field, u64_field};
 use crate::{LIBRARY_IDENTIFIER, PLAYABLE, PlexProvider};
 
@@ -355,10 +355,7 @@ impl PlexProvider {
                     views_before: li.view_count,
                 }),
                 Err(err) => {
-                    let o = outcome_for(&err);
-                    out.set(i, o.clone());
-                    if stops_batch(&err) {
-                        out.fill(&o);
+                    if out.fail(i, &err) {
                         break;
                     }
                 }

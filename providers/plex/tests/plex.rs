@@ -853,27 +853,6 @@ async fn a_play_the_user_unmarked_does_not_come_back_with_a_new_add() {
 // `/:/prefs`, `/:/timeline` as playback reporting only, playlist folders and read-only
 // playlists.
 
-/// The status of a raw request to the simulated PMS (a minimal blocking HTTP/1.1 client:
-/// the simulator runs on its own thread).
-fn raw_status(sim: &PlexSim, method: &str, path_and_query: &str) -> u16 {
-    use std::io::{Read, Write};
-    let addr = sim.uri().trim_start_matches("http://").to_owned();
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    let req = format!(
-        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         X-Plex-Token: {}\r\nContent-Length: 0\r\n\r\n",
-        sim.token()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    String::from_utf8_lossy(&raw)
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
 fn is_unresolved(o: &Outcome, want: UnresolvedReason) -> bool {
     matches!(o, Outcome::Unresolved { reason, .. } if *reason == want)
 }
@@ -946,8 +925,7 @@ async fn the_simulated_rate_endpoint_follows_the_rate_api() {
     let sim = PlexSim::start().await;
     let rk = PlexSim::movie_key(3);
     let rate = |q: &str| {
-        raw_status(
-            &sim,
+        sim.raw_status(
             "PUT",
             &format!("/:/rate?key={rk}&identifier=com.plexapp.plugins.library&{q}"),
         )

@@ -758,6 +758,31 @@ impl PlexSim {
         self.st().discover.routes()
     }
 
+    /// Sends `method path_and_query` to the PMS with the token and no body, and returns the
+    /// status: a minimal blocking HTTP/1.1 client, for tests that probe what the simulated
+    /// endpoints accept (the server runs on its own thread).
+    pub fn raw_status(&self, method: &str, path_and_query: &str) -> u16 {
+        use std::io::{Read, Write};
+        let addr = self.uri().trim_start_matches("http://").to_owned();
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            return 0;
+        };
+        let req = format!(
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             X-Plex-Token: {}\r\nContent-Length: 0\r\n\r\n",
+            self.token()
+        );
+        let mut raw = Vec::new();
+        if s.write_all(req.as_bytes()).is_err() || s.read_to_end(&mut raw).is_err() {
+            return 0;
+        }
+        String::from_utf8_lossy(&raw)
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn reset_counts(&self) {
         let mut st = self.st();
         st.pms.reset_counts();
@@ -1702,27 +1727,6 @@ mod tests {
         assert_eq!(e.external, vec!["tvdb://10010102".to_owned()]);
     }
 
-    /// The status of a request to the PMS (a minimal blocking HTTP/1.1 client: the server
-    /// runs on its own thread).
-    fn status(sim: &PlexSim, method: &str, path_and_query: &str) -> u16 {
-        use std::io::{Read, Write};
-        let addr = sim.uri().trim_start_matches("http://").to_owned();
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        let req = format!(
-            "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-             X-Plex-Token: {}\r\nContent-Length: 0\r\n\r\n",
-            sim.token()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        String::from_utf8_lossy(&raw)
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0)
-    }
-
     #[tokio::test]
     async fn scrobble_marks_played_without_a_history_row() {
         let sim = PlexSim::start().await;
@@ -1732,7 +1736,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let before = sim.now();
         let q = format!("key={rk}&identifier={LIBRARY_IDENTIFIER}");
-        assert_eq!(status(&sim, "PUT", &format!("/:/scrobble?{q}")), 200);
+        assert_eq!(sim.raw_status("PUT", &format!("/:/scrobble?{q}")), 200);
         assert_eq!(sim.history(), rows, "a scrobble creates no history row");
         let it = sim.item(rk).unwrap();
         assert_eq!(it.view_count, 2);
@@ -1741,8 +1745,7 @@ mod tests {
         // An unplayed item becomes played, still without a row.
         let other = PlexSim::movie_key(3);
         assert_eq!(
-            status(
-                &sim,
+            sim.raw_status(
                 "PUT",
                 &format!("/:/scrobble?key={other}&identifier={LIBRARY_IDENTIFIER}")
             ),
@@ -1751,20 +1754,19 @@ mod tests {
         assert_eq!(sim.item(other).unwrap().view_count, 1);
         assert_eq!(sim.history(), rows);
         // Unscrobble marks it unplayed and leaves the rows.
-        assert_eq!(status(&sim, "PUT", &format!("/:/unscrobble?{q}")), 200);
+        assert_eq!(sim.raw_status("PUT", &format!("/:/unscrobble?{q}")), 200);
         let it = sim.item(rk).unwrap();
         assert_eq!((it.view_count, it.last_viewed_at), (0, None));
         assert_eq!(sim.history(), rows);
         // Unknown items and a missing identifier.
         assert_eq!(
-            status(
-                &sim,
+            sim.raw_status(
                 "PUT",
                 &format!("/:/scrobble?key=999&identifier={LIBRARY_IDENTIFIER}")
             ),
             404
         );
-        assert_eq!(status(&sim, "PUT", &format!("/:/scrobble?key={rk}")), 400);
+        assert_eq!(sim.raw_status("PUT", &format!("/:/scrobble?key={rk}")), 400);
     }
 
     #[tokio::test]
