@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use ferry_core::{Entry, Feature, IdKind, Ids, InventoryOps, Item, Outcome, Snapshot};
+use ferry_core::{Entry, Feature, IdKind, Ids, InventoryOps, Item, Outcome, Snapshot, WriteReport};
 use ferry_testkit::samples;
 use ferry_testkit::sim::trakt::{Fault, FaultRule};
 
@@ -36,6 +36,17 @@ async fn play(r: &Rig, item: Item) {
 }
 
 /// The movie as a media server might know it: by its imdb id alone.
+/// ferry adds (`"add"`) or removes (`"remove"`) one watchlist entry on Trakt.
+async fn listing(r: &Rig, op: &str, item: Item) -> WriteReport {
+    let entries = [Entry::watchlist(item)];
+    let p = &r.provider;
+    match op {
+        "add" => p.add(&cx(), Feature::Watchlist, &entries).await,
+        _ => p.remove(&cx(), Feature::Watchlist, &entries).await,
+    }
+    .unwrap()
+}
+
 fn by_imdb(n: u32) -> Item {
     let m = samples::movie(n);
     let imdb = m.ids.get(IdKind::Imdb).unwrap().to_owned();
@@ -86,15 +97,7 @@ async fn a_movie_ferry_played_stays_until_ferry_removes_it() {
     assert!(has(&watchlist(&r).await, &samples::movie(1)));
 
     // The user removes it elsewhere and a two-way pair asks ferry to remove it here.
-    let report = r
-        .provider
-        .remove(
-            &cx(),
-            Feature::Watchlist,
-            &[Entry::watchlist(samples::movie(1))],
-        )
-        .await
-        .unwrap();
+    let report = listing(&r, "remove", samples::movie(1)).await;
     assert_eq!(report.items[0].outcome, Outcome::AlreadyAbsent);
     let snap = watchlist(&r).await;
     assert!(!has(&snap, &samples::movie(1)), "no longer retained");
@@ -216,15 +219,7 @@ async fn a_title_ferry_added_and_then_played_stays() {
     let sim = sim().await;
     let r = rig(&sim);
     assert!(watchlist(&r).await.is_empty());
-    let report = r
-        .provider
-        .add(
-            &cx(),
-            Feature::Watchlist,
-            &[Entry::watchlist(samples::movie(4))],
-        )
-        .await
-        .unwrap();
+    let report = listing(&r, "add", samples::movie(4)).await;
     assert_eq!(report.items[0].outcome, Outcome::Confirmed);
     play(&r, samples::movie(4)).await;
     assert!(sim.watchlist().is_empty());
