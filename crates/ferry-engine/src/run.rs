@@ -2,7 +2,7 @@
 //! activities shortcut → snapshots → journal reconciliation → guard verdicts → plan →
 //! guardrails → apply → commit (one transaction per feature).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -75,6 +75,9 @@ struct RunCx<'a> {
     cancel: CancelToken,
     gates: HashMap<String, InstanceGate>,
     activities: HashMap<String, Option<Activities>>,
+    /// Per instance, the features whose cached checkpoint may be stale because ferry
+    /// wrote another feature there this run (a play can take a title off a watchlist).
+    stale: HashMap<String, BTreeSet<Feature>>,
     waited: HashSet<String>,
     plans: Option<Vec<PlannedFeature>>,
 }
@@ -169,6 +172,7 @@ impl Engine {
             cancel,
             gates: HashMap::new(),
             activities: HashMap::new(),
+            stale: HashMap::new(),
             waited: HashSet::new(),
             plans: collect.then(Vec::new),
         };
@@ -221,19 +225,34 @@ impl Engine {
             }),
         );
 
+        // Feature by feature across all pairs (history everywhere, then the watchlists,
+        // ...), not pair by pair: a feature's writes can move another feature on the same
+        // service (Trakt takes a watched title off its watchlist), so every pair's
+        // watchlist is compared, and its checkpoint committed, after every pair's plays
+        // landed. Within a feature, pairs run in config order.
         let mut summaries = Vec::new();
-        let mut cancelled = false;
+        let mut active = Vec::new();
         for (i, pair) in pairs.iter().enumerate() {
-            if rc.cancel.is_cancelled() {
-                cancelled = true;
-                break;
+            let (s, features) = self.open_pair(&mut rc, pair, i + 1, pairs.len());
+            if let Some(features) = features {
+                active.push((i, features));
             }
-            let s = self.run_pair(&mut rc, pair, i + 1, pairs.len()).await;
-            cancelled |= s
-                .features
-                .iter()
-                .any(|f| f.status == FeatureStatus::Cancelled);
             summaries.push(s);
+        }
+        let mut cancelled = false;
+        'features: for feature in Feature::ALL {
+            for (i, features) in &active {
+                let Some((_, switch)) = features.iter().find(|(f, _)| *f == feature) else {
+                    continue;
+                };
+                if rc.cancel.is_cancelled() {
+                    cancelled = true;
+                    break 'features;
+                }
+                let fs = self.feature(&mut rc, pairs[*i], feature, *switch).await;
+                cancelled |= fs.status == FeatureStatus::Cancelled;
+                summaries[*i].features.push(fs);
+            }
         }
         cancelled |= rc.cancel.is_cancelled();
 
@@ -289,14 +308,20 @@ impl Engine {
         Ok((summary, rc.plans.unwrap_or_default()))
     }
 
-    async fn run_pair(
+    /// Announces a pair (`run:pair`) and decides whether it runs: its summary, and the
+    /// features to run unless the pair is skipped (a missing or same instance, a side
+    /// whose credentials were refused).
+    fn open_pair(
         &self,
         rc: &mut RunCx<'_>,
         pair: &PairConfig,
         i: usize,
         n: usize,
-    ) -> PairSummary {
-        let features = pair_features(pair);
+    ) -> (PairSummary, Option<Vec<(Feature, FeatureSwitch)>>) {
+        let features: Vec<(Feature, FeatureSwitch)> = pair_features(pair)
+            .into_iter()
+            .filter(|(f, _)| rc.cfg.only_feature.is_none_or(|only| only == *f))
+            .collect();
         let mut out = PairSummary {
             name: pair.name.clone(),
             source: pair.source.clone(),
@@ -310,7 +335,7 @@ impl Engine {
             json!({
                 "i": i, "n": n, "pair": pair.name, "src": pair.source, "dst": pair.target,
                 "mode": pair.mode.as_str(),
-                "features": features.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+                "features": pair_features(pair).iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
             }),
         );
         let missing: Vec<&str> = [pair.source.as_str(), pair.target.as_str()]
@@ -328,7 +353,7 @@ impl Engine {
                 json!({"pair": pair.name, "src": pair.source, "dst": pair.target, "reason": reason, "missing": missing}),
             );
             out.skipped = Some(reason.into());
-            return out;
+            return (out, None);
         }
         let (sa, sb) = (
             rc.gates[&pair.source].status(),
@@ -341,40 +366,77 @@ impl Engine {
                        "src_status": sa.as_str(), "dst_status": sb.as_str()}),
             );
             out.skipped = Some("auth_failed".into());
-            return out;
+            return (out, None);
         }
-        for (feature, switch) in features {
-            if rc.cfg.only_feature.is_some_and(|f| f != feature) {
-                continue;
-            }
-            if rc.cancel.is_cancelled() {
-                break;
-            }
-            let started = Instant::now();
-            let fs = self.run_feature(rc, pair, feature, switch).await;
-            if fs.status == FeatureStatus::Cancelled {
-                rc.em.emit(
-                    "feature:cancelled",
-                    json!({"pair": pair.name, "src": pair.source, "dst": pair.target, "feature": feature.as_str()}),
-                );
-            }
+        (out, Some(features))
+    }
+
+    /// Runs one feature of one pair and reports it (`feature:done`).
+    async fn feature(
+        &self,
+        rc: &mut RunCx<'_>,
+        pair: &PairConfig,
+        feature: Feature,
+        switch: FeatureSwitch,
+    ) -> FeatureSummary {
+        let started = Instant::now();
+        let fs = self.run_feature(rc, pair, feature, switch).await;
+        if fs.status == FeatureStatus::Cancelled {
             rc.em.emit(
-                "feature:done",
-                json!({
-                    "pair": pair.name, "src": pair.source, "dst": pair.target,
-                    "feature": feature.as_str(),
-                    "status": fs.status,
-                    "added": fs.added(), "updated": fs.updated(), "removed": fs.removed(),
-                    "unresolved": fs.unresolved(),
-                    "blocked": fs.blocked.values().sum::<usize>(),
-                    "calls": fs.calls,
-                    "dry_run": rc.cfg.dry_run,
-                    "ms": started.elapsed().as_millis() as u64,
-                }),
+                "feature:cancelled",
+                json!({"pair": pair.name, "src": pair.source, "dst": pair.target, "feature": feature.as_str()}),
             );
-            out.features.push(fs);
         }
-        out
+        rc.em.emit(
+            "feature:done",
+            json!({
+                "pair": pair.name, "src": pair.source, "dst": pair.target,
+                "feature": feature.as_str(),
+                "status": fs.status,
+                "added": fs.added(), "updated": fs.updated(), "removed": fs.removed(),
+                "unresolved": fs.unresolved(),
+                "blocked": fs.blocked.values().sum::<usize>(),
+                "calls": fs.calls,
+                "dry_run": rc.cfg.dry_run,
+                "ms": started.elapsed().as_millis() as u64,
+            }),
+        );
+        fs
+    }
+
+    /// One feature's checkpoint on `inst` at the start of a feature: the run's cached
+    /// one, unless ferry wrote another feature there since it was read, then asked
+    /// afresh (one `activity` call) so a side effect of that write is not mistaken for
+    /// someone else's change after this feature's own writes.
+    async fn checkpoint_of(
+        &self,
+        rc: &mut RunCx<'_>,
+        inst: &str,
+        feature: Feature,
+        calls: &mut u64,
+    ) -> Option<String> {
+        let cached = self
+            .activities_of(rc, inst, calls)
+            .await
+            .and_then(|a| a.get(feature).map(str::to_owned));
+        let stale = rc.stale.get_mut(inst).is_some_and(|s| s.remove(&feature));
+        if !stale || cached.is_none() {
+            return cached;
+        }
+        *calls += 1;
+        let p = rc.providers[inst].clone();
+        let fresh = checkpoint_now(p.as_ref(), &rc.em, &rc.cancel, feature).await;
+        if let Some(Some(a)) = rc.activities.get_mut(inst) {
+            match &fresh {
+                Some(cp) => {
+                    a.checkpoints.insert(feature, cp.clone());
+                }
+                None => {
+                    a.checkpoints.remove(&feature);
+                }
+            }
+        }
+        fresh
     }
 
     async fn activities_of(
@@ -388,9 +450,14 @@ impl Engine {
         }
         let p = rc.providers[inst].clone();
         // Checkpoints the health probe read at the start of this run are as good as a
-        // fresh `activities()` call at the first feature: nothing was written in between
-        // that the own-write chain (own.rs) does not account for.
-        let from_health = rc.gates.get(inst).and_then(|g| g.health.activities.clone());
+        // fresh `activities()` call at the instance's first feature: every feature reads
+        // both sides' checkpoints before it writes, so nothing was written in between.
+        // Taken, not copied: once the cache is dropped (someone else moved a checkpoint,
+        // see the commit below), they are stale and `activities()` is asked afresh.
+        let from_health = rc
+            .gates
+            .get_mut(inst)
+            .and_then(|g| g.health.activities.take());
         let a = if let Some(a) = from_health.filter(|_| p.features().activities) {
             Some(a)
         } else if p.features().activities {
@@ -452,16 +519,12 @@ impl Engine {
         let cp_a = if down_a {
             None
         } else {
-            self.activities_of(rc, ia, &mut calls)
-                .await
-                .and_then(|a| a.get(feature).map(str::to_owned))
+            self.checkpoint_of(rc, ia, feature, &mut calls).await
         };
         let cp_b = if down_b {
             None
         } else {
-            self.activities_of(rc, ib, &mut calls)
-                .await
-                .and_then(|a| a.get(feature).map(str::to_owned))
+            self.checkpoint_of(rc, ib, feature, &mut calls).await
         };
 
         let load = |inst: &str| self.state.load_baseline(&pair.name, inst, feature);
@@ -527,6 +590,41 @@ impl Engine {
             fs.calls = calls;
             return fs;
         }
+        // Why the shortcut did not apply: the first reason, for `--json` users asking
+        // "why did it read everything?".
+        let stored_cp =
+            |b: &Option<ferry_state::Baseline>| b.as_ref().and_then(|b| b.checkpoint.clone());
+        let why = if down_a || down_b {
+            "a_side_down"
+        } else if cp_a.is_none() || cp_b.is_none() {
+            "no_checkpoint"
+        } else if stored_a.is_none() || stored_b.is_none() {
+            "first_sync"
+        } else if stored_a.as_ref().is_some_and(|b| b.pending)
+            || stored_b.as_ref().is_some_and(|b| b.pending)
+        {
+            "baseline_pending"
+        } else if !journal.is_empty() {
+            "journal_open"
+        } else if !unresolved.is_empty() {
+            "unresolved_items"
+        } else if rc.cfg.allow_mass_delete {
+            "mass_delete_allowed"
+        } else if rc.gates[ia].recovering || rc.gates[ib].recovering {
+            "recovering"
+        } else if !unchanged(&cp_a, &stored_a) {
+            "src_changed"
+        } else {
+            "dst_changed"
+        };
+        rc.em.emit(
+            "feature:read",
+            ev(json!({
+                "reason": why,
+                "src_checkpoint": cp_a, "src_committed": stored_cp(&stored_a),
+                "dst_checkpoint": cp_b, "dst_committed": stored_cp(&stored_b),
+            })),
+        );
 
         // Snapshots.
         let mut snaps: [Option<Snapshot>; 2] = [None, None];
@@ -951,6 +1049,10 @@ impl Engine {
                 continue;
             }
             let inst = if k == 0 { ia } else { ib };
+            rc.stale
+                .entry(inst.to_owned())
+                .or_default()
+                .extend(Feature::ALL.into_iter().filter(|f| *f != feature));
             match o.settled() {
                 Some(cp) => {
                     if let Some(Some(a)) = rc.activities.get_mut(inst) {

@@ -251,3 +251,58 @@ async fn checkpoints_read_by_the_health_check_replace_the_activities_call() {
     assert_eq!(feat(&s, "p", WL).to_b.removed, 1);
     assert_eq!(w.fake("plex").calls(FakeOp::Activities), 0);
 }
+
+#[tokio::test]
+async fn checkpoints_from_the_health_check_are_used_once_then_read_afresh() {
+    // The shape of the demo: plex -> trakt one-way and jellyfin <-> trakt two-way, every
+    // provider handing its checkpoints over with the health. The second pair's writes
+    // to Trakt drop the run's cached Trakt checkpoints; the health-time ones must not
+    // come back in their place, or a settled run looks changed forever.
+    let w = World::new(&["plex", "jellyfin", "trakt"]);
+    for name in ["plex", "jellyfin", "trakt"] {
+        w.fake(name).health_reads_activities();
+    }
+    w.fake("plex").seed(WL, entries(WL, 0..5));
+    w.fake("jellyfin").seed(WL, entries(WL, 3..9));
+    let c = cfg(vec![
+        pair("a", "plex", "trakt", WL, FeatureSwitch::with_removals()),
+        pair("b", "jellyfin", "trakt", WL, FeatureSwitch::with_removals()).two_way(),
+    ]);
+    w.run(&c).await;
+    let s = w.run(&c).await;
+    let second = [feat(&s, "a", WL).status, feat(&s, "b", WL).status];
+    let s = w.run(&c).await;
+    assert_eq!(
+        [feat(&s, "a", WL).status, feat(&s, "b", WL).status],
+        [FeatureStatus::Unchanged, FeatureStatus::Unchanged],
+        "third run (second: {second:?})"
+    );
+}
+
+#[tokio::test]
+async fn a_side_effect_of_our_own_writes_on_another_feature_is_not_read_again() {
+    // Pair "plays" adds history to Trakt, which moves Trakt's watchlist checkpoint too
+    // (Trakt takes watched titles off its watchlist). Pair "lists" then writes Trakt's
+    // watchlist: it must start from the checkpoint after that side effect, or its own
+    // writes look like someone else's change and the next run reads everything again.
+    const H: Feature = Feature::History;
+    let w = World::new(&["plex", "jellyfin", "trakt"]);
+    w.fake("trakt").writes_also_move(H, WL);
+    w.fake("plex").seed(H, entries(H, 0..4));
+    w.fake("jellyfin").seed(WL, entries(WL, 0..4));
+    let c = cfg(vec![
+        pair("plays", "plex", "trakt", H, FeatureSwitch::default()),
+        pair("lists", "jellyfin", "trakt", WL, FeatureSwitch::default()),
+    ]);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "plays", H).to_b.added, 4);
+    assert_eq!(feat(&s, "lists", WL).to_b.added, 4);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "plays", H).status, FeatureStatus::Unchanged);
+    assert_eq!(
+        feat(&s, "lists", WL).status,
+        FeatureStatus::Unchanged,
+        "{:?}",
+        w.sink.named("feature:read")
+    );
+}

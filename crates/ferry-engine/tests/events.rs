@@ -89,6 +89,7 @@ async fn a_run_emits_the_lifecycle_in_order() {
         "run:start",
         "run:pair",
         "feature:start",
+        "feature:read",
         "one:plan",
         "apply:add:start",
         "apply:add:progress",

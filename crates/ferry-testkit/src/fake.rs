@@ -28,6 +28,8 @@ struct State {
     caps: Capabilities,
     activities_on: bool,
     health_reads_activities: bool,
+    /// A write to the first feature also moves the second one's checkpoint.
+    side_effect: Option<(Feature, Feature)>,
     failures: HashMap<FakeOp, Vec<ErrorKind>>,
     truncate: HashMap<Feature, usize>,
     lie_empty: HashMap<Feature, bool>,
@@ -71,6 +73,7 @@ impl FakeProvider {
                 caps: full_caps(),
                 activities_on: true,
                 health_reads_activities: false,
+                side_effect: None,
                 failures: HashMap::new(),
                 truncate: HashMap::new(),
                 lie_empty: HashMap::new(),
@@ -125,6 +128,13 @@ impl FakeProvider {
     /// ([`Health::with_activities`]), as the Plex provider does.
     pub fn health_reads_activities(&self) -> &Self {
         self.st().health_reads_activities = true;
+        self
+    }
+
+    /// A confirmed write to `written` also moves `moved`'s checkpoint, as a play added
+    /// to Trakt takes the title off its watchlist.
+    pub fn writes_also_move(&self, written: Feature, moved: Feature) -> &Self {
+        self.st().side_effect = Some((written, moved));
         self
     }
 
@@ -233,6 +243,11 @@ impl FakeProvider {
         };
         if report.confirmed() > 0 {
             *st.checkpoints.entry(feature).or_insert(0) += 1;
+            if let Some((written, moved)) = st.side_effect
+                && written == feature
+            {
+                *st.checkpoints.entry(moved).or_insert(0) += 1;
+            }
         }
         st.writes += 1;
         if st.crash_after_writes.is_some_and(|n| st.writes > n) {
