@@ -158,6 +158,10 @@ pub struct Guardrails {
     pub progress_tolerance_ms: u64,
     /// A rate-limit wait longer than this defers the writes to the next run.
     pub max_rate_limit_wait_secs: u64,
+    /// The activities shortcut skips a feature only if both sides were read in full
+    /// within this many hours (0: never skip). A bound on every checkpoint scheme's
+    /// blind spots (a change a service does not stamp, a delta missed by a crash).
+    pub full_read_hours: u32,
 }
 
 impl Default for Guardrails {
@@ -176,6 +180,7 @@ impl Default for Guardrails {
             history_tolerance_secs: ferry_core::HISTORY_TOLERANCE_SECS,
             progress_tolerance_ms: 30_000,
             max_rate_limit_wait_secs: 60,
+            full_read_hours: 24,
         }
     }
 }

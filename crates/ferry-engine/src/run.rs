@@ -551,6 +551,15 @@ impl Engine {
                     .as_ref()
                     .is_some_and(|b| !b.pending && b.checkpoint.as_ref() == cp.as_ref())
         };
+        // A baseline is committed only after both sides were read in full, so its age
+        // is the age of the last full read.
+        let max_age = i64::from(rc.cfg.guardrails.full_read_hours) * 3_600;
+        let read_recently = |stored: &Option<ferry_state::Baseline>| {
+            stored
+                .as_ref()
+                .is_some_and(|b| rc.now.unix() - b.updated_at.unix() < max_age)
+        };
+        let fresh = read_recently(&stored_a) && read_recently(&stored_b);
         // A one-way target whose checkpoint moved only through ferry's own adds (other
         // pairs writing to it) gives this pair nothing to do (see `own`).
         let target_only_gained = || {
@@ -573,6 +582,7 @@ impl Engine {
             && !down_b
             && unchanged(&cp_a, &stored_a)
             && (b_same || target_only_gained())
+            && fresh
             && journal.is_empty()
             && unresolved.is_empty()
             && !rc.cfg.allow_mass_delete
@@ -614,8 +624,10 @@ impl Engine {
             "recovering"
         } else if !unchanged(&cp_a, &stored_a) {
             "src_changed"
-        } else {
+        } else if !(b_same || target_only_gained()) {
             "dst_changed"
+        } else {
+            "full_read_due"
         };
         rc.em.emit(
             "feature:read",

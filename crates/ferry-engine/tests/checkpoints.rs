@@ -306,3 +306,42 @@ async fn a_side_effect_of_our_own_writes_on_another_feature_is_not_read_again() 
         w.sink.named("feature:read")
     );
 }
+
+#[tokio::test]
+async fn an_unchanged_feature_is_still_read_in_full_once_a_day() {
+    // A checkpoint can miss a change a service does not stamp; the shortcut therefore
+    // holds only while the last full read is younger than `full_read_hours` (24).
+    let mut w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(WL, entries(WL, 0..5));
+    let c = cfg(vec![pair(
+        "p",
+        "plex",
+        "trakt",
+        WL,
+        FeatureSwitch::default(),
+    )]);
+    let start = ferry_core::Timestamp::now().unix();
+    let at = |w: &mut World, hours: i64| {
+        let t = start + hours * 3_600;
+        w.engine = w
+            .engine
+            .clone()
+            .with_clock(move || ferry_core::Timestamp::from_unix(t));
+    };
+    at(&mut w, 0);
+    w.run(&c).await;
+    at(&mut w, 23);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+    at(&mut w, 25);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Done);
+    assert_eq!(
+        w.sink.named("feature:read")[0].str("reason"),
+        Some("full_read_due")
+    );
+    // The full read committed a fresh baseline: unchanged again for a day.
+    at(&mut w, 26);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+}

@@ -115,6 +115,8 @@ pub(crate) struct GuardrailsConfig {
     pub(crate) tombstone_ttl_days: u32,
     #[serde(default = "tolerance")]
     pub(crate) history_tolerance_secs: u64,
+    #[serde(default = "full_read_hours")]
+    pub(crate) full_read_hours: u32,
 }
 
 fn ratio() -> f64 {
@@ -129,6 +131,9 @@ fn ttl() -> u32 {
 fn tolerance() -> u64 {
     60
 }
+fn full_read_hours() -> u32 {
+    24
+}
 
 impl Default for GuardrailsConfig {
     fn default() -> Self {
@@ -138,6 +143,7 @@ impl Default for GuardrailsConfig {
             mass_delete_floor: floor(),
             tombstone_ttl_days: ttl(),
             history_tolerance_secs: tolerance(),
+            full_read_hours: full_read_hours(),
         }
     }
 }
@@ -305,7 +311,13 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
         let msg = e.message().trim().to_owned();
-        let key = backticked(&msg);
+        // An unknown field names itself in the message; a wrong value does not, so its
+        // key is read from the line the error points at.
+        let key = if msg.starts_with("unknown field") {
+            backticked(&msg)
+        } else {
+            e.span().and_then(|s| key_at(text, s.start))
+        };
         err(line, key, msg)
     })?;
 
@@ -439,6 +451,30 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// The dotted key of the `key = value` line holding `offset`, with its table (the
+/// nearest `[table]` or `[[table]]` header above): `guardrails.full_read_hours`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = before[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix("[[")
+            .and_then(|r| r.split_once("]]"))
+            .or_else(|| l.strip_prefix('[').and_then(|r| r.split_once(']')))
+            .map(|(t, _)| t.trim().to_owned())
+    });
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
 fn backticked(msg: &str) -> Option<String> {
     let start = msg.find('`')? + 1;
     let end = msg[start..].find('`')? + start;
@@ -499,7 +535,21 @@ remove = false
         let w = &c.pairs[0].features[&Feature::Watchlist];
         assert!(w.enable && w.add && !w.remove);
         assert_eq!(c.guardrails.mass_delete_floor, 5);
+        assert_eq!(c.guardrails.full_read_hours, 24);
         assert_eq!(c.providers["mirror"].values["path"], "/tmp/mirror");
+        let c = p(&GOOD.replace(
+            "allow_mass_delete = false",
+            "allow_mass_delete = false\nfull_read_hours = 6",
+        ))
+        .unwrap();
+        assert_eq!(c.guardrails.full_read_hours, 6);
+        let e = p(&GOOD.replace(
+            "allow_mass_delete = false",
+            "allow_mass_delete = false\nfull_read_hours = -1",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("guardrails.full_read_hours"), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
     }
 
     #[test]
@@ -535,6 +585,11 @@ remove = false
         let e = p(&GOOD.replace("allow_mass_delete = false", "allow_mass_delete = \"no\""))
             .unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(
+            e.key.as_deref(),
+            Some("guardrails.allow_mass_delete"),
+            "{e}"
+        );
         assert!(
             e.message.contains("bool") || e.message.contains("boolean"),
             "{e}"
