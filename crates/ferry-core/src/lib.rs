@@ -23,6 +23,7 @@ pub mod identity;
 pub mod item;
 pub mod memory;
 pub mod ops;
+pub mod paging;
 pub mod registry;
 pub mod report;
 pub mod secret;
@@ -41,6 +42,7 @@ pub use ops::{
     Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps,
     PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
+pub use paging::OffsetPages;
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
 pub use report::{Outcome, OutcomeSlots, UnresolvedReason, WriteReport};
 pub use secret::Secret;

@@ -4,10 +4,12 @@
 //! it and every write resolves its entries against it, so resolution costs O(pages), not
 //! O(items).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use ferry_core::identity::{AliasIndex, normalize_id};
-use ferry_core::{Context, Error, ErrorKind, IdKind, Ids, Item, MediaType, Result, Timestamp};
+use ferry_core::{
+    Context, Error, ErrorKind, IdKind, Ids, Item, MediaType, OffsetPages, Result, Timestamp,
+};
 use serde_json::Value;
 
 use crate::server::{MediaServer, Method, Route};
@@ -196,24 +198,11 @@ impl MediaServer {
         query: &[(&str, String)],
         what: &str,
     ) -> Result<Paged> {
-        let size = self.page_size;
+        let mut pager = OffsetPages::new(what, "TotalRecordCount", self.page_size);
+        let size = pager.page_size();
         let mut out = Paged::default();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut start = 0usize;
-        let mut total: Option<usize> = None;
-        let mut last_sig: Option<(String, String)> = None;
-        let mut pages = 0usize;
-        loop {
+        while let Some(start) = pager.next_start() {
             cx.check_cancelled()?;
-            pages += 1;
-            if let Some(t) = total
-                && pages > t / size + 10
-            {
-                out.partial.push(format!(
-                    "{what}: stopped after {pages} pages (runaway paging)"
-                ));
-                break;
-            }
             let mut req = self
                 .call(Method::Get, route)
                 .query(self.p("startIndex", "StartIndex"), start)
@@ -227,10 +216,9 @@ impl MediaServer {
             }
             let body = match req.send(cx).await.and_then(|r| r.json::<Value>()) {
                 Ok(b) => b,
-                Err(e) if pages == 1 || aborts(&e) => return Err(e),
+                Err(e) if pager.first_page() || aborts(&e) => return Err(e),
                 Err(e) => {
-                    out.partial
-                        .push(format!("{what}: the page at offset {start} failed: {e}"));
+                    pager.failed(e);
                     break;
                 }
             };
@@ -245,33 +233,14 @@ impl MediaServer {
                         format!("{what}: the answer has no Items list"),
                     )
                     .with_provider(self.flavor.provider_id());
-                    if pages == 1 {
+                    if pager.first_page() {
                         return Err(e);
                     }
-                    out.partial.push(e.to_string());
+                    pager.mark_partial(e.to_string());
                     break;
                 }
             };
-            if let Some(d) = declared.map(|d| d as usize) {
-                if total.is_some_and(|t| t != d) {
-                    out.partial.push(format!(
-                        "{what}: TotalRecordCount changed from {} to {d} while reading",
-                        total.unwrap_or_default()
-                    ));
-                }
-                total = Some(d);
-            }
-            let n = rows.len();
-            if n == 0 {
-                if let Some(t) = total
-                    && out.rows.len() < t
-                {
-                    out.partial.push(format!(
-                        "{what}: empty page at offset {start} before TotalRecordCount {t}"
-                    ));
-                }
-                break;
-            }
+            // A playlist holds a title more than once: entries differ by PlaylistItemId.
             let id = |r: &Value| {
                 let pid = r
                     .get("PlaylistItemId")
@@ -280,39 +249,11 @@ impl MediaServer {
                 let id = r.get("Id").and_then(Value::as_str).unwrap_or("");
                 format!("{id}|{pid}")
             };
-            let sig = (id(&rows[0]), id(&rows[n - 1]));
-            if last_sig.as_ref() == Some(&sig) {
-                out.partial.push(format!(
-                    "{what}: the page at offset {start} repeats the previous one"
-                ));
+            if !pager.take(rows, declared.map(|d| d as usize), id, &mut out.rows) {
                 break;
             }
-            last_sig = Some(sig);
-            for row in rows {
-                if seen.insert(id(&row)) {
-                    out.rows.push(row);
-                }
-            }
-            start += n;
-            match total {
-                Some(t) if start >= t => break,
-                Some(t) if n < size => out.partial.push(format!(
-                    "{what}: short page at offset {}: {n} of {size} rows with {t} declared",
-                    start - n
-                )),
-                Some(_) => {}
-                None if n < size => break,
-                None => {}
-            }
         }
-        if let Some(t) = total
-            && out.rows.len() != t
-        {
-            out.partial.push(format!(
-                "{what}: read {} rows but TotalRecordCount is {t}",
-                out.rows.len()
-            ));
-        }
+        out.partial = pager.finish();
         Ok(out)
     }
 

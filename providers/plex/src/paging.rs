@@ -1,16 +1,12 @@
 //! Plex list reads: `X-Plex-Container-Start`/`-Size` paging checked against the
 //! container's `totalSize`.
 //!
-//! The rules that keep a bad read from looking like "the user deleted everything":
-//! - a failure on the first page is an error, never an empty list;
-//! - a failure on a later page, a short page before the end, an empty page before
-//!   `totalSize`, a repeated page, or a final count that disagrees with `totalSize` makes
-//!   the read partial (the rows read so far are kept; the snapshot is `Partial`);
-//! - reads stop on an empty page, at `totalSize`, or on a repeated page.
+//! A failure on the first page is an error, never an empty list; a failure on a later
+//! page, and every other sign of an incomplete read (a short, empty or repeated page, a
+//! count that disagrees with `totalSize`), makes the read partial: the shared rules of
+//! [`ferry_core::paging`].
 
-use std::collections::HashSet;
-
-use ferry_core::{Context, Error, ErrorKind, Result};
+use ferry_core::{Context, Error, ErrorKind, OffsetPages, Result};
 use ferry_http::HttpClient;
 use serde_json::{Map, Value};
 
@@ -68,7 +64,8 @@ fn as_usize(v: Option<&Value>) -> Option<usize> {
     }
 }
 
-/// Reads every page of a Plex list endpoint.
+/// Reads every page of a Plex list endpoint. The completeness rules are
+/// [`ferry_core::paging`]'s; a failed first page is an error.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fetch_all(
     cx: &Context,
@@ -79,24 +76,11 @@ pub(crate) async fn fetch_all(
     page_size: usize,
     what: &str,
 ) -> Result<Paged> {
-    let page_size = page_size.max(1);
+    let mut pager = OffsetPages::new(what, "totalSize", page_size);
+    let page_size = pager.page_size();
     let mut out = Paged::default();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut start = 0usize;
-    let mut total: Option<usize> = None;
-    let mut last_sig: Option<(String, String)> = None;
-    let mut pages = 0usize;
-    loop {
+    while let Some(start) = pager.next_start() {
         cx.check_cancelled()?;
-        pages += 1;
-        if let Some(t) = total
-            && pages > t / page_size + 10
-        {
-            out.partial.push(format!(
-                "{what}: stopped after {pages} pages (runaway paging)"
-            ));
-            break;
-        }
         let mut req = http
             .get(op, path)
             .header("X-Plex-Container-Start", &start.to_string())
@@ -112,10 +96,9 @@ pub(crate) async fn fetch_all(
         };
         let mut mc = match fetched {
             Ok(mc) => mc,
-            Err(e) if pages == 1 || aborts(&e) => return Err(e),
+            Err(e) if pager.first_page() || aborts(&e) => return Err(e),
             Err(e) => {
-                out.partial
-                    .push(format!("{what}: the page at offset {start} failed: {e}"));
+                pager.failed(e);
                 break;
             }
         };
@@ -127,70 +110,21 @@ pub(crate) async fn fetch_all(
                     ErrorKind::MalformedResponse,
                     format!("{what}: Metadata is not a list"),
                 );
-                if pages == 1 {
+                if pager.first_page() {
                     return Err(e);
                 }
-                out.partial.push(e.to_string());
+                pager.mark_partial(e.to_string());
                 break;
             }
         };
-        if pages == 1 {
+        if pager.first_page() {
             out.container = mc.clone();
         }
-        let declared = as_usize(mc.get("totalSize"));
-        if let Some(d) = declared {
-            if total.is_some_and(|t| t != d) {
-                out.partial.push(format!(
-                    "{what}: totalSize changed from {} to {d} while reading",
-                    total.unwrap_or_default()
-                ));
-            }
-            total = Some(d);
-        }
-        let n = rows.len();
-        if n == 0 {
-            if let Some(t) = total
-                && out.rows.len() < t
-            {
-                out.partial.push(format!(
-                    "{what}: empty page at offset {start} before totalSize {t}"
-                ));
-            }
+        if !pager.take(rows, as_usize(mc.get("totalSize")), row_id, &mut out.rows) {
             break;
         }
-        let sig = (row_id(&rows[0]), row_id(&rows[n - 1]));
-        if last_sig.as_ref() == Some(&sig) {
-            out.partial.push(format!(
-                "{what}: the page at offset {start} repeats the previous one"
-            ));
-            break;
-        }
-        last_sig = Some(sig);
-        for row in rows {
-            if seen.insert(row_id(&row)) {
-                out.rows.push(row);
-            }
-        }
-        start += n;
-        match total {
-            Some(t) if start >= t => break,
-            Some(t) if n < page_size => out.partial.push(format!(
-                "{what}: short page at offset {}: {n} of {page_size} rows with {t} declared",
-                start - n
-            )),
-            Some(_) => {}
-            None if n < page_size => break,
-            None => {}
-        }
     }
-    if let Some(t) = total
-        && out.rows.len() != t
-    {
-        out.partial.push(format!(
-            "{what}: read {} rows but totalSize is {t}",
-            out.rows.len()
-        ));
-    }
+    out.partial = pager.finish();
     Ok(out)
 }
 
