@@ -19,6 +19,7 @@ mod commit;
 mod error;
 mod journal;
 mod kv;
+mod owner_only;
 mod restore;
 mod runs;
 mod schema;
@@ -36,6 +37,7 @@ pub use commit::{FeatureCommit, UnresolvedWrite};
 pub use error::{StateError, StateResult};
 pub use journal::{JournalBatch, JournalRecord, JournalState};
 pub use kv::{BREAKER_NAMESPACE, KvRecord};
+pub use owner_only::{Tightened, create_owner_only, open_owner_only, sibling, tighten};
 pub use restore::{RESTORE_POINTS_KEPT, RestorePoint, RestorePointInfo};
 pub use runs::{InstanceHealth, RunRecord, RunStatus};
 pub use schema::SCHEMA_VERSION;
@@ -49,6 +51,8 @@ struct Inner {
     conn: Mutex<Connection>,
     /// `None` for an in-memory store.
     path: Option<PathBuf>,
+    /// Files `open` found readable by other users and made owner-only.
+    tightened: Mutex<Vec<Tightened>>,
 }
 
 /// A handle on the state database. Cheap to clone; clones share one connection.
@@ -71,23 +75,57 @@ impl StateStore {
     /// Errors: [`StateError::Corrupt`] when the file is not a readable SQLite database,
     /// [`StateError::NotFerry`] when it is some other application's database, and
     /// [`StateError::TooNew`] when it was written by a newer ferry.
+    ///
+    /// The file and its `-wal` and `-shm` companions are owner-only (`0600`): a new file is
+    /// created so (SQLite gives its companions the database's mode), an existing one open
+    /// to other users is tightened and listed in [`StateStore::tightened`].
     pub fn open(path: impl AsRef<Path>) -> StateResult<Self> {
         let path = path.as_ref().to_path_buf();
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StateError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
+            std::fs::create_dir_all(parent).map_err(io)?;
         }
+        let mut tightened = Vec::new();
+        let companions = |p: &Path| [p.to_path_buf(), sibling(p, "-wal"), sibling(p, "-shm")];
+        for f in companions(&path) {
+            tightened.extend(tighten(&f).map_err(io)?);
+        }
+        create_owner_only(&path).map_err(io)?;
         let conn = Connection::open(&path).map_err(|e| StateError::from_sqlite(&path, e))?;
         let store = StateStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
-                path: Some(path),
+                path: Some(path.clone()),
+                tightened: Mutex::new(tightened),
             }),
         };
         store.init(true)?;
+        // Companions SQLite created just now carry the database's mode; this only
+        // catches a loose one that appeared between the check above and the open.
+        for f in companions(&path) {
+            if let Some(t) = tighten(&f).map_err(io)? {
+                store
+                    .inner
+                    .tightened
+                    .lock()
+                    .map_err(|_| StateError::Poisoned)?
+                    .push(t);
+            }
+        }
         Ok(store)
+    }
+
+    /// Files [`StateStore::open`] found readable by other users and made owner-only; the
+    /// caller says so, naming each.
+    pub fn tightened(&self) -> Vec<Tightened> {
+        self.inner
+            .tightened
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// An in-memory store (no WAL, nothing on disk), for tests and previews.
@@ -98,6 +136,7 @@ impl StateStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 path: None,
+                tightened: Mutex::new(Vec::new()),
             }),
         };
         store.init(false)?;
