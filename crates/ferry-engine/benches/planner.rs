@@ -55,6 +55,7 @@ fn input(w: &World) -> PlanInput<'_> {
         view,
         baseline: Some(&w.base),
         yields_deletions: true,
+        holds_deletions: false,
         accepts_removals: true,
         accepts_adds: true,
         read: true,

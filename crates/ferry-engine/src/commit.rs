@@ -52,6 +52,11 @@ pub fn next_baseline<'a>(
     merge_extras(&mut next, extras);
     for e in retain {
         let k = e.key();
+        // A playlist's evidence is its older version (the titles dropped from it since);
+        // every other kind of evidence is a title the view lacks.
+        if matches!(e.payload, ferry_core::Payload::Playlist(_)) {
+            next.remove(&k);
+        }
         if !next.contains_key(&k) {
             next.insert(e);
         }

@@ -162,6 +162,9 @@ pub struct Guardrails {
     /// within this many hours (0: never skip). A bound on every checkpoint scheme's
     /// blind spots (a change a service does not stamp, a delta missed by a crash).
     pub full_read_hours: u32,
+    /// A health probe that answers `down` is asked again (backoff from 250 ms, doubling)
+    /// while this budget lasts: one failed request is not an outage (spec §4).
+    pub health_retry_ms: u64,
 }
 
 impl Default for Guardrails {
@@ -181,6 +184,7 @@ impl Default for Guardrails {
             progress_tolerance_ms: 30_000,
             max_rate_limit_wait_secs: 60,
             full_read_hours: 24,
+            health_retry_ms: 5_000,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! | first usable run after `down`/`auth_failed` | add-only for that side: yields no deletions, receives no removals |
 //! | `rate_limited` with a wait past the budget | writes deferred as unresolved (`rate_limited`) |
 
-use ferry_core::{Feature, Health, HealthStatus};
+use ferry_core::{Context, Feature, Health, HealthStatus, InventoryOps};
 use serde::{Deserialize, Serialize};
 
 /// One provider instance's health for this run, with what it means for gating.
@@ -74,6 +74,32 @@ impl InstanceGate {
     pub fn rate_limit_wait(&self) -> Option<u64> {
         (self.health.status == HealthStatus::RateLimited)
             .then(|| self.health.retry_after_secs.unwrap_or(0))
+    }
+}
+
+/// Asks `provider` for its health, again while it answers `down` and the budget lasts
+/// (first retry after 250 ms, then doubling): a blip is not an outage. `auth_failed`
+/// and every usable status are final at once. Returns the last answer and the number of
+/// probes made.
+pub async fn probe(
+    provider: &dyn InventoryOps,
+    cx: &Context,
+    budget: std::time::Duration,
+) -> (Health, u32) {
+    let started = tokio::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut probes = 0;
+    loop {
+        probes += 1;
+        let h = provider.health(cx).await;
+        if h.status != HealthStatus::Down || cx.cancel.is_cancelled() {
+            return (h, probes);
+        }
+        if started.elapsed() + delay > budget {
+            return (h, probes);
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
     }
 }
 

@@ -81,6 +81,33 @@ pub fn drop_guard(
     })
 }
 
+/// ferry's rule (empty reads): a read that is empty, or holds none of the titles of a
+/// non-empty baseline, is suspect whatever the checkpoints say, until a trusted read in a
+/// later run shows the same collapse (`confirmed`) or the user allows mass deletes.
+/// `None` when the read did not collapse.
+pub fn collapse_guard(prev: Option<&Snapshot>, cur: &Snapshot, confirmed: bool) -> Option<Suspect> {
+    let prev = prev.filter(|p| !p.is_empty())?;
+    let collapsed = cur.is_empty() || prev.keys().all(|k| !cur.contains_key(k));
+    if !collapsed || confirmed {
+        return None;
+    }
+    Some(Suspect {
+        prev_count: prev.len(),
+        cur_count: cur.len(),
+        shrink_limit: 0,
+        prev_checkpoint: None,
+        now_checkpoint: None,
+        reason: if cur.is_empty() { "empty" } else { "collapsed" }.into(),
+    })
+}
+
+/// Whether a read dropped every title of a non-empty baseline (see [`collapse_guard`]).
+pub fn is_collapse(prev: Option<&Snapshot>, cur: &Snapshot) -> bool {
+    prev.is_some_and(|p| {
+        !p.is_empty() && (cur.is_empty() || p.keys().all(|k| !cur.contains_key(k)))
+    })
+}
+
 /// `current` joined with `baseline`: current entries win, baseline entries fill in.
 pub fn union(current: &Snapshot, baseline: Option<&Snapshot>) -> Snapshot {
     let mut out = current.clone();
@@ -101,6 +128,13 @@ pub struct SideVerdict {
     pub view: Snapshot,
     pub read: bool,
     pub yields_deletions: bool,
+    /// The read is trusted but the side is add-only this run: its deletions are held
+    /// (see [`crate::plan::SideInput::holds_deletions`]).
+    pub holds_deletions: bool,
+    /// The read (complete, `present`) dropped every title of a non-empty baseline:
+    /// `Some(trusted)`, where `trusted` says the side's health lets this sighting count
+    /// (the engine remembers it so a later run can confirm it).
+    pub collapsed: Option<bool>,
     /// Why the side's absences are not deletions (empty when they are).
     pub untrusted: Vec<String>,
     pub suspect: Option<Suspect>,
@@ -118,6 +152,9 @@ pub struct VerdictInput<'a> {
     pub now_checkpoint: Option<&'a str>,
     /// Two-way: the other side is down, so observed deletions are off for both.
     pub other_down: bool,
+    /// A trusted read in an earlier run already saw this side collapse (see
+    /// [`collapse_guard`]), or the user allowed mass deletes for this run.
+    pub collapse_confirmed: bool,
 }
 
 /// Judges one side: completeness, semantics, the drop guard, health and capabilities.
@@ -131,6 +168,8 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
                 .unwrap_or_else(|| Snapshot::new(v.feature)),
             read: false,
             yields_deletions: false,
+            holds_deletions: false,
+            collapsed: None,
             untrusted: vec!["down".into()],
             suspect: None,
             policy: BaselinePolicy::Keep,
@@ -147,24 +186,34 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         untrusted.push("delta".into());
     }
     let suspect = if complete && !delta {
-        drop_guard(v.baseline, &snap, v.prev_checkpoint, v.now_checkpoint, g)
+        collapse_guard(v.baseline, &snap, v.collapse_confirmed)
+            .or_else(|| drop_guard(v.baseline, &snap, v.prev_checkpoint, v.now_checkpoint, g))
     } else {
         None
     };
     if let Some(s) = &suspect {
         untrusted.push(format!("suspect: {}", s.reason));
     }
+    let observable = v.caps.is_none_or(|c| c.observed_deletes);
+    // Whether the read itself proves what the side lacks; health decides below whether
+    // this run may act on it.
+    let read_proves = complete && !delta && suspect.is_none() && observable;
+    let mut add_only = false;
     if v.gate.recovering {
         untrusted.push("recovering".into());
+        add_only = true;
     } else if !v.gate.trusted_for_deletions() {
         untrusted.push(format!("health {}", v.gate.status()));
+        add_only = true;
     }
-    if v.caps.is_some_and(|c| !c.observed_deletes) {
+    if !observable {
         untrusted.push("deletions not observable".into());
     }
     if v.other_down {
         untrusted.push("other side down".into());
     }
+    let collapsed = (complete && !delta && is_collapse(v.baseline, &snap))
+        .then(|| v.gate.trusted_for_deletions());
     let unsure_read = !complete || delta || suspect.is_some();
     let view = if unsure_read {
         union(&snap, v.baseline)
@@ -176,10 +225,13 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     } else {
         BaselinePolicy::Replace
     };
+    let yields_deletions = untrusted.is_empty();
     SideVerdict {
         view,
         read: true,
-        yields_deletions: untrusted.is_empty(),
+        yields_deletions,
+        holds_deletions: !yields_deletions && read_proves && add_only && !v.other_down,
+        collapsed,
         untrusted,
         suspect,
         policy,
@@ -310,6 +362,7 @@ mod tests {
                 prev_checkpoint: None,
                 now_checkpoint: None,
                 other_down: false,
+                collapse_confirmed: false,
             },
             Some(cur),
             &Guardrails::default(),

@@ -17,6 +17,7 @@
 //! Events are catalogued in `docs/events.md`; the design in `docs/engine.md`.
 
 pub mod apply;
+mod collapse;
 pub mod commit;
 pub mod config;
 pub mod events;

@@ -190,7 +190,14 @@ impl Engine {
                     .with_redactions(p.secrets().iter().map(|s| s.expose().to_owned())),
                 rc.cancel.clone(),
             );
-            let health = p.health(&cx).await;
+            let budget = std::time::Duration::from_millis(cfg.guardrails.health_retry_ms);
+            let (health, probes) = crate::gate::probe(p.as_ref(), &cx, budget).await;
+            if probes > 1 {
+                rc.em.emit(
+                    "health:retried",
+                    json!({"instance": inst, "probes": probes, "status": health.status.as_str()}),
+                );
+            }
             let previous = self.state.last_health(inst)?.map(|h| h.status);
             let gate = InstanceGate::new(inst, health, previous);
             rc.em.emit(
@@ -732,6 +739,11 @@ impl Engine {
         // Verdicts.
         let gate_a = rc.gates[ia].clone();
         let gate_b = rc.gates[ib].clone();
+        let confirmed = |inst: &str| {
+            rc.cfg.allow_mass_delete
+                || crate::collapse::seen_before(&self.state, &pair.name, inst, feature, rc.run_id)
+        };
+        let (conf_a, conf_b) = (confirmed(ia), confirmed(ib));
         let va = verdict(
             VerdictInput {
                 gate: &gate_a,
@@ -741,6 +753,7 @@ impl Engine {
                 prev_checkpoint: prev_cp_a.as_deref(),
                 now_checkpoint: cp_a.as_deref(),
                 other_down: two_way && down_b,
+                collapse_confirmed: conf_a,
             },
             snap_a,
             g,
@@ -754,6 +767,7 @@ impl Engine {
                 prev_checkpoint: prev_cp_b.as_deref(),
                 now_checkpoint: cp_b.as_deref(),
                 other_down: two_way && down_a,
+                collapse_confirmed: conf_b,
             },
             snap_b,
             g,
@@ -1144,6 +1158,21 @@ impl Engine {
         });
         match commit.and_then(|fc| self.state.commit_feature(&fc)) {
             Ok(promoted) => {
+                for (inst, v) in [(ia, &va), (ib, &vb)] {
+                    let sighting = match v.collapsed {
+                        _ if !v.read => continue,
+                        Some(false) => continue,
+                        Some(true) => rc.run_id,
+                        None => None,
+                    };
+                    if let Err(e) =
+                        crate::collapse::record(&self.state, &pair.name, inst, feature, sighting)
+                    {
+                        // Only delays a confirmation by a run.
+                        rc.em
+                            .warn(&format!("{inst}: collapse marker not saved: {e}"));
+                    }
+                }
                 fs.blackboxed = promoted.len();
                 if !promoted.is_empty() {
                     rc.em.emit(
@@ -1192,6 +1221,7 @@ fn side_input<'x>(
         view: &v.view,
         baseline,
         yields_deletions: v.yields_deletions,
+        holds_deletions: v.holds_deletions,
         accepts_removals: caps.is_some_and(|c| c.remove) && !gate.recovering,
         accepts_adds: caps.is_some_and(|c| c.add),
         read: v.read,

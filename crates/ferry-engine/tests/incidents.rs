@@ -69,10 +69,9 @@ async fn incident_01_list_wiped_after_an_empty_read_without_checkpoints() {
     w.fake("plex").lie_empty_next_read(WL);
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).removed(), 0);
-    assert_eq!(
-        feat(&s, "p", WL).suspect[0].1.reason,
-        "shrunk+no-checkpoint"
-    );
+    // ferry's rule (empty reads): an empty read of a non-empty baseline is suspect
+    // whatever the checkpoints say.
+    assert_eq!(feat(&s, "p", WL).suspect[0].1.reason, "empty");
     assert_eq!(w.fake("trakt").entries(WL).len(), 25);
 }
 
@@ -148,10 +147,14 @@ async fn incident_01_token_fixed_after_weeks_looks_like_mass_deletion() {
     let health = w.sink.named("health");
     assert!(health.iter().any(|e| e.str("instance") == Some("plex")
         && e.get("add_only") == Some(&serde_json::json!(true))));
-    // The next run is normal again; what vanished during the outage is not propagated.
+    // ferry's rule (held evidence): the add-only run held the 4 deletions, it did not
+    // forget them.
+    assert_eq!(f.blocked.get("recovering"), Some(&4), "{f:#?}");
+    // The next run is normal again: the user's deletions, proved by a whole read, are
+    // carried out now.
     let s = w.run(&c).await;
-    assert_eq!(feat(&s, "p", WL).removed(), 0);
-    assert_eq!(w.fake("trakt").entries(WL).len(), 50);
+    assert_eq!(feat(&s, "p", WL).removed(), 4);
+    assert_eq!(w.fake("trakt").entries(WL).len(), 46);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -977,4 +980,147 @@ async fn incident_07_account_limit_is_reported_by_reason_and_never_blackboxed() 
     let un = w.engine.state().unresolved(Some("p"), None).unwrap();
     assert_eq!(un.len(), 3);
     assert!(un.iter().all(|u| u.reason == "failed:account_limit"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Held evidence, empty reads and health blips (faults found by the fault campaign)
+
+#[tokio::test]
+async fn a_health_blip_is_retried_and_does_not_gate_the_provider() {
+    let w = World::new(&["jellyfin", "trakt"]);
+    w.fake("jellyfin").seed(WL, entries(WL, 0..6));
+    let c = one_way_removals("jellyfin", "trakt");
+    w.run(&c).await;
+    w.fake("jellyfin")
+        .user_edit(WL, |e| e.retain(|x| x.key() != samples::entry(WL, 2).key()));
+    // One failed health request: the probe asks again within its budget.
+    w.fake("jellyfin")
+        .fail_next(FakeOp::Health, ErrorKind::Unavailable, 1);
+    let s = w.run(&c).await;
+    let f = feat(&s, "p", WL);
+    assert_eq!(f.status, FeatureStatus::Done, "{f:#?}");
+    assert_eq!(f.to_b.removed, 1, "the deletion is carried out this run");
+    assert_eq!(w.count("health:retried"), 1);
+    let health = w.sink.named("health");
+    assert!(
+        health
+            .iter()
+            .all(|h| h.get("add_only") == Some(&serde_json::json!(false)))
+    );
+}
+
+#[tokio::test]
+async fn a_source_deletion_made_during_an_outage_is_held_then_carried_out() {
+    let w = World::new(&["jellyfin", "trakt"]);
+    w.fake("jellyfin").seed(WL, entries(WL, 0..6));
+    let c = one_way_removals("jellyfin", "trakt");
+    w.run(&c).await;
+    // The source is down for a run (every probe fails), and the user deletes a title.
+    w.fake("jellyfin").set_health(Health::down("503"));
+    w.fake("jellyfin")
+        .user_edit(WL, |e| e.retain(|x| x.key() != samples::entry(WL, 4).key()));
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::SourceDown);
+    // Back: the first run is add-only, and holds the deletion instead of forgetting it.
+    w.fake("jellyfin").set_health(Health::ok());
+    let s = w.run(&c).await;
+    let f = feat(&s, "p", WL);
+    assert_eq!(f.removed(), 0);
+    assert_eq!(f.blocked.get("recovering"), Some(&1), "{f:#?}");
+    assert_eq!(w.fake("trakt").entries(WL).len(), 6);
+    // The next normal run acts on the evidence it kept.
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).to_b.removed, 1);
+    assert!(
+        !w.fake("trakt")
+            .keys(WL)
+            .contains(&samples::entry(WL, 4).key())
+    );
+}
+
+#[tokio::test]
+async fn two_way_a_deletion_on_a_recovering_side_is_never_added_back() {
+    let w = World::new(&["jellyfin", "trakt"]);
+    w.fake("jellyfin").seed(WL, entries(WL, 0..6));
+    let c = two_way_removals("jellyfin", "trakt", WL);
+    w.run(&c).await;
+    assert_eq!(w.fake("trakt").entries(WL).len(), 6);
+    let gone = samples::entry(WL, 1).key();
+    w.fake("jellyfin").set_health(Health::down("503"));
+    w.run(&c).await;
+    w.fake("jellyfin")
+        .user_edit(WL, |e| e.retain(|x| x.key() != gone));
+    w.fake("jellyfin").set_health(Health::ok());
+    // Recovering run: neither removed from Trakt nor added back to Jellyfin.
+    let s = w.run(&c).await;
+    let f = feat(&s, "p", WL);
+    assert_eq!((f.added(), f.removed()), (0, 0), "{f:#?}");
+    assert!(!w.fake("jellyfin").keys(WL).contains(&gone));
+    assert_eq!(f.blocked.get("recovering"), Some(&1));
+    // Normal run: the deletion reaches Trakt.
+    let s = w.run(&c).await;
+    let f = feat(&s, "p", WL);
+    assert_eq!((f.added(), f.removed()), (0, 1), "{f:#?}");
+    assert!(!w.fake("trakt").keys(WL).contains(&gone));
+    assert!(!w.fake("jellyfin").keys(WL).contains(&gone));
+}
+
+#[tokio::test]
+async fn two_way_unknown_health_holds_its_deletions_instead_of_reversing_them() {
+    let w = World::new(&["local", "trakt"]);
+    w.fake("local").without_health();
+    w.fake("local").seed(WL, entries(WL, 0..6));
+    let c = two_way_removals("local", "trakt", WL);
+    w.run(&c).await;
+    let gone = samples::entry(WL, 0).key();
+    w.fake("local")
+        .user_edit(WL, |e| e.retain(|x| x.key() != gone));
+    for _ in 0..2 {
+        let s = w.run(&c).await;
+        let f = feat(&s, "p", WL);
+        assert_eq!((f.added(), f.removed()), (0, 0), "{f:#?}");
+        assert_eq!(f.blocked.get("recovering"), Some(&1));
+        assert!(!w.fake("local").keys(WL).contains(&gone), "never re-added");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_read_of_a_small_list_needs_a_second_trusted_read() {
+    let w = World::new(&["jellyfin", "trakt"]);
+    w.fake("jellyfin").seed(WL, entries(WL, 0..3));
+    let c = one_way_removals("jellyfin", "trakt");
+    w.run(&c).await;
+    assert_eq!(w.fake("trakt").entries(WL).len(), 3);
+    // One empty answer, with the checkpoint moved: suspect, nothing removed.
+    w.fake("jellyfin").lie_empty_next_read(WL);
+    w.fake("jellyfin").user_edit(WL, |_| {});
+    let s = w.run(&c).await;
+    let f = feat(&s, "p", WL);
+    assert_eq!(f.removed(), 0, "{f:#?}");
+    assert_eq!(f.suspect[0].1.reason, "empty");
+    // The next read is whole again: the marker is cleared, nothing was lost.
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).removed(), 0);
+    assert_eq!(w.fake("trakt").entries(WL).len(), 3);
+    // The user really empties the list: the first empty read is held as suspect ...
+    w.fake("jellyfin").user_edit(WL, |e| e.clear());
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).removed(), 0);
+    assert_eq!(w.fake("trakt").entries(WL).len(), 3);
+    // ... and the second trusted read in a later run confirms it.
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).to_b.removed, 3);
+    assert!(w.fake("trakt").entries(WL).is_empty());
+}
+
+#[tokio::test]
+async fn allow_mass_delete_confirms_an_empty_read_for_one_run() {
+    let w = World::new(&["jellyfin", "trakt"]);
+    w.fake("jellyfin").seed(WL, entries(WL, 0..2));
+    let mut c = one_way_removals("jellyfin", "trakt");
+    w.run(&c).await;
+    w.fake("jellyfin").user_edit(WL, |e| e.clear());
+    c.allow_mass_delete = true;
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).to_b.removed, 2);
 }

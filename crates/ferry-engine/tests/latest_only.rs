@@ -74,6 +74,7 @@ impl Case {
             view,
             baseline: base,
             yields_deletions: true,
+            holds_deletions: false,
             accepts_removals: true,
             accepts_adds: true,
             read: true,

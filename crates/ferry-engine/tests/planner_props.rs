@@ -162,6 +162,8 @@ struct SideGen {
     view: Vec<Spec>,
     baseline: Option<Vec<Spec>>,
     trusted: bool,
+    /// Untrusted only because the side is add-only this run (its read is whole).
+    held: bool,
     accepts_removals: bool,
     accepts_adds: bool,
     read: bool,
@@ -180,17 +182,19 @@ fn side() -> impl Strategy<Value = SideGen> {
         proptest::collection::vec(spec(), 0..8),
         proptest::option::weighted(0.8, proptest::collection::vec(spec(), 0..8)),
         proptest::bool::weighted(0.7),
+        proptest::bool::weighted(0.5),
         proptest::bool::weighted(0.8),
         proptest::bool::weighted(0.9),
         proptest::bool::weighted(0.9),
         proptest::bool::weighted(0.3),
     )
         .prop_map(
-            |(view, baseline, trusted, accepts_removals, accepts_adds, read, latest_only)| {
+            |(view, baseline, trusted, held, accepts_removals, accepts_adds, read, latest_only)| {
                 SideGen {
                     view,
                     baseline,
                     trusted,
+                    held,
                     accepts_removals,
                     accepts_adds,
                     read,
@@ -289,6 +293,7 @@ fn input<'a>(s: &Scenario, w: &'a World, tombs: Option<&'a TombstoneIndex>) -> P
             view,
             baseline: base,
             yields_deletions: g.trusted && g.read && !any_down,
+            holds_deletions: !g.trusted && g.held && g.read && !any_down,
             accepts_removals: g.accepts_removals,
             accepts_adds: g.accepts_adds,
             read: g.read,
@@ -586,6 +591,34 @@ proptest! {
     }
 
     #[test]
+    fn a_held_deletion_is_never_added_back_nor_removed(s in scenario()) {
+        let mut s = s;
+        s.a.trusted = false;
+        s.a.held = true;
+        s.b.trusted = false;
+        s.b.held = true;
+        let w = world(&s);
+        let inp = input(&s, &w, None);
+        let p = plan(&inp);
+        prop_assert_eq!(p.removals().count(), 0, "{:?}", p);
+        for (side, si) in [(Side::A, &inp.a), (Side::B, &inp.b)] {
+            // One-way, the target's own deletions are not the user's word on the pair
+            // (the source's are: it holds no removal, checked above).
+            if !si.holds_deletions || s.feature == Feature::History || s.mode == Mode::OneWay {
+                continue;
+            }
+            let Some(base) = si.baseline else { continue };
+            for w in &p.side(side).adds {
+                let k = w.entry.key();
+                prop_assert!(
+                    !(base.contains_key(&k) && !si.view.contains_key(&k)),
+                    "{k} was deleted on {side:?} (add-only) and is added back: {p:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_partial_suspect_down_or_unknown_side_never_yields_removals(s in scenario()) {
         let mut s = s;
         // Every way a side can be untrusted ends in `yields_deletions == false`.
@@ -718,6 +751,7 @@ fn held_deletions_keep_their_evidence_in_the_next_baseline() {
         view,
         baseline: Some(&base),
         yields_deletions: true,
+        holds_deletions: false,
         accepts_removals: true,
         accepts_adds: true,
         read: true,

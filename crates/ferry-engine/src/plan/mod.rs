@@ -75,6 +75,12 @@ pub struct SideInput<'a> {
     /// Whether absences on this side count as deletions (healthy, complete, `present`,
     /// not suspect, not recovering, deletions observable, no side down).
     pub yields_deletions: bool,
+    /// Whether this side's absences are trusted evidence that this run may not act on
+    /// (the read is complete, `present` and not suspect, but the side is add-only: first
+    /// run after an outage, health unknown). Such a deletion is *held*: not removed from
+    /// the other side, not added back here, its evidence kept for the next normal run.
+    /// Never set together with `yields_deletions`.
+    pub holds_deletions: bool,
     /// Whether removals may be written to this side (capability, not add-only).
     pub accepts_removals: bool,
     /// Whether adds and updates may be written to this side (capability).
@@ -94,6 +100,29 @@ impl SideInput<'_> {
     pub fn latest_only(&self) -> bool {
         self.plays == PlaysPerTitle::LatestOnly
     }
+
+    /// What an absence on this side proves this run.
+    pub fn absence(&self) -> Absence {
+        if self.yields_deletions {
+            Absence::Deleted
+        } else if self.holds_deletions {
+            Absence::HeldDeletion
+        } else {
+            Absence::Unknown
+        }
+    }
+}
+
+/// What a title missing from a side (and in its baseline) means this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absence {
+    /// A deletion the plan acts on.
+    Deleted,
+    /// A deletion proved by a trusted read that this run may not act on: held.
+    HeldDeletion,
+    /// Not known to be a deletion: the title is added back (a side whose deletions
+    /// cannot be observed).
+    Unknown,
 }
 
 /// Planner settings that are not per side.
@@ -203,6 +232,9 @@ pub enum HoldReason {
     Tombstone,
     /// The blackbox: this add failed in consecutive runs.
     Blackbox,
+    /// The side that deleted it is add-only this run (first run after an outage, or its
+    /// health is unknown): the deletion waits for a normal run, its evidence kept.
+    Recovering,
 }
 
 impl HoldReason {
@@ -213,6 +245,7 @@ impl HoldReason {
             HoldReason::MassDelete => "mass_delete",
             HoldReason::Tombstone => "tombstone",
             HoldReason::Blackbox => "blackbox",
+            HoldReason::Recovering => "recovering",
         }
     }
 }

@@ -10,7 +10,8 @@ use super::rules::{
     update_entry,
 };
 use super::{
-    Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side, Write,
+    Absence, Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side,
+    Write,
 };
 use crate::config::RemoveMode;
 
@@ -51,7 +52,12 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                     )
                     .filter(|w| *w == Side::A)
                     .map(|_| update_entry(se, de)),
-                    Feature::Playlists => playlist_update(input, &s_base, &d_base, se, de),
+                    Feature::Playlists => {
+                        if let Some(h) = held_playlist_drops(input, &s_base, se, de) {
+                            plan.held.push(h);
+                        }
+                        playlist_update(input, &s_base, &d_base, se, de)
+                    }
                     Feature::Watchlist | Feature::History => None,
                 };
                 if let Some(entry) = write {
@@ -109,13 +115,27 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
 
-    // Removals.
-    if !input.switch.remove || !src.yields_deletions {
+    // Removals. A source that is add-only this run (recovering, health unknown) holds
+    // its deletions: they are found as usual, held, and their evidence kept.
+    if !input.switch.remove {
         return plan;
     }
+    let held_by_src = match src.absence() {
+        Absence::Deleted => false,
+        Absence::HeldDeletion => true,
+        Absence::Unknown => return plan,
+    };
     let remove = |plan: &mut Plan, j: usize, evidence: Evidence| {
         let entry = d.entries[j].1.clone();
-        if dst.accepts_removals {
+        if held_by_src {
+            plan.held.push(Held {
+                target: Side::B,
+                reason: HoldReason::Recovering,
+                removal: true,
+                entry,
+                evidence: Some(evidence),
+            });
+        } else if dst.accepts_removals {
             plan.to_b.removes.push(Removal { entry, evidence });
         } else {
             plan.held.push(Held {
@@ -197,6 +217,40 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
     plan
+}
+
+/// A source that is add-only this run and dropped titles from a playlist since its
+/// baseline: the drops are held (the target keeps them, the commit keeps the source's
+/// baseline playlist as evidence for the next normal run).
+fn held_playlist_drops(
+    input: &PlanInput<'_>,
+    s_base: &Option<Prepared<'_>>,
+    se: &ferry_core::Entry,
+    de: &ferry_core::Entry,
+) -> Option<Held> {
+    if !input.switch.remove || input.a.absence() != Absence::HeldDeletion {
+        return None;
+    }
+    let key = se.key();
+    let base = s_base
+        .as_ref()
+        .and_then(|p| p.entries.iter().find(|(k, _)| *k == key))
+        .and_then(|(_, e)| playlist_of(e));
+    if dropped_since(playlist_of(se)?, base).is_empty() {
+        return None;
+    }
+    Some(Held {
+        target: Side::B,
+        reason: HoldReason::Recovering,
+        removal: true,
+        entry: de.clone(),
+        evidence: Some(Evidence {
+            kind: EvidenceKind::Baseline,
+            side: Side::A,
+            key,
+            since: None,
+        }),
+    })
 }
 
 /// One-way playlists: the source's order, the target's extra titles kept, titles the

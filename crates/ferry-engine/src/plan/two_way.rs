@@ -1,7 +1,10 @@
 //! Two-way planning. For a title on one side (P) and missing on the other (Q):
 //! - Q's baseline had it and Q's absences are trusted → Q deleted it: remove it from P
 //!   (or hold it when removals are off or P is add-only; the commit keeps the evidence);
-//! - Q's baseline had it but Q's absences are not trusted → add it back to Q;
+//! - Q's baseline had it, Q's read is trusted but Q is add-only this run (recovering,
+//!   health unknown) → hold it: neither removed from P nor added back to Q, Q's evidence
+//!   kept for the next normal run;
+//! - Q's baseline had it but Q's deletions cannot be observed → add it back to Q;
 //! - a live tombstone says ferry removed it from P and it came back → remove it from P
 //!   again when allowed, otherwise hold it (never re-add it to Q);
 //! - otherwise → add it to Q.
@@ -20,8 +23,8 @@ use super::rules::{
     update_entry,
 };
 use super::{
-    Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side, SideInput,
-    Write,
+    Absence, Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side,
+    SideInput, Write,
 };
 
 const NONE: u32 = u32::MAX;
@@ -145,13 +148,19 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
             // entry: not a deletion, and adding would duplicate it. Leave both alone.
             return;
         }
+        let evidence = Evidence {
+            kind: EvidenceKind::Baseline,
+            side: q,
+            key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
+            since: None,
+        };
+        if qs.absence() == Absence::HeldDeletion {
+            // Q deleted it, but Q is add-only this run: neither removed from P nor added
+            // back to Q; the commit keeps Q's evidence for the next normal run.
+            hold(plan, HoldReason::Recovering, Some(evidence));
+            return;
+        }
         if qs.yields_deletions {
-            let evidence = Evidence {
-                kind: EvidenceKind::Baseline,
-                side: q,
-                key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
-                since: None,
-            };
             if !sw.remove {
                 hold(plan, HoldReason::RemovalsDisabled, Some(evidence));
             } else if !ps.accepts_removals {
@@ -164,7 +173,7 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
             }
             return;
         }
-        // Q's absence is not trusted: the title is added back (below).
+        // Q's deletions cannot be observed: the title is added back (below).
     } else if let Some(t) = cx
         .input
         .tombstones
@@ -251,6 +260,33 @@ fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
                 return;
             };
             let sw = cx.input.switch;
+            // A side that is add-only this run and dropped titles from the playlist since
+            // its baseline: merging would put them back. Hold the playlist as it is on
+            // both sides; the commit keeps that side's baseline playlist as evidence.
+            for (s, now, key, other) in [(Side::A, pa, akey, be), (Side::B, pb, bkey, ae)] {
+                if cx.side(s).absence() != Absence::HeldDeletion {
+                    continue;
+                }
+                let base = cx
+                    .base(s)
+                    .and_then(|b| b.entries.iter().find(|(k, _)| *k == key))
+                    .and_then(|(_, e)| playlist_of(e));
+                if !dropped_since(now, base).is_empty() {
+                    plan.held.push(Held {
+                        target: s.other(),
+                        reason: HoldReason::Recovering,
+                        removal: true,
+                        entry: other.clone(),
+                        evidence: Some(Evidence {
+                            kind: EvidenceKind::Baseline,
+                            side: s,
+                            key: key.to_owned(),
+                            since: None,
+                        }),
+                    });
+                    return;
+                }
+            }
             let drops = |s: Side, now: &ferry_core::Playlist, key: &str| -> HashSet<String> {
                 let allowed =
                     sw.remove && cx.side(s).yields_deletions && cx.side(s.other()).accepts_removals;
@@ -362,8 +398,8 @@ fn latest_missing(
             evidence,
         });
     };
-    // Deletion evidence from q, as `(q's baseline entry, trusted)`.
-    let evidence: Option<(usize, bool)> = if qs.latest_only() {
+    // Deletion evidence from q, as `(q's baseline entry, what q's absence proves)`.
+    let evidence: Option<(usize, Absence)> = if qs.latest_only() {
         // Covered by q's one play of the title (not counting plays removed this plan).
         if qp
             .latest_play_of(pp, idx, |j| q_removed.get(j).copied().unwrap_or(false))
@@ -379,7 +415,7 @@ fn latest_missing(
                 && tb.saturating_add(tol) >= at
                 && qp.latest_play_of(pp, idx, |_| false).is_none()
                 && qp.latest_play_of(qb, k, |_| false).is_none();
-            gone.then_some((k, qs.yields_deletions))
+            gone.then_some((k, qs.absence()))
         })
     } else {
         // q keeps every play: its baseline had this play and it no longer holds it.
@@ -394,20 +430,22 @@ fn latest_missing(
                     // Still there under ids that no longer link it to this play.
                     return Judged::Other;
                 }
-                Some((k, qs.yields_deletions))
+                Some((k, qs.absence()))
             }
             None => None,
         }
     };
     match evidence {
-        Some((k, true)) => {
+        Some((k, absence @ (Absence::Deleted | Absence::HeldDeletion))) => {
             let evidence = Evidence {
                 kind: EvidenceKind::Baseline,
                 side: q,
                 key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
                 since: None,
             };
-            if !sw.remove {
+            if absence == Absence::HeldDeletion {
+                hold(plan, HoldReason::Recovering, Some(evidence));
+            } else if !sw.remove {
                 hold(plan, HoldReason::RemovalsDisabled, Some(evidence));
             } else if !ps.accepts_removals {
                 hold(plan, HoldReason::NoRemovals, Some(evidence));
@@ -420,8 +458,8 @@ fn latest_missing(
             }
             return Judged::Other;
         }
-        // q's absence is not trusted: the play is written back (below).
-        Some((_, false)) => {}
+        // q's deletions cannot be observed: the play is written back (below).
+        Some((_, Absence::Unknown)) => {}
         None => {
             if let Some(t) = cx
                 .input

@@ -92,7 +92,11 @@ pub fn pair(name: &str, src: &str, dst: &str, f: Feature, sw: FeatureSwitch) -> 
 }
 
 pub fn cfg(pairs: Vec<PairConfig>) -> RunConfig {
-    RunConfig::new(pairs)
+    let mut c = RunConfig::new(pairs);
+    // One retry of a failed health probe (after 250 ms) instead of the 5 s budget: a
+    // scripted outage then costs a quarter second, a blip is still absorbed.
+    c.guardrails.health_retry_ms = 600;
+    c
 }
 
 pub fn entries(f: Feature, range: std::ops::Range<u32>) -> Vec<Entry> {
