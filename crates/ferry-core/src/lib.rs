@@ -19,36 +19,47 @@ pub mod cancel;
 pub mod error;
 pub mod event;
 pub mod feature;
+pub mod harness;
 pub mod identity;
+pub mod ids;
 pub mod item;
+pub mod ledger;
 pub mod memory;
 pub mod ops;
+pub mod page;
 pub mod paging;
+pub mod read;
 pub mod registry;
 pub mod report;
 pub mod secret;
 pub mod snapshot;
 pub mod store;
 pub mod time;
+pub mod write;
 
 pub use cancel::CancelToken;
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use event::{CollectingSink, Emitter, Event, EventSink};
 pub use feature::Feature;
 pub use identity::{IdKind, Ids};
+pub use ids::IdTable;
 pub use item::{Entry, Item, MediaType, Payload, Playlist, Rating};
+pub use ledger::WriteLedger;
 pub use memory::{HISTORY_TOLERANCE_SECS, MemoryInventory};
 pub use ops::{
     Activities, Capabilities, Context, FeatureCaps, Health, HealthStatus, InventoryOps,
     PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
+pub use page::{Page, PageRequest, Pager, Paging};
 pub use paging::OffsetPages;
+pub use read::{Declared, Proof, Read, Reader, Row};
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
 pub use report::{Outcome, OutcomeSlots, UnresolvedReason, WriteReport};
 pub use secret::Secret;
 pub use snapshot::{Completeness, IndexSemantics, Snapshot};
 pub use store::{KvStore, MemoryKvStore};
 pub use time::Timestamp;
+pub use write::{BatchWriter, ChunkAnswer};
 
 // Re-exported so provider crates can `ferry_core::inventory::submit!` without their own
 // dependency on a matching version.

@@ -126,7 +126,7 @@ pub struct ProviderDescriptor {
     pub capabilities: fn() -> Capabilities,
     /// Checks a config without building anything.
     pub validate: fn(&ProviderConfig) -> Result<(), ConfigError>,
-    /// Parses the config and builds an instance.
+    /// Parses the config and builds an instance, inside the [`crate::harness::Harness`].
     pub build: fn(&ProviderConfig, &BuildEnv) -> Result<Arc<dyn InventoryOps>>,
 }
 
@@ -150,7 +150,8 @@ fn build_provider<P: ProviderKind>(
     let parsed = cfg
         .parse::<P::Config>()
         .map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()).with_provider(P::ID))?;
-    Ok(Arc::new(P::build(&cfg.instance, parsed, env)?))
+    let provider: Arc<dyn InventoryOps> = Arc::new(P::build(&cfg.instance, parsed, env)?);
+    Ok(crate::harness::Harness::wrap(provider))
 }
 
 impl ProviderDescriptor {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::feature::Feature;
 use crate::item::{Entry, Payload};
+use crate::read::Proof;
 
 /// Whether a snapshot is the provider's whole inventory.
 ///
@@ -48,7 +49,12 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// An empty, complete, `present` snapshot.
+    #[doc(hidden)]
     pub fn new(feature: Feature) -> Self {
+        Snapshot::empty_complete(feature)
+    }
+
+    fn empty_complete(feature: Feature) -> Self {
         Snapshot {
             feature,
             completeness: Completeness::Complete,
@@ -57,10 +63,52 @@ impl Snapshot {
         }
     }
 
+    #[doc(hidden)]
     pub fn complete(feature: Feature, entries: impl IntoIterator<Item = Entry>) -> Self {
-        let mut s = Snapshot::new(feature);
+        Snapshot::committed_baseline(feature, entries)
+    }
+
+    /// A snapshot of one finished read ([`crate::read`]): `Complete` only when the read
+    /// proved it, else `Partial` with the read's reasons.
+    pub fn from_read(
+        feature: Feature,
+        proof: &Proof,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Self {
+        let mut s = Snapshot::empty_complete(feature);
+        s.extend(entries);
+        if let Some(reason) = proof.reason() {
+            s.mark_partial(reason);
+        }
+        s
+    }
+
+    /// A committed baseline: entries the engine stored after it judged the read that
+    /// produced them complete. For the engine's own state only, never for a provider's
+    /// read (those go through [`crate::read`]).
+    pub fn committed_baseline(feature: Feature, entries: impl IntoIterator<Item = Entry>) -> Self {
+        let mut s = Snapshot::empty_complete(feature);
         s.extend(entries);
         s
+    }
+
+    /// Transitional, for providers not yet on the read kit: a snapshot their own paging
+    /// loop vouches for. Removed once every provider reads through [`crate::page`].
+    #[doc(hidden)]
+    pub fn unproven_legacy(feature: Feature) -> Self {
+        Snapshot::empty_complete(feature)
+    }
+
+    pub fn feature(&self) -> Feature {
+        self.feature
+    }
+
+    pub fn completeness(&self) -> &Completeness {
+        &self.completeness
+    }
+
+    pub fn semantics(&self) -> IndexSemantics {
+        self.semantics
     }
 
     pub fn partial(
@@ -68,7 +116,8 @@ impl Snapshot {
         entries: impl IntoIterator<Item = Entry>,
         reason: impl Into<String>,
     ) -> Self {
-        let mut s = Snapshot::complete(feature, entries);
+        let mut s = Snapshot::empty_complete(feature);
+        s.extend(entries);
         s.mark_partial(reason);
         s
     }
