@@ -11,12 +11,18 @@ use ferry_state::StateStore;
 
 use crate::Failure;
 use crate::config::{self, Config};
+use crate::degraded::{Degraded, HealthTap};
 use crate::output::{Human, JsonLines};
 
 /// Opens (or creates) the state database; a corrupt or too-new file is a usage error
 /// naming it, never a reset.
 pub(crate) fn open_state(path: &Path) -> Result<StateStore, Failure> {
-    StateStore::open(path).map_err(|e| Failure::usage(format!("state database: {e}")))
+    let state =
+        StateStore::open(path).map_err(|e| Failure::usage(format!("state database: {e}")))?;
+    for t in state.tightened() {
+        crate::report(&format!("warning: {t}"));
+    }
+    Ok(state)
 }
 
 /// The sink for this invocation: NDJSON on stdout with `--json`, else bars and warnings.
@@ -86,17 +92,39 @@ pub(crate) struct Session {
     pub(crate) providers: BTreeMap<String, Arc<dyn InventoryOps>>,
     pub(crate) emitter: Emitter,
     pub(crate) engine: Engine,
+    /// Each instance's health as the engine saw it in the last run.
+    pub(crate) health: Arc<HealthTap>,
 }
 
 pub(crate) fn session(cfg: &Config, state: StateStore, json: bool) -> Result<Session, Failure> {
     let providers = build_providers(cfg, Arc::new(state.clone()))?;
-    let emitter = self::emitter(sink(json), &providers, cfg.runtime.debug);
+    let health = Arc::new(HealthTap::new(sink(json)));
+    let emitter = self::emitter(health.clone(), &providers, cfg.runtime.debug);
     let engine = engine(state, emitter.clone());
     Ok(Session {
         providers,
         emitter,
         engine,
+        health,
     })
+}
+
+/// What a finished run means for its exit code: the instances it could not sync
+/// (announced as `run:degraded`, an event only when there are some).
+pub(crate) fn degraded_after_run(
+    cfg: &Config,
+    session: &Session,
+    summary: &ferry_engine::RunSummary,
+) -> Vec<Degraded> {
+    let list =
+        crate::degraded::degraded(summary, &session.health.take(), &cfg.providers, &cfg.file);
+    if !list.is_empty() {
+        session.emitter.emit_value(
+            "run:degraded",
+            &serde_json::json!({"run_id": summary.run_id, "providers": list}),
+        );
+    }
+    list
 }
 
 /// Per-run options from the command line.

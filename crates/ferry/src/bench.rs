@@ -462,7 +462,7 @@ pub(crate) async fn run(json_out: bool, args: BenchArgs) -> Result<u8, Failure> 
     } else {
         human(&v);
     }
-    let code = report::exit_code(&first.summary).max(report::exit_code(&second.summary));
+    let code = report::exit_code(&first.summary, &[]).max(report::exit_code(&second.summary, &[]));
     Ok(if complete { code } else { code.max(1) })
 }
 

@@ -1,6 +1,8 @@
-//! `ferry daemon`: runs each pair on its interval, one run at a time under the run lock,
-//! and probes providers that were down with full-jitter backoff in between. Probes are
-//! informational: they never change a breaker; the next run's health check decides.
+//! `ferry daemon`: runs each pair on its interval, holding the state file's lock for its
+//! whole life (a `ferry run` beside it is refused), and probes providers that were down
+//! with full-jitter backoff in between. Probes are informational: they never change a
+//! breaker; the next run's health check decides. A run that could not sync a provider
+//! is reported (`run:degraded`) and the daemon goes on.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use ferry_core::{CancelToken, Context, HealthStatus};
 use tokio::time::Instant;
 
-use crate::{Cli, Failure, LOCK_MAX_AGE, app, load_config, lock, lock_path, report};
+use crate::{Cli, Failure, app, load_config, report, take_lock};
 
 /// Probe schedule of the seed: first after 5 s, then uniform(0, min(60, 5·2^n)) s.
 fn next_probe_delay(failures: u32, rng: &mut fastrand::Rng) -> Duration {
@@ -26,11 +28,9 @@ pub(crate) async fn run(
 ) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let base = app::run_config(&cfg, &app::RunFlags::default())?;
-    let app::Session {
-        providers,
-        emitter: em,
-        engine,
-    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
+    let _lock = take_lock(&cfg, "daemon")?;
+    let session = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
+    let (providers, em, engine) = (&session.providers, &session.emitter, &session.engine);
     let cancel = crate::cancel_on_ctrl_c();
     let intervals: BTreeMap<String, Duration> = cfg
         .pairs
@@ -65,51 +65,44 @@ pub(crate) async fn run(
             .map(|(k, _)| k.clone())
             .collect();
         if !ready.is_empty() {
-            match lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE) {
-                Ok(_lock) => {
-                    let mut rc = base.clone();
-                    rc.pairs.retain(|p| ready.contains(&p.name));
-                    match engine.run(&providers, &rc, cancel.clone()).await {
-                        Ok(summary) => {
-                            worst = worst.max(report::exit_code(&summary));
-                            em.emit_value("summary", &summary);
-                            for line in report::summary_lines(&summary)
-                                .into_iter()
-                                .filter(|_| !cli.json)
-                            {
-                                tracing::info!("{line}");
-                            }
+            let mut rc = base.clone();
+            rc.pairs.retain(|p| ready.contains(&p.name));
+            match engine.run(providers, &rc, cancel.clone()).await {
+                Ok(summary) => {
+                    let degraded = app::degraded_after_run(&cfg, &session, &summary);
+                    worst = report::worse(worst, report::exit_code(&summary, &degraded));
+                    em.emit_value("summary", &summary);
+                    if !cli.json {
+                        // The daemon's log is stderr; a skipped provider is a warning.
+                        for line in crate::degraded::lines(&degraded) {
+                            crate::report(&format!("warning:{line}"));
                         }
-                        Err(e) => {
-                            worst = worst.max(1);
-                            em.warn(&format!("run failed: {e}"));
-                        }
-                    }
-                    runs += 1;
-                    for name in &ready {
-                        due.insert(name.clone(), Instant::now() + intervals[name]);
-                    }
-                    // Providers that were down get probed until they answer.
-                    for (instance, ops) in &providers {
-                        let h = ops
-                            .health(&Context::new(em.clone(), CancelToken::new()))
-                            .await;
-                        if h.status == HealthStatus::Down {
-                            probes
-                                .entry(instance.clone())
-                                .or_insert((0, Instant::now() + next_probe_delay(0, &mut rng)));
-                        } else {
-                            probes.remove(instance);
+                        for line in report::summary_lines(&summary, &[]) {
+                            tracing::info!("{line}");
                         }
                     }
                 }
-                Err(lock::LockError::Busy { .. }) => {
-                    // Another ferry holds the state: try again in a minute.
-                    for name in &ready {
-                        due.insert(name.clone(), Instant::now() + Duration::from_secs(60));
-                    }
+                Err(e) => {
+                    worst = report::worse(worst, report::EXIT_ERRORS);
+                    em.warn(&format!("run failed: {e}"));
                 }
-                Err(e) => return Err(Failure::errors(e.to_string())),
+            }
+            runs += 1;
+            for name in &ready {
+                due.insert(name.clone(), Instant::now() + intervals[name]);
+            }
+            // Providers that were down get probed until they answer.
+            for (instance, ops) in providers {
+                let h = ops
+                    .health(&Context::new(em.clone(), CancelToken::new()))
+                    .await;
+                if h.status == HealthStatus::Down {
+                    probes
+                        .entry(instance.clone())
+                        .or_insert((0, Instant::now() + next_probe_delay(0, &mut rng)));
+                } else {
+                    probes.remove(instance);
+                }
             }
             if max_runs.is_some_and(|m| runs >= m) {
                 break;

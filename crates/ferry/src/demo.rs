@@ -117,14 +117,14 @@ pub(crate) async fn run(json: bool, movies: u32, state: Option<PathBuf>) -> Resu
         drop(engine);
         let _ = std::fs::remove_dir_all(&temp);
     }
-    Ok(report::exit_code(&first).max(report::exit_code(&second)))
+    Ok(report::exit_code(&first, &[]).max(report::exit_code(&second, &[])))
 }
 
 fn show(json: bool, em: &ferry_core::Emitter, s: &RunSummary) {
     if json {
         em.emit_value("summary", s);
     } else {
-        for line in report::summary_lines(s) {
+        for line in report::summary_lines(s, &[]) {
             out(&line);
         }
     }

@@ -1,33 +1,41 @@
-//! The single-runner lock: at most one ferry run per state database at a time (overlapping
-//! cron and daemon runs double-reported plays for other tools' users). A lock left behind
-//! by a killed process is recovered: its process is gone, or it is older than the bound.
+//! One ferry at a time per state file (overlapping cron and daemon runs double-reported
+//! plays for other tools' users): an advisory lock on `<state>.lock`, taken with
+//! `File::try_lock`. The kernel releases it when the holder exits, however it exits, so a
+//! killed ferry never leaves a lock behind and nothing here guesses at staleness (a PID
+//! check fails in a container, where a restarted ferry is PID 1 again).
+//!
+//! The file's content only says who holds it, for the refusal message; it is written
+//! after the lock is taken and never decides anything.
 
-use std::fs;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ferry_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
-struct LockRecord {
-    pid: u32,
-    started_at: Timestamp,
+/// Who holds the lock, as its holder wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Holder {
+    pub(crate) pid: u32,
+    pub(crate) since: Timestamp,
+    /// The command it runs (`ferry daemon`).
+    pub(crate) command: String,
 }
 
-/// Held while a run is in progress; removes the lock file when dropped.
+/// Held while a command uses the state file; the kernel lock goes with the file handle.
 #[derive(Debug)]
 pub(crate) struct RunLock {
-    path: PathBuf,
+    file: File,
 }
 
 #[derive(Debug)]
 pub(crate) enum LockError {
+    /// Another process holds the lock. `holder` is `None` when it has not yet said who
+    /// it is (it writes that just after taking the lock).
     Busy {
-        pid: u32,
-        since: Timestamp,
         path: PathBuf,
+        holder: Option<Holder>,
     },
     Io(String),
 }
@@ -35,9 +43,20 @@ pub(crate) enum LockError {
 impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockError::Busy { pid, since, path } => write!(
+            LockError::Busy {
+                path,
+                holder: Some(h),
+            } => write!(
                 f,
-                "another ferry run (pid {pid}) has held {} since {since}; wait for it, or remove the file if that process is gone",
+                "another ferry is using this state file: `{}` (pid {}) has held {} since {}; this one stops without touching it. Wait for that one to finish, or stop it",
+                h.command,
+                h.pid,
+                path.display(),
+                h.since
+            ),
+            LockError::Busy { path, holder: None } => write!(
+                f,
+                "another ferry is using this state file: it holds {} (it is just starting); this one stops without touching it",
                 path.display()
             ),
             LockError::Io(m) => f.write_str(m),
@@ -45,85 +64,62 @@ impl std::fmt::Display for LockError {
     }
 }
 
-fn process_alive(pid: u32) -> Option<bool> {
-    // Linux: /proc tells us. Elsewhere we cannot tell without unsafe FFI, so only the age
-    // bound recovers a stale lock.
-    if Path::new("/proc/self").exists() {
-        Some(Path::new(&format!("/proc/{pid}")).exists())
-    } else {
-        None
+impl RunLock {
+    /// Takes the lock at `path` for `command` (shown to whoever is refused), or says who
+    /// holds it. Never waits.
+    pub(crate) fn acquire(path: &Path, command: &str) -> Result<RunLock, LockError> {
+        let io = |what: &str, e: std::io::Error| {
+            LockError::Io(format!(
+                "cannot {what} the lock file {}: {e}",
+                path.display()
+            ))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LockError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut file = ferry_state::open_owner_only(path).map_err(|e| io("open", e))?;
+        if let Some(t) = ferry_state::tighten(path).map_err(|e| io("tighten", e))? {
+            tracing::warn!("{t}");
+        }
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LockError::Busy {
+                    path: path.to_path_buf(),
+                    holder: read_holder(&mut file),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", e)),
+        }
+        let holder = Holder {
+            pid: std::process::id(),
+            since: Timestamp::now(),
+            command: command.to_owned(),
+        };
+        let body = serde_json::to_vec(&holder).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(&body))
+            .and_then(|_| file.flush())
+            .map_err(|e| io("write", e))?;
+        Ok(RunLock { file })
     }
 }
 
-impl RunLock {
-    /// Takes the lock at `path`, recovering a stale one (dead process, or older than
-    /// `max_age`).
-    pub(crate) fn acquire(path: &Path, max_age: Duration) -> Result<RunLock, LockError> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)
-                .map_err(|e| LockError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        for _ in 0..2 {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    let rec = LockRecord {
-                        pid: std::process::id(),
-                        started_at: Timestamp::now(),
-                    };
-                    let body = serde_json::to_vec(&rec).unwrap_or_default();
-                    f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| {
-                        let _ = fs::remove_file(path);
-                        LockError::Io(format!("cannot write {}: {e}", path.display()))
-                    })?;
-                    return Ok(RunLock {
-                        path: path.to_path_buf(),
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let rec: Option<LockRecord> = fs::read(path)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(&b).ok());
-                    let stale = match &rec {
-                        // Unreadable: a crash while writing it. Stale.
-                        None => true,
-                        Some(r) => {
-                            let age = Timestamp::now().unix().saturating_sub(r.started_at.unix());
-                            process_alive(r.pid) == Some(false) || age as u64 > max_age.as_secs()
-                        }
-                    };
-                    if !stale {
-                        let r = rec.expect("a fresh lock has a record");
-                        return Err(LockError::Busy {
-                            pid: r.pid,
-                            since: r.started_at,
-                            path: path.to_path_buf(),
-                        });
-                    }
-                    tracing::warn!("recovering a stale run lock at {}", path.display());
-                    let _ = fs::remove_file(path);
-                }
-                Err(e) => {
-                    return Err(LockError::Io(format!(
-                        "cannot create {}: {e}",
-                        path.display()
-                    )));
-                }
-            }
-        }
-        Err(LockError::Io(format!(
-            "could not take the run lock at {}",
-            path.display()
-        )))
-    }
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut body = Vec::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_end(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        // The file stays: removing it would let a second process lock a fresh file while
+        // a third still holds the old one. Emptying it says nobody holds it.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
     }
 }
 
@@ -131,62 +127,52 @@ impl Drop for RunLock {
 mod tests {
     use super::*;
 
-    const HOUR: Duration = Duration::from_secs(3600);
-
     #[test]
-    fn a_second_run_is_refused_while_the_first_holds_the_lock() {
+    fn a_second_taker_is_refused_and_told_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ferry.lock");
-        let held = RunLock::acquire(&p, HOUR).unwrap();
-        let err = RunLock::acquire(&p, HOUR).unwrap_err();
-        assert!(
-            matches!(err, LockError::Busy { pid, .. } if pid == std::process::id()),
-            "{err}"
-        );
+        let p = dir.path().join("ferry.db.lock");
+        let held = RunLock::acquire(&p, "ferry run").unwrap();
+        let err = RunLock::acquire(&p, "ferry daemon").unwrap_err();
+        match &err {
+            LockError::Busy {
+                holder: Some(h), ..
+            } => {
+                assert_eq!(h.pid, std::process::id());
+                assert_eq!(h.command, "ferry run");
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains("`ferry run`"), "{err}");
         drop(held);
-        assert!(!p.exists());
-        RunLock::acquire(&p, HOUR).unwrap();
+        RunLock::acquire(&p, "ferry daemon").unwrap();
     }
 
     #[test]
-    fn a_lock_of_a_dead_process_is_recovered() {
+    fn leftover_content_does_not_hold_the_lock() {
+        // What a killed holder leaves: its record, but no lock.
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ferry.lock");
-        // A pid far above any real one on this machine.
-        fs::write(
-            &p,
-            serde_json::to_vec(&LockRecord {
-                pid: 4_000_000_000,
-                started_at: Timestamp::now(),
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let _l = RunLock::acquire(&p, HOUR).unwrap();
+        let p = dir.path().join("ferry.db.lock");
+        let stale = Holder {
+            pid: 1,
+            since: Timestamp::now(),
+            command: "ferry daemon".into(),
+        };
+        std::fs::write(&p, serde_json::to_vec(&stale).unwrap()).unwrap();
+        let _l = RunLock::acquire(&p, "ferry run").unwrap();
+        let now: Holder = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(now.pid, std::process::id());
     }
 
+    #[cfg(unix)]
     #[test]
-    fn an_old_lock_is_recovered_even_if_its_pid_exists() {
+    fn the_lock_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ferry.lock");
-        let old = Timestamp::from_unix(Timestamp::now().unix() - 7200);
-        fs::write(
-            &p,
-            serde_json::to_vec(&LockRecord {
-                pid: std::process::id(),
-                started_at: old,
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let _l = RunLock::acquire(&p, HOUR).unwrap();
-    }
-
-    #[test]
-    fn a_torn_lock_file_is_recovered() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ferry.lock");
-        fs::write(&p, b"{\"pid\":").unwrap();
-        let _l = RunLock::acquire(&p, HOUR).unwrap();
+        let p = dir.path().join("ferry.db.lock");
+        std::fs::write(&p, b"").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _l = RunLock::acquire(&p, "ferry run").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

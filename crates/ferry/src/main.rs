@@ -4,6 +4,7 @@ mod app;
 mod bench;
 mod config;
 mod daemon;
+mod degraded;
 mod demo;
 mod lock;
 mod output;
@@ -19,9 +20,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use ferry_core::{CancelToken, Context};
 
-/// Exit codes (documented in the README).
-const EXIT_ERRORS: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+use report::{EXIT_BUSY, EXIT_ERRORS, EXIT_USAGE};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -163,6 +162,19 @@ impl Failure {
     }
 }
 
+impl From<lock::LockError> for Failure {
+    fn from(e: lock::LockError) -> Self {
+        let code = match e {
+            lock::LockError::Busy { .. } => EXIT_BUSY,
+            lock::LockError::Io(_) => EXIT_ERRORS,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<config::ConfigError> for Failure {
     fn from(e: config::ConfigError) -> Self {
         Failure::usage(format!("config error: {e}"))
@@ -236,7 +248,7 @@ fn init_logging(json: bool) {
 }
 
 #[allow(clippy::print_stderr)]
-fn report(msg: &str) {
+pub(crate) fn report(msg: &str) {
     eprintln!("{msg}");
 }
 
@@ -457,41 +469,39 @@ pub(crate) fn cancel_on_ctrl_c() -> CancelToken {
     cancel
 }
 
+/// The one-ferry-at-a-time lock beside the state file (`ferry.db.lock`).
 pub(crate) fn lock_path(cfg: &config::Config) -> PathBuf {
-    let mut p = cfg.state_path.clone().into_os_string();
-    p.push(".lock");
-    PathBuf::from(p)
+    ferry_state::sibling(&cfg.state_path, ".lock")
 }
 
-/// Six hours: no sane run lasts longer, so an older lock is a leftover.
-pub(crate) const LOCK_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
-
-fn print_summary(json: bool, em: &ferry_core::Emitter, summary: &ferry_engine::RunSummary) {
-    if json {
-        em.emit_value("summary", summary);
-    } else {
-        for line in report::summary_lines(summary) {
-            out(&line);
-        }
-    }
+/// Takes the state file's lock for `command` (`run`, `daemon`, ...), or fails with
+/// [`EXIT_BUSY`] naming who holds it.
+pub(crate) fn take_lock(cfg: &config::Config, command: &str) -> Result<lock::RunLock, Failure> {
+    Ok(lock::RunLock::acquire(
+        &lock_path(cfg),
+        &format!("ferry {command}"),
+    )?)
 }
 
 async fn cmd_run(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let rc = app::run_config(&cfg, &flags)?;
-    let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
-        .map_err(|e| Failure::errors(e.to_string()))?;
-    let app::Session {
-        providers,
-        emitter: em,
-        engine,
-    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
-    let summary = engine
-        .run(&providers, &rc, cancel_on_ctrl_c())
+    let _lock = take_lock(&cfg, "run")?;
+    let session = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
+    let summary = session
+        .engine
+        .run(&session.providers, &rc, cancel_on_ctrl_c())
         .await
         .map_err(|e| Failure::errors(e.to_string()))?;
-    print_summary(cli.json, &em, &summary);
-    Ok(report::exit_code(&summary))
+    let degraded = app::degraded_after_run(&cfg, &session, &summary);
+    if cli.json {
+        session.emitter.emit_value("summary", &summary);
+    } else {
+        for line in report::summary_lines(&summary, &degraded) {
+            out(&line);
+        }
+    }
+    Ok(report::exit_code(&summary, &degraded))
 }
 
 async fn cmd_plan(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
@@ -501,6 +511,7 @@ async fn cmd_plan(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
         providers,
         emitter: em,
         engine,
+        ..
     } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
     let plan = engine
         .plan(&providers, &rc, cancel_on_ctrl_c())
@@ -628,13 +639,14 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
         }
         return Ok(0);
     };
-    let _lock = lock::RunLock::acquire(&lock_path(&cfg), LOCK_MAX_AGE)
-        .map_err(|e| Failure::errors(e.to_string()))?;
+    drop(state);
+    let _lock = take_lock(&cfg, "restore")?;
     let app::Session {
         providers,
         emitter: em,
         engine,
-    } = app::session(&cfg, state, cli.json)?;
+        ..
+    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
     let r = engine
         .restore(&providers, id, cancel_on_ctrl_c())
         .await
@@ -651,15 +663,15 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
         }
     }
     Ok(if r.unresolved.values().sum::<usize>() > 0 {
-        3
+        report::EXIT_UNRESOLVED
     } else {
-        0
+        report::EXIT_OK
     })
 }
 
 async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u8, Failure> {
     let kind = provider.trim().to_ascii_lowercase();
-    if !["trakt", "simkl", "plex"].contains(&kind.as_str()) {
+    if !degraded::SIGN_IN.contains(&kind.as_str()) {
         return Err(Failure::usage(format!(
             "`ferry auth {provider}`: sign-in flows exist for trakt (device code), simkl and plex (PIN); other providers take their token or API key in the config"
         )));
@@ -693,6 +705,7 @@ async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u
             }
         },
     };
+    let _lock = take_lock(&cfg, &format!("auth {kind}"))?;
     let state = app::open_state(&cfg.state_path)?;
     let em = app::emitter(app::sink(cli.json), &BTreeMap::new(), false);
     let cx = Context::new(em.clone(), cancel_on_ctrl_c());

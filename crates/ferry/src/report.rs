@@ -3,19 +3,51 @@
 use ferry_engine::plan::{EvidenceKind, Side};
 use ferry_engine::{FeatureStatus, FeatureSummary, PairSummary, PlanReport, RunSummary};
 
-/// 0 ok, 1 errors, 3 finished with unresolved items or blocked removals.
-pub(crate) fn exit_code(s: &RunSummary) -> u8 {
+use crate::degraded::{self, Degraded};
+
+/// Exit codes (the README's table). When several apply, the most urgent wins:
+/// 2 > 1 > 4 > 3 > 0, and 5 stands alone (nothing was done).
+pub(crate) const EXIT_OK: u8 = 0;
+/// A run or command failed (a read, the state store, a commit), or was cancelled.
+pub(crate) const EXIT_ERRORS: u8 = 1;
+/// The config file or the command line is wrong; nothing ran.
+pub(crate) const EXIT_USAGE: u8 = 2;
+/// Finished, with unresolved items (retried next run) or blocked removals.
+pub(crate) const EXIT_UNRESOLVED: u8 = 3;
+/// Finished, but a provider instance was down or refused its credentials, so a pair,
+/// a feature or writes were skipped: a person has to look.
+pub(crate) const EXIT_DEGRADED: u8 = 4;
+/// Another ferry holds this state file; this one did nothing.
+pub(crate) const EXIT_BUSY: u8 = 5;
+
+/// The exit code a run's summary means (see the constants for precedence).
+pub(crate) fn exit_code(s: &RunSummary, degraded: &[Degraded]) -> u8 {
     let blocked_removals =
         s.pairs.iter().flat_map(|p| &p.features).any(|f| {
             !f.mass_delete.is_empty() || f.blocked.get("mass_delete").is_some_and(|n| *n > 0)
         });
     if s.totals.errors > 0 || s.cancelled {
-        1
+        EXIT_ERRORS
+    } else if !degraded.is_empty() {
+        EXIT_DEGRADED
     } else if s.totals.unresolved > 0 || blocked_removals {
-        3
+        EXIT_UNRESOLVED
     } else {
-        0
+        EXIT_OK
     }
+}
+
+/// Worse of two exit codes by the precedence above (the daemon's overall code).
+pub(crate) fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        EXIT_USAGE => 5,
+        EXIT_ERRORS => 4,
+        EXIT_DEGRADED => 3,
+        EXIT_UNRESOLVED => 2,
+        EXIT_OK => 0,
+        _ => 1,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 fn status(f: &FeatureSummary, dry_run: bool) -> &'static str {
@@ -40,7 +72,7 @@ fn reasons(map: &std::collections::BTreeMap<String, usize>) -> String {
 
 /// The closing summary: one line per pair and feature, then the reasons behind anything
 /// not done.
-pub(crate) fn summary_lines(s: &RunSummary) -> Vec<String> {
+pub(crate) fn summary_lines(s: &RunSummary, degraded: &[Degraded]) -> Vec<String> {
     let mut out = Vec::new();
     let head = if s.dry_run {
         "dry run (nothing written, nothing committed)"
@@ -115,6 +147,13 @@ pub(crate) fn summary_lines(s: &RunSummary) -> Vec<String> {
         "total: {writes}, {} unresolved, {} blocked, {} errors; {} requests",
         t.unresolved, t.blocked, t.errors, s.api.total
     ));
+    if !degraded.is_empty() {
+        out.push(format!(
+            "attention: {} provider instance(s) could not be synced:",
+            degraded.len()
+        ));
+        out.extend(degraded::lines(degraded));
+    }
     out
 }
 
