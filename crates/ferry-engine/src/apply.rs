@@ -9,11 +9,11 @@ use ferry_core::{
     CancelToken, Context, Emitter, Entry, ErrorKind, Feature, InventoryOps, Outcome, Payload,
     Timestamp, UnresolvedReason, WriteReport,
 };
-use ferry_state::{JournalBatch, JournalState, StateStore, UnresolvedOp};
+use ferry_state::{JournalBatch, JournalState, StateStore};
 use serde_json::json;
 
-use crate::commit::WriteKind;
 use crate::events::preview;
+use crate::outcome::{OpResult, WriteKind, reason_of};
 
 /// How many unresolved items an `apply:unresolved` event lists.
 const UNRESOLVED_PREVIEW: usize = 25;
@@ -83,94 +83,6 @@ pub(crate) struct Target<'a> {
     /// Set when writes must not (or can no longer) be sent.
     pub(crate) stop: Option<Stop>,
     pub(crate) calls: u64,
-}
-
-/// The outcome of one op against one target.
-#[derive(Debug, Default)]
-pub(crate) struct OpResult {
-    pub(crate) items: Vec<(Entry, Outcome)>,
-}
-
-impl OpResult {
-    pub(crate) fn settled(&self) -> impl Iterator<Item = &Entry> + '_ {
-        self.items
-            .iter()
-            .filter(|(_, o)| o.is_settled())
-            .map(|(e, _)| e)
-    }
-
-    pub(crate) fn confirmed(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Confirmed))
-            .count()
-    }
-
-    pub(crate) fn unchanged(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|(_, o)| matches!(o, Outcome::AlreadyPresent | Outcome::AlreadyAbsent))
-            .count()
-    }
-
-    pub(crate) fn unresolved_by_reason(&self) -> BTreeMap<String, usize> {
-        let mut m = BTreeMap::new();
-        for (_, o) in &self.items {
-            if let Some(r) = reason_of(o) {
-                *m.entry(r).or_default() += 1;
-            }
-        }
-        m
-    }
-}
-
-/// The reason string an unsettled outcome is recorded under.
-pub(crate) fn reason_of(o: &Outcome) -> Option<String> {
-    match o {
-        Outcome::Confirmed | Outcome::AlreadyPresent | Outcome::AlreadyAbsent => None,
-        Outcome::Unresolved { reason, .. } => Some(reason.as_str().to_owned()),
-        Outcome::Failed { kind, .. } => Some(format!("failed:{kind}")),
-    }
-}
-
-pub(crate) fn detail_of(o: &Outcome) -> Option<String> {
-    match o {
-        Outcome::Unresolved { detail, .. } => detail.clone(),
-        Outcome::Failed { message, .. } => Some(message.clone()),
-        _ => None,
-    }
-}
-
-/// Whether a failed write says something about the item (counts toward the blackbox),
-/// rather than about the service being unavailable.
-pub(crate) fn counts_as_failure(o: &Outcome) -> bool {
-    match o {
-        Outcome::Unresolved { reason, .. } => matches!(
-            reason,
-            UnresolvedReason::NotFound
-                | UnresolvedReason::Unsupported
-                | UnresolvedReason::Conflict
-                | UnresolvedReason::Unconfirmed
-        ),
-        Outcome::Failed { kind, .. } => matches!(
-            kind,
-            ErrorKind::NotFound
-                | ErrorKind::InvalidInput
-                | ErrorKind::MalformedResponse
-                | ErrorKind::Conflict
-                | ErrorKind::Unsupported
-                | ErrorKind::Unexpected
-        ),
-        _ => false,
-    }
-}
-
-fn op_of(kind: WriteKind) -> UnresolvedOp {
-    match kind {
-        WriteKind::Add => UnresolvedOp::Add,
-        WriteKind::Update => UnresolvedOp::Update,
-        WriteKind::Remove => UnresolvedOp::Remove,
-    }
 }
 
 fn done_field(kind: WriteKind) -> &'static str {
@@ -299,7 +211,7 @@ pub(crate) async fn apply_op(
                 pair: cx.pair,
                 instance: target.instance,
                 feature: cx.feature,
-                op: op_of(kind),
+                op: kind.unresolved_op(),
                 batch: batch_no,
                 entries: &batch,
                 at: cx.now,
@@ -497,22 +409,5 @@ mod tests {
         let mut wl = vec![e("3"), e("1"), e("2")];
         in_write_order(Feature::Watchlist, &mut wl);
         assert_eq!(wl, vec![e("3"), e("1"), e("2")]);
-    }
-
-    #[test]
-    fn outages_do_not_count_toward_the_blackbox() {
-        assert!(counts_as_failure(&Outcome::unresolved(
-            UnresolvedReason::NotFound
-        )));
-        assert!(!counts_as_failure(&Outcome::unresolved(
-            UnresolvedReason::ProviderDown
-        )));
-        assert!(!counts_as_failure(&Outcome::unresolved(
-            UnresolvedReason::AccountLimit
-        )));
-        assert!(!counts_as_failure(&Outcome::Failed {
-            kind: ErrorKind::Unavailable,
-            message: String::new()
-        }));
     }
 }

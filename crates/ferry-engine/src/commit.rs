@@ -7,30 +7,11 @@
 
 use std::collections::HashMap;
 
-use ferry_core::{Entry, Snapshot};
-use serde::{Deserialize, Serialize};
-
 use crate::guard::{BaselinePolicy, union};
 use crate::plan::{EvidenceKind, Plan, Side};
+use ferry_core::{Entry, Snapshot};
 
-/// The kind of a settled write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteKind {
-    Add,
-    Update,
-    Remove,
-}
-
-impl WriteKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteKind::Add => "add",
-            WriteKind::Update => "update",
-            WriteKind::Remove => "remove",
-        }
-    }
-}
+pub use crate::outcome::WriteKind;
 
 /// A side's next baseline: `None` when the policy keeps the previous one.
 pub fn next_baseline<'a>(

@@ -25,6 +25,7 @@ pub mod gate;
 pub mod guard;
 mod inspect;
 pub mod metrics;
+mod outcome;
 mod own;
 pub mod plan;
 mod reconcile;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::apply::{ApplyCx, Target, apply_op};
-use crate::commit::WriteKind;
 use crate::metrics::counting_emitter;
+use crate::outcome::WriteKind;
 use crate::plan::Prepared;
 use crate::run::{Engine, EngineError, Providers};
 

@@ -17,15 +17,14 @@ use ferry_state::{
 };
 use serde_json::json;
 
-use crate::apply::{
-    ApplyCx, OpResult, Stop, Target, apply_op, counts_as_failure, detail_of, reason_of,
-};
-use crate::commit::{WriteKind, next_baseline, retained_evidence};
+use crate::apply::{ApplyCx, Stop, Target, apply_op};
+use crate::commit::{next_baseline, retained_evidence};
 use crate::config::{FeatureSwitch, Mode, PairConfig, RunConfig};
 use crate::events::previews;
 use crate::gate::InstanceGate;
 use crate::guard::{SideVerdict, VerdictInput, mass_delete, verdict};
 use crate::metrics::{ApiTotals, counting_emitter};
+use crate::outcome::{OpResult, WriteKind, counts_as_failure, detail_of, reason_of};
 use crate::own::{OwnWrites, checkpoint_now};
 use crate::plan::{Plan, PlanInput, PlanOptions, Side, SideInput, TombstoneIndex, plan};
 use crate::reconcile::{Reconciled, overlay};
@@ -1319,14 +1318,6 @@ fn tombstone_for(instance: &str, e: &Entry) -> TombstoneWrite {
     }
 }
 
-fn op_of(kind: WriteKind) -> UnresolvedOp {
-    match kind {
-        WriteKind::Add => UnresolvedOp::Add,
-        WriteKind::Update => UnresolvedOp::Update,
-        WriteKind::Remove => UnresolvedOp::Remove,
-    }
-}
-
 fn build_commit(ci: CommitInput<'_>) -> Result<FeatureCommit, StateError> {
     let mut fc = FeatureCommit {
         run_id: ci.run_id,
@@ -1358,9 +1349,10 @@ fn build_commit(ci: CommitInput<'_>) -> Result<FeatureCommit, StateError> {
         let inst = ci.sides[if *s == Side::A { 0 } else { 1 }].0;
         for (e, o) in &r.items {
             let key = e.key();
-            wanted.insert((inst.to_owned(), op_of(*kind), key.clone()));
+            wanted.insert((inst.to_owned(), kind.unresolved_op(), key.clone()));
             if o.is_settled() {
-                fc.resolved.push((inst.to_owned(), op_of(*kind), key));
+                fc.resolved
+                    .push((inst.to_owned(), kind.unresolved_op(), key));
                 match kind {
                     WriteKind::Remove => fc.tombstones.push(tombstone_for(inst, e)),
                     WriteKind::Add if matches!(o, Outcome::Confirmed) => {
@@ -1373,7 +1365,7 @@ fn build_commit(ci: CommitInput<'_>) -> Result<FeatureCommit, StateError> {
                 any_pending = true;
                 fc.unresolved.push(UnresolvedWrite {
                     instance: inst.to_owned(),
-                    op: op_of(*kind),
+                    op: kind.unresolved_op(),
                     key,
                     entry: e.clone(),
                     reason: reason_of(o).unwrap_or_default(),
