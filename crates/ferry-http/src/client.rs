@@ -410,6 +410,19 @@ impl Response {
     pub fn json_value(&self) -> Result<Value> {
         self.json()
     }
+
+    /// A `MalformedResponse` error about this response (a body of the wrong shape),
+    /// with the provider, operation, status and a scrubbed excerpt of the body.
+    pub fn malformed(&self, message: impl Into<String>) -> Error {
+        let raw = self.client.inner.secrets.exposed();
+        let refs: Vec<&str> = raw.iter().map(String::as_str).collect();
+        Error::new(ErrorKind::MalformedResponse, message)
+            .with_provider(self.client.inner.provider.clone())
+            .with_operation(self.op.clone())
+            .with_context("status", self.status.to_string())
+            .with_context("body", excerpt(&self.body, &refs))
+            .scrubbed(&refs)
+    }
 }
 
 /// One request being assembled; finish with [`RequestBuilder::send`] or a `send_*` helper.

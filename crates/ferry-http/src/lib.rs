@@ -72,6 +72,7 @@ mod breaker;
 mod classify;
 mod client;
 mod clock;
+pub mod page;
 mod probe;
 mod ratelimit;
 

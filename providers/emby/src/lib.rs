@@ -3,11 +3,11 @@
 //! Emby and Jellyfin share a lineage and most of an API; the differences (user-scoped
 //! `/Users/{userId}/…` routes, `X-Emby-Token`, compact `DatePlayed`, numeric item ids,
 //! query-string playlist creation) are one route table in
-//! [`jellyfin::server::Flavor::Emby`]. This crate only registers that flavour. See
+//! [`jellyfin::Flavor::Emby`]. This crate only registers that flavour. See
 //! `docs/providers/emby.md`.
 
 use ferry_core::{BuildEnv, Capabilities, ProviderKind, Result};
-use jellyfin::server::{Flavor, MediaServer, ServerConfig, ServerOptions};
+use jellyfin::{Flavor, MediaServer, ServerConfig, ServerOptions};
 
 /// `[providers.<instance>]` keys for `kind = "emby"`: `base_url`, `api_key` (or `token`),
 /// `user_id`.

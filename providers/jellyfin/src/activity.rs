@@ -27,7 +27,7 @@
 use ferry_core::{Activities, Context, Error, ErrorKind, Feature, Result};
 use serde_json::Value;
 
-use crate::server::{MediaServer, Method};
+use crate::api::{MediaServer, Method};
 
 /// Rows a fingerprint query may return; a larger set gets no checkpoint (read every run).
 const FINGERPRINT_CAP: usize = 10_000;
@@ -83,39 +83,6 @@ fn fingerprint(rows: &[Value], parts: impl Fn(&Value) -> Vec<String>) -> String 
 }
 
 impl MediaServer {
-    fn writes_namespace(&self) -> String {
-        format!("{}.writes", self.flavor.provider_id())
-    }
-
-    fn writes_key(&self, feature: Feature) -> String {
-        format!("{}/{}", self.instance_name(), feature.as_str())
-    }
-
-    /// How many write calls this instance has sent for `feature`.
-    fn writes_of(&self, feature: Feature) -> u64 {
-        self.kv
-            .get(&self.writes_namespace(), &self.writes_key(feature))
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Counts a write call that may have changed `feature` (best effort).
-    pub(crate) fn note_write(&self, cx: &Context, feature: Feature) {
-        let n = self.writes_of(feature).wrapping_add(1);
-        if let Err(e) = self.kv.put(
-            &self.writes_namespace(),
-            &self.writes_key(feature),
-            &n.to_string(),
-        ) {
-            cx.emitter.warn(&format!(
-                "{}: could not record a write for the {feature} checkpoint: {e}",
-                self.instance_name()
-            ));
-        }
-    }
-
     /// One page of `/Items` (recursive) with these parameters: the rows and the total.
     async fn items_page(
         &self,
@@ -288,7 +255,7 @@ impl MediaServer {
         Ok(self
             .server_checkpoint(cx, feature)
             .await?
-            .map(|s| format!("{s}|w{}", self.writes_of(feature))))
+            .map(|s| self.ledger.stamp(feature, &s)))
     }
 
     /// Every feature's checkpoint. A feature whose query fails has none this time; when

@@ -1,8 +1,10 @@
 //! ferry provider for Jellyfin 10.9+.
 //!
-//! The implementation lives in [`server`], one module family shared with Emby: a
-//! [`server::MediaServer`] speaks either route table ([`server::Flavor`]). This crate
-//! registers the Jellyfin flavour; the `emby` crate registers the other one.
+//! One implementation shared with Emby: a [`MediaServer`] speaks either route table
+//! ([`Flavor`]). This crate registers the Jellyfin flavour; the `emby` crate registers
+//! the other one. Layout: `config` (user keys), `api` (routes, client, one page),
+//! `model` (typed wire rows), `convert` (rows to items), `read` (the pager, the library),
+//! `write` (the batch writer), `activity` (checkpoints), `playlists`.
 //!
 //! - watchlist = the user's favourites (movies and shows);
 //! - history = the played state with its last played date (one play per title, declared
@@ -10,20 +12,32 @@
 //! - progress = `PlaybackPositionTicks` (10,000 ticks per millisecond);
 //! - playlists = the user's own playlists (a user access token is needed to edit them).
 //!
-//! Every write first resolves the entry to the server's own item id through one paged
-//! library index (`ProviderIds`), never one lookup per item. See
+//! Every write resolves the entry to the server's own item id through the last paged
+//! library read (`ProviderIds`), never one lookup per item and never one library read per
+//! batch. See
 //! `docs/providers/jellyfin.md`.
 
 mod activity;
-mod library;
+mod api;
+mod config;
+mod convert;
+mod model;
 mod outcome;
 mod playlists;
-pub mod server;
+mod read;
+mod write;
 
-use ferry_core::{BuildEnv, Capabilities, ProviderKind, Result};
+use std::time::Duration;
 
-pub use library::TICKS_PER_MS;
-pub use server::{Flavor, MediaServer, ServerConfig, ServerOptions};
+use async_trait::async_trait;
+use ferry_core::{
+    Activities, BuildEnv, Capabilities, Context, Entry, Feature, Health, InventoryOps,
+    ProviderKind, Result, Secret, Snapshot, WriteReport,
+};
+
+pub use api::{Flavor, MediaServer};
+pub use config::{DEFAULT_PAGE_SIZE, ServerConfig, ServerOptions};
+pub use convert::TICKS_PER_MS;
 
 /// `[providers.<instance>]` keys for `kind = "jellyfin"`.
 pub type JellyfinConfig = ServerConfig;
@@ -120,3 +134,76 @@ macro_rules! delegate_inventory_ops {
 pub use ferry_core::async_trait as __async_trait;
 
 delegate_inventory_ops!(JellyfinProvider);
+
+#[async_trait]
+impl InventoryOps for MediaServer {
+    fn provider(&self) -> &'static str {
+        self.flavor.provider_id()
+    }
+
+    fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn features(&self) -> Capabilities {
+        Self::capabilities()
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        vec![self.token.clone()]
+    }
+
+    async fn health(&self, cx: &Context) -> Health {
+        let h = tokio::time::timeout(Duration::from_secs(30), self.probe_health(cx)).await;
+        h.unwrap_or_else(|_| Health::down("the health check timed out"))
+    }
+
+    async fn build_index(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
+        cx.check_cancelled()?;
+        if !Self::capabilities().supports(feature) {
+            return Err(self.unsupported(feature));
+        }
+        self.index(cx, feature).await
+    }
+
+    async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
+        cx.check_cancelled()?;
+        if !Self::capabilities().supports(feature) {
+            return Err(self.unsupported(feature));
+        }
+        let _guard = self.write_lock.lock().await;
+        let r = match feature {
+            Feature::Playlists => self.playlists_add(cx, entries).await,
+            _ => self.state_write(cx, feature, entries, true).await,
+        };
+        self.ledger.note_result(cx, feature, &r);
+        r
+    }
+
+    async fn remove(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        entries: &[Entry],
+    ) -> Result<WriteReport> {
+        cx.check_cancelled()?;
+        if !Self::capabilities().supports(feature) {
+            return Err(self.unsupported(feature));
+        }
+        let _guard = self.write_lock.lock().await;
+        let r = match feature {
+            Feature::Playlists => self.playlists_remove(cx, entries).await,
+            _ => self.state_write(cx, feature, entries, false).await,
+        };
+        self.ledger.note_result(cx, feature, &r);
+        r
+    }
+
+    async fn activities(&self, cx: &Context) -> Result<Activities> {
+        self.all_checkpoints(cx).await
+    }
+
+    async fn activity(&self, cx: &Context, feature: Feature) -> Result<Option<String>> {
+        self.checkpoint(cx, feature).await
+    }
+}

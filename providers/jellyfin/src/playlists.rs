@@ -27,14 +27,24 @@
 use std::collections::HashMap;
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, Item, Outcome, Payload, Playlist, Result, Snapshot,
-    UnresolvedReason, WriteReport,
+    Context, Entry, Error, ErrorKind, Feature, Item, Outcome, Payload, Playlist, Proof, Read,
+    Result, Row as WireRow, Snapshot, UnresolvedReason, WriteReport,
 };
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
-use crate::library::{Library, episode_item, title_item};
+use crate::api::{Flavor, MediaServer, Method, Route};
+use crate::convert::{episode_item, item_row, title_item};
+use crate::model::{ItemRow, Library, Me, PlaylistRow};
 use crate::outcome::{Outcomes, named, unmatched, wrong_payload};
-use crate::server::{Flavor, MediaServer, Method, Route};
+
+/// `POST /Playlists`' answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Created {
+    #[serde(default)]
+    id: Option<String>,
+}
 
 fn same_name(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
@@ -93,11 +103,7 @@ impl MediaServer {
             .token_user
             .get_or_try_init(|| async {
                 match self.http.get("GET /Users/Me", "/Users/Me").send(cx).await {
-                    Ok(r) => Ok(r
-                        .json::<Value>()?
-                        .get("Id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)),
+                    Ok(r) => Ok(r.json::<Me>()?.id),
                     Err(e) if http_status(&e) == Some(400) => Ok(None),
                     Err(e) => Err(e),
                 }
@@ -139,63 +145,42 @@ impl MediaServer {
         Ok(Some(if mine { Owner::User } else { Owner::Other }))
     }
 
-    async fn playlist_rows(&self, cx: &Context) -> Result<(Vec<Row>, Vec<String>)> {
+    async fn playlist_rows(&self, cx: &Context) -> Result<(Vec<Row>, Proof)> {
         let route = self.flavor.items(&self.user_id);
-        let paged = self
-            .fetch_all(
-                cx,
-                &route,
-                &[
-                    (self.p("recursive", "Recursive"), "true".to_owned()),
-                    (
-                        self.p("includeItemTypes", "IncludeItemTypes"),
-                        "Playlist".to_owned(),
-                    ),
-                ],
-                "playlists",
-            )
-            .await?;
-        let listed: Vec<(String, String)> = paged
-            .rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get("Id")?.as_str()?.to_owned(),
-                    r.get("Name")?.as_str()?.to_owned(),
-                ))
+        let query = [
+            (self.p("recursive", "Recursive"), "true".to_owned()),
+            (
+                self.p("includeItemTypes", "IncludeItemTypes"),
+                "Playlist".to_owned(),
+            ),
+        ];
+        let read = self
+            .read_list(cx, &route, &query, "playlists", |raw| {
+                WireRow::from_result(ferry_core::read::decode::<PlaylistRow>(&raw))
             })
-            .collect();
+            .await?;
+        let (listed, proof) = read.into_parts();
         let mut rows = Vec::with_capacity(listed.len());
-        for (id, name) in listed {
+        for PlaylistRow { id, name } in listed {
             if let Some(owner) = self.playlist_owner(cx, &id).await? {
                 rows.push(Row { id, name, owner });
             }
         }
-        Ok((rows, paged.partial))
+        Ok((rows, proof))
     }
 
-    async fn playlist_entries(&self, cx: &Context, id: &str) -> Result<(Vec<Value>, Vec<String>)> {
+    async fn playlist_entries(&self, cx: &Context, id: &str) -> Result<Read<ItemRow>> {
         let route = self.playlist_route(id, "/Playlists/{id}/Items", "/Items");
-        let paged = self
-            .fetch_all(
-                cx,
-                &route,
-                &[
-                    (self.p("userId", "UserId"), self.user_id.clone()),
-                    (self.p("fields", "Fields"), "ProviderIds".to_owned()),
-                ],
-                "playlist items",
-            )
-            .await?;
-        Ok((paged.rows, paged.partial))
+        let query = [
+            (self.p("userId", "UserId"), self.user_id.clone()),
+            (self.p("fields", "Fields"), "ProviderIds".to_owned()),
+        ];
+        self.read_list(cx, &route, &query, "playlist items", item_row)
+            .await
     }
 
-    fn entry_item(&self, lib: &Library, row: &Value) -> Option<Item> {
-        if let Some(li) = row
-            .get("Id")
-            .and_then(Value::as_str)
-            .and_then(|id| lib.get(id))
-        {
+    fn entry_item(&self, lib: &Library, row: &ItemRow) -> Option<Item> {
+        if let Some(li) = lib.get(&row.id) {
             return Some(li.item.clone());
         }
         let local = self.flavor.local_id_kind();
@@ -203,12 +188,10 @@ impl MediaServer {
     }
 
     pub(crate) async fn playlists_index(&self, cx: &Context) -> Result<Snapshot> {
-        let lib = self.library(cx).await?;
-        let (rows, partial) = self.playlist_rows(cx).await?;
-        let mut snap = Snapshot::new(Feature::Playlists);
-        for p in lib.partial.iter().chain(&partial) {
-            snap.mark_partial(p.clone());
-        }
+        let lib = self.fresh_library(cx).await?;
+        let (rows, listing) = self.playlist_rows(cx).await?;
+        let mut proof = lib.proof.clone().and(&listing);
+        let mut playlists = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         for row in rows {
             match row.owner {
@@ -220,20 +203,19 @@ impl MediaServer {
                     continue;
                 }
             }
-            let (entries, partial) = self.playlist_entries(cx, &row.id).await?;
-            for p in partial {
-                snap.mark_partial(p);
-            }
+            let (entries, read) = self.playlist_entries(cx, &row.id).await?.into_parts();
+            proof = proof.and(&read);
             let items = entries
                 .iter()
                 .filter_map(|r| self.entry_item(&lib, r))
                 .collect();
-            snap.insert(Entry::playlist(Playlist {
+            playlists.push(Entry::playlist(Playlist {
                 name: row.name,
                 description: None,
                 items,
             }));
         }
+        let mut snap: Snapshot = proof.snapshot(Feature::Playlists, playlists);
         if !unknown.is_empty() {
             snap.mark_partial(format!(
                 "playlists: {} playlist(s) not read because the token is not user {}'s access \
@@ -248,8 +230,8 @@ impl MediaServer {
     }
 
     async fn current_entries(&self, cx: &Context, id: &str) -> Result<Entries> {
-        let (rows, partial) = self.playlist_entries(cx, id).await?;
-        if let Some(p) = partial.into_iter().next() {
+        let (rows, proof) = self.playlist_entries(cx, id).await?.into_parts();
+        if let Some(p) = proof.reason() {
             // Editing a playlist we could not read whole could drop the user's entries.
             return Err(Error::new(
                 ErrorKind::Unavailable,
@@ -258,13 +240,8 @@ impl MediaServer {
             .with_provider(self.flavor.provider_id()));
         }
         Ok(rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get("PlaylistItemId")?.as_str()?.to_owned(),
-                    r.get("Id")?.as_str()?.to_owned(),
-                ))
-            })
+            .into_iter()
+            .filter_map(|r| Some((r.playlist_item_id?, r.id)))
             .collect())
     }
 
@@ -285,8 +262,8 @@ impl MediaServer {
                 .query("UserId", &self.user_id)
                 .query("MediaType", "Video"),
         };
-        let v: Value = req.send_json(cx).await?;
-        match v.get("Id").and_then(Value::as_str) {
+        let v: Created = req.send_json(cx).await?;
+        match v.id.as_deref() {
             Some(id) if !id.is_empty() => Ok(()),
             _ => Err(Error::new(
                 ErrorKind::MalformedResponse,
@@ -472,8 +449,20 @@ impl MediaServer {
         cx: &Context,
         entries: &[Entry],
     ) -> Result<WriteReport> {
-        let lib = self.library(cx).await?;
-        let (mut rows, mut listing_partial) = self.playlist_rows(cx).await?;
+        let (at, lib) = self.library_for_write(cx).await?;
+        let r = self.playlists_add_with(cx, &lib, entries).await;
+        self.done_with_library(at, lib);
+        r
+    }
+
+    async fn playlists_add_with(
+        &self,
+        cx: &Context,
+        lib: &Library,
+        entries: &[Entry],
+    ) -> Result<WriteReport> {
+        let (mut rows, listing) = self.playlist_rows(cx).await?;
+        let mut listing_partial = listing.reasons().to_vec();
         let mut out = Outcomes::new(entries.len());
         for (i, e) in entries.iter().enumerate() {
             let Payload::Playlist(pl) = &e.payload else {
@@ -488,8 +477,8 @@ impl MediaServer {
                     None => unresolved.push(it.label()),
                 }
             }
-            if !unresolved.is_empty() && !lib.partial.is_empty() {
-                out.set(i, unmatched(&lib.partial, true));
+            if !unresolved.is_empty() && !lib.partial().is_empty() {
+                out.set(i, unmatched(lib.partial(), true));
                 continue;
             }
             cx.check_cancelled()?;
@@ -501,7 +490,7 @@ impl MediaServer {
                 .min_by_key(|r| r.owner != Owner::User)
                 .cloned();
             let result: Result<(Outcome, Vec<String>)> = match existing {
-                Some(row) => self.sync_playlist(cx, &row, &ids, &lib).await,
+                Some(row) => self.sync_playlist(cx, &row, &ids, lib).await,
                 None if ids.is_empty() => Ok((
                     Outcome::Unresolved {
                         reason: UnresolvedReason::NotFound,
@@ -520,6 +509,7 @@ impl MediaServer {
                     if r.is_ok() {
                         // Learn the new id for later entries of this batch.
                         if let Ok((fresh, partial)) = self.playlist_rows(cx).await {
+                            let partial = partial.reasons().to_vec();
                             rows = fresh;
                             listing_partial = partial;
                         }
@@ -546,7 +536,7 @@ impl MediaServer {
                              a playlist (`playlists:allowDuplicates` is off by default), so {} \
                              repeated entr(ies) were not sent: {}",
                             dropped.len(),
-                            named(&self.labels(&lib, &dropped))
+                            named(&self.labels(lib, &dropped))
                         ));
                     }
                     match reason {

@@ -112,13 +112,47 @@ async fn id_resolution_is_batched_through_the_library_index() {
     // Resolution: one paged index (4 pages of 250), never a lookup per item.
     assert_eq!(sim.requests("/Items"), 4);
     assert_eq!(sim.requests_under("/UserFavoriteItems"), 120);
-    // Twice as many entries cost the same number of lookups.
+    // The next call resolves against the same read: no lookup at all.
     sim.reset_counts();
     let more: Vec<Entry> = (0..240)
         .map(|n| Entry::watchlist(samples::movie(n * 4 + 1)))
         .collect();
     p.add(&cx(), Feature::Watchlist, &more).await.unwrap();
-    assert_eq!(sim.requests("/Items"), 4);
+    assert_eq!(sim.requests("/Items"), 0);
+}
+
+/// A first sync of N titles costs N / page size reads plus one request per write, not a
+/// library read per batch: the engine reads the feature once, then writes it in batches
+/// of the declared size.
+#[tokio::test]
+async fn a_first_sync_reads_the_library_once_whatever_the_number_of_batches() {
+    let sim = JellyfinSim::builder()
+        .movies(600)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    let p = provider(&sim, 100);
+    let f = Feature::Watchlist;
+    let batch = p.features().get(f).unwrap().batch_size;
+    assert_eq!(batch, 100);
+    let snap = p.build_index(&cx(), f).await.unwrap();
+    assert!(snap.is_complete() && snap.is_empty());
+    let reads = sim.requests("/Items");
+    assert_eq!(reads, 6, "600 rows in pages of 100");
+    let entries: Vec<Entry> = (0..250)
+        .map(|n| Entry::watchlist(samples::movie(n * 2)))
+        .collect();
+    let mut confirmed = 0;
+    for chunk in entries.chunks(batch) {
+        confirmed += p.add(&cx(), f, chunk).await.unwrap().confirmed();
+    }
+    assert_eq!(confirmed, 250);
+    assert_eq!(sim.requests("/Items"), reads, "no read after the first");
+    assert_eq!(sim.requests_under("/UserFavoriteItems"), 250);
+    assert_eq!(sim.total_requests(), 6 + 250);
+    // The writes are what the next read shows.
+    let after = p.build_index(&cx(), f).await.unwrap();
+    assert_eq!(after.len(), 250);
 }
 
 #[tokio::test]

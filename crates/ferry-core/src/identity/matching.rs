@@ -10,7 +10,7 @@ use crate::item::{Item, MediaType};
 /// Tokens are stored as 64-bit hashes so an index over a million items stays small; a hash
 /// collision could only make an item look present (and so not be added), never make one
 /// look deleted.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AliasIndex {
     keys: Vec<(String, MediaType)>,
     by_key: HashMap<u64, u32>,
