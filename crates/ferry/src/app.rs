@@ -35,18 +35,41 @@ pub(crate) fn sink(json: bool) -> Arc<dyn EventSink> {
 }
 
 /// Builds every configured provider instance, with the state store as their `KvStore`.
+/// A config a provider refuses is a config error at the key its message names.
 pub(crate) fn build_providers(
     cfg: &Config,
     kv: Arc<dyn KvStore>,
 ) -> Result<BTreeMap<String, Arc<dyn InventoryOps>>, Failure> {
+    let mut out = BTreeMap::new();
+    for instance in cfg.providers.keys() {
+        out.insert(instance.clone(), build_instance(cfg, instance, kv.clone())?);
+    }
+    Ok(out)
+}
+
+/// Builds one configured instance, as [`build_providers`] does.
+pub(crate) fn build_instance(
+    cfg: &Config,
+    instance: &str,
+    kv: Arc<dyn KvStore>,
+) -> Result<Arc<dyn InventoryOps>, Failure> {
+    let pc = cfg.providers.get(instance).ok_or_else(|| {
+        Failure::usage(format!(
+            "no [providers.{instance}] in {}",
+            cfg.file.display()
+        ))
+    })?;
     let data_root = cfg
         .state_path
         .parent()
         .map(|p| p.join("data"))
         .unwrap_or_else(|| PathBuf::from("data"));
-    build_from(&cfg.providers, &data_root, kv)
+    let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::usage(e.to_string()))?;
+    let env = BuildEnv::new(data_root.join(instance), kv);
+    (d.build)(pc, &env).map_err(|e| cfg.provider_error(instance, e.message()).into())
 }
 
+/// Builds instances configured in code (the demo, the benchmark: no config file).
 pub(crate) fn build_from(
     providers: &BTreeMap<String, ferry_core::ProviderConfig>,
     data_root: &Path,
@@ -61,6 +84,50 @@ pub(crate) fn build_from(
         out.insert(instance.clone(), ops);
     }
     Ok(out)
+}
+
+/// Builds every instance as `run` does, without connecting and keeping nothing a build
+/// would store: what `run` would refuse, `check` refuses. Tokens kept by `ferry auth` are
+/// read from the state file if there is one.
+pub(crate) fn check_providers(cfg: &Config) -> Result<(), Failure> {
+    let stored = if cfg.state_path.exists() {
+        Some(open_state(&cfg.state_path)?)
+    } else {
+        None
+    };
+    let kv: Arc<dyn KvStore> = Arc::new(ReadOnlyKv {
+        stored,
+        scratch: ferry_core::MemoryKvStore::new(),
+    });
+    build_providers(cfg, kv).map(drop)
+}
+
+/// The state's key-value store for reading; writes (a build may note which configured
+/// token a stored one replaces) stay in memory.
+#[derive(Debug)]
+struct ReadOnlyKv {
+    stored: Option<StateStore>,
+    scratch: ferry_core::MemoryKvStore,
+}
+
+impl KvStore for ReadOnlyKv {
+    fn get(&self, namespace: &str, key: &str) -> ferry_core::Result<Option<String>> {
+        if let Some(v) = self.scratch.get(namespace, key)? {
+            return Ok(Some(v));
+        }
+        match &self.stored {
+            Some(s) => s.get(namespace, key),
+            None => Ok(None),
+        }
+    }
+
+    fn put(&self, namespace: &str, key: &str, value: &str) -> ferry_core::Result<()> {
+        self.scratch.put(namespace, key, value)
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> ferry_core::Result<()> {
+        self.scratch.delete(namespace, key)
+    }
 }
 
 /// An emitter that scrubs every configured secret from every event.

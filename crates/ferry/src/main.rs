@@ -260,7 +260,11 @@ fn out(line: &str) {
 fn load_config(cli: &Cli) -> Result<config::Config, Failure> {
     let path = config::locate(cli.config.as_deref())
         .ok_or_else(|| Failure::usage("no config file: pass --config PATH or set FERRY_CONFIG"))?;
-    Ok(config::load(&path)?)
+    let (cfg, warnings) = config::load(&path)?;
+    for w in warnings {
+        report(&format!("warning: {w}"));
+    }
+    Ok(cfg)
 }
 
 fn cmd_providers(json: bool) -> u8 {
@@ -289,6 +293,9 @@ fn cmd_providers(json: bool) -> u8 {
 
 fn cmd_check(cli: &Cli) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
+    // Every instance is built as `run` builds it (nothing connects), so whatever `run`
+    // would refuse, `check` refuses first.
+    app::check_providers(&cfg)?;
     if cli.json {
         let line = serde_json::json!({
             "event": "config:ok", "file": cfg.file, "state": cfg.state_path,
@@ -777,13 +784,7 @@ async fn auth_trakt(
         )));
     };
     // Building the instance first records which configured tokens the stored ones replace.
-    let one = BTreeMap::from([(pc.instance.clone(), pc.clone())]);
-    let data_root = cfg
-        .state_path
-        .parent()
-        .map(|p| p.join("data"))
-        .unwrap_or_else(|| PathBuf::from("data"));
-    app::build_from(&one, &data_root, Arc::new(state.clone()))?;
+    app::build_instance(cfg, &pc.instance, Arc::new(state.clone()))?;
     let grant = trakt::device_flow(
         cx,
         &parsed.base_url,

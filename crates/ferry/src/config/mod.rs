@@ -3,35 +3,17 @@
 //! what was expected; the CLI exits with code 2 on any of them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ferry_core::{Feature, ProviderConfig};
 use serde::Deserialize;
 
-/// A config problem, located in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
-    pub(crate) file: PathBuf,
-    pub(crate) line: Option<usize>,
-    pub(crate) key: Option<String>,
-    pub(crate) message: String,
-}
+mod located;
+mod secrets;
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, ": `{k}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub(crate) use located::ConfigError;
+use located::Located;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -187,6 +169,10 @@ pub(crate) struct Config {
     pub(crate) runtime: RuntimeConfig,
     pub(crate) providers: BTreeMap<String, ProviderConfig>,
     pub(crate) pairs: Vec<PairConfig>,
+    /// Where each key is written, for errors found after parsing (a provider's build).
+    pub(crate) located: Arc<Located>,
+    /// Keys holding a secret written literally (not `${VAR}`), with their lines.
+    pub(crate) literal_secrets: Vec<(String, usize)>,
 }
 
 /// Where the config file is: `--config`, else `FERRY_CONFIG`, else the platform config
@@ -208,42 +194,6 @@ pub(crate) fn locate(cli: Option<&Path>) -> Option<PathBuf> {
             .or_else(|| home.map(|h| h.join(".config")))
     };
     base.map(|b| b.join("ferry").join("config.toml"))
-}
-
-/// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
-}
-
-/// The line of `key = ...` inside `[providers.<instance>]`, or of the table header.
-fn provider_key_line(text: &str, instance: &str, key: Option<&str>) -> Option<usize> {
-    let headers = [
-        format!("[providers.{instance}]"),
-        format!("[providers.\"{instance}\"]"),
-    ];
-    let mut in_table = false;
-    let mut header_line = None;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_table = headers.iter().any(|h| t.starts_with(h.as_str()));
-            if in_table {
-                header_line = Some(i + 1);
-            }
-            continue;
-        }
-        if in_table && let Some(k) = key {
-            let bare = t.split('=').next().unwrap_or("").trim().trim_matches('"');
-            if t.contains('=') && bare == k {
-                return Some(i + 1);
-            }
-        }
-    }
-    header_line
 }
 
 /// Replaces `${VAR}` with the environment's value; an unset variable is an error naming it.
@@ -282,7 +232,11 @@ fn toml_to_json(v: &toml::Value, path: &str) -> Result<serde_json::Value, (Strin
             serde_json::Value::String(substitute_env(s).map_err(|m| (path.to_owned(), m))?)
         }
         toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Float(f) => serde_json::Value::from(*f),
+        toml::Value::Float(f) if f.is_finite() => serde_json::Value::from(*f),
+        // `Located::reject_non_finite` stops these first; never let one become `null`.
+        toml::Value::Float(f) => {
+            return Err((path.to_owned(), format!("`{f}` is not a finite number")));
+        }
         toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(a) => serde_json::Value::Array(
@@ -300,60 +254,45 @@ fn toml_to_json(v: &toml::Value, path: &str) -> Result<serde_json::Value, (Strin
     })
 }
 
-/// Parses and validates a config file's text.
+/// Parses and validates a config file's text. Provider configs are parsed by their
+/// provider's own parser here; what only a provider's build checks is located by
+/// [`Config::provider_error`].
 pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let err = |line: Option<usize>, key: Option<String>, message: String| ConfigError {
-        file: file.to_path_buf(),
-        line,
-        key,
-        message,
-    };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| line_of(text, s.start));
-        let msg = e.message().trim().to_owned();
-        // An unknown field names itself in the message; a wrong value does not, so its
-        // key is read from the line the error points at.
-        let key = if msg.starts_with("unknown field") {
-            backticked(&msg)
-        } else {
-            e.span().and_then(|s| key_at(text, s.start))
-        };
-        err(line, key, msg)
-    })?;
+    let loc = Located::parse(file, text)?;
+    loc.reject_non_finite()?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| serde_error(file, &loc, &e))?;
 
     let mut providers = BTreeMap::new();
+    let mut literal_secrets = Vec::new();
     for (instance, table) in &raw.providers {
+        let at = |key: &str| format!("providers.{instance}.{key}");
         let kind = match table.get("kind") {
             Some(toml::Value::String(k)) => k.clone(),
             Some(_) => {
-                return Err(err(
-                    provider_key_line(text, instance, Some("kind")),
-                    Some(format!("providers.{instance}.kind")),
-                    "expected a string naming a provider, e.g. kind = \"trakt\"".into(),
+                return Err(loc.error(
+                    &at("kind"),
+                    "expected a string naming a provider, e.g. kind = \"trakt\"",
                 ));
             }
             None => {
-                return Err(err(
-                    provider_key_line(text, instance, None),
-                    Some(format!("providers.{instance}.kind")),
-                    "missing `kind`: every provider instance names its provider, e.g. kind = \"trakt\"".into(),
+                return Err(loc.error(
+                    &at("kind"),
+                    "missing `kind`: every provider instance names its provider, e.g. kind = \"trakt\"",
                 ));
             }
         };
-        let descriptor = ferry_core::registry::find(&kind).map_err(|e| {
-            err(
-                provider_key_line(text, instance, Some("kind")),
-                Some(format!("providers.{instance}.kind")),
-                e.message().to_owned(),
-            )
-        })?;
+        let descriptor =
+            ferry_core::registry::find(&kind).map_err(|e| loc.error(&at("kind"), e.message()))?;
         let mut values = serde_json::Map::new();
         for (k, v) in table.iter().filter(|(k, _)| k.as_str() != "kind") {
-            let json =
-                toml_to_json(v, &format!("providers.{instance}.{k}")).map_err(|(path, m)| {
-                    err(provider_key_line(text, instance, Some(k)), Some(path), m)
-                })?;
+            let json = toml_to_json(v, &at(k)).map_err(|(path, m)| loc.error(&path, m))?;
             values.insert(k.clone(), json);
+            if secrets::is_secret_key(k)
+                && let Some(raw) = loc.raw_string(&at(k))
+                && secrets::is_literal(raw)
+            {
+                literal_secrets.push((at(k), loc.line(&at(k)).unwrap_or(0)));
+            }
         }
         let pc = ProviderConfig {
             instance: instance.clone(),
@@ -361,16 +300,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             values,
         };
         (descriptor.validate)(&pc).map_err(|e| {
-            let field = e.field.clone();
-            let top = field
-                .as_deref()
-                .map(|f| f.split(['.', '[']).next().unwrap_or(f).to_owned());
-            err(
-                provider_key_line(text, instance, top.as_deref()),
-                Some(match &field {
-                    Some(f) => format!("providers.{instance}.{f}"),
-                    None => format!("providers.{instance}"),
-                }),
+            let path = match &e.field {
+                Some(f) => at(f),
+                None => format!("providers.{instance}"),
+            };
+            loc.error(
+                &path,
                 format!("{} (provider `{}`)", e.message, descriptor.id),
             )
         })?;
@@ -379,23 +314,15 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
 
     let mut names = std::collections::BTreeSet::new();
     for (i, p) in raw.pairs.iter().enumerate() {
-        let pair_line = text
-            .match_indices("[[pairs]]")
-            .nth(i)
-            .map(|(off, _)| line_of(text, off));
+        let at = |key: &str| format!("pairs[{i}].{key}");
         if !names.insert(p.name.clone()) {
-            return Err(err(
-                pair_line,
-                Some(format!("pairs[{i}].name")),
-                format!("pair name `{}` is used twice", p.name),
-            ));
+            return Err(loc.error(&at("name"), format!("pair name `{}` is used twice", p.name)));
         }
         for (side, inst) in [("source", &p.source), ("target", &p.target)] {
             if !providers.contains_key(inst) {
                 let known: Vec<_> = providers.keys().cloned().collect();
-                return Err(err(
-                    pair_line,
-                    Some(format!("pairs[{i}].{side}")),
+                return Err(loc.error(
+                    &at(side),
                     format!(
                         "pair `{}` names instance `{inst}`, which is not configured; configured instances: {}",
                         p.name,
@@ -409,29 +336,23 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             }
         }
         if p.source == p.target {
-            return Err(err(
-                pair_line,
-                Some(format!("pairs[{i}].target")),
-                "a pair's source and target must differ".into(),
-            ));
+            return Err(loc.error(&at("target"), "a pair's source and target must differ"));
         }
         if let Some(s) = &p.source_of_truth
             && s != "source"
             && s != "target"
         {
-            return Err(err(
-                pair_line,
-                Some(format!("pairs[{i}].source_of_truth")),
+            return Err(loc.error(
+                &at("source_of_truth"),
                 format!("expected \"source\" or \"target\", got \"{s}\""),
             ));
         }
     }
     let g = &raw.guardrails;
     if !(0.0..=1.0).contains(&g.mass_delete_ratio) {
-        return Err(err(
-            None,
-            Some("guardrails.mass_delete_ratio".into()),
-            "expected a fraction between 0 and 1, e.g. 0.10".into(),
+        return Err(loc.error(
+            "guardrails.mass_delete_ratio",
+            "expected a fraction between 0 and 1, e.g. 0.10",
         ));
     }
 
@@ -448,31 +369,61 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         runtime: raw.runtime,
         providers,
         pairs: raw.pairs,
+        located: Arc::new(loc),
+        literal_secrets,
     })
 }
 
-/// The dotted key of the `key = value` line holding `offset`, with its table (the
-/// nearest `[table]` or `[[table]]` header above): `guardrails.full_read_hours`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let before = &text[..offset.min(text.len())];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next()?;
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    if key.is_empty() || key.starts_with('[') {
-        return None;
+/// A serde error from the typed sections, at the key its span falls in. serde names an
+/// unknown or missing field only in its message, so that name completes the key.
+fn serde_error(file: &Path, loc: &Located, e: &toml::de::Error) -> ConfigError {
+    let msg = e.message().trim().to_owned();
+    let Some(span) = e.span() else {
+        return ConfigError::new(file, msg);
+    };
+    let mut err = loc.error_at_span(span, msg.clone());
+    let named = backticked(&msg);
+    if msg.starts_with("unknown field")
+        && let (Some(k), Some(at)) = (&named, &err.key)
+    {
+        // The span is the unknown key itself; `at` is already its path.
+        if !at.ends_with(k.as_str()) {
+            err.key = Some(format!("{at}.{k}"));
+        }
+    } else if msg.starts_with("missing field")
+        && let Some(k) = named
+    {
+        err.key = Some(match &err.key {
+            Some(table) => format!("{table}.{k}"),
+            None => k,
+        });
     }
-    let table = before[..line_start].lines().rev().find_map(|l| {
-        let l = l.trim();
-        l.strip_prefix("[[")
-            .and_then(|r| r.split_once("]]"))
-            .or_else(|| l.strip_prefix('[').and_then(|r| r.split_once(']')))
-            .map(|(t, _)| t.trim().to_owned())
-    });
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key.to_owned(),
-    })
+    err
+}
+
+impl Config {
+    /// A provider's build refused this instance's config: the error, at the key its
+    /// message names (`the api_key is empty`, `the base URL is not ...`), else at the
+    /// instance's table.
+    pub(crate) fn provider_error(&self, instance: &str, message: &str) -> ConfigError {
+        let kind = self
+            .providers
+            .get(instance)
+            .map(|p| p.kind.clone())
+            .unwrap_or_default();
+        let key = self.providers.get(instance).and_then(|pc| {
+            pc.values
+                .keys()
+                .filter(|k| secrets::mentions(message, k))
+                .max_by_key(|k| k.len())
+        });
+        let path = match key {
+            Some(k) => format!("providers.{instance}.{k}"),
+            None => format!("providers.{instance}"),
+        };
+        self.located
+            .error(&path, format!("{message} (provider `{kind}`)"))
+    }
 }
 
 fn backticked(msg: &str) -> Option<String> {
@@ -481,17 +432,20 @@ fn backticked(msg: &str) -> Option<String> {
     Some(msg[start..end].to_owned())
 }
 
-/// Reads and parses the config file.
-pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        key: None,
-        message: format!(
-            "cannot read the config file: {e}; pass --config PATH or set FERRY_CONFIG"
-        ),
+/// Reads and parses the config file. The warnings are for the user (a file that holds a
+/// secret and is readable by others), not errors.
+pub(crate) fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            path,
+            format!("cannot read the config file: {e}; pass --config PATH or set FERRY_CONFIG"),
+        )
     })?;
-    parse(path, &text)
+    let cfg = parse(path, &text)?;
+    let warnings = secrets::exposure_warning(path, &cfg.literal_secrets)
+        .into_iter()
+        .collect();
+    Ok((cfg, warnings))
 }
 
 #[cfg(test)]
@@ -560,10 +514,19 @@ remove = false
         ))
         .unwrap_err();
         assert_eq!(e.line, Some(7), "{e}");
-        assert_eq!(e.key.as_deref(), Some("allow_mass_deletes"), "{e}");
+        assert_eq!(
+            e.key.as_deref(),
+            Some("guardrails.allow_mass_deletes"),
+            "{e}"
+        );
         assert!(
             e.to_string()
-                .starts_with("/etc/ferry/config.toml:7: `allow_mass_deletes`"),
+                .starts_with("/etc/ferry/config.toml:7: `guardrails.allow_mass_deletes`"),
+            "{e}"
+        );
+        // The code frame shows the line as written, the key underlined.
+        assert!(
+            e.to_string().contains("7 | allow_mass_deletes = true"),
             "{e}"
         );
     }
@@ -603,7 +566,7 @@ remove = false
     fn a_pair_naming_a_missing_instance() {
         let e = p(&GOOD.replace("target = \"mirror\"", "target = \"mirorr\"")).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("pairs[0].target"));
-        assert_eq!(e.line, Some(15));
+        assert_eq!(e.line, Some(18));
         assert!(
             e.message.contains("`mirorr`") && e.message.contains("backup, mirror"),
             "{e}"
@@ -641,6 +604,43 @@ remove = false
         );
         assert!(substitute_env("${").is_err());
         assert!(substitute_env("${A-B}").is_err());
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused_where_they_are_written() {
+        let e = p(&GOOD.replace(
+            "path = \"/tmp/mirror\"",
+            "path = \"/tmp/mirror\"\npage_size = nan",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("providers.mirror.page_size"), "{e}");
+        assert_eq!(e.line, Some(14), "{e}");
+        assert!(e.message.contains("not a finite number"), "{e}");
+        let e =
+            p(&GOOD.replace("allow_mass_delete = false", "mass_delete_ratio = -inf")).unwrap_err();
+        assert_eq!(
+            e.key.as_deref(),
+            Some("guardrails.mass_delete_ratio"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn a_missing_pair_field_names_it_at_its_table() {
+        let e = p(&GOOD.replace("name = \"backup-to-mirror\"\n", "")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("pairs[0].name"), "{e}");
+        assert_eq!(e.line, Some(15), "{e}");
+    }
+
+    #[test]
+    fn literal_secrets_are_noted_and_references_are_not() {
+        let c = p(&GOOD.replace(
+            "path = \"/tmp/mirror\"",
+            "path = \"/tmp/mirror\"\n# a comment",
+        ))
+        .unwrap();
+        assert!(c.literal_secrets.is_empty());
     }
 
     #[test]
