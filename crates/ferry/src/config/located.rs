@@ -217,8 +217,8 @@ impl Located {
         let on_key = self
             .keys
             .iter()
-            .filter(|k| holds(&k.key) && k.key != k.value)
-            .last();
+            .rev()
+            .find(|k| holds(&k.key) && k.key != k.value);
         let inner = on_key.or_else(|| {
             // Tables' value spans are their headers, shared by `pairs` and `pairs[0]`:
             // on a tie the deeper entry, pushed later, wins.
