@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::feature::Feature;
 use crate::identity::split_event_key;
 use crate::item::{Entry, Payload};
+use crate::read::Reader;
 use crate::report::{Outcome, UnresolvedReason, WriteReport};
 use crate::snapshot::Snapshot;
 
@@ -41,9 +42,14 @@ impl MemoryInventory {
         self.features.values().all(BTreeMap::is_empty)
     }
 
-    /// A complete snapshot of one feature.
+    /// A snapshot of one feature: the whole inventory, read as one document.
     pub fn snapshot(&self, feature: Feature) -> Snapshot {
-        Snapshot::complete(feature, self.entries(feature).cloned())
+        let mut r = Reader::new(feature.as_str());
+        for e in self.entries(feature) {
+            r.keep(e.clone());
+        }
+        let (entries, proof) = r.finish_whole().into_parts();
+        Snapshot::from_read(feature, &proof, entries)
     }
 
     /// Replaces one feature's entries wholesale (seeding, restores).

@@ -268,6 +268,13 @@ impl<T> Reader<T> {
         }
     }
 
+    /// Takes a row that is already typed (a document deserialized whole, an in-memory
+    /// inventory): accounted for and kept.
+    pub fn keep(&mut self, row: T) {
+        self.accounted += 1;
+        self.rows.push(row);
+    }
+
     /// Takes a page's raw rows through the decoder, one at a time.
     pub fn rows(&mut self, raws: Vec<Value>, decode: &mut impl FnMut(Value) -> Row<T>) {
         for raw in raws {

@@ -40,20 +40,18 @@ pub enum IndexSemantics {
 
 /// A provider's items for one feature, keyed by [`Entry::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// No public constructor yields a `Complete` snapshot out of nothing: a provider's read
+/// becomes one only through [`crate::read`] (a reader that proved it), the engine's
+/// stored state through [`Snapshot::committed_baseline`].
 pub struct Snapshot {
-    pub feature: Feature,
-    pub completeness: Completeness,
-    pub semantics: IndexSemantics,
+    feature: Feature,
+    completeness: Completeness,
+    semantics: IndexSemantics,
     entries: BTreeMap<String, Entry>,
 }
 
 impl Snapshot {
-    /// An empty, complete, `present` snapshot.
-    #[doc(hidden)]
-    pub fn new(feature: Feature) -> Self {
-        Snapshot::empty_complete(feature)
-    }
-
     fn empty_complete(feature: Feature) -> Self {
         Snapshot {
             feature,
@@ -61,11 +59,6 @@ impl Snapshot {
             semantics: IndexSemantics::Present,
             entries: BTreeMap::new(),
         }
-    }
-
-    #[doc(hidden)]
-    pub fn complete(feature: Feature, entries: impl IntoIterator<Item = Entry>) -> Self {
-        Snapshot::committed_baseline(feature, entries)
     }
 
     /// A snapshot of one finished read ([`crate::read`]): `Complete` only when the read
@@ -231,7 +224,7 @@ mod tests {
 
     #[test]
     fn partial_reasons_accumulate() {
-        let mut s = Snapshot::new(Feature::Watchlist);
+        let mut s = Snapshot::committed_baseline(Feature::Watchlist, []);
         assert!(s.is_complete());
         s.mark_partial("page 3 failed");
         s.mark_partial("count 90 != declared 100");
@@ -251,7 +244,7 @@ mod tests {
             2000,
             Ids::new().with(IdKind::Tmdb, "1").with(IdKind::Imdb, "tt2"),
         );
-        let mut s = Snapshot::new(Feature::Ratings);
+        let mut s = Snapshot::committed_baseline(Feature::Ratings, []);
         s.insert(Entry::rating(
             a,
             Rating::new(5).unwrap(),

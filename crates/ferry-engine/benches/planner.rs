@@ -40,12 +40,12 @@ struct World {
 fn world(n: u32) -> World {
     let twentieth = n / 20;
     let wl = |i: u32, imdb_only: bool| Entry::watchlist(item(i, imdb_only));
-    let a = Snapshot::complete(Feature::Watchlist, (0..n).map(|i| wl(i, false)));
-    let b = Snapshot::complete(
+    let a = ferry_testkit::snap(Feature::Watchlist, (0..n).map(|i| wl(i, false)));
+    let b = ferry_testkit::snap(
         Feature::Watchlist,
         (2 * twentieth..n + twentieth).map(|i| wl(i, i % 3 == 0)),
     );
-    let base = Snapshot::complete(Feature::Watchlist, (twentieth..n).map(|i| wl(i, false)));
+    let base = ferry_testkit::snap(Feature::Watchlist, (twentieth..n).map(|i| wl(i, false)));
     World { a, b, base }
 }
 

@@ -165,7 +165,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             view: v
                 .baseline
                 .cloned()
-                .unwrap_or_else(|| Snapshot::new(v.feature)),
+                .unwrap_or_else(|| Snapshot::committed_baseline(v.feature, [])),
             read: false,
             yields_deletions: false,
             holds_deletions: false,
@@ -177,10 +177,10 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     };
     let mut untrusted = Vec::new();
     let complete = snap.is_complete();
-    if let ferry_core::Completeness::Partial { reason } = &snap.completeness {
+    if let ferry_core::Completeness::Partial { reason } = snap.completeness() {
         untrusted.push(format!("partial: {reason}"));
     }
-    let delta = snap.semantics == IndexSemantics::Delta
+    let delta = snap.semantics() == IndexSemantics::Delta
         || v.caps.is_some_and(|c| c.semantics == IndexSemantics::Delta);
     if delta {
         untrusted.push("delta".into());
@@ -291,7 +291,7 @@ mod tests {
     use ferry_core::{Entry, Feature, Health, IdKind, Ids, Item};
 
     fn snap(n: u32) -> Snapshot {
-        Snapshot::complete(
+        ferry_testkit::snap(
             Feature::Watchlist,
             (0..n).map(|i| {
                 Entry::watchlist(Item::movie(

@@ -125,7 +125,7 @@ pub(crate) fn overlay(
     let removed = rec.removed.get(instance).map(Vec::as_slice).unwrap_or(&[]);
     let doubt = rec.in_doubt.get(instance).map(Vec::as_slice).unwrap_or(&[]);
     let ensure = |b: &mut Option<Snapshot>| {
-        b.get_or_insert_with(|| Snapshot::new(feature));
+        b.get_or_insert_with(|| Snapshot::committed_baseline(feature, []));
     };
     if !written.is_empty() {
         ensure(baseline);

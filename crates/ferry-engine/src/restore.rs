@@ -57,7 +57,7 @@ impl Engine {
             .build_index(&cx, feature)
             .await
             .map_err(|e| EngineError::Invalid(format!("{inst}: could not read {feature}: {e}")))?;
-        let saved = Snapshot::complete(feature, rp.entries.iter().cloned());
+        let saved = Snapshot::committed_baseline(feature, rp.entries.iter().cloned());
         let (cur, sv) = (Prepared::new(&current), Prepared::new(&saved));
         let tol = ferry_core::HISTORY_TOLERANCE_SECS;
         let missing: Vec<Entry> = (0..sv.len())

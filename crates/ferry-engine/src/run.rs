@@ -664,7 +664,7 @@ impl Engine {
                 rc.cancel.clone(),
             );
             match p.build_index(&cx, feature).await {
-                Ok(mut s) if s.feature == feature => {
+                Ok(mut s) if s.feature() == feature => {
                     if let Some(c) = ca
                         .as_ref()
                         .filter(|_| k == 0)
@@ -676,7 +676,7 @@ impl Engine {
                     snaps[k] = Some(s);
                 }
                 Ok(s) => {
-                    let msg = format!("{inst} returned a {} snapshot for {feature}", s.feature);
+                    let msg = format!("{inst} returned a {} snapshot for {feature}", s.feature());
                     fs.calls = calls;
                     return self.feature_error(rc, fs, &ctx, &msg, "malformed_response");
                 }
@@ -703,8 +703,8 @@ impl Engine {
         let mut snap_b = snap_b;
         let prev_cp_a = stored_a.as_ref().and_then(|b| b.checkpoint.clone());
         let prev_cp_b = stored_b.as_ref().and_then(|b| b.checkpoint.clone());
-        let mut base_a = stored_a.map(|b| Snapshot::complete(feature, b.entries));
-        let mut base_b = stored_b.map(|b| Snapshot::complete(feature, b.entries));
+        let mut base_a = stored_a.map(|b| Snapshot::committed_baseline(feature, b.entries));
+        let mut base_b = stored_b.map(|b| Snapshot::committed_baseline(feature, b.entries));
 
         // Journal reconciliation: fold in the writes of a run that died before committing.
         let g = &rc.cfg.guardrails;

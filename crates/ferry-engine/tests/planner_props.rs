@@ -97,7 +97,7 @@ fn latest_entry(n: u8, at: i64) -> Entry {
 }
 
 fn latest_snap(plays: &LatestPlays) -> Snapshot {
-    Snapshot::complete(
+    ferry_testkit::snap(
         Feature::History,
         plays.iter().map(|(n, at)| latest_entry(*n, *at)),
     )
@@ -148,7 +148,7 @@ fn apply_latest_only(plays: &mut LatestPlays, kind: WriteKind, e: &Entry) {
 /// duplicates within a side are a provider anomaly that takes two runs to settle.
 fn snap(f: Feature, specs: &[Spec]) -> Snapshot {
     let mut seen = HashSet::new();
-    Snapshot::complete(
+    ferry_testkit::snap(
         f,
         specs
             .iter()
@@ -272,7 +272,7 @@ fn world(s: &Scenario) -> World {
         if g.read {
             side_snap(f, g, &g.view)
         } else {
-            base(g).unwrap_or_else(|| Snapshot::new(f))
+            base(g).unwrap_or_else(|| ferry_testkit::snap(f, []))
         }
     };
     World {

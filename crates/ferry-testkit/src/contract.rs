@@ -263,11 +263,11 @@ pub async fn declared_features_are_readable(s: &Subject) {
     for f in s.readable() {
         let snap = index(s, f).await;
         assert_eq!(
-            snap.feature,
+            snap.feature(),
             f,
             "{}: build_index({f}) returned a {} snapshot",
             s.name(),
-            snap.feature
+            snap.feature()
         );
         for (k, e) in snap.iter() {
             assert_eq!(
@@ -296,7 +296,7 @@ pub async fn reads_report_completeness(s: &Subject) {
             snap.is_complete(),
             "{}: a healthy, untruncated {f} read must be Complete, got {:?}",
             s.name(),
-            snap.completeness
+            snap.completeness()
         );
     }
 }

@@ -304,7 +304,7 @@ impl InventoryOps for FakeProvider {
             );
         }
         if st.lie_empty.remove(&feature).is_some() {
-            return Ok(Snapshot::new(feature));
+            return Ok(ferry_core::MemoryInventory::new().snapshot(feature));
         }
         let mut snap = st.inv.snapshot(feature);
         if let Some(semantics) = st.caps.get(feature).map(|c| c.semantics) {

@@ -15,3 +15,12 @@ pub mod contract;
 pub mod fake;
 pub mod samples;
 pub mod sim;
+
+use ferry_core::{Entry, Feature, MemoryInventory, Snapshot};
+
+/// A complete snapshot of `entries`, for tests: an in-memory inventory read whole.
+pub fn snap(feature: Feature, entries: impl IntoIterator<Item = Entry>) -> Snapshot {
+    let mut inv = MemoryInventory::new();
+    inv.replace(feature, entries);
+    inv.snapshot(feature)
+}

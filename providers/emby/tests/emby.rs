@@ -37,7 +37,7 @@ async fn history_asks_emby_for_the_play_dates_it_leaves_out_otherwise() {
         sim.seed_played(&sim.movie_id(n), samples::time(100 * i64::from(n)).unix());
     }
     let snap = p.build_index(&cx(), Feature::History).await.unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 2, "every play is read, with its date");
     for n in [2, 5] {
         let want = Entry::watch(samples::movie(n), samples::time(100 * i64::from(n)));

@@ -46,7 +46,7 @@ async fn paging_reads_1200_titles_and_checks_the_total() {
     }
     let p = provider(&sim, 100);
     let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 1200);
     assert_eq!(sim.requests("/Items"), 12, "12 pages and not one more");
 }
@@ -504,7 +504,7 @@ async fn a_played_title_without_a_date_makes_history_partial_and_is_named() {
     let snap = p.build_index(&cx(), Feature::History).await.unwrap();
     // Left out of a complete read, the play would look deleted: the read is partial and
     // names the title instead.
-    match &snap.completeness {
+    match snap.completeness() {
         ferry_core::Completeness::Partial { reason } => {
             assert!(
                 reason.contains(&samples::movie(4).label()),
@@ -520,7 +520,7 @@ async fn a_played_title_without_a_date_makes_history_partial_and_is_named() {
     let r = p.add(&cx(), Feature::History, &[e]).await.unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed);
     let snap = p.build_index(&cx(), Feature::History).await.unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 2);
 }
 
@@ -617,7 +617,7 @@ async fn other_users_playlists_are_never_read_matched_or_deleted() {
     );
     sim.seed_playlist("Mine", USER_ID, false, &[sim.movie_id(3)]);
     let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     let names: Vec<String> = snap
         .entries()
         .filter_map(|e| match &e.payload {
@@ -701,7 +701,7 @@ async fn with_an_api_key_playlist_edits_are_unresolved_per_entry_and_name_the_fi
     // is partial, so no playlist is removed elsewhere on its evidence.
     let snap = p.build_index(&cx(), Feature::Playlists).await.unwrap();
     assert!(snap.is_empty());
-    match &snap.completeness {
+    match snap.completeness() {
         ferry_core::Completeness::Partial { reason } => {
             assert!(reason.contains("access token"), "{reason}")
         }

@@ -295,7 +295,7 @@ impl MdblistProvider {
     /// A full read of one feature (`present` semantics).
     async fn read(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
         self.check(cx, feature)?;
-        let mut snap = Snapshot::new(feature);
+        let mut snap = Snapshot::unproven_legacy(feature);
         let mut bad: Vec<String> = Vec::new();
         let problems = match feature {
             Feature::Watchlist => {
@@ -510,7 +510,7 @@ impl MdblistProvider {
                 Self::finalize(entries, decided, sent, Some(&c), None)
             }
             Ok(snap) => {
-                let reason = match &snap.completeness {
+                let reason = match snap.completeness() {
                     Completeness::Partial { reason } => reason.clone(),
                     Completeness::Complete => String::new(),
                 };

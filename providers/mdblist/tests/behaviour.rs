@@ -46,7 +46,7 @@ async fn index(p: &MdblistProvider, f: Feature) -> Snapshot {
 }
 
 fn partial_reason(s: &Snapshot) -> String {
-    match &s.completeness {
+    match s.completeness() {
         Completeness::Partial { reason } => reason.clone(),
         Completeness::Complete => panic!(
             "expected a partial snapshot, got a complete one of {}",
@@ -72,7 +72,7 @@ async fn paging_reads_every_page() {
     }
     s.sim.seed_watchlist(&samples::show(1));
     let snap = index(&s.p, Feature::Watchlist).await;
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 13);
     assert_eq!(s.sim.requests("/watchlist/items"), 3);
 }
@@ -89,7 +89,7 @@ async fn a_truncated_last_page_is_partial() {
     assert!(
         partial_reason(&snap).contains("declared 4"),
         "{:?}",
-        snap.completeness
+        snap.completeness()
     );
 }
 
@@ -101,7 +101,7 @@ async fn a_truncated_middle_page_is_read_around_without_loss() {
     }
     s.sim.truncate_next("/watchlist/items");
     let snap = index(&s.p, Feature::Watchlist).await;
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 12, "the next offset follows the rows received");
 }
 
@@ -118,7 +118,7 @@ async fn a_lying_has_more_is_partial() {
     assert!(
         partial_reason(&snap).contains("declared 12"),
         "{:?}",
-        snap.completeness
+        snap.completeness()
     );
 }
 
@@ -131,7 +131,7 @@ async fn without_totals_a_full_last_page_is_verified() {
     }
     // Exactly two full pages: the empty third page confirms the end.
     let snap = index(&s.p, Feature::Ratings).await;
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 10);
     assert_eq!(s.sim.requests("/sync/ratings"), 3);
     // A lie on the first page is caught by the verifying request.
@@ -140,7 +140,7 @@ async fn without_totals_a_full_last_page_is_verified() {
     assert!(
         partial_reason(&snap).contains("no rows follow"),
         "{:?}",
-        snap.completeness
+        snap.completeness()
     );
 }
 

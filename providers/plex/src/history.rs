@@ -283,7 +283,7 @@ impl PlexProvider {
         let lib = self.library(cx).await?;
         let mut ledger = self.load_ledger(cx);
         let (rows, partial) = self.history_rows(cx).await?;
-        let mut snap = Snapshot::new(Feature::History);
+        let mut snap = Snapshot::unproven_legacy(Feature::History);
         for p in all_plays(&lib, &rows, &ledger) {
             if let Some(li) = lib.get(&p.rating_key) {
                 snap.insert(Entry::watch(li.item.clone(), Timestamp::from_unix(p.at)));

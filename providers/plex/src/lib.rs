@@ -235,7 +235,7 @@ impl PlexProvider {
         } else {
             None
         };
-        let mut snap = Snapshot::new(Feature::Watchlist);
+        let mut snap = Snapshot::unproven_legacy(Feature::Watchlist);
         for (_, mut item) in rows {
             if let Some(li) = lib
                 .as_ref()
@@ -368,7 +368,7 @@ impl PlexProvider {
 
     async fn ratings_index(&self, cx: &Context) -> Result<Snapshot> {
         let lib = self.library(cx).await?;
-        let mut snap = Snapshot::new(Feature::Ratings);
+        let mut snap = Snapshot::unproven_legacy(Feature::Ratings);
         for li in &lib.items {
             if let Some(r) = Self::rating_of(li) {
                 snap.insert(Entry::rating(

@@ -137,7 +137,7 @@ impl PlexProvider {
     pub(crate) async fn playlists_index(&self, cx: &Context) -> Result<Snapshot> {
         let lib = self.library(cx).await?;
         let (rows, partial) = self.playlist_rows(cx).await?;
-        let mut snap = Snapshot::new(Feature::Playlists);
+        let mut snap = Snapshot::unproven_legacy(Feature::Playlists);
         for p in lib.partial.iter().chain(&partial) {
             snap.mark_partial(p.clone());
         }

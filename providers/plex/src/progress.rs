@@ -163,7 +163,7 @@ fn unsupported(detail: String) -> Outcome {
 impl PlexProvider {
     pub(crate) async fn progress_index(&self, cx: &Context) -> Result<Snapshot> {
         let lib = self.library(cx).await?;
-        let mut snap = Snapshot::new(Feature::Progress);
+        let mut snap = Snapshot::unproven_legacy(Feature::Progress);
         for li in lib
             .items
             .iter()

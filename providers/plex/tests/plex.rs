@@ -37,7 +37,7 @@ async fn paging_reads_1200_titles_and_checks_the_total() {
     }
     let p = provider(&sim, 100);
     let snap = p.build_index(&cx(), Feature::Ratings).await.unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 1200);
     // 1200 rows at 100 per page: 12 pages and not one more (the total says we are done).
     assert_eq!(sim.requests("/library/sections/1/all"), 12);

@@ -266,7 +266,7 @@ impl SimklProvider {
             && *was_removed == removed
         {
             if at == now_at {
-                snap = Some(Snapshot::new(feature).with_semantics(IndexSemantics::Delta));
+                snap = Some(Snapshot::unproven_legacy(feature).with_semantics(IndexSemantics::Delta));
             } else if let Some(d) = self.read_delta(cx, feature, at).await? {
                 // The checkpoint moved but nothing shows: the change is one a delta cannot
                 // see (a rating or an episode taken away). Read in full.
@@ -948,7 +948,7 @@ fn index_of(snap: &Snapshot) -> ferry_core::identity::AliasIndex {
 }
 
 fn partial_reread(snap: &Snapshot) -> String {
-    match &snap.completeness {
+    match snap.completeness() {
         ferry_core::Completeness::Partial { reason } => {
             format!("the re-read after the write was incomplete ({reason})")
         }

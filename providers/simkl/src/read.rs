@@ -114,7 +114,7 @@ pub(crate) async fn fetch(
 
 /// The snapshot of `feature` a read yields.
 pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> Snapshot {
-    let mut snap = Snapshot::new(feature);
+    let mut snap = Snapshot::unproven_legacy(feature);
     let mut problems = fetched.problems.clone();
     let mut unrated = 0usize;
     let mut unlisted: Vec<&Row> = Vec::new();
@@ -180,7 +180,7 @@ pub(crate) fn unlisted_reason(n: usize, first: &Row) -> String {
 
 /// Whether a snapshot read from `fetched` is complete.
 pub(crate) fn is_complete(s: &Snapshot) -> bool {
-    matches!(s.completeness, Completeness::Complete)
+    matches!(s.completeness(), Completeness::Complete)
 }
 
 /// The library: every row, findable by any of its ids.
@@ -285,7 +285,7 @@ mod tests {
             "show": {"title": "Finished", "ids": {"simkl": 2}}});
         let snap = history_of(&[listed.clone(), unlisted]);
         assert_eq!(snap.len(), 1);
-        match &snap.completeness {
+        match snap.completeness() {
             Completeness::Partial { reason } => {
                 assert!(reason.contains("Finished"), "{reason}")
             }

@@ -97,8 +97,8 @@ async fn null_bodies_read_as_complete_empty_snapshots() {
     for f in [Feature::Watchlist, Feature::Ratings, Feature::History] {
         let snap = index(&s.p, f).await;
         assert!(snap.is_empty(), "{f}");
-        assert_eq!(snap.completeness, Completeness::Complete, "{f}");
-        assert_eq!(snap.semantics, IndexSemantics::Present, "{f}");
+        assert_eq!(snap.completeness(), &Completeness::Complete, "{f}");
+        assert_eq!(snap.semantics(), IndexSemantics::Present, "{f}");
     }
 }
 
@@ -164,7 +164,7 @@ async fn an_unreadable_row_makes_the_read_partial() {
     s.sim.bad_row_next("/sync/all-items/movies");
     let snap = index(&s.p, Feature::Watchlist).await;
     assert_eq!(snap.len(), 2);
-    match &snap.completeness {
+    match snap.completeness() {
         Completeness::Partial { reason } => {
             assert!(reason.contains("could not be read"), "{reason}")
         }
@@ -181,7 +181,7 @@ async fn delta_reads_are_marked_delta_and_hold_only_changes() {
     s.sim.seed_watchlist(&samples::movie(2));
     let first = index(&s.p, Feature::Watchlist).await;
     assert_eq!(
-        first.semantics,
+        first.semantics(),
         IndexSemantics::Present,
         "the first read is full"
     );
@@ -189,7 +189,7 @@ async fn delta_reads_are_marked_delta_and_hold_only_changes() {
 
     s.sim.seed_watchlist(&samples::movie(3));
     let delta = index(&s.p, Feature::Watchlist).await;
-    assert_eq!(delta.semantics, IndexSemantics::Delta);
+    assert_eq!(delta.semantics(), IndexSemantics::Delta);
     assert!(delta.is_complete());
     // `date_from` is inclusive: the title changed at the watermark may come again.
     assert!(delta.contains_key(&samples::movie(3).key()), "{delta:?}");
@@ -201,7 +201,7 @@ async fn delta_reads_are_marked_delta_and_hold_only_changes() {
     // Nothing changed: no list read at all, an empty delta.
     s.sim.reset_counts();
     let quiet = index(&s.p, Feature::Watchlist).await;
-    assert_eq!(quiet.semantics, IndexSemantics::Delta);
+    assert_eq!(quiet.semantics(), IndexSemantics::Delta);
     assert!(quiet.is_empty());
     assert_eq!(s.sim.requests_under("/sync/all-items"), 0);
     assert_eq!(s.sim.requests("/sync/activities"), 1);
@@ -217,7 +217,7 @@ async fn a_removal_from_the_library_forces_a_full_read() {
     assert!(s.sim.remove_from_library(&samples::movie(2)));
     let snap = index(&s.p, Feature::Watchlist).await;
     assert_eq!(
-        snap.semantics,
+        snap.semantics(),
         IndexSemantics::Present,
         "removals need a full read"
     );
@@ -233,7 +233,7 @@ async fn a_title_moved_off_plan_to_watch_forces_a_full_read() {
     assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 2);
     s.sim.seed_status(&samples::movie(1), ListStatus::Completed);
     let snap = index(&s.p, Feature::Watchlist).await;
-    assert_eq!(snap.semantics, IndexSemantics::Present);
+    assert_eq!(snap.semantics(), IndexSemantics::Present);
     assert_eq!(snap.len(), 1);
     assert!(snap.contains_key(&samples::movie(2).key()));
 }
@@ -255,7 +255,7 @@ async fn an_invisible_change_forces_a_full_read() {
         .unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed);
     let snap = index(&s.p, Feature::Ratings).await;
-    assert_eq!(snap.semantics, IndexSemantics::Present);
+    assert_eq!(snap.semantics(), IndexSemantics::Present);
     assert_eq!(snap.len(), 1);
 }
 
@@ -264,18 +264,18 @@ async fn history_deltas_hold_movie_plays_and_show_changes_read_in_full() {
     let s = setup_with(ReadMode::Delta).await;
     s.sim.seed_play(&samples::movie(1), samples::time(0));
     assert_eq!(
-        index(&s.p, Feature::History).await.semantics,
+        index(&s.p, Feature::History).await.semantics(),
         IndexSemantics::Present
     );
     s.sim.seed_play(&samples::movie(2), samples::time(60));
     let d = index(&s.p, Feature::History).await;
-    assert_eq!(d.semantics, IndexSemantics::Delta);
+    assert_eq!(d.semantics(), IndexSemantics::Delta);
     assert!(d.contains_key(&play(2, 60).key()));
     // An episode change could be an un-marked episode: only a full read can tell.
     s.sim
         .seed_episode_play(&samples::show(0), 1, 1, samples::time(120));
     let full = index(&s.p, Feature::History).await;
-    assert_eq!(full.semantics, IndexSemantics::Present);
+    assert_eq!(full.semantics(), IndexSemantics::Present);
     assert_eq!(full.len(), 3);
 }
 
@@ -482,7 +482,7 @@ async fn a_show_ferry_completes_keeps_every_episode_play() {
     // A completed show still lists its episodes: no play drops out of the snapshot
     // (which the engine would read as ten deletions).
     let snap = index(&s.p, Feature::History).await;
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     for e in &eps {
         assert!(snap.contains_key(&e.key()), "{} missing: {snap:?}", e.key());
     }
@@ -543,7 +543,7 @@ async fn a_show_row_without_its_episodes_is_partial_and_never_rewritten() {
     }
     s.sim.seed_play(&samples::movie(1), samples::time(0));
     let snap = index(&s.p, Feature::History).await;
-    match &snap.completeness {
+    match snap.completeness() {
         Completeness::Partial { reason } => assert!(reason.contains("list none"), "{reason}"),
         c => panic!("plays SIMKL did not list must not read as absent, got {c:?}"),
     }

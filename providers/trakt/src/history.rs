@@ -83,7 +83,7 @@ async fn read(
 
 pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
     let (plays, paged) = read(api, cx, None, u64::MAX).await?.unwrap_or_default();
-    let mut snap = Snapshot::new(Feature::History);
+    let mut snap = Snapshot::unproven_legacy(Feature::History);
     for p in plays {
         snap.insert(p.entry);
     }

@@ -82,7 +82,7 @@ async fn all_lists(api: &Api, cx: &Context) -> Result<Vec<TraktList>> {
 pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
     let (lists, paged) = lists(api, cx).await?;
     let mut problems = paged.problems;
-    let mut snap = Snapshot::new(Feature::Playlists);
+    let mut snap = Snapshot::unproven_legacy(Feature::Playlists);
     let mut names = HashSet::new();
     for l in lists {
         if !names.insert(norm(&l.name)) {

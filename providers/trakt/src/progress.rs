@@ -74,7 +74,7 @@ async fn read(api: &Api, cx: &Context) -> Result<(Vec<Resume>, Paged)> {
 
 pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
     let (rows, mut paged) = read(api, cx).await?;
-    let mut snap = Snapshot::new(Feature::Progress);
+    let mut snap = Snapshot::unproven_legacy(Feature::Progress);
     let mut no_runtime = 0;
     for r in rows {
         match r.position_ms() {

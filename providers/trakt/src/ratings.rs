@@ -47,7 +47,7 @@ async fn read(api: &Api, cx: &Context) -> Result<(Vec<Rated>, Paged)> {
 
 pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
     let (rows, paged) = read(api, cx).await?;
-    let mut snap = Snapshot::new(Feature::Ratings);
+    let mut snap = Snapshot::unproven_legacy(Feature::Ratings);
     for r in rows {
         snap.insert(Entry::rating(r.item, r.rating, r.rated_at));
     }

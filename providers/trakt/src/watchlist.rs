@@ -21,7 +21,7 @@ pub(crate) const KINDS: [MediaType; 4] = [
 pub(crate) async fn build_index(api: &Api, memo: &WatchlistMemo, cx: &Context) -> Result<Snapshot> {
     let started = memo.now_ms();
     let l = read_list(api, cx, &ListTarget::Watchlist).await?;
-    let mut snap = Snapshot::new(Feature::Watchlist);
+    let mut snap = Snapshot::unproven_legacy(Feature::Watchlist);
     let complete = l.is_complete();
     let reason = l.paged.reason();
     let rows: Vec<Entry> = l

@@ -14,7 +14,7 @@ use serde_json::json;
 use common::{cx, rig, rig_on, rig_with, sim};
 
 fn reason(s: &Snapshot) -> String {
-    match &s.completeness {
+    match s.completeness() {
         Completeness::Partial { reason } => reason.clone(),
         Completeness::Complete => String::new(),
     }
@@ -36,7 +36,7 @@ async fn a_watchlist_of_600_is_read_in_three_pages_of_250() {
         .build_index(&cx(), Feature::Watchlist)
         .await
         .unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 600);
     for n in [0, 249, 250, 599] {
         assert!(snap.contains_key(&samples::movie(n).key()), "movie {n}");
@@ -158,7 +158,7 @@ async fn a_temporary_failure_is_retried_and_the_read_stays_complete() {
         .build_index(&cx(), Feature::Watchlist)
         .await
         .unwrap();
-    assert!(snap.is_complete(), "{:?}", snap.completeness);
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 300);
     assert_eq!(sim.request_count("GET", "/sync/watchlist"), 3);
 }
@@ -186,7 +186,7 @@ async fn empty_accounts_are_complete_and_empty() {
     let r = rig(&sim);
     for f in Feature::ALL {
         let snap = r.provider.build_index(&cx(), f).await.unwrap();
-        assert!(snap.is_complete(), "{f}: {:?}", snap.completeness);
+        assert!(snap.is_complete(), "{f}: {:?}", snap.completeness());
         assert!(snap.is_empty(), "{f}");
     }
 }

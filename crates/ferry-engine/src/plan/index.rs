@@ -329,7 +329,7 @@ impl<'a> Prepared<'a> {
     /// Prepares a side's view, enriched with the ids its own baseline knew each title by:
     /// a provider that stops reporting one of a title's ids is still matched through it.
     pub(crate) fn build(snap: &'a Snapshot, own_base: Option<&Prepared<'_>>) -> Self {
-        let history = snap.feature == ferry_core::Feature::History;
+        let history = snap.feature() == ferry_core::Feature::History;
         let n = snap.len();
         let entries: Vec<(&str, &Entry)> = snap.iter().collect();
         let mut meta: Vec<[u64; 2]> = Vec::with_capacity(n);
@@ -689,14 +689,14 @@ mod tests {
         let c2 = Item::movie("C", 2000, ids(&[(IdKind::Simkl, "77")]));
         let d = Item::movie("D", 2000, ids(&[(IdKind::Tmdb, "1")]));
         let show = Item::show("S", 2000, ids(&[(IdKind::Tmdb, "603")]));
-        let left = Snapshot::complete(
+        let left = ferry_testkit::snap(
             Feature::Watchlist,
             [Entry::watchlist(a.clone()), Entry::watchlist(c.clone())],
         );
         let p = Prepared::new(&left);
         let core = AliasIndex::build(left.iter().map(|(k, e)| (k, &e.item)));
         for q in [a, b, c2, d, show] {
-            let right = Snapshot::complete(Feature::Watchlist, [Entry::watchlist(q.clone())]);
+            let right = ferry_testkit::snap(Feature::Watchlist, [Entry::watchlist(q.clone())]);
             let pq = Prepared::new(&right);
             let mine = p.find_match(&pq, 0, 0).map(|i| p.entries[i].0.to_owned());
             let theirs = core.find(&q.key(), &q).map(str::to_owned);
@@ -711,8 +711,8 @@ mod tests {
         e1.ids = show.clone();
         let mut e2 = Item::episode("S", show.clone(), 1, 2);
         e2.ids = show;
-        let s1 = Snapshot::complete(Feature::Watchlist, [Entry::watchlist(e1)]);
-        let s2 = Snapshot::complete(Feature::Watchlist, [Entry::watchlist(e2)]);
+        let s1 = ferry_testkit::snap(Feature::Watchlist, [Entry::watchlist(e1)]);
+        let s2 = ferry_testkit::snap(Feature::Watchlist, [Entry::watchlist(e2)]);
         let (p1, p2) = (Prepared::new(&s1), Prepared::new(&s2));
         assert_eq!(p1.find_match(&p2, 0, 0), None);
     }
@@ -721,7 +721,7 @@ mod tests {
     fn plays_match_within_the_tolerance() {
         let m = Item::movie("M", 2000, ids(&[(IdKind::Tmdb, "1")]));
         let at = |t| Entry::watch(m.clone(), Timestamp::from_unix(t));
-        let left = Snapshot::complete(Feature::History, [at(1000), at(5000)]);
+        let left = ferry_testkit::snap(Feature::History, [at(1000), at(5000)]);
         let p = Prepared::new(&left);
         for (t, expect) in [
             (1000, true),
@@ -731,7 +731,7 @@ mod tests {
             (5030, true),
             (3000, false),
         ] {
-            let right = Snapshot::complete(Feature::History, [at(t)]);
+            let right = ferry_testkit::snap(Feature::History, [at(t)]);
             let q = Prepared::new(&right);
             assert_eq!(p.find_match(&q, 0, 60).is_some(), expect, "{t}");
         }
