@@ -161,6 +161,25 @@ impl FakeProvider {
         self
     }
 
+    /// The next health request fails once with a transient error, as one 5xx on the
+    /// probe endpoint: a probe that asks again gets the scripted health.
+    pub fn health_blip(&self) -> &Self {
+        self.fail_next(FakeOp::Health, ErrorKind::Unavailable, 1)
+    }
+
+    /// Forgets every scripted fault that has not fired yet (failures, truncated and empty
+    /// reads, a pending crash), so a fault meant for one run cannot leak into the next: a
+    /// feature the engine skipped never consumed the read fault scripted for it.
+    pub fn clear_faults(&self) -> &Self {
+        let mut st = self.st();
+        st.failures.clear();
+        st.truncate.clear();
+        st.lie_empty.clear();
+        st.crash_after_writes = None;
+        drop(st);
+        self
+    }
+
     /// The next read of `feature` drops `drop_n` items and says so: a `Partial` snapshot.
     pub fn truncate_next_read(&self, feature: Feature, drop_n: usize) -> &Self {
         self.st().truncate.insert(feature, drop_n);
