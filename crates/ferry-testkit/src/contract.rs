@@ -14,10 +14,22 @@
 //!
 //! Checks add and remove sample titles from [`crate::samples`]; media-server simulators
 //! must hold `samples::library(SAMPLE_LIBRARY_SIZE)`. Each check removes what it added.
+//!
+//! **Fault checks** (`fault_*`) attack the provider through its simulator's knobs
+//! ([`Subject::with_faults`]): a truncated, empty or undecodable page, a missing or
+//! invalid declared total, a 5xx on a later page, an empty, HTML or cut-off body must
+//! never give a `Complete` snapshot (an error or a `Partial` one is right); a 429's
+//! `Retry-After` is honoured; an expired token is `auth`; a malformed write answer is
+//! never `Confirmed`. Page faults hit the *second* page of a read, so the provider must
+//! be built with a page size smaller than the sample library (say 25). A fault that never
+//! fires fails the check: the attack did not happen. Without fault knobs the fault
+//! checks pass vacuously (a provider without a simulator, such as `local`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use ferry_core::identity::{AliasIndex, split_event_key};
 use ferry_core::{
@@ -26,6 +38,9 @@ use ferry_core::{
 };
 
 use crate::samples;
+use crate::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
+
+pub use crate::sim::knobs::FaultControl;
 
 /// How many sample movies a media-server simulator must hold for the suite.
 pub const SAMPLE_LIBRARY_SIZE: u32 = 64;
@@ -40,6 +55,8 @@ pub struct Subject {
     /// Every secret configured for this instance; none may appear in any output.
     pub secrets: Vec<String>,
     pub sampler: Sampler,
+    /// The simulator's fault knobs, for the fault checks (`None`: they pass vacuously).
+    pub faults: Option<Arc<dyn FaultControl>>,
 }
 
 impl std::fmt::Debug for Subject {
@@ -47,6 +64,7 @@ impl std::fmt::Debug for Subject {
         f.debug_struct("Subject")
             .field("ops", &self.ops)
             .field("secrets", &self.secrets.len())
+            .field("faults", &self.faults.is_some())
             .finish()
     }
 }
@@ -69,7 +87,14 @@ impl Subject {
             ops,
             secrets: Vec::new(),
             sampler,
+            faults: None,
         }
+    }
+
+    /// Lets the fault checks reach the simulator behind the provider.
+    pub fn with_faults(mut self, faults: Arc<dyn FaultControl>) -> Self {
+        self.faults = Some(faults);
+        self
     }
 
     pub fn with_secrets<S: Into<String>>(mut self, secrets: impl IntoIterator<Item = S>) -> Self {
@@ -715,6 +740,202 @@ pub async fn secrets_never_leak(s: &Subject) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Fault checks.
+
+/// The features whose reads page through a list the simulator can attack.
+fn attackable(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
+    let Some(fc) = s.faults.as_ref() else {
+        return Vec::new();
+    };
+    s.readable()
+        .into_iter()
+        .filter_map(|f| Some((f, fc.list_path(f)?, fc)))
+        .collect()
+}
+
+/// Reads `f` with `rule` aimed at its list (reads only); the read must fail or be
+/// partial, and the fault must have fired.
+async fn never_complete(
+    s: &Subject,
+    f: Feature,
+    path: &str,
+    fc: &Arc<dyn FaultControl>,
+    rule: FaultRule,
+    what: &str,
+) {
+    let before = fc.faults_fired();
+    fc.inject(rule.on(path).method("GET"));
+    let r = s.ops.build_index(&cx(), f).await;
+    fc.clear_faults();
+    assert!(
+        fc.faults_fired() > before,
+        "{}: {what}: the fault never fired on {path} (does the {f} read have a second \
+         page? build the provider with a page size smaller than the library)",
+        s.name()
+    );
+    if let Ok(snap) = r {
+        assert!(
+            !snap.is_complete(),
+            "{}: {what}: a damaged {f} read came back Complete ({} entries)",
+            s.name(),
+            snap.len()
+        );
+    }
+}
+
+/// A page cut to half its rows (the total unchanged) is never a complete read.
+pub async fn fault_truncated_page_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        let rule = FaultRule::new(Fault::Truncate).after(1);
+        never_complete(s, f, &path, fc, rule, "a truncated second page").await;
+    }
+}
+
+/// A page without rows before the declared end is never a complete read.
+pub async fn fault_empty_page_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        let rule = FaultRule::new(Fault::EmptyList).after(1);
+        never_complete(s, f, &path, fc, rule, "an empty second page").await;
+    }
+}
+
+/// A page without its declared total, or with one that is not a count (null, a string,
+/// negative), is never part of a complete read.
+pub async fn fault_missing_or_invalid_total_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        let rule = FaultRule::new(Fault::MissingTotal);
+        never_complete(s, f, &path, fc, rule, "a page without its total").await;
+        for bad in BadTotal::ALL {
+            let rule = FaultRule::new(Fault::InvalidTotal(bad));
+            never_complete(s, f, &path, fc, rule, &format!("a {bad:?} total")).await;
+        }
+    }
+}
+
+/// A row that does not decode (`null`) makes the read partial, never silently shorter.
+pub async fn fault_undecodable_row_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        let rule = FaultRule::new(Fault::UndecodableRow(RowDamage::Null)).after(1);
+        never_complete(s, f, &path, fc, rule, "a null row on the second page").await;
+    }
+}
+
+/// A second page that keeps failing (503, past every retry) is never a complete read.
+pub async fn fault_later_page_error_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        let rule = FaultRule::new(Fault::Status(503)).after(1).times(20);
+        never_complete(s, f, &path, fc, rule, "a 503 on the second page").await;
+    }
+}
+
+/// An empty, HTML or cut-off body, on the first page or a later one, is never a
+/// complete read.
+pub async fn fault_bad_body_is_never_complete(s: &Subject) {
+    for (f, path, fc) in attackable(s) {
+        for fault in [Fault::EmptyBody, Fault::Html, Fault::Malformed] {
+            for skip in [0, 1] {
+                let what = format!("{fault:?} on page {}", skip + 1);
+                let rule = FaultRule::new(fault.clone()).after(skip).times(20);
+                never_complete(s, f, &path, fc, rule, &what).await;
+            }
+        }
+    }
+}
+
+/// A `429` with `Retry-After: 1` is waited out (the read then completes), or surfaces
+/// as `rate_limited` carrying the delay; never retried sooner.
+pub async fn fault_retry_after_is_honoured(s: &Subject) {
+    let Some((f, path, fc)) = attackable(s).into_iter().next() else {
+        return;
+    };
+    fc.inject(
+        FaultRule::new(Fault::RateLimited {
+            retry_after_secs: 1,
+        })
+        .on(&path)
+        .method("GET"),
+    );
+    let r = s.ops.build_index(&cx(), f).await;
+    fc.clear_faults();
+    match r {
+        Ok(snap) => {
+            assert!(
+                snap.is_complete(),
+                "{}: after a waited-out 429 the {f} read should complete: {:?}",
+                s.name(),
+                snap.completeness()
+            );
+            let gap = fc.rate_limit_gap();
+            assert!(
+                gap.is_some_and(|g| g >= Duration::from_millis(950)),
+                "{}: the request after a 429 with Retry-After: 1 came {gap:?} later",
+                s.name()
+            );
+        }
+        Err(e) => assert!(
+            e.kind() == ErrorKind::RateLimited
+                && e.retry_after().is_some_and(|d| d >= Duration::from_secs(1)),
+            "{}: a 429 must be waited out or surface as rate_limited with its delay: {e}",
+            s.name()
+        ),
+    }
+}
+
+/// A token the service refuses (401 on every request) is an `auth` error.
+pub async fn fault_expired_token_is_auth(s: &Subject) {
+    let Some((f, _, fc)) = attackable(s).into_iter().next() else {
+        return;
+    };
+    fc.inject(FaultRule::new(Fault::Unauthorized).times(50));
+    let r = s.ops.build_index(&cx(), f).await;
+    fc.clear_faults();
+    match r {
+        Err(e) => assert_eq!(
+            e.kind(),
+            ErrorKind::Auth,
+            "{}: an expired token must be an auth error: {e}",
+            s.name()
+        ),
+        Ok(_) => panic!("{}: a read with an expired token succeeded", s.name()),
+    }
+}
+
+/// A write whose answer is cut off mid-JSON is never reported `Confirmed` unless a
+/// re-read shows it.
+pub async fn fault_malformed_write_is_never_confirmed(s: &Subject) {
+    let Some(fc) = s.faults.as_ref() else {
+        return;
+    };
+    for f in s.writable() {
+        let e = s.sample(f, 41);
+        ensure_absent(s, f, std::slice::from_ref(&e)).await;
+        let before = fc.faults_fired();
+        fc.inject(FaultRule::new(Fault::Malformed).writes().times(50));
+        let r = s.ops.add(&cx(), f, std::slice::from_ref(&e)).await;
+        fc.clear_faults();
+        assert!(
+            fc.faults_fired() > before,
+            "{}: {f}: the malformed-answer fault never fired on the write",
+            s.name()
+        );
+        if let Ok(r) = &r
+            && r.items
+                .first()
+                .is_some_and(|i| i.outcome == Outcome::Confirmed)
+        {
+            let snap = index(s, f).await;
+            assert!(
+                find(&snap, &e).is_some(),
+                "{}: {f}: a write whose answer was malformed was reported Confirmed, and \
+                 the service does not hold it",
+                s.name()
+            );
+        }
+        ensure_absent(s, f, std::slice::from_ref(&e)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The runner.
 
 type CheckFn = for<'a> fn(&'a Subject) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -746,6 +967,15 @@ checks!(
     progress_moves_forward,
     playlist_order_is_kept,
     secrets_never_leak,
+    fault_truncated_page_is_never_complete,
+    fault_empty_page_is_never_complete,
+    fault_missing_or_invalid_total_is_never_complete,
+    fault_undecodable_row_is_never_complete,
+    fault_later_page_error_is_never_complete,
+    fault_bad_body_is_never_complete,
+    fault_retry_after_is_honoured,
+    fault_expired_token_is_auth,
+    fault_malformed_write_is_never_confirmed,
 );
 
 /// What the suite found.

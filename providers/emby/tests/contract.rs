@@ -20,6 +20,8 @@ fn provider(sim: &JellyfinSim) -> EmbyProvider {
     let options = ServerOptions {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        // Smaller than the sample library, so reads have later pages to attack.
+        page_size: 25,
         ..ServerOptions::default()
     };
     EmbyProvider::new("emby-contract", config, options).expect("build")
@@ -30,7 +32,10 @@ async fn emby_passes_the_contract_suite() {
     let sim = JellyfinSim::start_emby().await;
     let p = provider(&sim);
     assert_eq!(p.provider(), "emby");
-    let report = run_contract_suite(Subject::new(Arc::new(p)).with_secrets([sim.token()])).await;
+    let subject = Subject::new(Arc::new(p))
+        .with_secrets([sim.token()])
+        .with_faults(Arc::new(sim.clone()));
+    let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());
 }

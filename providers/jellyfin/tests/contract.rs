@@ -18,6 +18,8 @@ fn provider(sim: &JellyfinSim) -> JellyfinProvider {
     let options = ServerOptions {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        // Smaller than the sample library, so reads have later pages to attack.
+        page_size: 25,
         ..ServerOptions::default()
     };
     JellyfinProvider::new("jellyfin-contract", config, options).expect("build")
@@ -27,7 +29,10 @@ fn provider(sim: &JellyfinSim) -> JellyfinProvider {
 async fn jellyfin_passes_the_contract_suite() {
     let sim = JellyfinSim::start().await;
     let p = provider(&sim);
-    let report = run_contract_suite(Subject::new(Arc::new(p)).with_secrets([sim.token()])).await;
+    let subject = Subject::new(Arc::new(p))
+        .with_secrets([sim.token()])
+        .with_faults(Arc::new(sim.clone()));
+    let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());
 }

@@ -1,18 +1,20 @@
-//! Jellyfin-specific behaviour against the simulator: paging and completeness, failure
+//! Jellyfin-specific behaviour against the simulator (the generic fault checks are in the
+//! contract suite): paging and completeness, the rows Jellyfin cannot read, failure
 //! paths, batched id resolution, ProviderIds, history dates, ticks, playlists (duplicates,
 //! owners, API keys).
 
 use std::time::Duration;
 
 use ferry_core::{
-    Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, InventoryOps, Outcome, Payload,
-    Playlist, Secret, UnresolvedReason,
+    Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, InventoryOps, Outcome,
+    Payload, Playlist, Secret, UnresolvedReason,
 };
 use ferry_http::RetryPolicy;
 use ferry_testkit::samples;
 use ferry_testkit::sim::jellyfin::{JellyfinSim, OTHER_USER_ID, TICKS_PER_MS, USER_ID};
-use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
 use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
+use serde_json::json;
 
 fn provider(sim: &JellyfinSim, page_size: usize) -> JellyfinProvider {
     let config = JellyfinConfig {
@@ -51,27 +53,76 @@ async fn paging_reads_1200_titles_and_checks_the_total() {
     assert_eq!(sim.requests("/Items"), 12, "12 pages and not one more");
 }
 
+/// The rows the issue found passing as complete: each one makes the read partial with
+/// `undecodable_row`, and every other favourite is still read.
 #[tokio::test]
-async fn a_truncated_page_makes_the_read_partial() {
-    let sim = JellyfinSim::builder().movies(300).start().await;
-    let p = provider(&sim, 100);
-    sim.truncate_next("/Items");
-    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
-    assert!(
-        !snap.is_complete(),
-        "a short page must not read as complete"
-    );
-    let snap = p.build_index(&cx(), Feature::History).await.unwrap();
-    assert!(snap.is_complete());
+async fn each_row_jellyfin_cannot_read_makes_the_read_partial_and_keeps_the_rest() {
+    let sim = JellyfinSim::builder()
+        .movies(30)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    for n in 0..30 {
+        sim.seed_favorite(&sim.movie_id(n), true);
+    }
+    let p = provider(&sim, 10);
+    let set = |pointer: &str, value: serde_json::Value| RowDamage::Set {
+        pointer: pointer.to_owned(),
+        value,
+    };
+    let damages = [
+        RowDamage::Null,
+        set("/Id", json!(42)),
+        set("/UserData", json!(null)),
+        set("/UserData/IsFavorite", json!("true")),
+        set("/UserData/Played", json!("false")),
+        set("/Type", json!(null)),
+    ];
+    for damage in damages {
+        let what = format!("{damage:?}");
+        sim.inject(
+            FaultRule::new(Fault::UndecodableRow(damage))
+                .on("/Items")
+                .after(1),
+        );
+        let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+        match snap.completeness() {
+            Completeness::Partial { reason } => {
+                assert!(reason.starts_with("undecodable_row"), "{what}: {reason}")
+            }
+            Completeness::Complete => panic!("{what}: read as complete"),
+        }
+        assert_eq!(snap.len(), 29, "{what}: the other rows are kept");
+    }
 }
 
+/// A `TotalRecordCount` missing, null, a string or negative cannot prove the read whole.
 #[tokio::test]
-async fn malformed_json_is_an_error_never_an_empty_snapshot() {
-    let sim = JellyfinSim::start().await;
-    let p = provider(&sim, 100);
-    sim.malformed_next("/Items");
-    let err = p.build_index(&cx(), Feature::Watchlist).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::MalformedResponse, "{err}");
+async fn a_total_that_is_not_a_count_makes_the_read_partial() {
+    let sim = JellyfinSim::builder()
+        .movies(30)
+        .shows(0, 0, 0)
+        .start()
+        .await;
+    let p = provider(&sim, 10);
+    let faults = [
+        Fault::MissingTotal,
+        Fault::InvalidTotal(BadTotal::Null),
+        Fault::InvalidTotal(BadTotal::Text),
+        Fault::InvalidTotal(BadTotal::Negative),
+    ];
+    for fault in faults {
+        let what = format!("{fault:?}");
+        sim.inject(FaultRule::new(fault).on("/Items"));
+        let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
+        assert!(!snap.is_complete(), "{what}");
+    }
+    assert!(
+        p.build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap()
+            .is_complete()
+    );
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs, window};
+use crate::sim::knobs::{Fault, FaultControl, FaultRule, Knobs, ListFault, window};
 
 /// The token the simulator accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "jf-sim-token-0123456789abcdef";
@@ -346,6 +346,37 @@ fn parse_compact_date(s: &str) -> Option<i64> {
         &s[12..14]
     );
     Timestamp::parse(&iso).map(Timestamp::unix)
+}
+
+impl FaultControl for JellyfinSim {
+    fn inject(&self, rule: FaultRule) {
+        self.st().knobs.inject(rule);
+    }
+
+    fn clear_faults(&self) {
+        self.st().knobs.clear_faults();
+    }
+
+    fn faults_fired(&self) -> u64 {
+        self.st().knobs.fired()
+    }
+
+    /// Watchlist, history and progress are read from the one library list; playlists
+    /// read a list per playlist, which the suite does not attack.
+    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
+        use ferry_core::Feature as F;
+        match feature {
+            F::Watchlist | F::History | F::Progress => Some(match self.flavor() {
+                Flavor::Jellyfin => "/Items".to_owned(),
+                Flavor::Emby => format!("/Users/{USER_ID}/Items"),
+            }),
+            F::Ratings | F::Playlists => None,
+        }
+    }
+
+    fn rate_limit_gap(&self) -> Option<Duration> {
+        self.st().knobs.rate_limit_gap()
+    }
 }
 
 /// A running Jellyfin (or Emby) simulator. Cheap to clone.
@@ -692,7 +723,7 @@ impl Respond for Router {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
         let seen = st.knobs.begin(req);
-        seen.answer(|method, path, truncate| st.route(req, method, path, truncate))
+        seen.answer_list(|method, path, fault| st.route(req, method, path, fault))
     }
 }
 
@@ -828,7 +859,7 @@ impl JfState {
         req: &Request,
         method: &str,
         path: &str,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let q = query(req);
         if method == "GET" && path.eq_ignore_ascii_case("/System/Info/Public") {
@@ -857,7 +888,7 @@ impl JfState {
             }
             // Jellyfin 10.9+ item routes.
             ("GET", ["items"]) if !emby => match self.user_param(&q) {
-                Ok(user) => self.items_query(&q, user, truncate),
+                Ok(user) => self.items_query(&q, user, fault),
                 Err(r) => *r,
             },
             ("GET", ["items", _]) if !emby => match self.user_param(&q) {
@@ -885,7 +916,7 @@ impl JfState {
             },
             // Emby (and legacy) user-scoped routes.
             ("GET", ["users", _, "items"]) if emby => match self.user_path(segs[1]) {
-                Ok(()) => self.items_query(&q, true, truncate),
+                Ok(()) => self.items_query(&q, true, fault),
                 Err(r) => *r,
             },
             ("GET", ["users", _, "items", _]) if emby => match self.user_path(segs[1]) {
@@ -926,7 +957,7 @@ impl JfState {
                 let Some(pi) = self.playlists.iter().position(|p| p.id == segs[1]) else {
                     return not_found();
                 };
-                self.playlist_route(pi, m, rest, &segs, &q, truncate)
+                self.playlist_route(pi, m, rest, &segs, &q, fault)
             }
             _ => not_found(),
         }
@@ -978,7 +1009,7 @@ impl JfState {
         &self,
         q: &HashMap<String, String>,
         user: bool,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let types = list(q, "includeitemtypes");
         let fields = list(q, "fields");
@@ -1004,7 +1035,7 @@ impl JfState {
                 .filter(|p| ids.is_empty() || ids.contains(&p.id))
                 .map(|p| self.playlist_json(p, etag))
                 .collect();
-            return page(rows, start, limit, truncate);
+            return page(rows, start, limit, fault);
         }
         let filters: Vec<String> = list(q, "filters")
             .into_iter()
@@ -1053,7 +1084,7 @@ impl JfState {
             .into_iter()
             .map(|i| self.item_json(i, want_pids, want_ud))
             .collect();
-        page(rows, start, limit, truncate)
+        page(rows, start, limit, fault)
     }
 
     fn write(
@@ -1266,7 +1297,7 @@ impl JfState {
         rest: &[&str],
         segs: &[&str],
         q: &HashMap<String, String>,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
@@ -1295,7 +1326,7 @@ impl JfState {
                     rows,
                     usize_param(q, "startindex").unwrap_or(0),
                     usize_param(q, "limit"),
-                    truncate,
+                    fault,
                 )
             }
             // Jellyfin's GetPlaylistUsers: the shares, for the owner (the token's user) only.
@@ -1358,11 +1389,24 @@ impl JfState {
     }
 }
 
-fn page(rows: Vec<Value>, start: usize, limit: Option<usize>, truncate: bool) -> ResponseTemplate {
+/// A `QueryResult` page, shaped by the request's list fault (if any).
+fn page(
+    rows: Vec<Value>,
+    start: usize,
+    limit: Option<usize>,
+    fault: &ListFault,
+) -> ResponseTemplate {
     let total = rows.len();
-    let (from, to) = window(total, start, limit, truncate);
+    let (from, to) = window(total, start, limit, fault.truncates());
     let items: Vec<Value> = rows.into_iter().skip(from).take(to - from).collect();
-    ok_json(json!({"Items": items, "TotalRecordCount": total, "StartIndex": from}))
+    let (items, declared) = fault.shape(items, total);
+    let mut body = Map::new();
+    body.insert("Items".into(), Value::Array(items));
+    if let Some(t) = declared.json() {
+        body.insert("TotalRecordCount".into(), t);
+    }
+    body.insert("StartIndex".into(), json!(from));
+    ok_json(Value::Object(body))
 }
 
 #[cfg(test)]

@@ -890,6 +890,14 @@ impl Respond for SimklRouter {
                     b.truncate(b.len() / 2);
                     template(r.status, b, &r.headers)
                 }
+                // Faults written once in the knobs; list-shaping ones are not wired here.
+                Some(other) => match crate::sim::knobs::fault_response(&other) {
+                    Some(t) => t,
+                    None => {
+                        let r = st.route(req, &method, &path);
+                        template(r.status, r.bytes(), &r.headers)
+                    }
+                },
                 None => {
                     let mut r = st.route(req, &method, &path);
                     match extra {
