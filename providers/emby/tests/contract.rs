@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use emby::{EmbyConfig, EmbyProvider};
+use ferry_core::harness::Harness;
 use ferry_core::{Context, Feature, InventoryOps, Secret};
 use ferry_http::RetryPolicy;
 use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
@@ -32,7 +33,8 @@ async fn emby_passes_the_contract_suite() {
     let sim = JellyfinSim::start_emby().await;
     let p = provider(&sim);
     assert_eq!(p.provider(), "emby");
-    let subject = Subject::new(Arc::new(p))
+    // Through the harness the registry puts around every provider, as the binary runs it.
+    let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.token()])
         .with_faults(Arc::new(sim.clone()));
     let report = run_contract_suite(subject).await;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::Secret;
+use ferry_core::harness::Harness;
 use ferry_http::RetryPolicy;
 use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
 use ferry_testkit::sim::jellyfin::JellyfinSim;
@@ -29,7 +30,8 @@ fn provider(sim: &JellyfinSim) -> JellyfinProvider {
 async fn jellyfin_passes_the_contract_suite() {
     let sim = JellyfinSim::start().await;
     let p = provider(&sim);
-    let subject = Subject::new(Arc::new(p))
+    // Through the harness the registry puts around every provider, as the binary runs it.
+    let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.token()])
         .with_faults(Arc::new(sim.clone()));
     let report = run_contract_suite(subject).await;

@@ -6,15 +6,33 @@ use std::fs;
 use std::io::{ErrorKind as IoKind, Write};
 use std::path::{Path, PathBuf};
 
-use ferry_core::{Entry, Error, ErrorKind, Feature, MemoryInventory, Result};
+use ferry_core::{Entry, Error, ErrorKind, Feature, MemoryInventory, Read, Reader, Result, Row};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 const FORMAT: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct FeatureFile {
     format: u32,
     entries: Vec<Entry>,
+}
+
+/// A feature file as read: its rows undecoded, so one bad row (a hand edit) is that row's
+/// problem, not the whole file's.
+#[derive(Deserialize)]
+struct RawFeatureFile {
+    format: u32,
+    entries: Vec<Value>,
+}
+
+/// Decodes one row of feature `f`'s file.
+fn entry_row(f: Feature, raw: Value) -> Row<Entry> {
+    match ferry_core::read::decode::<Entry>(&raw) {
+        Err(e) => Row::Bad(e),
+        Ok(e) if e.feature() != f => Row::Bad(format!("a {} entry in the {f} file", e.feature())),
+        Ok(e) => Row::Keep(e),
+    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -77,10 +95,13 @@ impl Store {
         Ok(a.map(|a| a.checkpoints).unwrap_or_default())
     }
 
-    pub(crate) fn load(&self, f: Feature) -> Result<MemoryInventory> {
+    /// One feature's file as a read: the file is the whole list (a document read whole),
+    /// complete when every row decodes; a row that does not is left out and makes the
+    /// read partial.
+    pub(crate) fn read(&self, f: Feature) -> Result<Read<Entry>> {
         let path = self.feature_path(f);
-        let mut inv = MemoryInventory::new();
-        match self.read_json::<FeatureFile>(&path)? {
+        let mut reader = Reader::new(format!("{}", path.display()));
+        match self.read_json::<RawFeatureFile>(&path)? {
             Some(file) if file.format > FORMAT => {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
@@ -91,7 +112,7 @@ impl Store {
                     ),
                 ));
             }
-            Some(file) => inv.replace(f, file.entries),
+            Some(file) => reader.rows(file.entries, &mut |raw| entry_row(f, raw)),
             None => {
                 if self.checkpoints()?.get(&f).copied().unwrap_or(0) > 0 {
                     return Err(Error::new(
@@ -105,6 +126,24 @@ impl Store {
                 }
             }
         }
+        Ok(reader.finish_whole())
+    }
+
+    /// One feature's inventory, to write to. A file with a row that does not decode is
+    /// an error: writing it back would drop that row.
+    pub(crate) fn load(&self, f: Feature) -> Result<MemoryInventory> {
+        let read = self.read(f)?;
+        if let Some(why) = read.proof().reason() {
+            return Err(Error::new(
+                ErrorKind::MalformedResponse,
+                format!(
+                    "{why}; ferry will not rewrite the file and lose that row. Fix or remove \
+                     the row by hand"
+                ),
+            ));
+        }
+        let mut inv = MemoryInventory::new();
+        inv.replace(f, read.rows);
         Ok(inv)
     }
 

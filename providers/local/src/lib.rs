@@ -1,6 +1,10 @@
 //! The local file tracker. See `README.md` for the on-disk layout and its guarantees.
 
+mod config;
 mod files;
+mod write;
+
+pub use config::LocalConfig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,28 +16,18 @@ use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
     Health, InventoryOps, MediaType, ProviderKind, Result, Snapshot, WriteReport,
 };
-use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::files::Store;
 
-/// `[providers.<instance>]` keys for `kind = "local"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalConfig {
-    /// The directory holding this instance's files. Defaults to the instance's data dir.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-}
-
 /// The local file tracker.
 #[derive(Debug)]
 pub struct LocalProvider {
-    instance: String,
+    pub(crate) instance: String,
     store: Arc<Store>,
     // Serializes writers within this process; each write re-reads its file first, so an
     // edit made by hand between runs is never overwritten by a stale copy.
-    write_lock: Mutex<()>,
+    pub(crate) write_lock: Mutex<()>,
 }
 
 const TYPES: [MediaType; 4] = [
@@ -56,7 +50,7 @@ impl LocalProvider {
         self.store.dir()
     }
 
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -70,46 +64,6 @@ impl LocalProvider {
                 )
             })?
             .map_err(|e| e.with_provider("local"))
-    }
-
-    async fn write(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        entries: &[Entry],
-        add: bool,
-    ) -> Result<WriteReport> {
-        cx.check_cancelled()?;
-        if !Self::capabilities().supports(feature) {
-            return Err(Error::unsupported(format!("local does not hold {feature}")));
-        }
-        let _guard = self.write_lock.lock().await;
-        let entries = entries.to_vec();
-        let op = if add { "add" } else { "remove" };
-        let started = Instant::now();
-        let report = self
-            .blocking(move |s| {
-                let mut inv = s.load(feature)?;
-                let report = if add {
-                    inv.add(feature, &entries)
-                } else {
-                    inv.remove(feature, &entries)
-                };
-                if report.confirmed() > 0 {
-                    s.save(feature, &inv)?;
-                }
-                Ok(report)
-            })
-            .await?;
-        cx.emitter.emit(
-            "local:write",
-            serde_json::json!({
-                "instance": self.instance, "feature": feature, "op": op,
-                "confirmed": report.confirmed(), "unchanged": report.unchanged(),
-                "ms": started.elapsed().as_millis() as u64,
-            }),
-        );
-        Ok(report)
     }
 }
 
@@ -163,8 +117,16 @@ impl InventoryOps for LocalProvider {
         if !Self::capabilities().supports(feature) {
             return Err(Error::unsupported(format!("local does not hold {feature}")));
         }
-        self.blocking(move |s| Ok(s.load(feature)?.snapshot(feature)))
-            .await
+        let read = self.blocking(move |s| s.read(feature)).await?;
+        let (bad, sample) = read.proof().undecodable();
+        if bad > 0 {
+            cx.emitter.emit(
+                "read:undecodable_row",
+                serde_json::json!({"list": format!("{}/{feature}", self.instance), "rows": bad, "sample": sample}),
+            );
+        }
+        let (entries, proof) = read.into_parts();
+        Ok(Snapshot::from_read(feature, &proof, entries))
     }
 
     async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
