@@ -24,7 +24,9 @@
 //! unmarks one title while marking another played at an older date. The server's own
 //! clients stamp the current time, which always shows. See `docs/providers/jellyfin.md`.
 
-use ferry_core::{Activities, Context, Error, ErrorKind, Feature, Result};
+use ferry_core::{Activities, Context, ErrorKind, Feature, Result};
+use serde::Deserialize;
+#[cfg(test)]
 use serde_json::Value;
 
 use crate::api::{MediaServer, Method};
@@ -54,6 +56,7 @@ impl Fnv {
     }
 }
 
+#[cfg(test)]
 fn text(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
@@ -62,11 +65,64 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
+/// One row of a checkpoint query: only what fingerprints cover.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckpointRow {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    child_count: Option<u64>,
+    #[serde(default)]
+    user_data: Option<CheckpointUserData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckpointUserData {
+    #[serde(default)]
+    last_played_date: Option<String>,
+    #[serde(default)]
+    playback_position_ticks: Option<u64>,
+}
+
+/// A checkpoint query's answer: the rows and the total (required: without it the answer
+/// cannot show that it holds every row).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CheckpointPage {
+    items: Vec<CheckpointRow>,
+    total_record_count: u64,
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+impl CheckpointRow {
+    fn last_played(&self) -> String {
+        self.user_data
+            .as_ref()
+            .map(|u| opt(&u.last_played_date))
+            .unwrap_or_default()
+    }
+
+    fn position(&self) -> String {
+        self.user_data
+            .as_ref()
+            .map(|u| opt(&u.playback_position_ticks))
+            .unwrap_or_default()
+    }
+}
+
 /// The parts of one row that a fingerprint covers.
-type Parts = fn(&Value) -> Vec<String>;
+type Parts = fn(&CheckpointRow) -> Vec<String>;
 
 /// A fingerprint over rows: sorted so the server's order does not matter.
-fn fingerprint(rows: &[Value], parts: impl Fn(&Value) -> Vec<String>) -> String {
+fn fingerprint<T>(rows: &[T], parts: impl Fn(&T) -> Vec<String>) -> String {
     let mut keys: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -89,7 +145,7 @@ impl MediaServer {
         cx: &Context,
         query: &[(&'static str, String)],
         limit: usize,
-    ) -> Result<(Vec<Value>, usize)> {
+    ) -> Result<(Vec<CheckpointRow>, usize)> {
         let route = self.flavor.items(&self.user_id);
         let mut req = self
             .call(Method::Get, &route)
@@ -104,23 +160,8 @@ impl MediaServer {
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        let body: Value = req.send(cx).await?.json()?;
-        let malformed = || {
-            Error::new(
-                ErrorKind::MalformedResponse,
-                "activities: the answer has no Items list or TotalRecordCount",
-            )
-            .with_provider(self.flavor.provider_id())
-        };
-        let rows = match body.get("Items") {
-            Some(Value::Array(rows)) => rows.clone(),
-            _ => return Err(malformed()),
-        };
-        let total = body
-            .get("TotalRecordCount")
-            .and_then(Value::as_u64)
-            .ok_or_else(malformed)? as usize;
-        Ok((rows, total))
+        let page: CheckpointPage = req.send(cx).await?.json()?;
+        Ok((page.items, page.total_record_count as usize))
     }
 
     /// The server's side of one feature's checkpoint; `None` when it cannot be had cheaply
@@ -137,7 +178,7 @@ impl MediaServer {
             .map(|f| (fields, f.to_owned()))
             .into_iter()
             .collect();
-        let (prefix, rows, total, parts): (&str, Vec<Value>, usize, Parts) = match feature {
+        let (prefix, rows, total, parts): (&str, Vec<CheckpointRow>, usize, Parts) = match feature {
             Feature::Watchlist => {
                 let (rows, total) = self
                     .items_page(
@@ -150,7 +191,7 @@ impl MediaServer {
                         FINGERPRINT_CAP,
                     )
                     .await?;
-                ("fav", rows, total, |r| vec![text(r.get("Id"))])
+                ("fav", rows, total, |r| vec![r.id.clone()])
             }
             Feature::History => {
                 let (rows, total) = self
@@ -170,13 +211,9 @@ impl MediaServer {
                         1,
                     )
                     .await?;
-                let newest = rows.first().map_or_else(String::new, |r| {
-                    format!(
-                        "{}@{}",
-                        text(r.get("Id")),
-                        text(r.get("UserData").and_then(|u| u.get("LastPlayedDate")))
-                    )
-                });
+                let newest = rows
+                    .first()
+                    .map_or_else(String::new, |r| format!("{}@{}", r.id, r.last_played()));
                 return Ok(Some(format!("played:{total}:{newest}")));
             }
             Feature::Progress => {
@@ -196,12 +233,7 @@ impl MediaServer {
                     )
                     .await?;
                 ("resume", rows, total, |r| {
-                    let u = r.get("UserData");
-                    vec![
-                        text(r.get("Id")),
-                        text(u.and_then(|u| u.get("PlaybackPositionTicks"))),
-                        text(u.and_then(|u| u.get("LastPlayedDate"))),
-                    ]
+                    vec![r.id.clone(), r.position(), r.last_played()]
                 })
             }
             Feature::Playlists => {
@@ -218,10 +250,10 @@ impl MediaServer {
                     .await?;
                 ("playlists", rows, total, |r| {
                     vec![
-                        text(r.get("Id")),
-                        text(r.get("Name")),
-                        text(r.get("Etag")),
-                        text(r.get("ChildCount")),
+                        r.id.clone(),
+                        opt(&r.name),
+                        opt(&r.etag),
+                        opt(&r.child_count),
                     ]
                 })
             }
@@ -232,7 +264,7 @@ impl MediaServer {
             // no checkpoint, the feature is read every run.
             return Ok(None);
         }
-        if feature == Feature::Playlists && rows.iter().any(|r| r.get("Etag").is_none()) {
+        if feature == Feature::Playlists && rows.iter().any(|r| r.etag.is_none()) {
             // A server that does not send Etags cannot show entry changes.
             return Ok(None);
         }
