@@ -38,8 +38,9 @@ pub enum IndexSemantics {
     Delta,
 }
 
-/// A provider's items for one feature, keyed by [`Entry::key`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A provider's items for one feature, keyed by [`Entry::key`]. Serializable for
+/// reports, never deserializable: that would be a way round the reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 ///
 /// No public constructor yields a `Complete` snapshot out of nothing: a provider's read
 /// becomes one only through [`crate::read`] (a reader that proved it), the engine's
