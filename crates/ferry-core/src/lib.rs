@@ -15,6 +15,7 @@
 //!
 //! Architecture invariant: this crate knows nothing about HTTP and starts no runtime.
 
+pub mod cache;
 pub mod cancel;
 pub mod error;
 pub mod event;
@@ -37,6 +38,7 @@ pub mod store;
 pub mod time;
 pub mod write;
 
+pub use cache::ListCache;
 pub use cancel::CancelToken;
 pub use error::{Error, ErrorKind, ErrorStatus, Result};
 pub use event::{CollectingSink, Emitter, Event, EventSink};

@@ -8,6 +8,7 @@
 mod ids;
 mod key;
 mod matching;
+mod titles;
 
 pub use ids::{IdKind, Ids, ids_from_guid, normalize_id};
 pub use key::{
@@ -15,3 +16,4 @@ pub use key::{
     strong_tokens,
 };
 pub use matching::AliasIndex;
+pub use titles::{TitleIndex, nearest_play};
