@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// The version of the event catalogue documented in `docs/events.md`. Bumped when a field
 /// changes meaning or disappears; adding events or fields does not bump it.
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
 
 /// One structured event.
 #[derive(Debug, Clone, PartialEq)]

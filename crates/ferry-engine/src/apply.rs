@@ -12,11 +12,11 @@ use ferry_core::{
 use ferry_state::{JournalBatch, JournalState, StateStore};
 use serde_json::json;
 
-use crate::events::preview;
+use crate::events::{
+    ApplyCancelled, ApplyDone, ApplyProgress, ApplyStart, ApplyUnresolved, UNRESOLVED_PREVIEW,
+    WritesSkipped, emit, preview,
+};
 use crate::outcome::{OpResult, WriteKind, reason_of};
-
-/// How many unresolved items an `apply:unresolved` event lists.
-const UNRESOLVED_PREVIEW: usize = 25;
 
 /// Why writes to a target stopped (or never started).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +85,6 @@ pub(crate) struct Target<'a> {
     pub(crate) calls: u64,
 }
 
-fn done_field(kind: WriteKind) -> &'static str {
-    match kind {
-        WriteKind::Add => "added",
-        WriteKind::Update => "updated",
-        WriteKind::Remove => "removed",
-    }
-}
-
 /// Matches a provider's report to the entries sent: by position when it has one outcome
 /// per entry, otherwise by key; an entry without an outcome is unconfirmed.
 pub(crate) fn outcomes_for(entries: &[Entry], report: WriteReport) -> Vec<Outcome> {
@@ -145,30 +137,24 @@ pub(crate) async fn apply_op(
     if entries.is_empty() {
         return res;
     }
-    let op = kind.as_str();
     let total = entries.len();
-    let base = json!({"pair": cx.pair, "dst": target.instance, "feature": cx.feature.as_str()});
-    let with = |extra: serde_json::Value| {
-        let mut m = base.as_object().cloned().unwrap_or_default();
-        if let serde_json::Value::Object(e) = extra {
-            m.extend(e);
-        }
-        serde_json::Value::Object(m)
-    };
     if let Some(stop) = target.stop {
-        cx.em.emit(
-            "writes:skipped",
-            with(json!({"reason": match stop { Stop::Down => "provider_down", Stop::RateLimited => "rate_limited", Stop::Auth => "auth_failed", Stop::Cancelled => "cancelled" }, "op": op, "count": total})),
-        );
+        skipped(cx, target.instance, kind, stop, total);
         res.items = entries.into_iter().map(|e| (e, stop.outcome())).collect();
-        emit_unresolved(cx, target.instance, op, &res);
+        emit_unresolved(cx, target.instance, kind, &res);
         return res;
     }
-    cx.em.emit(
-        &format!("apply:{op}:start"),
-        with(json!({"count": total, "dry_run": cx.dry_run})),
+    emit(
+        cx.em,
+        ApplyStart {
+            pair: cx.pair.to_owned(),
+            dst: target.instance.to_owned(),
+            feature: cx.feature,
+            count: total,
+            dry_run: cx.dry_run,
+        }
+        .of(kind),
     );
-    let size = target.batch_size.max(1);
     let provider_cx = Context::new(
         cx.em.with_redactions(
             target
@@ -179,6 +165,16 @@ pub(crate) async fn apply_op(
         ),
         cx.cancel.clone(),
     );
+    let progress = |done: usize, ok: bool| ApplyProgress {
+        pair: cx.pair.to_owned(),
+        dst: target.instance.to_owned(),
+        feature: cx.feature,
+        done,
+        total,
+        ok,
+        dry_run: cx.dry_run,
+    };
+    let size = target.batch_size.max(1);
     let mut done = 0usize;
     let mut rest = entries.into_iter().peekable();
     let mut batch_no = 0u32;
@@ -186,10 +182,14 @@ pub(crate) async fn apply_op(
         let batch: Vec<Entry> = rest.by_ref().take(size).collect();
         if cx.cancel.is_cancelled() && target.stop.is_none() {
             target.stop = Some(Stop::Cancelled);
-            cx.em.emit(
-                &format!("apply:{op}:cancelled"),
-                with(json!({"done": done, "total": total})),
-            );
+            let ev = ApplyCancelled {
+                pair: cx.pair.to_owned(),
+                dst: target.instance.to_owned(),
+                feature: cx.feature,
+                done,
+                total,
+            };
+            emit(cx.em, ev.of(kind));
         }
         if let Some(stop) = target.stop {
             res.items
@@ -199,125 +199,177 @@ pub(crate) async fn apply_op(
         let n = batch.len();
         if cx.dry_run {
             done += n;
-            cx.em.emit(
-                &format!("apply:{op}:progress"),
-                with(json!({"done": done, "total": total, "ok": true, "dry_run": true})),
-            );
+            emit(cx.em, progress(done, true).of(kind));
             continue;
         }
-        let journal = match cx.run_id {
-            Some(run_id) => match cx.state.journal_begin(&JournalBatch {
-                run_id,
-                pair: cx.pair,
-                instance: target.instance,
-                feature: cx.feature,
-                op: kind.unresolved_op(),
-                batch: batch_no,
-                entries: &batch,
-                at: cx.now,
-            }) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    // Never send what the journal does not know about.
-                    cx.em
-                        .err(&format!("journal write failed, not sending: {e}"));
-                    target.stop = Some(Stop::Down);
-                    for b in batch {
-                        res.items.push((
-                            b,
-                            Outcome::Failed {
-                                kind: ErrorKind::Unexpected,
-                                message: format!("state journal: {e}"),
-                            },
-                        ));
-                    }
-                    continue;
-                }
-            },
-            None => None,
+        let journal = match journal_begin(cx, target, kind, &batch, batch_no) {
+            Ok(journal) => journal,
+            Err(failed) => {
+                res.items.extend(batch.into_iter().zip(failed));
+                continue;
+            }
         };
         batch_no += 1;
-        target.calls += 1;
-        let answer = match kind {
-            WriteKind::Add | WriteKind::Update => {
-                target.provider.add(&provider_cx, cx.feature, &batch).await
-            }
-            WriteKind::Remove => {
-                target
-                    .provider
-                    .remove(&provider_cx, cx.feature, &batch)
-                    .await
-            }
-        };
-        let outcomes: Vec<Outcome> = match answer {
-            Ok(report) => {
-                let outs = outcomes_for(&batch, report);
-                if let Some(id) = journal {
-                    let items: Vec<ItemOutcome> = batch
-                        .iter()
-                        .zip(&outs)
-                        .map(|(e, o)| ItemOutcome {
-                            key: e.key(),
-                            outcome: o.clone(),
-                        })
-                        .collect();
-                    if let Err(e) =
-                        cx.state
-                            .journal_finish(id, JournalState::Done, Some(&items), cx.now)
-                    {
-                        cx.em.warn(&format!("journal update failed: {e}"));
-                    }
-                }
-                outs
-            }
-            Err(err) => {
-                if let Some(id) = journal
-                    && let Err(e) = cx
-                        .state
-                        .journal_finish(id, JournalState::Failed, None, cx.now)
-                {
-                    cx.em.warn(&format!("journal update failed: {e}"));
-                }
-                cx.em
-                    .warn(&format!("{} {op} batch failed: {err}", target.instance));
-                if let Some(stop) = Stop::from_error(err.kind()) {
-                    target.stop = Some(stop);
-                }
-                let o = Outcome::failed(&err);
-                vec![o; n]
-            }
-        };
+        let outcomes = send(cx, target, kind, &batch, journal, &provider_cx).await;
         let ok = outcomes.iter().all(Outcome::is_settled);
         res.items.extend(batch.into_iter().zip(outcomes));
         done += n;
-        cx.em.emit(
-            &format!("apply:{op}:progress"),
-            with(json!({"done": done, "total": total, "ok": ok})),
-        );
+        emit(cx.em, progress(done, ok).of(kind));
     }
+    emit_done(cx, target.instance, kind, done, &res);
+    emit_unresolved(cx, target.instance, kind, &res);
+    res
+}
+
+/// `writes:skipped` for an op a stopped target does not receive.
+fn skipped(cx: &ApplyCx<'_>, instance: &str, kind: WriteKind, stop: Stop, count: usize) {
+    let reason = match stop {
+        Stop::Down => "provider_down",
+        Stop::RateLimited => "rate_limited",
+        Stop::Auth => "auth_failed",
+        Stop::Cancelled => "cancelled",
+    };
+    emit(
+        cx.em,
+        WritesSkipped {
+            pair: cx.pair.to_owned(),
+            src: None,
+            dst: instance.to_owned(),
+            feature: cx.feature,
+            mode: None,
+            reason: reason.into(),
+            src_status: None,
+            op: Some(kind),
+            count: Some(count),
+        },
+    );
+}
+
+/// The journal row of one batch, committed before it is sent (`None`: a dry run or a
+/// restore, which record nothing). `Err` when it could not be written: the batch is not
+/// sent, the target stops, and `Err` holds the batch's outcomes.
+fn journal_begin(
+    cx: &ApplyCx<'_>,
+    target: &mut Target<'_>,
+    kind: WriteKind,
+    batch: &[Entry],
+    batch_no: u32,
+) -> Result<Option<i64>, Vec<Outcome>> {
+    let Some(run_id) = cx.run_id else {
+        return Ok(None);
+    };
+    let begun = cx.state.journal_begin(&JournalBatch {
+        run_id,
+        pair: cx.pair,
+        instance: target.instance,
+        feature: cx.feature,
+        op: kind.unresolved_op(),
+        batch: batch_no,
+        entries: batch,
+        at: cx.now,
+    });
+    match begun {
+        Ok(id) => Ok(Some(id)),
+        Err(e) => {
+            // Never send what the journal does not know about.
+            cx.em
+                .err(&format!("journal write failed, not sending: {e}"));
+            target.stop = Some(Stop::Down);
+            let o = Outcome::Failed {
+                kind: ErrorKind::Unexpected,
+                message: format!("state journal: {e}"),
+            };
+            Err(vec![o; batch.len()])
+        }
+    }
+}
+
+/// Sends one batch and records its outcomes in its journal row.
+async fn send(
+    cx: &ApplyCx<'_>,
+    target: &mut Target<'_>,
+    kind: WriteKind,
+    batch: &[Entry],
+    journal: Option<i64>,
+    provider_cx: &Context,
+) -> Vec<Outcome> {
+    target.calls += 1;
+    let answer = match kind {
+        WriteKind::Add | WriteKind::Update => {
+            target.provider.add(provider_cx, cx.feature, batch).await
+        }
+        WriteKind::Remove => target.provider.remove(provider_cx, cx.feature, batch).await,
+    };
+    match answer {
+        Ok(report) => {
+            let outs = outcomes_for(batch, report);
+            if let Some(id) = journal {
+                let items: Vec<ItemOutcome> = batch
+                    .iter()
+                    .zip(&outs)
+                    .map(|(e, o)| ItemOutcome {
+                        key: e.key(),
+                        outcome: o.clone(),
+                    })
+                    .collect();
+                if let Err(e) =
+                    cx.state
+                        .journal_finish(id, JournalState::Done, Some(&items), cx.now)
+                {
+                    cx.em.warn(&format!("journal update failed: {e}"));
+                }
+            }
+            outs
+        }
+        Err(err) => {
+            if let Some(id) = journal
+                && let Err(e) = cx
+                    .state
+                    .journal_finish(id, JournalState::Failed, None, cx.now)
+            {
+                cx.em.warn(&format!("journal update failed: {e}"));
+            }
+            cx.em.warn(&format!(
+                "{} {} batch failed: {err}",
+                target.instance,
+                kind.as_str()
+            ));
+            if let Some(stop) = Stop::from_error(err.kind()) {
+                target.stop = Some(stop);
+            }
+            vec![Outcome::failed(&err); batch.len()]
+        }
+    }
+}
+
+/// `apply:<op>:done`.
+fn emit_done(cx: &ApplyCx<'_>, instance: &str, kind: WriteKind, done: usize, res: &OpResult) {
     let unresolved = res.unresolved_by_reason();
     let errors = res
         .items
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Failed { .. }))
         .count();
-    cx.em.emit(
-        &format!("apply:{op}:done"),
-        with(json!({
-            "count": res.confirmed(),
-            "attempted": done,
-            done_field(kind): res.confirmed(),
-            "skipped": res.unchanged(),
-            "unresolved": unresolved.values().sum::<usize>() - errors,
-            "errors": errors,
-            "dry_run": cx.dry_run,
-        })),
-    );
-    emit_unresolved(cx, target.instance, op, &res);
-    res
+    let confirmed = res.confirmed();
+    let only = |k: WriteKind| (kind == k).then_some(confirmed);
+    let ev = ApplyDone {
+        pair: cx.pair.to_owned(),
+        dst: instance.to_owned(),
+        feature: cx.feature,
+        count: confirmed,
+        attempted: done,
+        added: only(WriteKind::Add),
+        updated: only(WriteKind::Update),
+        removed: only(WriteKind::Remove),
+        skipped: res.unchanged(),
+        unresolved: unresolved.values().sum::<usize>() - errors,
+        errors,
+        dry_run: cx.dry_run,
+    };
+    emit(cx.em, ev.of(kind));
 }
 
-fn emit_unresolved(cx: &ApplyCx<'_>, instance: &str, op: &str, res: &OpResult) {
+fn emit_unresolved(cx: &ApplyCx<'_>, instance: &str, kind: WriteKind, res: &OpResult) {
     let bad: Vec<(&Entry, &Outcome)> = res
         .items
         .iter()
@@ -338,20 +390,20 @@ fn emit_unresolved(cx: &ApplyCx<'_>, instance: &str, op: &str, res: &OpResult) {
             v
         })
         .collect();
-    cx.em.emit(
-        "apply:unresolved",
-        json!({
-            "pair": cx.pair,
-            "provider": instance,
-            "feature": cx.feature.as_str(),
-            "op": op,
-            "count": bad.len(),
-            "total": res.items.len(),
-            "shown": items.len(),
-            "omitted": bad.len() - items.len(),
-            "items": items,
-            "reason_counts": res.unresolved_by_reason(),
-        }),
+    emit(
+        cx.em,
+        ApplyUnresolved {
+            pair: cx.pair.to_owned(),
+            provider: instance.to_owned(),
+            feature: cx.feature,
+            op: kind,
+            count: bad.len(),
+            total: res.items.len(),
+            shown: items.len(),
+            omitted: bad.len() - items.len(),
+            items,
+            reason_counts: res.unresolved_by_reason(),
+        },
     );
 }
 

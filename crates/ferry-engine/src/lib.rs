@@ -31,7 +31,11 @@ pub mod plan;
 mod reconcile;
 mod restore;
 mod run;
+pub mod sides;
+mod stage;
 pub mod summary;
+#[cfg(test)]
+mod tidy;
 
 pub use config::{FeatureSwitch, Guardrails, Mode, PairConfig, RemoveMode, RunConfig};
 pub use inspect::StateReport;

@@ -10,6 +10,8 @@ use ferry_core::{Emitter, Event, EventSink};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::events::{ApiTotalsEvent, EndpointTotals, HttpOverview, OverviewLine, TotalsBody};
+
 /// Counters for one provider.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProviderTotals {
@@ -89,48 +91,53 @@ impl ApiTotals {
         }
     }
 
-    /// The `api:totals` event's fields.
-    pub fn totals_event(&self) -> Value {
-        let providers: serde_json::Map<String, Value> = self
+    /// The `api:totals` event.
+    pub fn totals_event(&self) -> ApiTotalsEvent {
+        let providers = self
             .providers
             .iter()
             .map(|(k, p)| {
-                (
-                    k.clone(),
-                    serde_json::json!({
-                        "total": p.total,
-                        "by_endpoint": p.by_endpoint,
-                        "by_feature": p.by_feature,
-                        "by_method": p.by_method,
-                        "by_status": p.by_status,
-                        "latency_ms_avg": p.latency_ms_avg(),
-                        "latency_ms_samples": p.latency_ms_samples,
-                    }),
-                )
+                let line = EndpointTotals {
+                    total: p.total,
+                    by_endpoint: p.by_endpoint.clone(),
+                    by_feature: p.by_feature.clone(),
+                    by_method: p.by_method.clone(),
+                    by_status: p.by_status.clone(),
+                    latency_ms_avg: p.latency_ms_avg(),
+                    latency_ms_samples: p.latency_ms_samples,
+                };
+                (k.clone(), line)
             })
             .collect();
-        serde_json::json!({"totals": {"total": self.total, "providers": providers}})
+        ApiTotalsEvent {
+            totals: TotalsBody {
+                total: self.total,
+                providers,
+            },
+        }
     }
 
-    /// The `http:overview` event's fields: one line per provider.
-    pub fn overview_event(&self) -> Value {
-        let providers: serde_json::Map<String, Value> = self
+    /// The `http:overview` event: one line per provider.
+    pub fn overview_event(&self) -> HttpOverview {
+        let providers = self
             .providers
             .iter()
             .map(|(k, p)| {
-                (
-                    k.clone(),
-                    serde_json::json!({
-                        "requests": p.total,
-                        "ok": p.ok,
-                        "errors": p.errors,
-                        "latency_ms_avg": p.latency_ms_avg(),
-                        "latency_ms_max": p.latency_ms_max,
-                    }),
-                )
+                let line = OverviewLine {
+                    requests: p.total,
+                    ok: p.ok,
+                    errors: p.errors,
+                    latency_ms_avg: p.latency_ms_avg(),
+                    latency_ms_max: p.latency_ms_max,
+                };
+                (k.clone(), line)
             })
             .collect();
-        serde_json::json!({"window": "run", "requests": self.total, "providers": providers})
+        HttpOverview {
+            window: "run".into(),
+            requests: self.total,
+            providers,
+        }
     }
 
     /// Hits counted for one provider instance so far.
@@ -196,6 +203,6 @@ mod tests {
         assert_eq!(p.by_status["5xx"], 1);
         assert_eq!(t.providers["simkl"].by_method["GET"], 1);
         assert_eq!(sink.names(), ["api:hit", "api:hit", "api:hit", "run:start"]);
-        assert_eq!(t.totals_event()["totals"]["providers"]["trakt"]["total"], 2);
+        assert_eq!(t.totals_event().totals.providers["trakt"].total, 2);
     }
 }

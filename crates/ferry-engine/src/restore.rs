@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use ferry_core::{CancelToken, Entry, Feature, Snapshot};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::apply::{ApplyCx, Target, apply_op};
+use crate::events::{RestoreDone, RestoreStart, emit};
 use crate::metrics::counting_emitter;
 use crate::outcome::WriteKind;
 use crate::plan::Prepared;
@@ -48,9 +48,14 @@ impl Engine {
             ))
         })?;
         let (em, _) = counting_emitter(&self.emitter, false);
-        em.emit(
-            "restore:start",
-            json!({"id": id, "instance": inst, "feature": feature.as_str(), "count": rp.entries.len()}),
+        emit(
+            &em,
+            RestoreStart {
+                id,
+                instance: inst.to_owned(),
+                feature,
+                count: rp.entries.len(),
+            },
         );
         let cx = ferry_core::Context::new(em.clone(), cancel.clone());
         let current = provider
@@ -93,9 +98,17 @@ impl Engine {
             restored: r.confirmed(),
             unresolved: r.unresolved_by_reason(),
         };
-        em.emit(
-            "restore:done",
-            serde_json::to_value(&report).unwrap_or_default(),
+        emit(
+            &em,
+            RestoreDone {
+                id,
+                instance: report.instance.clone(),
+                feature,
+                saved: report.saved,
+                missing: report.missing,
+                restored: report.restored,
+                unresolved: report.unresolved.clone(),
+            },
         );
         Ok(report)
     }

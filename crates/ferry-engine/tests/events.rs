@@ -182,7 +182,7 @@ async fn dbg_events_appear_only_when_debug_is_on() {
         if debug {
             assert!(
                 dbg.iter()
-                    .any(|e| e.str("msg") == Some("deletions.untrusted"))
+                    .any(|e| e.str("msg") == Some("deletions:untrusted"))
             );
         }
     }

@@ -723,7 +723,7 @@ async fn incident_09_unmatched_items_are_quarantined_after_three_failed_runs() {
         adds,
         "not retried while blackboxed"
     );
-    assert_eq!(w.count("blocked.counts"), 1);
+    assert_eq!(w.count("blocked:counts"), 1);
 }
 
 #[tokio::test]

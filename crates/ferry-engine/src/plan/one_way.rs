@@ -28,9 +28,8 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
     let s = Prepared::build(src.view, s_base.as_ref());
     let d = Prepared::build(dst.view, d_base.as_ref());
     let may_add = input.switch.add && dst.accepts_adds;
-    let history = input.feature == Feature::History;
     // History with a side that keeps only each title's latest play (see the module notes).
-    let (src_latest, dst_latest) = (history && src.latest_only(), history && dst.latest_only());
+    let dst_latest = input.feature == Feature::History && dst.latest_only();
 
     // Adds and updates.
     for i in 0..s.len() {
@@ -115,15 +114,32 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
         }
     }
 
+    removals(input, &mut plan, &s, &d, s_base.as_ref(), d_base.as_ref());
+    plan
+}
+
+/// The removals of a one-way plan, or the holds that replace them.
+fn removals(
+    input: &PlanInput<'_>,
+    plan: &mut Plan,
+    s: &Prepared<'_>,
+    d: &Prepared<'_>,
+    s_base: Option<&Prepared<'_>>,
+    d_base: Option<&Prepared<'_>>,
+) {
+    let (src, dst) = (&input.a, &input.b);
+    let tol = input.options.history_tolerance_secs;
+    let history = input.feature == Feature::History;
+    let (src_latest, dst_latest) = (history && src.latest_only(), history && dst.latest_only());
     // Removals. A source that is add-only this run (recovering, health unknown) holds
     // its deletions: they are found as usual, held, and their evidence kept.
     if !input.switch.remove {
-        return plan;
+        return;
     }
     let held_by_src = match src.absence() {
         Absence::Deleted => false,
         Absence::HeldDeletion => true,
-        Absence::Unknown => return plan,
+        Absence::Unknown => return,
     };
     let remove = |plan: &mut Plan, j: usize, evidence: Evidence| {
         let entry = d.entries[j].1.clone();
@@ -149,7 +165,7 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
     };
     match input.remove_mode {
         RemoveMode::SourceDeletes => {
-            let Some(sb) = &s_base else { return plan };
+            let Some(sb) = s_base else { return };
             for k in 0..sb.len() {
                 if s.find_match(sb, k, tol).is_some() {
                     continue;
@@ -178,14 +194,14 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                         key: sb.entries[k].0.to_owned(),
                         since: None,
                     };
-                    remove(&mut plan, j, evidence);
+                    remove(plan, j, evidence);
                 }
             }
         }
         RemoveMode::Mirror => {
-            let Some(db) = &d_base else { return plan };
+            let Some(db) = d_base else { return };
             if !dst.read {
-                return plan;
+                return;
             }
             for j in 0..d.len() {
                 let in_base = db
@@ -212,11 +228,10 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                     key: d.entries[j].0.to_owned(),
                     since: None,
                 };
-                remove(&mut plan, j, evidence);
+                remove(plan, j, evidence);
             }
         }
     }
-    plan
 }
 
 /// A source that is add-only this run and dropped titles from a playlist since its

@@ -1,0 +1,226 @@
+//! Stage 9, commit: one transaction per feature (`StateStore::commit_feature`): each
+//! side's next baseline (`crate::commit::next_baseline`, with the evidence that was not
+//! acted on retained), checkpoints, tombstones, unresolved items, the blackbox and the
+//! reconciled journal rows; then the collapse markers (`crate::collapse`) and
+//! `blackbox:added`. Not in a dry run. In: the plan, verdicts, baselines and what the
+//! writes did. Out: nothing, or the end of the feature when the commit fails.
+
+use std::collections::HashSet;
+
+use ferry_core::identity::id_tokens;
+use ferry_core::{Entry, Outcome, Payload, Snapshot};
+use ferry_state::{
+    BaselineWrite, FeatureCommit, StateError, TombstoneWrite, UnresolvedOp, UnresolvedRecord,
+    UnresolvedWrite,
+};
+
+use super::judge::Judged;
+use super::reconcile::Inputs;
+use super::write::Written;
+use super::{End, FeatureCx};
+use crate::commit::{next_baseline, retained_evidence};
+use crate::config::{Mode, RemoveMode};
+use crate::events::{BlackboxAdded, PREVIEW_ITEMS, emit};
+use crate::guard::{BaselinePolicy, SideVerdict};
+use crate::outcome::{WriteKind, counts_as_failure, detail_of, reason_of};
+use crate::plan::{Evidence, Plan};
+use crate::run::{Engine, RunCx};
+use crate::summary::FeatureSummary;
+
+/// What the commit is built from.
+pub(super) struct CommitIn<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) judged: &'a Judged,
+    pub(super) inputs: &'a Inputs,
+    pub(super) written: &'a Written,
+    /// The unresolved items this pair and feature had before the run.
+    pub(super) unresolved: &'a [UnresolvedRecord],
+}
+
+pub(super) fn commit(
+    engine: &Engine,
+    rc: &RunCx<'_>,
+    fx: &FeatureCx<'_>,
+    ci: CommitIn<'_>,
+    fs: &mut FeatureSummary,
+) -> Result<(), End> {
+    let promoted = build_commit(rc, fx, &ci)
+        .and_then(|fc| engine.state.commit_feature(&fc))
+        .map_err(|e| End::state(format!("commit failed: {e}")))?;
+    for (side, v) in ci.judged.verdicts.iter() {
+        let inst = fx.instance.get(side);
+        let sighting = match v.collapsed {
+            _ if !v.read => continue,
+            Some(false) => continue,
+            Some(true) => rc.run_id,
+            None => None,
+        };
+        if let Err(e) =
+            crate::collapse::record(&engine.state, &fx.pair.name, inst, fx.feature, sighting)
+        {
+            // Only delays a confirmation by a run.
+            rc.em
+                .warn(&format!("{inst}: collapse marker not saved: {e}"));
+        }
+    }
+    fs.blackboxed = promoted.len();
+    if !promoted.is_empty() {
+        emit(
+            &rc.em,
+            BlackboxAdded {
+                scope: fx.scope.clone(),
+                count: promoted.len(),
+                keys: promoted
+                    .iter()
+                    .take(PREVIEW_ITEMS)
+                    .map(|(_, k)| k.clone())
+                    .collect(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Whether a one-way mirror pair holds target titles its previous baseline did not have
+/// (mirror spares them this run and removes them next run if the source still lacks them).
+fn mirror_deferred(fx: &FeatureCx<'_>, target: &SideVerdict, baseline: Option<&Snapshot>) -> bool {
+    fx.pair.mode == Mode::OneWay
+        && fx.pair.remove_mode == RemoveMode::Mirror
+        && fx.switch.remove
+        && target.read
+        && target
+            .view
+            .keys()
+            .any(|k| baseline.is_none_or(|b| !b.contains_key(k)))
+}
+
+fn tombstone_for(instance: &str, e: &Entry) -> TombstoneWrite {
+    TombstoneWrite {
+        instance: instance.to_owned(),
+        media_type: e.item.kind,
+        key: e.key(),
+        tokens: id_tokens(&e.item),
+        event_at: match e.payload {
+            Payload::Watch { watched_at } => Some(watched_at),
+            _ => None,
+        },
+    }
+}
+
+/// Removals planned but not settled: they keep their evidence.
+fn removals_not_done<'a>(plan: &'a Plan, written: &'a Written) -> Vec<(&'a Evidence, &'a Entry)> {
+    let mut not_done = Vec::new();
+    for (s, kind, r) in &written.results {
+        if *kind != WriteKind::Remove {
+            continue;
+        }
+        let removes = &plan.side(*s).removes;
+        for (e, o) in &r.items {
+            if !o.is_settled()
+                && let Some(rm) = removes.iter().find(|rm| &rm.entry == e)
+            {
+                not_done.push((&rm.evidence, &rm.entry));
+            }
+        }
+    }
+    not_done
+}
+
+/// Tombstones, unresolved and resolved items from the writes' outcomes; whether any write
+/// is left pending.
+fn record_writes(
+    fc: &mut FeatureCommit,
+    fx: &FeatureCx<'_>,
+    ci: &CommitIn<'_>,
+) -> HashSet<(String, UnresolvedOp, String)> {
+    let mut wanted = HashSet::new();
+    for (s, kind, r) in &ci.written.results {
+        let inst = *fx.instance.get(*s);
+        for (e, o) in &r.items {
+            let key = e.key();
+            wanted.insert((inst.to_owned(), kind.unresolved_op(), key.clone()));
+            if o.is_settled() {
+                fc.resolved
+                    .push((inst.to_owned(), kind.unresolved_op(), key));
+                match kind {
+                    WriteKind::Remove => fc.tombstones.push(tombstone_for(inst, e)),
+                    WriteKind::Add if matches!(o, Outcome::Confirmed) => {
+                        fc.clear_tombstones
+                            .extend(id_tokens(&e.item).into_iter().map(|t| (e.item.kind, t)));
+                    }
+                    _ => {}
+                }
+            } else {
+                fc.unresolved.push(UnresolvedWrite {
+                    instance: inst.to_owned(),
+                    op: kind.unresolved_op(),
+                    key,
+                    entry: e.clone(),
+                    reason: reason_of(o).unwrap_or_default(),
+                    detail: detail_of(o),
+                    counts_as_failure: *kind != WriteKind::Remove && counts_as_failure(o),
+                });
+            }
+        }
+    }
+    wanted
+}
+
+fn build_commit(
+    rc: &RunCx<'_>,
+    fx: &FeatureCx<'_>,
+    ci: &CommitIn<'_>,
+) -> Result<FeatureCommit, StateError> {
+    let mut fc = FeatureCommit {
+        run_id: rc.run_id,
+        pair: fx.pair.name.clone(),
+        feature: Some(fx.feature),
+        at: Some(rc.now),
+        blackbox_after: rc.cfg.guardrails.blackbox_after,
+        reconciled_journal: ci.inputs.rec.ids.clone(),
+        ..FeatureCommit::default()
+    };
+    let not_done = removals_not_done(ci.plan, ci.written);
+    let wanted = record_writes(&mut fc, fx, ci);
+    let any_pending = !ci.plan.held.is_empty() || !not_done.is_empty() || !fc.unresolved.is_empty();
+    for (inst, removed) in &ci.inputs.rec.removed {
+        for e in removed {
+            fc.tombstones.push(tombstone_for(inst, e));
+        }
+    }
+    for u in ci.unresolved {
+        let id = (u.instance.clone(), u.op, u.key.clone());
+        let ours = fx.instance.any(|i| *i == u.instance);
+        if ours && !wanted.contains(&id) {
+            fc.obsolete.push(id);
+        }
+    }
+    // A side this run could not fully judge must be read again next run even if its
+    // checkpoint does not move.
+    let unsure = ci
+        .judged
+        .verdicts
+        .any(|v| v.policy != BaselinePolicy::Replace);
+    let deferred = mirror_deferred(fx, &ci.judged.verdicts.b, ci.inputs.bases.b.as_ref());
+    for (side, v) in ci.judged.verdicts.iter() {
+        let base = ci.inputs.bases.get(side).as_ref();
+        let settled: Vec<(WriteKind, &Entry)> = ci
+            .written
+            .results
+            .iter()
+            .filter(|(s, ..)| *s == side)
+            .flat_map(|(_, kind, r)| r.settled().map(move |e| (*kind, e)))
+            .collect();
+        let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
+        let pending = any_pending || unsure || !retain.is_empty() || deferred;
+        if let Some(next) = next_baseline(&v.view, base, v.policy, settled, retain) {
+            fc.baselines.push(BaselineWrite::new(
+                *fx.instance.get(side),
+                ci.written.checkpoint.get(side).clone(),
+                pending,
+                next.entries(),
+            )?);
+        }
+    }
+    Ok(fc)
+}

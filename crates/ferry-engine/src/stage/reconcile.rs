@@ -1,0 +1,76 @@
+//! Stage 4, reconcile: the committed baselines as snapshots, with the writes of a run
+//! that died before its commit folded in (`journal:reconciled`, see `crate::reconcile`).
+//! In: the stored baselines, the open journal rows and the snapshots. Out: [`Inputs`] and
+//! the snapshots, plus what the journal says landed on each side.
+
+use ferry_core::Snapshot;
+use ferry_state::{Baseline, JournalRecord};
+
+use super::FeatureCx;
+use crate::events::{JournalReconciled, emit};
+use crate::reconcile::{Reconciled, overlay};
+use crate::run::RunCx;
+use crate::sides::Sides;
+
+/// What the judge and the planner start from.
+pub(super) struct Inputs {
+    /// The previous baselines (plus what the journal says landed).
+    pub(super) bases: Sides<Option<Snapshot>>,
+    /// The checkpoints committed with the previous baselines.
+    pub(super) prev_checkpoint: Sides<Option<String>>,
+    pub(super) rec: Reconciled,
+}
+
+pub(super) fn reconcile(
+    rc: &RunCx<'_>,
+    fx: &FeatureCx<'_>,
+    stored: Sides<Option<Baseline>>,
+    journal: Vec<JournalRecord>,
+    mut snaps: Sides<Option<Snapshot>>,
+) -> (Inputs, Sides<Option<Snapshot>>) {
+    let prev_checkpoint = stored
+        .as_ref()
+        .map(|b| b.as_ref().and_then(|b| b.checkpoint.clone()));
+    let mut bases = stored.map(|b| b.map(|b| Snapshot::committed_baseline(fx.feature, b.entries)));
+    let rec = Reconciled::from_records(journal);
+    if !rec.is_empty() {
+        let tol = rc.cfg.guardrails.history_tolerance_secs;
+        let Sides {
+            a: base_a,
+            b: base_b,
+        } = &mut bases;
+        overlay(
+            &rec,
+            fx.instance.b,
+            fx.feature,
+            snaps.b.as_mut(),
+            base_b,
+            base_a,
+            tol,
+        );
+        overlay(
+            &rec,
+            fx.instance.a,
+            fx.feature,
+            snaps.a.as_mut(),
+            base_a,
+            base_b,
+            tol,
+        );
+        emit(
+            &rc.em,
+            JournalReconciled {
+                scope: fx.scope.clone(),
+                batches: rec.batches,
+                settled: rec.settled_count(),
+                in_doubt: rec.in_doubt_count(),
+            },
+        );
+    }
+    let inputs = Inputs {
+        bases,
+        prev_checkpoint,
+        rec,
+    };
+    (inputs, snaps)
+}
