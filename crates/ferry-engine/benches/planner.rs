@@ -56,6 +56,7 @@ fn input(w: &World) -> PlanInput<'_> {
         baseline: Some(&w.base),
         yields_deletions: true,
         holds_deletions: false,
+        filled: None,
         accepts_removals: true,
         accepts_adds: true,
         read: true,

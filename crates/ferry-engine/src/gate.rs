@@ -59,11 +59,16 @@ impl InstanceGate {
 
     /// Whether this instance's absences may count as deletions, as far as health goes.
     pub fn trusted_for_deletions(&self) -> bool {
+        self.healthy() && !self.recovering
+    }
+
+    /// Known healthy this run (an add-only, recovering run included): what it reads
+    /// is what it holds.
+    pub fn healthy(&self) -> bool {
         matches!(
             self.health.status,
             HealthStatus::Ok | HealthStatus::Degraded | HealthStatus::RateLimited
-        ) && !self.recovering
-            && !self.failed_this_run
+        ) && !self.failed_this_run
     }
 
     pub fn feature_available(&self, f: Feature) -> bool {

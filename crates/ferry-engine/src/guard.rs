@@ -2,6 +2,8 @@
 //! side's read is worth (its effective view, whether its absences are deletions, and how
 //! its baseline is committed).
 
+use std::collections::HashSet;
+
 use ferry_core::{FeatureCaps, IndexSemantics, Snapshot, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -135,6 +137,14 @@ pub struct SideVerdict {
     /// `Some(trusted)`, where `trusted` says the side's health lets this sighting count
     /// (the engine remembers it so a later run can confirm it).
     pub collapsed: Option<bool>,
+    /// The view's keys that the baseline filled in (partial or suspect read): never
+    /// proposed to the other side (see [`crate::plan::SideInput::filled`]).
+    pub filled: HashSet<String>,
+    /// The read was empty, of a list that was empty or never read, and its checkpoint
+    /// moved: not conclusive (a lie looks the same). If the side is still empty after
+    /// this run's writes, its baseline is committed `pending` so the next run reads it
+    /// again whatever the checkpoints say.
+    pub recheck_if_empty: bool,
     /// Why the side's absences are not deletions (empty when they are).
     pub untrusted: Vec<String>,
     pub suspect: Option<Suspect>,
@@ -170,6 +180,8 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             yields_deletions: false,
             holds_deletions: false,
             collapsed: None,
+            recheck_if_empty: false,
+            filled: HashSet::new(),
             untrusted: vec!["down".into()],
             suspect: None,
             policy: BaselinePolicy::Keep,
@@ -212,9 +224,28 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     if v.other_down {
         untrusted.push("other side down".into());
     }
-    let collapsed = (complete && !delta && is_collapse(v.baseline, &snap))
-        .then(|| v.gate.trusted_for_deletions());
+    // A recovering side's read counts as a sighting: it is whole, only acting on it
+    // waits for a normal run.
+    let collapsed =
+        (complete && !delta && is_collapse(v.baseline, &snap)).then(|| v.gate.healthy());
+    // An empty read of a list that was empty or never read, whose checkpoint moved: not
+    // conclusive (a lie looks the same): see `recheck_if_empty`.
+    let inconclusive_empty = complete
+        && !delta
+        && snap.is_empty()
+        && v.baseline.is_none_or(|b| b.is_empty())
+        && (v.baseline.is_none() || v.prev_checkpoint != v.now_checkpoint);
     let unsure_read = !complete || delta || suspect.is_some();
+    // A delta read's baseline entries are the side's known inventory; a partial or
+    // suspect read's are only what it held before.
+    let filled: HashSet<String> = match v.baseline {
+        Some(b) if !complete || suspect.is_some() => b
+            .keys()
+            .filter(|k| !snap.contains_key(k))
+            .map(str::to_owned)
+            .collect(),
+        _ => HashSet::new(),
+    };
     let view = if unsure_read {
         union(&snap, v.baseline)
     } else {
@@ -232,6 +263,8 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         yields_deletions,
         holds_deletions: !yields_deletions && read_proves && add_only && !v.other_down,
         collapsed,
+        recheck_if_empty: inconclusive_empty,
+        filled,
         untrusted,
         suspect,
         policy,

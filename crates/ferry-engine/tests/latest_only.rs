@@ -75,6 +75,7 @@ impl Case {
             baseline: base,
             yields_deletions: true,
             holds_deletions: false,
+            filled: None,
             accepts_removals: true,
             accepts_adds: true,
             read: true,

@@ -88,6 +88,11 @@ pub struct SideInput<'a> {
     /// Whether the view reflects a read of the side this run. A side that was not read
     /// contributes no adds and no updates to the other side.
     pub read: bool,
+    /// Keys of the view that come from the baseline, not from this run's read (a
+    /// partial or suspect read is joined with its baseline so nothing on it looks
+    /// deleted). They are never proposed to the other side: the side may no longer hold
+    /// them, and a stale title or value must not be written back.
+    pub filled: Option<&'a HashSet<String>>,
     /// Keys blocked by the blackbox for writes to this side.
     pub blackbox: Option<&'a HashSet<String>>,
     /// History: whether this side keeps every play or only each title's latest (its
@@ -96,6 +101,11 @@ pub struct SideInput<'a> {
 }
 
 impl SideInput<'_> {
+    /// Whether the view's entry under `key` is a baseline fill-in (see `filled`).
+    pub fn is_filled(&self, key: &str) -> bool {
+        self.filled.is_some_and(|f| f.contains(key))
+    }
+
     /// Whether this side keeps only the latest play of each title.
     pub fn latest_only(&self) -> bool {
         self.plays == PlaysPerTitle::LatestOnly

@@ -34,6 +34,10 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
     // Adds and updates.
     for i in 0..s.len() {
         let (skey, se) = s.entries[i];
+        if src.is_filled(skey) {
+            // Not read this run: it only keeps the target's copy from looking deleted.
+            continue;
+        }
         match d.find_match(&s, i, tol) {
             Some(j) => {
                 if !may_add || !dst.read {

@@ -126,6 +126,10 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
     }
     let pp = cx.prep(p);
     let (pkey, pe) = pp.entries[idx];
+    if ps.is_filled(pkey) {
+        // Not read on P this run: neither a title to give Q nor one to remove from P.
+        return;
+    }
     let sw = cx.input.switch;
     let hold = |plan: &mut Plan, reason, evidence| {
         plan.held.push(Held {
@@ -229,6 +233,10 @@ fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
     }
     let (akey, ae) = cx.a.entries[i];
     let (bkey, be) = cx.b.entries[j];
+    if sa.is_filled(akey) || sb.is_filled(bkey) {
+        // A value not read this run may be stale: no conflict is judged on it.
+        return;
+    }
     let opts = cx.input.options;
     let mut write = |to: Side, entry| {
         let (accepts, from_key) = match to {
@@ -386,6 +394,9 @@ fn latest_missing(
     }
     let (pp, qp) = (cx.prep(p), cx.prep(q));
     let (pkey, pe) = pp.entries[idx];
+    if ps.is_filled(pkey) {
+        return Judged::Other;
+    }
     let at = pp.play_time(idx).unwrap_or(i64::MIN);
     let tol = cx.tol as i64;
     let sw = cx.input.switch;

@@ -86,6 +86,7 @@ fn side_input<'x>(
         baseline,
         yields_deletions: v.yields_deletions,
         holds_deletions: v.holds_deletions,
+        filled: Some(&v.filled),
         accepts_removals: caps.is_some_and(|c| c.remove) && !gate.recovering,
         accepts_adds: caps.is_some_and(|c| c.add),
         read: v.read,
