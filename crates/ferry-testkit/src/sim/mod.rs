@@ -4,6 +4,7 @@
 //! JSON) for the failure paths. `ferry demo` and `ferry simulate` serve them too.
 
 pub mod jellyfin;
+pub mod kit;
 pub mod knobs;
 pub mod mdblist;
 pub mod plex;
