@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(sim.list_path(Feature::Ratings), None);
         sim.inject(FaultRule::new(Fault::Truncate).on("/list").after(1));
         assert_eq!(sim.knobs(|k| k.observe("GET", "/list")), None);
-        assert_eq!(sim.knobs(|k| k.observe("GET", "/list")), Some(Fault::Truncate));
+        assert_eq!(
+            sim.knobs(|k| k.observe("GET", "/list")),
+            Some(Fault::Truncate)
+        );
         assert_eq!(sim.faults_fired(), 1);
         sim.clear_faults();
         assert_eq!(sim.with(|r| r.rows.len()), 5);
@@ -293,6 +296,9 @@ mod tests {
         assert_eq!(offset_window(45, 10, None, &none), 10..45);
         assert_eq!(page_count(0, 20), 1);
         assert_eq!(page_count(41, 20), 3);
-        assert_eq!(sample_catalog().len() as u32, SAMPLE_LIBRARY_SIZE + SAMPLE_SHOWS);
+        assert_eq!(
+            sample_catalog().len() as u32,
+            SAMPLE_LIBRARY_SIZE + SAMPLE_SHOWS
+        );
     }
 }
