@@ -232,6 +232,90 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("token"), "{e}");
     }
 
+    /// A provider that declares a read-only watchlist and would confirm any write.
+    #[derive(Debug)]
+    struct ReadOnly;
+
+    #[async_trait::async_trait]
+    impl InventoryOps for ReadOnly {
+        fn provider(&self) -> &'static str {
+            "ro"
+        }
+        fn instance(&self) -> &str {
+            "ro1"
+        }
+        fn features(&self) -> Capabilities {
+            ReadOnly::capabilities()
+        }
+        async fn build_index(
+            &self,
+            _cx: &crate::ops::Context,
+            f: crate::feature::Feature,
+        ) -> Result<crate::snapshot::Snapshot> {
+            Ok(crate::snapshot::Snapshot::partial(f, [], "test"))
+        }
+        async fn add(
+            &self,
+            _cx: &crate::ops::Context,
+            _f: crate::feature::Feature,
+            entries: &[crate::item::Entry],
+        ) -> Result<crate::report::WriteReport> {
+            Ok(crate::report::WriteReport::all(
+                entries,
+                crate::report::Outcome::Confirmed,
+            ))
+        }
+        async fn remove(
+            &self,
+            cx: &crate::ops::Context,
+            f: crate::feature::Feature,
+            entries: &[crate::item::Entry],
+        ) -> Result<crate::report::WriteReport> {
+            self.add(cx, f, entries).await
+        }
+    }
+
+    impl ProviderKind for ReadOnly {
+        const ID: &'static str = "ro";
+        const LABEL: &'static str = "Read-only";
+        type Config = serde_json::Value;
+        fn capabilities() -> Capabilities {
+            Capabilities::new().with(
+                crate::feature::Feature::Watchlist,
+                crate::ops::FeatureCaps::read_only(&[crate::item::MediaType::Movie]),
+            )
+        }
+        fn build(_instance: &str, _config: serde_json::Value, _env: &BuildEnv) -> Result<Self> {
+            Ok(ReadOnly)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_registry_builds_providers_inside_the_harness() {
+        use crate::identity::{IdKind, Ids};
+        let d = ProviderDescriptor::of::<ReadOnly>();
+        let p = (d.build)(
+            &ProviderConfig::new("ro1", "ro"),
+            &BuildEnv::ephemeral(std::env::temp_dir()),
+        )
+        .unwrap();
+        let e = crate::item::Entry::watchlist(crate::item::Item::movie(
+            "M",
+            2000,
+            Ids::new().with(IdKind::Tmdb, "1"),
+        ));
+        let err = p
+            .add(
+                &crate::ops::Context::default(),
+                crate::feature::Feature::Watchlist,
+                &[e],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("instance=ro1"), "{err}");
+    }
+
     #[test]
     fn debug_never_prints_values() {
         let c = ProviderConfig::new("t1", "x").set("token", "supersecret");
