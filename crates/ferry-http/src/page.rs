@@ -34,6 +34,24 @@ pub fn numbered_page(resp: &Response) -> Result<Page> {
     ))
 }
 
+/// A JSON object holding the rows under `rows` and its page count and item count as
+/// fields `pages` and `items` (TMDB's `{"page", "results", "total_pages",
+/// "total_results"}`): a numbered page whose counts come from the body, not headers.
+pub fn numbered_body_page(resp: &Response, rows: &str, pages: &str, items: &str) -> Result<Page> {
+    let body = resp.json::<Value>()?;
+    let Value::Object(mut m) = body else {
+        return Err(resp.malformed(format!("the answer is not an object with {rows}")));
+    };
+    let (page_count, item_count) = (
+        Declared::from_json(m.get(pages)),
+        Declared::from_json(m.get(items)),
+    );
+    match m.remove(rows) {
+        Some(Value::Array(list)) => Ok(Page::numbered(list, page_count, item_count)),
+        _ => Err(resp.malformed(format!("the answer has no {rows} list"))),
+    }
+}
+
 /// A JSON array body's rows, undecoded (each is decoded on its own by the pager).
 pub fn array_body(resp: &Response) -> Result<Vec<Value>> {
     match resp.json::<Value>()? {
