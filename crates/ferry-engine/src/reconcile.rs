@@ -6,11 +6,12 @@
 //!   (in its view and in both sides' baselines), settled removals as gone from it (and
 //!   get their tombstones). A play the provider confirmed but does not list yet is
 //!   therefore never sent again;
-//! - a batch without outcomes (the process died while the call was in flight): its plays
-//!   are looked for on the target. Found ones count as written. When the target's read is
-//!   not complete, the rest are held back this run rather than risk a duplicate play;
-//!   against a complete read they are simply planned again. Other entries are
-//!   idempotent and planned again;
+//! - an add batch without outcomes (the process died while the call was in flight): its
+//!   entries are looked for on the target. Found ones count as written, in both sides'
+//!   baselines (so a user deleting the title afterwards, on either side, is a deletion).
+//!   When the target's read is not complete, plays not found are held back this run
+//!   rather than risk a duplicate play; against a complete read they are simply planned
+//!   again. Other entries are idempotent and planned again;
 //! - nothing is replayed blindly: the plan is recomputed from the intact evidence (the
 //!   dead run committed no baseline), so every intended write that is still wanted is
 //!   planned again and nothing is lost.
@@ -53,14 +54,10 @@ impl Reconciled {
                     }
                 }
                 (JournalState::Pending, _) if rec.op == UnresolvedOp::Add => {
-                    let plays = rec
-                        .entries
-                        .into_iter()
-                        .filter(|e| matches!(e.payload, Payload::Watch { .. }));
                     r.in_doubt
                         .entry(rec.instance.clone())
                         .or_default()
-                        .extend(plays);
+                        .extend(rec.entries);
                 }
                 _ => {}
             }
@@ -157,15 +154,18 @@ pub(crate) fn overlay(
     }
     for e in doubt {
         if has_play(snap, &plays, e, tol) {
-            // It landed: as good as confirmed.
+            // It landed: as good as confirmed. In both baselines, so a deletion by
+            // either user afterwards is seen as one (not as the target's new title,
+            // nor lost because the source's baseline never had it).
             if let Some(b) = baseline.as_mut() {
                 insert_absent(b, e);
             }
             if let Some(b) = other_baseline.as_mut() {
                 insert_absent(b, e);
             }
-        } else if !complete {
+        } else if !complete && matches!(e.payload, Payload::Watch { .. }) {
             // Cannot tell: hold it back this run rather than risk a duplicate play.
+            // (Any other add is idempotent and simply planned again.)
             insert_absent(snap, e);
         }
     }
