@@ -90,7 +90,7 @@ fn every_config_error_class_exits_2_naming_file_line_and_key() {
         (
             "unknown key",
             TWO_LOCALS.replace("[[pairs]]", "[[pairs]]\nsauce = \"x\""),
-            ":9: `sauce`",
+            ":9: `pairs[0].sauce`",
         ),
         (
             "wrong type",
@@ -103,7 +103,7 @@ fn every_config_error_class_exits_2_naming_file_line_and_key() {
         (
             "missing instance",
             TWO_LOCALS.replace("target = \"mirror\"", "target = \"mirrorr\""),
-            ":8: `pairs[0].target`",
+            ":11: `pairs[0].target`",
         ),
         (
             "provider not compiled in",

@@ -302,6 +302,17 @@ mod tests {
     }
 
     #[test]
+    fn each_array_element_is_located_at_its_own_header() {
+        let text = "[[pairs]]\nname = \"a\"\n\n[[pairs]]\nsource = \"x\"\n";
+        let l = Located::parse(Path::new("/c.toml"), text).unwrap();
+        let e = l.error("pairs[1].name", "missing");
+        assert_eq!(e.line, Some(4), "{e}");
+        let header = text.rfind("[[pairs]]").unwrap();
+        let e = l.error_at_span(header..header + 9, "missing field `name`");
+        assert_eq!(e.key.as_deref(), Some("pairs[1]"), "{e}");
+    }
+
+    #[test]
     fn a_span_finds_the_innermost_key() {
         let off = TEXT.find("ftp").unwrap();
         let e = located().error_at_span(off..off + 3, "bad");
