@@ -1094,6 +1094,47 @@ mod tests {
         assert!(failed.contains(&"cancellation_is_respected"), "{failed:?}");
     }
 
+    /// Knobs whose every fault "fires" and whose reads are never damaged: a provider
+    /// that reports its reads complete regardless must fail the fault checks.
+    #[derive(Debug, Default)]
+    struct Stub(std::sync::atomic::AtomicU64);
+
+    impl FaultControl for Stub {
+        fn inject(&self, _rule: FaultRule) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn clear_faults(&self) {}
+        fn faults_fired(&self) -> u64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn list_path(&self, _f: Feature) -> Option<String> {
+            Some("/list".into())
+        }
+        fn rate_limit_gap(&self) -> Option<Duration> {
+            Some(Duration::ZERO)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_blind_to_faults_fails_the_fault_checks() {
+        let s =
+            Subject::new(FakeProvider::new("blind").ops()).with_faults(Arc::new(Stub::default()));
+        let report = run_contract_suite(s).await;
+        let failed: Vec<_> = report.failed.iter().map(|(n, _)| *n).collect();
+        for check in [
+            "fault_truncated_page_is_never_complete",
+            "fault_empty_page_is_never_complete",
+            "fault_missing_or_invalid_total_is_never_complete",
+            "fault_undecodable_row_is_never_complete",
+            "fault_later_page_error_is_never_complete",
+            "fault_bad_body_is_never_complete",
+            "fault_retry_after_is_honoured",
+            "fault_expired_token_is_auth",
+        ] {
+            assert!(failed.contains(&check), "{check}: {failed:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_leaky_provider_fails_the_secret_check() {
         #[derive(Debug)]
