@@ -1,9 +1,8 @@
-//! Write outcomes. The shared rules live in `ferry_core::report` (one outcome per entry,
-//! errors that stop a batch); this module only names what a miss means on this server.
+//! Write outcomes. The shared rules live in the SDK (`ferry_core::write`'s batch writer:
+//! one outcome per entry, errors that stop a batch); this module only names what a miss
+//! means on this server.
 
 use ferry_core::{Entry, Feature, Outcome};
-
-pub(crate) use ferry_core::OutcomeSlots as Outcomes;
 
 pub(crate) fn wrong_payload(e: &Entry, feature: Feature) -> Outcome {
     Outcome::wrong_payload(e, feature)

@@ -27,8 +27,8 @@
 use std::collections::HashMap;
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, Item, Outcome, Payload, Playlist, Proof, Read,
-    Result, Row as WireRow, Snapshot, UnresolvedReason, WriteReport,
+    BatchWriter, Context, Entry, Error, ErrorKind, Feature, Item, Outcome, Payload, Playlist,
+    Proof, Read, Result, Row as WireRow, Snapshot, UnresolvedReason, WriteReport,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -36,7 +36,7 @@ use serde_json::json;
 use crate::api::{Flavor, MediaServer, Method, Route};
 use crate::convert::{episode_item, item_row, title_item};
 use crate::model::{ItemRow, Library, Me, PlaylistRow};
-use crate::outcome::{Outcomes, named, unmatched, wrong_payload};
+use crate::outcome::{named, unmatched, wrong_payload};
 
 /// `POST /Playlists`' answer.
 #[derive(Debug, Deserialize)]
@@ -463,10 +463,12 @@ impl MediaServer {
     ) -> Result<WriteReport> {
         let (mut rows, listing) = self.playlist_rows(cx).await?;
         let mut listing_partial = listing.reasons().to_vec();
-        let mut out = Outcomes::new(entries.len());
-        for (i, e) in entries.iter().enumerate() {
+        let mut w = BatchWriter::new(cx, entries);
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let e = &entries[i];
             let Payload::Playlist(pl) = &e.payload else {
-                out.set(i, wrong_payload(e, Feature::Playlists));
+                w.record_one(i, Ok(wrong_payload(e, Feature::Playlists)));
                 continue;
             };
             let mut ids = Vec::new();
@@ -478,10 +480,9 @@ impl MediaServer {
                 }
             }
             if !unresolved.is_empty() && !lib.partial().is_empty() {
-                out.set(i, unmatched(lib.partial(), true));
+                w.record_one(i, Ok(unmatched(lib.partial(), true)));
                 continue;
             }
-            cx.check_cancelled()?;
             // The user's own playlist of that name, else one whose owner cannot be told
             // (the server refuses what the token may not do). Another user's never.
             let existing = rows
@@ -540,25 +541,21 @@ impl MediaServer {
                         ));
                     }
                     match reason {
-                        None => out.set(i, o),
-                        Some(reason) => out.set(
+                        None => w.record_one(i, Ok(o)),
+                        Some(reason) => w.record_one(
                             i,
-                            Outcome::Unresolved {
+                            Ok(Outcome::Unresolved {
                                 reason,
                                 detail: Some(notes.join("; ")),
-                            },
+                            }),
                         ),
                     }
                 }
-                Ok((o, _)) => out.set(i, o),
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
-                }
+                Ok((o, _)) => w.record_one(i, Ok(o)),
+                Err(err) => w.record_one(i, Err(err)),
             }
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
 
     pub(crate) async fn playlists_remove(
@@ -567,11 +564,13 @@ impl MediaServer {
         entries: &[Entry],
     ) -> Result<WriteReport> {
         let (rows, _) = self.playlist_rows(cx).await?;
-        let mut out = Outcomes::new(entries.len());
+        let mut w = BatchWriter::new(cx, entries);
         let mut gone: Vec<String> = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let e = &entries[i];
             let Payload::Playlist(pl) = &e.payload else {
-                out.set(i, wrong_payload(e, Feature::Playlists));
+                w.record_one(i, Ok(wrong_payload(e, Feature::Playlists)));
                 continue;
             };
             // Another user's playlist of that name is not the user's: never deleted.
@@ -582,15 +581,15 @@ impl MediaServer {
                 })
                 .min_by_key(|r| r.owner != Owner::User)
             else {
-                out.set(i, Outcome::AlreadyAbsent);
+                w.record_one(i, Ok(Outcome::AlreadyAbsent));
                 continue;
             };
             if row.owner == Owner::Unknown {
                 // An API key may delete any user's playlist: without knowing the owner,
                 // deleting could take another user's.
-                out.set(
+                w.record_one(
                     i,
-                    Outcome::Unresolved {
+                    Ok(Outcome::Unresolved {
                         reason: UnresolvedReason::Unsupported,
                         detail: Some(format!(
                             "not deleted: the token is not user {}'s access token (an API \
@@ -598,11 +597,10 @@ impl MediaServer {
                              theirs. Set `token` to that user's access token",
                             self.user_id, row.name
                         )),
-                    },
+                    }),
                 );
                 continue;
             }
-            cx.check_cancelled()?;
             let route = Route {
                 path: format!("/Items/{}", row.id),
                 user_query: None,
@@ -623,15 +621,11 @@ impl MediaServer {
                     if o == Outcome::Confirmed {
                         gone.push(row.id.clone());
                     }
-                    out.set(i, o);
+                    w.record_one(i, Ok(o));
                 }
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
-                }
+                Err(err) => w.record_one(i, Err(err)),
             }
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
 }
