@@ -64,13 +64,64 @@ pub fn decode<W: DeserializeOwned>(raw: &Value) -> Result<W, String> {
     })
 }
 
-/// A raw row as a short sample: at most [`SAMPLE_CHARS`] characters of its JSON.
+/// A raw row as a short sample: at most [`SAMPLE_CHARS`] characters of its JSON, with
+/// anything that looks like a credential redacted (a value under a key naming a token, a
+/// key, a secret or a password; a `token=` in a URL), since samples travel in events.
 pub fn sample_of(raw: &Value) -> String {
-    let text = raw.to_string();
+    let text = redacted(raw).to_string();
     match text.char_indices().nth(SAMPLE_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
     }
+}
+
+fn secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["token", "secret", "password", "apikey", "api_key", "auth"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+fn redacted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if secret_key(k) && !v.is_null() {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redacted(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redacted).collect()),
+        Value::String(s) => Value::String(redact_query_tokens(s)),
+        other => other.clone(),
+    }
+}
+
+/// `…?X-Plex-Token=abc&y=1` → `…?X-Plex-Token=[redacted]&y=1`.
+fn redact_query_tokens(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(eq) = rest.find('=') {
+        let (name, after) = rest.split_at(eq);
+        out.push_str(name);
+        out.push('=');
+        let after = &after[1..];
+        let end = after.find(['&', ' ', '"']).unwrap_or(after.len());
+        let key = name.rsplit(['?', '&', ' ']).next().unwrap_or(name);
+        if secret_key(key) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a page declared about the list's size (a total, a page count, an item count),
@@ -395,6 +446,15 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn samples_never_carry_credentials() {
+        let row = json!({"Id": 1, "AccessToken": "abc123", "thumb": "/t?X-Plex-Token=abc123&w=1",
+            "nested": [{"api_key": "abc123"}], "Name": "keep"});
+        let s = sample_of(&row);
+        assert!(!s.contains("abc123"), "{s}");
+        assert!(s.contains("keep") && s.contains("w=1"), "{s}");
     }
 
     #[test]
