@@ -141,9 +141,8 @@ pub struct SideVerdict {
     /// proposed to the other side (see [`crate::plan::SideInput::filled`]).
     pub filled: HashSet<String>,
     /// The read was empty, of a list that was empty or never read, and its checkpoint
-    /// moved: not conclusive (a lie looks the same). If the side is still empty after
-    /// this run's writes, its baseline is committed `pending` so the next run reads it
-    /// again whatever the checkpoints say.
+    /// moved: not conclusive (a lie looks the same). Its baseline is committed `pending`
+    /// so the next run reads it again whatever the checkpoints say (one list request).
     pub recheck_if_empty: bool,
     /// Why the side's absences are not deletions (empty when they are).
     pub untrusted: Vec<String>,

@@ -24,6 +24,8 @@ fn two_way(a: &str, b: &str) -> RunConfig {
 async fn own_writes_leave_the_next_run_unchanged() {
     let w = World::new(&["plex", "trakt"]);
     w.fake("plex").seed(WL, entries(WL, 0..10));
+    // Not empty: an empty first read is read again next run (see the last test).
+    w.fake("trakt").seed(WL, entries(WL, 90..91));
     let c = cfg(vec![pair(
         "p",
         "plex",
@@ -67,12 +69,13 @@ async fn a_one_way_pair_is_not_woken_by_titles_another_pair_adds_to_its_target()
     let w = World::new(&["plex", "jellyfin", "trakt"]);
     w.fake("plex").seed(WL, entries(WL, 0..5));
     w.fake("jellyfin").seed(WL, entries(WL, 10..15));
+    w.fake("trakt").seed(WL, entries(WL, 90..91));
     let c = cfg(vec![
         pair("a", "plex", "trakt", WL, FeatureSwitch::with_removals()),
         pair("b", "jellyfin", "trakt", WL, FeatureSwitch::with_removals()),
     ]);
     w.run(&c).await;
-    assert_eq!(w.fake("trakt").entries(WL).len(), 10);
+    assert_eq!(w.fake("trakt").entries(WL).len(), 11);
     let before = reads(&w, "trakt");
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "a", WL).status, FeatureStatus::Unchanged);
@@ -225,6 +228,7 @@ async fn checkpoints_read_by_the_health_check_replace_the_activities_call() {
     let w = World::new(&["plex", "trakt"]);
     w.fake("plex").health_reads_activities();
     w.fake("plex").seed(WL, entries(WL, 0..10));
+    w.fake("trakt").seed(WL, entries(WL, 90..91));
     let c = cfg(vec![pair(
         "p",
         "plex",
@@ -290,6 +294,8 @@ async fn a_side_effect_of_our_own_writes_on_another_feature_is_not_read_again() 
     w.fake("trakt").writes_also_move(H, WL);
     w.fake("plex").seed(H, entries(H, 0..4));
     w.fake("jellyfin").seed(WL, entries(WL, 0..4));
+    w.fake("trakt").seed(H, entries(H, 90..91));
+    w.fake("trakt").seed(WL, entries(WL, 90..91));
     let c = cfg(vec![
         pair("plays", "plex", "trakt", H, FeatureSwitch::default()),
         pair("lists", "jellyfin", "trakt", WL, FeatureSwitch::default()),
@@ -313,6 +319,7 @@ async fn an_unchanged_feature_is_still_read_in_full_once_a_day() {
     // holds only while the last full read is younger than `full_read_hours` (24).
     let mut w = World::new(&["plex", "trakt"]);
     w.fake("plex").seed(WL, entries(WL, 0..5));
+    w.fake("trakt").seed(WL, entries(WL, 90..91));
     let c = cfg(vec![pair(
         "p",
         "plex",
@@ -342,6 +349,32 @@ async fn an_unchanged_feature_is_still_read_in_full_once_a_day() {
     );
     // The full read committed a fresh baseline: unchanged again for a day.
     at(&mut w, 26);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+}
+
+#[tokio::test]
+async fn an_empty_first_read_is_read_again_before_it_is_trusted() {
+    // ferry's rule (empty reads): an empty answer is not conclusive on its own, so the
+    // run after it reads that list again even though no checkpoint moved; one more run
+    // and the pair is unchanged.
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(WL, entries(WL, 0..3));
+    let c = cfg(vec![pair(
+        "p",
+        "plex",
+        "trakt",
+        WL,
+        FeatureSwitch::default(),
+    )]);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).to_b.added, 3);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Done);
+    assert_eq!(
+        w.sink.named("feature:read")[0].str("reason"),
+        Some("baseline_pending")
+    );
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
 }

@@ -214,9 +214,9 @@ fn build_commit(
         let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
         let pending = any_pending || unsure || !retain.is_empty() || deferred;
         if let Some(next) = next_baseline(&v.view, base, v.policy, settled, retain) {
-            // An inconclusive empty read that this run's writes left empty is read
-            // again next run (see `guard::verdict`).
-            let pending = pending || (v.recheck_if_empty && next.is_empty());
+            // An inconclusive empty read is read again next run, even when this run's
+            // writes filled the side: a lie looks the same (see `guard::verdict`).
+            let pending = pending || v.recheck_if_empty;
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
                 ci.written.checkpoint.get(side).clone(),
