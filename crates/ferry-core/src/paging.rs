@@ -12,6 +12,9 @@
 //!
 //! A failed page is the provider's to judge (an error on the first page, partial after
 //! it: [`OffsetPages::failed`]).
+//!
+//! Superseded by [`crate::page::Pager`], which holds these rules and owns the loop; kept
+//! only until the last provider using it (Plex) moves to the pager.
 
 use std::collections::HashSet;
 use std::hash::Hash;
