@@ -272,3 +272,33 @@ async fn target_down_writes_are_recorded_unresolved_and_retried() {
     assert_eq!(feat(&s, "p", WL).to_b.added, 4);
     assert!(w.engine.state_report(5).unwrap().unresolved.is_empty());
 }
+
+/// `docs/events.md`'s generated parts match the event types. On drift:
+/// `UPDATE_EXPECT=1 cargo test -p ferry-engine --test events` rewrites them.
+#[test]
+fn docs_events_md_is_generated_from_the_event_types() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut fresh = text.clone();
+    for name in ferry_engine::events::GENERATED {
+        let begin = format!("<!-- begin generated: {name} -->\n");
+        let end = format!("<!-- end generated: {name} -->");
+        let (Some(b), Some(e)) = (fresh.find(&begin), fresh.find(&end)) else {
+            panic!("{}: no `{begin}` … `{end}` markers", path.display());
+        };
+        let body = ferry_engine::events::generated(name).unwrap_or_default();
+        fresh.replace_range(b + begin.len()..e, &body);
+    }
+    if fresh == text {
+        return;
+    }
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    panic!(
+        "{} is out of date with the event types in crates/ferry-engine/src/events; \
+         regenerate it with `UPDATE_EXPECT=1 cargo test -p ferry-engine --test events`",
+        path.display()
+    );
+}

@@ -4,6 +4,10 @@
 //! `docs/events.md` is generated (`UPDATE_EXPECT=1 cargo test -p ferry-engine --test
 //! events` rewrites it; the test fails when the file drifts from the types).
 
+mod doc;
+
+pub use doc::{GENERATED, generated};
+
 use std::collections::BTreeMap;
 
 use ferry_core::{Emitter, Entry, Feature, HealthStatus};
@@ -209,15 +213,98 @@ macro_rules! events {
     };
 }
 
-/// The pair context most pair/feature events carry. One-way: `src` is the source and
-/// `dst` the target; two-way: `src` is side A and `dst` side B.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Scope {
-    pub pair: String,
-    pub src: String,
-    pub dst: String,
-    pub feature: Feature,
-    pub mode: String,
+macro_rules! nested {
+    ($(
+        $(#[doc = $doc:literal])*
+        $ty:ident { $($body:tt)* }
+    )*) => {
+        $(event_structs! { $(#[doc = $doc])* $ty { $($body)* } })*
+
+        /// The objects events nest, documented like the events.
+        pub const NESTED: &[EventDoc] = &[
+            $(EventDoc {
+                names: &[],
+                ty: stringify!($ty),
+                doc: concat!($($doc, "\n",)* ""),
+                fields: field_docs!($($body)*),
+                debug: false,
+            },)*
+        ];
+    };
+}
+
+nested! {
+    /// The pair context most pair/feature events carry, flattened into them. One-way:
+    /// `src` is the source and `dst` the target; two-way: `src` is side A and `dst` side B.
+    Scope {
+        pair: String,
+        src: String,
+        dst: String,
+        feature: Feature,
+        /// `one-way` or `two-way`.
+        mode: String,
+    }
+
+    /// A guard's figures in `snapshot:suspect`, flattened into it.
+    GuardFigures {
+        /// Titles in the previous baseline.
+        prev_count: usize,
+        /// Titles in this read.
+        cur_count: usize,
+        /// The drop guard's limit (0 for the empty-read guard).
+        shrink_limit: usize,
+        prev_checkpoint: Option<String>,
+        now_checkpoint: Option<String>,
+    }
+
+    /// `one:plan`'s previews (at most 10 each).
+    OnePlanPreview {
+        adds: Vec<Value>,
+        /// Each with the `evidence` of the removal.
+        removes: Vec<Value>,
+    }
+
+    /// `two:plan`'s previews (at most 10 each; removals with their `evidence`).
+    TwoPlanPreview {
+        #[serde(rename = "add_to_A")]
+        add_to_a: Vec<Value>,
+        #[serde(rename = "add_to_B")]
+        add_to_b: Vec<Value>,
+        #[serde(rename = "rem_from_A")]
+        rem_from_a: Vec<Value>,
+        #[serde(rename = "rem_from_B")]
+        rem_from_b: Vec<Value>,
+    }
+
+    /// `api:totals`' body.
+    TotalsBody {
+        /// Requests in the run.
+        total: u64,
+        /// Per provider instance.
+        providers: BTreeMap<String, EndpointTotals>,
+    }
+
+    /// One provider instance's requests in `api:totals`.
+    EndpointTotals {
+        total: u64,
+        /// Per `op` (`GET /sync/watchlist`).
+        by_endpoint: BTreeMap<String, u64>,
+        by_feature: BTreeMap<String, u64>,
+        by_method: BTreeMap<String, u64>,
+        /// Per status code and per class (`5xx`).
+        by_status: BTreeMap<String, u64>,
+        latency_ms_avg: Option<u64>,
+        latency_ms_samples: u64,
+    }
+
+    /// One provider instance's line in `http:overview`.
+    OverviewLine {
+        requests: u64,
+        ok: u64,
+        errors: u64,
+        latency_ms_avg: Option<u64>,
+        latency_ms_max: u64,
+    }
 }
 
 impl Scope {
@@ -228,62 +315,6 @@ impl Scope {
             ..self.clone()
         }
     }
-}
-
-/// The drop guard's figures in a `snapshot:suspect` event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GuardFigures {
-    pub prev_count: usize,
-    pub cur_count: usize,
-    pub shrink_limit: usize,
-    pub prev_checkpoint: Option<String>,
-    pub now_checkpoint: Option<String>,
-}
-
-/// `one:plan`'s previews.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OnePlanPreview {
-    pub adds: Vec<Value>,
-    pub removes: Vec<Value>,
-}
-
-/// `two:plan`'s previews.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(non_snake_case)]
-pub struct TwoPlanPreview {
-    pub add_to_A: Vec<Value>,
-    pub add_to_B: Vec<Value>,
-    pub rem_from_A: Vec<Value>,
-    pub rem_from_B: Vec<Value>,
-}
-
-/// One provider's line in `api:totals`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EndpointTotals {
-    pub total: u64,
-    pub by_endpoint: BTreeMap<String, u64>,
-    pub by_feature: BTreeMap<String, u64>,
-    pub by_method: BTreeMap<String, u64>,
-    pub by_status: BTreeMap<String, u64>,
-    pub latency_ms_avg: Option<u64>,
-    pub latency_ms_samples: u64,
-}
-
-/// `api:totals`' body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TotalsBody {
-    pub total: u64,
-    pub providers: BTreeMap<String, EndpointTotals>,
-}
-
-/// One provider's line in `http:overview`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OverviewLine {
-    pub requests: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub latency_ms_avg: Option<u64>,
-    pub latency_ms_max: u64,
 }
 
 fn is_false(b: &bool) -> bool {

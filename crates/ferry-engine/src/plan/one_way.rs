@@ -184,12 +184,12 @@ fn removals(
                 // target that keeps one play per title keeps it while the source still
                 // holds any play of the title (its date cannot be moved back).
                 let title_held = |j: usize| {
-                    s.latest_play_of(&d, j, |_| false).is_some()
+                    s.latest_play_of(d, j, |_| false).is_some()
                         || s.latest_play_of(sb, k, |_| false).is_some()
                 };
                 if let Some(j) = d.find_match(sb, k, tol)
                     && d.shares_token(j, sb, k)
-                    && s.find_match(&d, j, tol).is_none()
+                    && s.find_match(d, j, tol).is_none()
                     && !((src_latest || dst_latest) && title_held(j))
                 {
                     let evidence = Evidence {
@@ -209,18 +209,18 @@ fn removals(
             }
             for j in 0..d.len() {
                 let in_base = db
-                    .find_match(&d, j, tol)
-                    .is_some_and(|k| db.shares_token(k, &d, j));
-                if s.find_match(&d, j, tol).is_some() || !in_base {
+                    .find_match(d, j, tol)
+                    .is_some_and(|k| db.shares_token(k, d, j));
+                if s.find_match(d, j, tol).is_some() || !in_base {
                     continue;
                 }
-                if dst_latest && s.latest_play_of(&d, j, |_| false).is_some() {
+                if dst_latest && s.latest_play_of(d, j, |_| false).is_some() {
                     // The source still holds the title: the target keeps it played.
                     continue;
                 }
                 if src_latest
                     && let Some(at) = d.play_time(j)
-                    && s.latest_play_of(&d, j, |_| false)
+                    && s.latest_play_of(d, j, |_| false)
                         .is_some_and(|(t, _)| t.saturating_add(tol as i64) >= at)
                 {
                     // Covered by the source's one (later) play of the title.

@@ -95,10 +95,10 @@ fn announce(rc: &RunCx<'_>, fx: &FeatureCx<'_>, plan: &Plan, judged: &Judged, fs
                 a_count: count.a,
                 b_count: count.b,
                 preview: TwoPlanPreview {
-                    add_to_A: adds(Side::A),
-                    add_to_B: adds(Side::B),
-                    rem_from_A: removals(Side::A),
-                    rem_from_B: removals(Side::B),
+                    add_to_a: adds(Side::A),
+                    add_to_b: adds(Side::B),
+                    rem_from_a: removals(Side::A),
+                    rem_from_b: removals(Side::B),
                 },
             },
         );
