@@ -1,39 +1,19 @@
-//! The Trakt API over `ferry-http`: paged reads that check what arrived against the
-//! `X-Pagination-*` headers, account settings, and writes.
+//! The Trakt API over `ferry-http`: ONE page of a list, ONE write, the account settings,
+//! and Trakt's rate-limit header. Paging itself is the kit's [`Pager`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_core::ops::RateInfo;
-use ferry_core::{Context, Error, ErrorKind, Outcome, Result, Timestamp, UnresolvedReason};
-use ferry_http::{HttpClient, Response};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_core::{
+    Context, Declared, Error, ErrorKind, PageRequest, Pager, Paging, Read, Result, Row, Timestamp,
+};
+use ferry_http::{HttpClient, Response, page::numbered_page};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-/// Trakt's largest page.
-pub(crate) const MAX_PAGE_LIMIT: u32 = 250;
-/// A read stops (and is `Partial`) past this many pages.
-const MAX_PAGES: u64 = 10_000;
-
-/// The rows of a paged read and everything that makes it less than certain.
-#[derive(Debug, Default)]
-pub(crate) struct Paged {
-    pub(crate) rows: Vec<Value>,
-    /// Why the rows may not be everything (empty: they are).
-    pub(crate) problems: Vec<String>,
-    /// `X-Pagination-Item-Count` of the first page.
-    pub(crate) declared: Option<u64>,
-}
-
-impl Paged {
-    pub(crate) fn is_complete(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// The problems as one `Partial` reason.
-    pub(crate) fn reason(&self) -> String {
-        self.problems.join("; ")
-    }
-}
+use crate::model::{RateLimitWire, SettingsWire, WriteAnswer};
 
 /// Account limits from `/users/settings`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,19 +23,36 @@ pub(crate) struct Settings {
     pub(crate) list_items: Option<u64>,
 }
 
-impl Settings {
-    fn parse(v: &Value) -> Self {
-        let limit = |a: &str, b: &str| {
-            v.get("limits")
-                .and_then(|l| l.get(a))
-                .and_then(|x| x.get(b))
-                .and_then(Value::as_u64)
-        };
+impl From<SettingsWire> for Settings {
+    fn from(w: SettingsWire) -> Self {
         Settings {
-            watchlist_items: limit("watchlist", "item_count"),
-            lists: limit("list", "count"),
-            list_items: limit("list", "item_count"),
+            watchlist_items: w.limits.watchlist.item_count,
+            lists: w.limits.list.count,
+            list_items: w.limits.list.item_count,
         }
+    }
+}
+
+/// One list endpoint: its path, the operation name requests carry, and its query.
+#[derive(Debug, Clone)]
+pub(crate) struct ListCall {
+    pub(crate) op: &'static str,
+    pub(crate) path: String,
+    pub(crate) query: Vec<(&'static str, String)>,
+}
+
+impl ListCall {
+    pub(crate) fn new(op: &'static str, path: impl Into<String>) -> Self {
+        ListCall {
+            op,
+            path: path.into(),
+            query: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with(mut self, k: &'static str, v: impl Into<String>) -> Self {
+        self.query.push((k, v.into()));
+        self
     }
 }
 
@@ -64,62 +61,6 @@ pub(crate) struct Api {
     pub(crate) http: HttpClient,
     page_limit: u32,
     settings: Mutex<Option<Settings>>,
-}
-
-/// The HTTP status an error came from, when it came from a response.
-pub(crate) fn status_of(e: &Error) -> Option<u16> {
-    e.context()
-        .iter()
-        .find(|(k, _)| *k == "status")
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// What a failed write means for the entries in it, and for the ones not yet sent.
-pub(crate) struct ErrorOutcomes {
-    pub(crate) sent: Outcome,
-    /// `Some` when the rest of the call should not be attempted.
-    pub(crate) rest: Option<Outcome>,
-}
-
-pub(crate) fn error_outcomes(e: &Error) -> ErrorOutcomes {
-    let un = |reason, detail: &Error| Outcome::Unresolved {
-        reason,
-        detail: Some(detail.to_string()),
-    };
-    match e.kind() {
-        ErrorKind::AccountLimit => ErrorOutcomes {
-            sent: un(UnresolvedReason::AccountLimit, e),
-            rest: None,
-        },
-        ErrorKind::Conflict => ErrorOutcomes {
-            sent: un(UnresolvedReason::Conflict, e),
-            rest: None,
-        },
-        ErrorKind::Locked => ErrorOutcomes {
-            sent: un(UnresolvedReason::Locked, e),
-            rest: Some(un(UnresolvedReason::Locked, e)),
-        },
-        ErrorKind::RateLimited => ErrorOutcomes {
-            sent: un(UnresolvedReason::RateLimited, e),
-            rest: Some(un(UnresolvedReason::RateLimited, e)),
-        },
-        ErrorKind::Unavailable => ErrorOutcomes {
-            sent: Outcome::failed(e),
-            rest: Some(un(UnresolvedReason::ProviderDown, e)),
-        },
-        ErrorKind::Auth | ErrorKind::Cancelled => ErrorOutcomes {
-            sent: Outcome::failed(e),
-            rest: Some(Outcome::failed(e)),
-        },
-        ErrorKind::NotFound => ErrorOutcomes {
-            sent: un(UnresolvedReason::NotFound, e),
-            rest: None,
-        },
-        _ => ErrorOutcomes {
-            sent: Outcome::failed(e),
-            rest: None,
-        },
-    }
 }
 
 fn now_unix() -> i64 {
@@ -131,172 +72,112 @@ fn now_unix() -> i64 {
 
 /// Trakt's JSON `X-Ratelimit` header (`{"name","period","limit","remaining","until"}`).
 pub(crate) fn rate_info(resp: &Response) -> Option<RateInfo> {
-    let v: Value = serde_json::from_str(resp.header("x-ratelimit")?).ok()?;
-    let until = v
-        .get("until")
-        .and_then(Value::as_str)
-        .and_then(Timestamp::parse);
+    let v: RateLimitWire = serde_json::from_str(resp.header("x-ratelimit")?).ok()?;
+    let until = v.until.as_deref().and_then(Timestamp::parse);
     Some(RateInfo {
-        limit: v.get("limit").and_then(Value::as_u64),
-        remaining: v.get("remaining").and_then(Value::as_u64),
+        limit: v.limit,
+        remaining: v.remaining,
         reset_secs: until.map(|t| t.unix().saturating_sub(now_unix()).max(0) as u64),
     })
 }
 
 impl Api {
-    pub(crate) fn new(http: HttpClient, page_limit: Option<u32>) -> Self {
+    pub(crate) fn new(http: HttpClient, page_limit: u32) -> Self {
         Api {
             http,
-            page_limit: page_limit
-                .unwrap_or(MAX_PAGE_LIMIT)
-                .clamp(1, MAX_PAGE_LIMIT),
+            page_limit,
             settings: Mutex::new(None),
         }
     }
 
-    /// Reads every page of a list endpoint. The first page failing is an error (never an
-    /// empty result); a later page failing, a page shorter than the headers promise, an
-    /// item count that changes between pages or a total that disagrees with
-    /// `X-Pagination-Item-Count` is recorded as a problem, which makes the caller's
-    /// snapshot `Partial`.
-    pub(crate) async fn read_all(
+    async fn send_page(
         &self,
         cx: &Context,
-        op: &str,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<Paged> {
-        let all = self.read_up_to(cx, op, path, query, u64::MAX).await?;
-        Ok(all.unwrap_or_default())
+        call: &ListCall,
+        page: usize,
+        limit: usize,
+    ) -> Result<Response> {
+        let mut rb = self
+            .http
+            .get(call.op, &call.path)
+            .query("page", page)
+            .query("limit", limit);
+        for (k, v) in &call.query {
+            rb = rb.query(*k, v);
+        }
+        rb.send(cx).await
     }
 
-    /// [`Api::read_all`], unless the first page's `X-Pagination-Page-Count` says the read
-    /// takes more than `max_pages` requests: then `None`, after that one request.
-    pub(crate) async fn read_up_to(
+    fn paging(&self) -> Paging {
+        Paging::Numbered {
+            limit: self.page_limit as usize,
+        }
+    }
+
+    /// Every page of a list through the kit's pager (`page`/`limit`, judged by the
+    /// `X-Pagination-*` headers), each row decoded on its own.
+    pub(crate) async fn read<T>(
         &self,
         cx: &Context,
-        op: &str,
-        path: &str,
-        query: &[(&str, String)],
+        what: &str,
+        call: &ListCall,
+        decode: impl FnMut(Value) -> Row<T>,
+    ) -> Result<Read<T>> {
+        Pager::new(cx, what, self.paging())
+            .read(
+                |req: PageRequest| async move {
+                    numbered_page(&self.send_page(cx, call, req.page, req.limit).await?)
+                },
+                decode,
+            )
+            .await
+    }
+
+    /// [`Api::read`], unless the first page's `X-Pagination-Page-Count` says the read
+    /// takes more than `max_pages` requests: then `None`, after that one request.
+    pub(crate) async fn read_within<T>(
+        &self,
+        cx: &Context,
+        what: &str,
+        call: &ListCall,
         max_pages: u64,
-    ) -> Result<Option<Paged>> {
-        let limit = u64::from(self.page_limit);
-        let mut out = Paged::default();
-        let mut page: u64 = 1;
-        let mut applied: Option<u64> = None;
-        let mut pages: Option<u64> = None;
-        loop {
-            cx.check_cancelled()?;
-            let mut rb = self
-                .http
-                .get(op, path)
-                .query("page", page)
-                .query("limit", limit);
-            for (k, v) in query {
-                rb = rb.query(*k, v);
-            }
-            let resp = match rb.send(cx).await {
-                Ok(r) => r,
-                Err(e) if page == 1 || e.kind() == ErrorKind::Cancelled => return Err(e),
-                Err(e) => {
-                    out.problems.push(format!("page {page} failed: {e}"));
-                    break;
-                }
-            };
-            let rows = match resp.json::<Value>() {
-                Ok(Value::Array(rows)) => rows,
-                Ok(other) => {
-                    let e = Error::new(
-                        ErrorKind::MalformedResponse,
-                        format!(
-                            "expected a JSON array, got {}",
-                            match other {
-                                Value::Object(_) => "an object",
-                                Value::Null => "nothing",
-                                _ => "a scalar",
-                            }
-                        ),
-                    )
-                    .with_provider("trakt")
-                    .with_operation(op.to_owned());
-                    if page == 1 {
-                        return Err(e);
+        decode: impl FnMut(Value) -> Row<T>,
+    ) -> Result<Option<Read<T>>> {
+        let too_long = AtomicBool::new(false);
+        let too_long = &too_long;
+        let read = Pager::new(cx, what, self.paging())
+            .read(
+                |req: PageRequest| async move {
+                    let resp = self.send_page(cx, call, req.page, req.limit).await?;
+                    let pages = Declared::from_text(resp.header("x-pagination-page-count"));
+                    if req.is_first() && pages.valid().is_some_and(|p| p > max_pages) {
+                        too_long.store(true, Ordering::SeqCst);
+                        return Err(Error::new(
+                            ErrorKind::Unexpected,
+                            format!("{what}: more than {max_pages} pages"),
+                        ));
                     }
-                    out.problems.push(format!("page {page}: {e}"));
-                    break;
-                }
-                Err(e) if page == 1 => return Err(e),
-                Err(e) => {
-                    out.problems.push(format!("page {page}: {e}"));
-                    break;
-                }
-            };
-            let p = resp.pagination();
-            if page == 1 {
-                if p.page_count.is_some_and(|pc| pc > max_pages) {
-                    return Ok(None);
-                }
-                out.declared = p.item_count;
-                applied = p.limit.or(Some(limit));
-                pages = p.page_count;
-            } else if p.item_count.is_some() && p.item_count != out.declared {
-                out.problems.push(format!(
-                    "the item count changed during the read ({} then {})",
-                    out.declared.unwrap_or(0),
-                    p.item_count.unwrap_or(0)
-                ));
-            }
-            let n = rows.len() as u64;
-            if let (Some(total), Some(lim)) = (out.declared, applied) {
-                let expected = total.saturating_sub((page - 1) * lim).min(lim);
-                if n != expected {
-                    out.problems.push(format!(
-                        "page {page} held {n} rows where the pagination headers promise {expected}"
-                    ));
-                }
-            }
-            out.rows.extend(rows);
-            match pages {
-                Some(pc) if page < pc => {
-                    if page >= MAX_PAGES {
-                        out.problems
-                            .push(format!("stopped after {MAX_PAGES} pages of {pc}"));
-                        break;
-                    }
-                    page += 1;
-                }
-                Some(_) => break,
-                None => {
-                    if out.declared.is_none() && n >= applied.unwrap_or(limit) {
-                        out.problems.push(
-                            "a full page without pagination headers: more rows may exist".into(),
-                        );
-                    }
-                    break;
-                }
-            }
+                    numbered_page(&resp)
+                },
+                decode,
+            )
+            .await;
+        if too_long.load(Ordering::SeqCst) {
+            return Ok(None);
         }
-        if let Some(total) = out.declared
-            && out.rows.len() as u64 != total
-        {
-            out.problems.push(format!(
-                "received {} of {total} items the server declared",
-                out.rows.len()
-            ));
-        }
-        Ok(Some(out))
+        read.map(Some)
     }
 
     /// `X-Pagination-Item-Count` of a one-row read: how many items a list holds now.
-    pub(crate) async fn count(&self, cx: &Context, op: &str, path: &str) -> Result<Option<u64>> {
+    pub(crate) async fn count(&self, cx: &Context, call: &ListCall) -> Result<Option<u64>> {
         let resp = self
             .http
-            .get(op, path)
+            .get(call.op, &call.path)
             .query("page", 1)
             .query("limit", 1)
             .send(cx)
             .await?;
-        Ok(resp.pagination().item_count)
+        Ok(Declared::from_text(resp.header("x-pagination-item-count")).valid())
     }
 
     /// The account limits, fetched once per provider (`fresh` refetches: after a 420).
@@ -305,19 +186,19 @@ impl Api {
         if !fresh && let Some(s) = *memo {
             return Ok(s);
         }
-        let v: Value = self
+        let w: SettingsWire = self
             .http
             .get("GET /users/settings", "/users/settings")
             .send_json(cx)
             .await?;
-        let s = Settings::parse(&v);
+        let s = Settings::from(w);
         *memo = Some(s);
         Ok(s)
     }
 
     /// Remembers settings read elsewhere (the health probe).
-    pub(crate) async fn remember_settings(&self, v: &Value) -> Settings {
-        let s = Settings::parse(v);
+    pub(crate) async fn remember_settings(&self, w: SettingsWire) -> Settings {
+        let s = Settings::from(w);
         *self.settings.lock().await = Some(s);
         s
     }
@@ -339,43 +220,42 @@ impl Api {
         }
         rb.send(cx).await
     }
+
+    /// A `/sync/*` or list write and its answer. `Ok(None)`: Trakt answered, but not with
+    /// a write answer ferry can read (the write may have happened).
+    pub(crate) async fn write(
+        &self,
+        cx: &Context,
+        op: &str,
+        path: &str,
+        body: &Value,
+        idempotent: bool,
+    ) -> Result<Option<WriteAnswer>> {
+        let resp = self.post(cx, op, path, body, idempotent).await?;
+        Ok(resp.json::<WriteAnswer>().ok())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{from_value, json};
 
     #[test]
     fn settings_read_limits() {
-        let s = Settings::parse(&json!({
+        let w: SettingsWire = from_value(json!({
             "limits": {"list": {"count": 5, "item_count": 250}, "watchlist": {"item_count": 250}}
-        }));
+        }))
+        .unwrap();
         assert_eq!(
-            s,
+            Settings::from(w),
             Settings {
                 watchlist_items: Some(250),
                 lists: Some(5),
                 list_items: Some(250)
             }
         );
-        assert_eq!(Settings::parse(&json!({})), Settings::default());
-    }
-
-    #[test]
-    fn error_kinds_become_outcomes() {
-        let o = error_outcomes(&Error::new(ErrorKind::AccountLimit, "HTTP 420"));
-        assert!(matches!(
-            o.sent,
-            Outcome::Unresolved {
-                reason: UnresolvedReason::AccountLimit,
-                ..
-            }
-        ));
-        assert!(o.rest.is_none());
-        let o = error_outcomes(&Error::new(ErrorKind::Locked, "HTTP 423"));
-        assert!(o.rest.is_some());
-        let e = Error::new(ErrorKind::Conflict, "HTTP 409").with_context("status", "409");
-        assert_eq!(status_of(&e), Some(409));
+        let none: SettingsWire = from_value(json!({})).unwrap();
+        assert_eq!(Settings::from(none), Settings::default());
     }
 }

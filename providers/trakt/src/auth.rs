@@ -10,7 +10,13 @@ use ferry_core::{Context, Error, ErrorKind, Result, Secret, Timestamp};
 use ferry_http::{Clock, HttpClient, RetryPolicy, SystemClock, TokenRefresher, Tokens};
 use serde_json::{Value, json};
 
-use crate::api::status_of;
+/// The HTTP status an error came from, when it came from a response.
+fn status_of(e: &Error) -> Option<u16> {
+    e.context()
+        .iter()
+        .find(|(k, _)| *k == "status")
+        .and_then(|(_, v)| v.parse().ok())
+}
 
 /// Trakt's redirect URI for apps without one (device and PIN apps).
 pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";

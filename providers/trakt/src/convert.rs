@@ -1,132 +1,53 @@
-//! Trakt's JSON shapes ↔ ferry's items: rows read from list endpoints, the bodies of
-//! sync writes, and the `added`/`existing`/`deleted`/`not_found` answers.
+//! Trakt's wire rows ↔ ferry's items: rows decoded one at a time into items, the bodies
+//! of sync writes, and the `added`/`existing`/`deleted`/`not_found` answers mapped back to
+//! the entries that were sent.
 
-use std::collections::BTreeSet;
-
-use ferry_core::{IdKind, Ids, Item, MediaType, Outcome, Timestamp, UnresolvedReason};
+use ferry_core::{
+    ChunkAnswer, IdKind, IdTable, Ids, Item, MediaType, Outcome, Rating, Row, Timestamp,
+    UnresolvedReason, read::decode,
+};
 use serde_json::{Map, Value, json};
 
+use crate::model::{Echo, Media, SyncRow, WireIds, WriteAnswer};
+
 /// The id kinds Trakt understands, in the order it matches them.
-const TRAKT_IDS: [(&str, IdKind); 5] = [
+pub(crate) const IDS: IdTable = IdTable(&[
     ("trakt", IdKind::Trakt),
     ("imdb", IdKind::Imdb),
     ("tmdb", IdKind::Tmdb),
     ("tvdb", IdKind::Tvdb),
     ("slug", IdKind::Slug),
-];
+]);
 
 /// The four body and answer buckets.
 pub(crate) const BUCKETS: [&str; 4] = ["movies", "shows", "seasons", "episodes"];
 
 /// ferry ids from a Trakt `ids` object (numbers or strings; `null`s skipped).
-pub(crate) fn ids_from_json(v: Option<&Value>) -> Ids {
-    let mut ids = Ids::new();
-    let Some(obj) = v.and_then(Value::as_object) else {
-        return ids;
-    };
-    for (name, kind) in TRAKT_IDS {
-        match obj.get(name) {
-            Some(Value::Number(n)) => {
-                ids.set(kind, &n.to_string());
-            }
-            Some(Value::String(s)) => {
-                ids.set(kind, s);
-            }
-            _ => {}
-        }
-    }
-    ids
+pub(crate) fn ids_of(ids: Option<&WireIds>) -> Ids {
+    ids.map(|m| IDS.read(m)).unwrap_or_default()
 }
 
-/// A Trakt `ids` object for ferry ids: trakt/tmdb/tvdb as integers, imdb/slug as strings,
-/// other kinds left out.
+/// A Trakt `ids` object for ferry ids: trakt/tmdb/tvdb as integers (as Trakt documents
+/// them), imdb/slug as strings, other kinds left out.
 pub(crate) fn ids_to_json(ids: &Ids) -> Map<String, Value> {
     let mut m = Map::new();
-    for (name, kind) in TRAKT_IDS {
-        let Some(v) = ids.get(kind) else { continue };
-        let val = match kind {
-            IdKind::Trakt | IdKind::Tmdb | IdKind::Tvdb => match v.parse::<u64>() {
+    for (name, v) in IDS.write(ids) {
+        let Value::String(s) = v else { continue };
+        let val = match IDS.kind_of(&name) {
+            Some(IdKind::Trakt | IdKind::Tmdb | IdKind::Tvdb) => match s.parse::<u64>() {
                 Ok(n) => json!(n),
                 Err(_) => continue,
             },
-            _ => json!(v),
+            _ => Value::String(s),
         };
-        m.insert(name.to_owned(), val);
+        m.insert(name, val);
     }
     m
 }
 
-fn year_of(v: &Value) -> Option<u16> {
-    v.get("year")
-        .and_then(Value::as_u64)
-        .and_then(|y| u16::try_from(y).ok())
-}
-
-fn title_of(v: &Value) -> Option<String> {
-    v.get("title").and_then(Value::as_str).map(str::to_owned)
-}
-
-fn num(v: &Value, k: &str) -> Option<u32> {
-    v.get(k)
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-}
-
-/// The item of a list-shaped row (`{"type": ..., "movie"|"show"|"season"|"episode": ...,
-/// "show": ...}`); `None` for types ferry does not hold (people) or broken rows.
-pub(crate) fn item_from_row(row: &Value) -> Option<Item> {
-    let kind = row.get("type").and_then(Value::as_str)?;
-    match kind {
-        "movie" | "show" => {
-            let m = row.get(kind)?;
-            let ids = ids_from_json(m.get("ids"));
-            let kind = if kind == "movie" {
-                MediaType::Movie
-            } else {
-                MediaType::Show
-            };
-            (!ids.is_empty()).then(|| Item {
-                title: title_of(m),
-                year: year_of(m),
-                ids,
-                ..Item::new(kind)
-            })
-        }
-        "season" | "episode" => {
-            let x = row.get(kind)?;
-            let show = row.get("show");
-            let show_ids = ids_from_json(show.and_then(|s| s.get("ids")));
-            let ids = ids_from_json(x.get("ids"));
-            let item = if kind == "season" {
-                Item {
-                    season: num(x, "number"),
-                    ..Item::new(MediaType::Season)
-                }
-            } else {
-                Item {
-                    title: title_of(x),
-                    season: num(x, "season"),
-                    episode: num(x, "number"),
-                    ..Item::new(MediaType::Episode)
-                }
-            };
-            let item = Item {
-                ids,
-                show_ids,
-                show_title: show.and_then(title_of),
-                ..item
-            };
-            (!item.ids.is_empty() || !item.show_ids.is_empty()).then_some(item)
-        }
-        _ => None,
-    }
-}
-
 /// A timestamp field of a row.
-pub(crate) fn time_field(row: &Value, k: &str) -> Option<Timestamp> {
-    row.get(k)
-        .and_then(Value::as_str)
-        .and_then(Timestamp::parse)
+pub(crate) fn time_of(s: Option<&String>) -> Option<Timestamp> {
+    s.and_then(|s| Timestamp::parse(s))
 }
 
 /// RFC 3339 with milliseconds, as Trakt writes it.
@@ -134,17 +55,193 @@ pub(crate) fn trakt_time(t: Timestamp) -> String {
     format!("{}.000Z", t.to_rfc3339().trim_end_matches('Z'))
 }
 
+fn titled(kind: MediaType, m: &Media) -> Item {
+    Item {
+        title: m.title.clone(),
+        year: m.year,
+        ids: ids_of(m.ids.as_ref()),
+        ..Item::new(kind)
+    }
+}
+
+/// The item of a row: `Ok(None)` for a type ferry does not hold (a person on a list),
+/// `Err` for a row that names no title it can match.
+pub(crate) fn item_of(row: &SyncRow) -> Result<Option<Item>, String> {
+    let missing = || format!("a {} row without its {}", row.kind, row.kind);
+    let item = match row.kind.as_str() {
+        "movie" => titled(MediaType::Movie, row.movie.as_ref().ok_or_else(missing)?),
+        "show" => titled(MediaType::Show, row.show.as_ref().ok_or_else(missing)?),
+        "season" | "episode" => {
+            let show = row.show.clone().unwrap_or_default();
+            let base = Item {
+                show_ids: ids_of(show.ids.as_ref()),
+                show_title: show.title,
+                ..Item::new(MediaType::Season)
+            };
+            if row.kind == "season" {
+                let s = row.season.as_ref().ok_or_else(missing)?;
+                Item {
+                    ids: ids_of(s.ids.as_ref()),
+                    season: s.number,
+                    ..base
+                }
+            } else {
+                let e = row.episode.as_ref().ok_or_else(missing)?;
+                Item {
+                    kind: MediaType::Episode,
+                    ids: ids_of(e.ids.as_ref()),
+                    title: e.title.clone(),
+                    season: e.season,
+                    episode: e.number,
+                    ..base
+                }
+            }
+        }
+        _ => return Ok(None),
+    };
+    if item.ids.is_empty() && item.show_ids.is_empty() {
+        return Err(format!("a {} row without ids", row.kind));
+    }
+    Ok(Some(item))
+}
+
+/// One row decoded: the wire struct and its item, or why not. `skip` counts rows of types
+/// ferry does not hold.
+fn decoded(raw: &Value) -> Result<Option<(SyncRow, Item)>, String> {
+    let row: SyncRow = decode(raw)?;
+    Ok(item_of(&row)?.map(|item| (row, item)))
+}
+
+/// A row of a list (watchlist, personal list).
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    /// The list item id (personal lists; used to reorder).
+    pub(crate) id: Option<u64>,
+    pub(crate) rank: Option<u64>,
+    pub(crate) item: Item,
+    pub(crate) listed_at: Option<Timestamp>,
+}
+
+/// A list row; a person (or another type ferry does not hold) is counted in `foreign`.
+pub(crate) fn list_row(raw: &Value, foreign: &mut u64) -> Row<Listed> {
+    match decoded(raw) {
+        Ok(Some((row, item))) => Row::Keep(Listed {
+            id: row.id,
+            rank: row.rank,
+            item,
+            listed_at: time_of(row.listed_at.as_ref()),
+        }),
+        Ok(None) => {
+            *foreign += 1;
+            Row::Skip
+        }
+        Err(e) => Row::Bad(e),
+    }
+}
+
+/// A rating as Trakt holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Rated {
+    pub(crate) item: Item,
+    pub(crate) rating: Rating,
+    pub(crate) rated_at: Option<Timestamp>,
+}
+
+pub(crate) fn rating_row(raw: &Value) -> Row<Rated> {
+    match decoded(raw) {
+        Ok(Some((row, item))) => match row.rating.and_then(Rating::new) {
+            Some(rating) => Row::Keep(Rated {
+                item,
+                rating,
+                rated_at: time_of(row.rated_at.as_ref()),
+            }),
+            None => Row::Bad(format!("rating: {:?} is not 1-10", row.rating)),
+        },
+        Ok(None) => Row::Skip,
+        Err(e) => Row::Bad(e),
+    }
+}
+
+/// One play in the history.
+#[derive(Debug, Clone)]
+pub(crate) struct Play {
+    /// The history id (what a removal names).
+    pub(crate) id: Option<u64>,
+    pub(crate) item: Item,
+    pub(crate) at: Timestamp,
+}
+
+pub(crate) fn play_row(raw: &Value) -> Row<Play> {
+    match decoded(raw) {
+        Ok(Some((row, item))) => match time_of(row.watched_at.as_ref()) {
+            Some(at) => Row::Keep(Play {
+                id: row.id,
+                item,
+                at,
+            }),
+            None => Row::Bad(format!("watched_at: {:?} is not a time", row.watched_at)),
+        },
+        Ok(None) => Row::Skip,
+        Err(e) => Row::Bad(e),
+    }
+}
+
+/// A resume point: Trakt keeps a percentage, the runtime turns it into a position.
+#[derive(Debug, Clone)]
+pub(crate) struct Resume {
+    /// The playback id (what a removal names).
+    pub(crate) id: Option<u64>,
+    pub(crate) item: Item,
+    pub(crate) progress: f64,
+    pub(crate) runtime_ms: Option<u64>,
+    pub(crate) paused_at: Option<Timestamp>,
+}
+
+impl Resume {
+    pub(crate) fn position_ms(&self) -> Option<u64> {
+        self.runtime_ms
+            .map(|rt| (rt as f64 * self.progress / 100.0).round() as u64)
+    }
+}
+
+pub(crate) fn resume_row(raw: &Value) -> Row<Resume> {
+    match decoded(raw) {
+        Ok(Some((row, item))) => {
+            let media = match row.kind.as_str() {
+                "movie" => row.movie.as_ref(),
+                _ => row.episode.as_ref(),
+            };
+            let runtime_ms = media
+                .and_then(|m| m.runtime)
+                .filter(|m| *m > 0)
+                .map(|m| m * 60_000);
+            match row.progress.filter(|p| p.is_finite()) {
+                Some(progress) => Row::Keep(Resume {
+                    id: row.id,
+                    item,
+                    progress,
+                    runtime_ms,
+                    paused_at: time_of(row.paused_at.as_ref()),
+                }),
+                None => Row::Bad("progress: missing".into()),
+            }
+        }
+        Ok(None) => Row::Skip,
+        Err(e) => Row::Bad(e),
+    }
+}
+
 /// How one entry was sent in a sync body, to map the answer back to it.
 #[derive(Debug, Clone)]
 pub(crate) struct Sent {
-    /// The entry's position in the caller's slice.
-    pub(crate) idx: usize,
+    /// The entry's position in the chunk.
+    pub(crate) pos: usize,
     /// The body bucket it went in (`shows` for show-scoped seasons and episodes).
     pub(crate) bucket: &'static str,
     /// The answer bucket it is counted in.
     pub(crate) counted: &'static str,
     /// What `not_found` would echo: the top-level `ids`, or title and year.
-    pub(crate) ids: Map<String, Value>,
+    pub(crate) ids: Ids,
     pub(crate) title: Option<(String, Option<u16>)>,
     pub(crate) season: Option<u32>,
     pub(crate) episode: Option<u32>,
@@ -189,6 +286,11 @@ fn own_ids(item: &Item) -> Ids {
     ids
 }
 
+/// Whether Trakt can be told which title `item` is.
+pub(crate) fn nameable(item: &Item) -> bool {
+    Body::new().push(0, item, &Map::new())
+}
+
 impl Body {
     pub(crate) fn new() -> Self {
         Self::default()
@@ -198,43 +300,43 @@ impl Body {
         self.sent.is_empty()
     }
 
-    /// Adds entry `idx` with per-item fields (`rating`, `watched_at`, ...). Seasons and
-    /// episodes go show-scoped (show ids plus numbers) when the show's ids are known, else
-    /// by their own ids; movies and shows without ids by title and year. `false` when the
-    /// item cannot be named to Trakt at all.
-    pub(crate) fn push(&mut self, idx: usize, item: &Item, extras: &Map<String, Value>) -> bool {
+    /// Adds the chunk's entry `pos` with per-item fields (`rating`, `watched_at`, ...).
+    /// Seasons and episodes go show-scoped (show ids plus numbers) when the show's ids are
+    /// known, else by their own ids; movies and shows without ids by title and year.
+    /// `false` when the item cannot be named to Trakt at all.
+    pub(crate) fn push(&mut self, pos: usize, item: &Item, extras: &Map<String, Value>) -> bool {
         let counted = counted_bucket(item.kind);
-        let (bucket, element, ids, title, season, episode) = match item.kind {
+        let mut sent = Sent {
+            pos,
+            bucket: counted,
+            counted,
+            ids: Ids::new(),
+            title: None,
+            season: None,
+            episode: None,
+        };
+        let element = match item.kind {
             MediaType::Movie | MediaType::Show => {
                 let ids = ids_to_json(&item.ids);
-                let bucket = counted;
+                let mut m = Map::new();
                 if ids.is_empty() {
                     let Some(t) = item.title.clone().filter(|t| !t.trim().is_empty()) else {
                         return false;
                     };
-                    let mut m = Map::new();
                     m.insert("title".into(), json!(t));
                     if let Some(y) = item.year {
                         m.insert("year".into(), json!(y));
                     }
-                    (
-                        bucket,
-                        with_extras(m, extras),
-                        Map::new(),
-                        Some((t, item.year)),
-                        None,
-                        None,
-                    )
+                    sent.title = Some((t, item.year));
                 } else {
-                    let mut m = Map::new();
-                    m.insert("ids".into(), Value::Object(ids.clone()));
-                    (bucket, with_extras(m, extras), ids, None, None, None)
+                    sent.ids = IDS.read(&ids);
+                    m.insert("ids".into(), Value::Object(ids));
                 }
+                with_extras(m, extras)
             }
             MediaType::Season | MediaType::Episode => {
                 let show = ids_to_json(&item.show_ids);
-                let s = item.season;
-                let e = item.episode;
+                let (s, e) = (item.season, item.episode);
                 let scoped = !show.is_empty()
                     && s.is_some()
                     && (item.kind == MediaType::Season || e.is_some());
@@ -248,37 +350,26 @@ impl Body {
                         ep.insert("number".into(), json!(e));
                         json!({"number": s, "episodes": [with_extras(ep, extras)]})
                     };
-                    let el = json!({"ids": show.clone(), "seasons": [leaf]});
-                    (
-                        "shows",
-                        el,
-                        show,
-                        None,
-                        s,
-                        e.filter(|_| item.kind == MediaType::Episode),
-                    )
+                    sent.bucket = "shows";
+                    sent.ids = IDS.read(&show);
+                    sent.season = s;
+                    sent.episode = e.filter(|_| item.kind == MediaType::Episode);
+                    json!({"ids": show, "seasons": [leaf]})
                 } else {
                     let own = ids_to_json(&own_ids(item));
                     if own.is_empty() {
                         return false;
                     }
+                    sent.ids = IDS.read(&own);
                     let mut m = Map::new();
-                    m.insert("ids".into(), Value::Object(own.clone()));
-                    (counted, with_extras(m, extras), own, None, None, None)
+                    m.insert("ids".into(), Value::Object(own));
+                    with_extras(m, extras)
                 }
             }
             MediaType::Playlist => return false,
         };
-        self.buckets[bucket_index(bucket)].push(element);
-        self.sent.push(Sent {
-            idx,
-            bucket,
-            counted,
-            ids,
-            title,
-            season,
-            episode,
-        });
+        self.buckets[bucket_index(sent.bucket)].push(element);
+        self.sent.push(sent);
         true
     }
 
@@ -293,120 +384,113 @@ impl Body {
     }
 }
 
-fn same_id_value(a: &Value, b: &Value) -> bool {
-    let s = |v: &Value| match v {
-        Value::String(s) => Some(s.trim().to_ascii_lowercase()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    matches!((s(a), s(b)), (Some(x), Some(y)) if x == y)
-}
-
-/// Whether a `not_found` element names what was sent.
-fn echoes(sent: &Sent, nf: &Value) -> bool {
-    match nf.get("ids").and_then(Value::as_object) {
+/// Whether a `not_found` element names what was sent: a shared id, or (sent by title)
+/// the same title and year.
+fn echoes(sent: &Sent, nf: &Echo) -> bool {
+    match &nf.ids {
         Some(ids) => {
-            !sent.ids.is_empty()
-                && sent
-                    .ids
-                    .iter()
-                    .any(|(k, v)| ids.get(k).is_some_and(|x| same_id_value(v, x)))
+            let echoed = IDS.read(ids);
+            sent.ids
+                .iter()
+                .any(|(k, v)| echoed.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
         }
-        None => match &sent.title {
-            Some((t, y)) => {
-                nf.get("title")
-                    .and_then(Value::as_str)
-                    .is_some_and(|x| x.eq_ignore_ascii_case(t))
-                    && year_of(nf) == *y
-            }
-            None => false,
+        None => match (&sent.title, &nf.title) {
+            (Some((t, y)), Some(x)) => x.eq_ignore_ascii_case(t) && nf.year == *y,
+            _ => false,
         },
     }
 }
 
 /// Whether a show-level `not_found` element covers this show-scoped item: a bare show
 /// element covers every item under it, one with `seasons` only the numbers it lists.
-fn covers_child(sent: &Sent, nf: &Value) -> bool {
-    let Some(seasons) = nf.get("seasons").and_then(Value::as_array) else {
+fn covers_child(sent: &Sent, nf: &Echo) -> bool {
+    let Some(seasons) = &nf.seasons else {
         return true;
     };
     seasons.iter().any(|s| {
-        let n = num(s, "number");
-        if n != sent.season {
+        if s.number != sent.season {
             return false;
         }
-        match (s.get("episodes").and_then(Value::as_array), sent.episode) {
+        match (&s.episodes, sent.episode) {
             (None, _) => true,
-            (Some(eps), Some(e)) => eps.iter().any(|x| num(x, "number") == Some(e)),
+            (Some(eps), Some(e)) => eps.iter().any(|x| x.number == Some(e)),
             (Some(_), None) => false,
         }
     })
 }
 
-/// The positions (`Sent::idx`) that Trakt's `not_found` names.
-pub(crate) fn not_found(body: &Body, answer: &Value) -> BTreeSet<usize> {
-    let mut out = BTreeSet::new();
-    let Some(nf) = answer.get("not_found") else {
-        return out;
-    };
-    for bucket in BUCKETS {
-        for el in nf
-            .get(bucket)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for s in body.sent.iter().filter(|s| s.bucket == bucket) {
-                if echoes(s, el) && (bucket != "shows" || covers_child(s, el)) {
-                    out.insert(s.idx);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn count(answer: &Value, group: &str, bucket: &str) -> u64 {
-    answer
-        .get(group)
-        .and_then(|g| g.get(bucket))
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-}
-
 /// Which kind of write an answer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WriteKind {
-    /// `added` (+ `existing` where Trakt reports it).
+    /// `added` (+ `updated`, `existing`).
     Add,
     /// `deleted`.
     Remove,
 }
 
-/// Per-entry outcomes from an answer, `(idx, outcome)` for every sent entry.
+/// The answer for a chunk of `len` entries, of which `body` holds the ones sent.
 ///
-/// Trakt reports counts per type, not per item, so: everything `not_found` names is
-/// `Unresolved(NotFound)`; for the rest of a type, `added`/`deleted` covering all of them
-/// means `Confirmed`, `existing` covering all means `AlreadyPresent`, a mix of the two is
-/// `Confirmed` (each item is on the list either way), and counts that fall short leave the
-/// type `Unresolved(Unconfirmed)`: the service did not say which ones it took.
-pub(crate) fn outcomes(body: &Body, answer: &Value, kind: WriteKind) -> Vec<(usize, Outcome)> {
-    let missing = not_found(body, answer);
-    let mut out = Vec::with_capacity(body.sent.len());
+/// Trakt reports counts per type, not per item, so: an element `not_found` echoes is
+/// `Unresolved(NotFound)` (matched per bucket and, for show-scoped seasons and episodes,
+/// per season and episode number, so one unknown episode does not make its siblings
+/// "not found"); for the rest of a type, `added`/`deleted` covering all of them means
+/// `Confirmed`, `existing` covering all means `AlreadyPresent`, a mix of the two is
+/// `Confirmed` (each item is in the state asked for either way), and counts that fall
+/// short leave the type unconfirmed: the service did not say which ones it took.
+pub(crate) fn chunk_answer(
+    len: usize,
+    body: &Body,
+    a: &WriteAnswer,
+    kind: WriteKind,
+) -> ChunkAnswer {
+    let mut out = ChunkAnswer::new(len);
+    for (j, o) in chunk_outcomes(len, body, a, kind).into_iter().enumerate() {
+        if let Some(o) = o {
+            out.set(j, o);
+        }
+    }
+    out
+}
+
+/// [`chunk_answer`] as plain outcomes by chunk position (`None`: not sent).
+pub(crate) fn chunk_outcomes(
+    len: usize,
+    body: &Body,
+    a: &WriteAnswer,
+    kind: WriteKind,
+) -> Vec<Option<Outcome>> {
+    let mut out: Vec<Option<Outcome>> = vec![None; len];
+    let mut missing = vec![false; len];
+    for s in &body.sent {
+        let hit = a
+            .not_found
+            .bucket(s.bucket)
+            .iter()
+            .any(|nf| echoes(s, nf) && (s.bucket != "shows" || covers_child(s, nf)));
+        if hit {
+            missing[s.pos] = true;
+            out[s.pos] = Some(Outcome::Unresolved {
+                reason: UnresolvedReason::NotFound,
+                detail: Some("Trakt echoed it as not found".into()),
+            });
+        }
+    }
     for bucket in BUCKETS {
-        let ok: Vec<&Sent> = body
+        let ok: Vec<usize> = body
             .sent
             .iter()
-            .filter(|s| s.counted == bucket && !missing.contains(&s.idx))
+            .filter(|s| s.counted == bucket && !missing[s.pos])
+            .map(|s| s.pos)
             .collect();
         if ok.is_empty() {
             continue;
         }
         let n = ok.len() as u64;
+        let count = WriteAnswer::count;
         let outcome = match kind {
             WriteKind::Add => {
-                let added = count(answer, "added", bucket) + count(answer, "updated", bucket);
-                let existing = count(answer, "existing", bucket);
+                let added = count(&a.added, bucket) + count(&a.updated, bucket);
+                let existing = count(&a.existing, bucket);
                 if added + existing < n {
                     Outcome::Unresolved {
                         reason: UnresolvedReason::Unconfirmed,
@@ -422,17 +506,16 @@ pub(crate) fn outcomes(body: &Body, answer: &Value, kind: WriteKind) -> Vec<(usi
                 }
             }
             WriteKind::Remove => {
-                if count(answer, "deleted", bucket) == 0 {
+                if count(&a.deleted, bucket) == 0 {
                     Outcome::AlreadyAbsent
                 } else {
                     Outcome::Confirmed
                 }
             }
         };
-        out.extend(ok.iter().map(|s| (s.idx, outcome.clone())));
-    }
-    for idx in missing {
-        out.push((idx, Outcome::unresolved(UnresolvedReason::NotFound)));
+        for pos in ok {
+            out[pos] = Some(outcome.clone());
+        }
     }
     out
 }
@@ -440,24 +523,49 @@ pub(crate) fn outcomes(body: &Body, answer: &Value, kind: WriteKind) -> Vec<(usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::from_value;
 
     fn movie(tmdb: &str) -> Item {
         Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, tmdb))
     }
 
+    fn keep<T: std::fmt::Debug>(r: Row<T>) -> T {
+        match r {
+            Row::Keep(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn rows_become_items() {
+    fn rows_become_items_and_broken_rows_are_bad() {
         let row = json!({
-            "type": "episode",
+            "type": "episode", "listed_at": "2024-01-01T00:00:00.000Z",
             "episode": {"season": 1, "number": 2, "title": "Two", "ids": {"trakt": 7, "tvdb": 55, "imdb": null}},
             "show": {"title": "S", "year": 2001, "ids": {"trakt": 1, "tmdb": 9, "slug": "s"}}
         });
-        let it = item_from_row(&row).unwrap();
+        let mut foreign = 0;
+        let it = keep(list_row(&row, &mut foreign)).item;
         assert_eq!(it.key(), "tmdb:9#s01e02");
         assert_eq!(it.ids.get(IdKind::Tvdb), Some("55"));
         assert_eq!(it.show_title.as_deref(), Some("S"));
-        assert!(item_from_row(&json!({"type": "person", "person": {}})).is_none());
-        assert!(item_from_row(&json!({"type": "movie"})).is_none());
+        assert!(matches!(
+            list_row(&json!({"type": "person", "person": {}}), &mut foreign),
+            Row::Skip
+        ));
+        assert_eq!(foreign, 1);
+        for bad in [
+            json!(null),
+            json!({"type": "movie"}),
+            json!({"type": "movie", "movie": {"ids": {}}}),
+            json!({"type": 5}),
+            json!({"type": "movie", "movie": {"ids": {"tmdb": 1}, "year": "x"}}),
+        ] {
+            assert!(matches!(list_row(&bad, &mut foreign), Row::Bad(_)), "{bad}");
+        }
+        let no_rating = json!({"type": "movie", "movie": {"ids": {"tmdb": 1}}, "rating": 11});
+        assert!(matches!(rating_row(&no_rating), Row::Bad(_)));
+        let no_time = json!({"type": "movie", "movie": {"ids": {"tmdb": 1}}, "id": 3});
+        assert!(matches!(play_row(&no_time), Row::Bad(_)));
     }
 
     #[test]
@@ -479,15 +587,28 @@ mod tests {
         );
     }
 
+    fn outcomes(len: usize, b: &Body, a: serde_json::Value, kind: WriteKind) -> Vec<Outcome> {
+        let a: WriteAnswer = from_value(a).unwrap();
+        let entries: Vec<ferry_core::Entry> = (0..len)
+            .map(|n| ferry_core::Entry::watchlist(movie(&n.to_string())))
+            .collect();
+        let cx = ferry_core::Context::default();
+        let mut w = ferry_core::BatchWriter::new(&cx, &entries);
+        let chunk = w.next_chunk(len).unwrap().unwrap();
+        w.record(&chunk, Ok(chunk_answer(len, b, &a, kind)));
+        w.finish().items.into_iter().map(|i| i.outcome).collect()
+    }
+
     #[test]
     fn answers_map_to_per_item_outcomes() {
         let mut b = Body::new();
         b.push(0, &movie("1"), &Map::new());
         b.push(1, &movie("2"), &Map::new());
-        let ep = Item::episode("S", Ids::new().with(IdKind::Tvdb, "5"), 1, 3);
-        b.push(2, &ep, &Map::new());
+        let ep = |e| Item::episode("S", Ids::new().with(IdKind::Tvdb, "5"), 1, e);
+        b.push(2, &ep(3), &Map::new());
+        b.push(3, &ep(4), &Map::new());
         let answer = json!({
-            "added": {"movies": 1, "shows": 0, "seasons": 0, "episodes": 0},
+            "added": {"movies": 1, "shows": 0, "seasons": 0, "episodes": 1},
             "existing": {"movies": 0, "shows": 0, "seasons": 0, "episodes": 0},
             "not_found": {
                 "movies": [{"ids": {"tmdb": 2}}],
@@ -495,35 +616,42 @@ mod tests {
                 "seasons": [], "episodes": []
             }
         });
-        let mut got = outcomes(&b, &answer, WriteKind::Add);
-        got.sort_by_key(|(i, _)| *i);
-        assert_eq!(got[0], (0, Outcome::Confirmed));
-        assert_eq!(got[1], (1, Outcome::unresolved(UnresolvedReason::NotFound)));
-        assert_eq!(got[2], (2, Outcome::unresolved(UnresolvedReason::NotFound)));
+        let got = outcomes(4, &b, answer, WriteKind::Add);
+        let nf = Outcome::Unresolved {
+            reason: UnresolvedReason::NotFound,
+            detail: Some("Trakt echoed it as not found".into()),
+        };
+        assert_eq!(
+            got,
+            [Outcome::Confirmed, nf.clone(), nf, Outcome::Confirmed]
+        );
 
-        let short = json!({"added": {"movies": 1}, "existing": {"movies": 0}, "not_found": {}});
         let mut b = Body::new();
         b.push(0, &movie("1"), &Map::new());
         b.push(1, &movie("2"), &Map::new());
-        let got = outcomes(&b, &short, WriteKind::Add);
-        assert!(got.iter().all(|(_, o)| matches!(
-            o,
-            Outcome::Unresolved {
-                reason: UnresolvedReason::Unconfirmed,
-                ..
-            }
-        )));
+        let short = json!({"added": {"movies": 1}, "existing": {"movies": 0}, "not_found": {}});
+        assert!(
+            outcomes(2, &b, short, WriteKind::Add)
+                .iter()
+                .all(|o| matches!(
+                    o,
+                    Outcome::Unresolved {
+                        reason: UnresolvedReason::Unconfirmed,
+                        ..
+                    }
+                ))
+        );
         let existing = json!({"added": {"movies": 0}, "existing": {"movies": 2}});
         assert!(
-            outcomes(&b, &existing, WriteKind::Add)
+            outcomes(2, &b, existing, WriteKind::Add)
                 .iter()
-                .all(|(_, o)| *o == Outcome::AlreadyPresent)
+                .all(|o| *o == Outcome::AlreadyPresent)
         );
         let gone = json!({"deleted": {"movies": 0}});
         assert!(
-            outcomes(&b, &gone, WriteKind::Remove)
+            outcomes(2, &b, gone, WriteKind::Remove)
                 .iter()
-                .all(|(_, o)| *o == Outcome::AlreadyAbsent)
+                .all(|o| *o == Outcome::AlreadyAbsent)
         );
     }
 }

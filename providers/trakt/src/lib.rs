@@ -2,18 +2,21 @@
 //!
 //! All five features over Trakt's API (`https://api.trakt.tv`), every request through
 //! `ferry-http` (retries, Trakt's published rate limits, single-flight token refresh,
-//! circuit breaker):
+//! circuit breaker), every read and write through the provider kit:
 //!
 //! - **watchlist** (`/sync/watchlist`), **ratings** (`/sync/ratings`), **history**
 //!   (`/sync/history`, one entry per play), **progress** (`/sync/playback`, written with
 //!   `/scrobble/pause`) and **playlists** (personal lists, `/users/me/lists`).
-//! - Every list read is paged (`limit` ≤ 250) and checked against `X-Pagination-*`: a
-//!   failed or short page, or a total that disagrees with `X-Pagination-Item-Count`,
-//!   makes the snapshot `Partial`. A first page that fails is an error, never an empty
-//!   snapshot.
-//! - Writes report per item from Trakt's `added`/`existing`/`deleted`/`not_found`. Items
-//!   already in the requested state are detected by reading first, so no play is ever
-//!   sent twice (Trakt does not deduplicate history) and an equal rating is never
+//! - Every list read goes through the kit's pager (`limit` ≤ 250, judged by the
+//!   `X-Pagination-*` headers) with typed rows decoded one at a time: a missing or
+//!   invalid header, a short or failed later page, or a row that does not decode makes
+//!   the snapshot `Partial`. A first page that fails is an error, never an empty
+//!   snapshot (`read.rs`).
+//! - Writes go through the kit's batch writer and report per item from Trakt's
+//!   `added`/`existing`/`deleted`/`not_found` (`write.rs`). What Trakt already holds is
+//!   resolved against one read of the list, kept for the writes that follow, so a first
+//!   sync of N titles costs N / 250 reads plus N / 100 writes. No play is ever sent twice
+//!   (Trakt does not deduplicate history, `history.rs`) and an equal rating is never
 //!   rewritten. Account limits come from `/users/settings`; exactly the items past a
 //!   limit are `Unresolved(AccountLimit)`.
 //! - Trakt takes watched titles off the watchlist. A title it removed only because ferry
@@ -25,72 +28,36 @@
 
 mod api;
 mod auth;
-mod common;
+mod config;
 mod convert;
 mod history;
-mod lists;
 mod memo;
+mod model;
 mod playlists;
 mod progress;
-mod ratings;
-mod watchlist;
+mod read;
+mod write;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
-    Health, HealthStatus, InventoryOps, KvStore, MediaType, ProviderKind, Result, Secret, Snapshot,
+    Health, HealthStatus, InventoryOps, MediaType, ProviderKind, Result, Secret, Snapshot,
     Timestamp, VerbClass, WriteReport,
 };
-use ferry_http::{Clock, HttpClient, KvTokenStore, RetryPolicy, TOKENS_NAMESPACE};
-use serde::Deserialize;
+use ferry_http::{HttpClient, KvTokenStore};
 use serde_json::Value;
 
 pub use auth::{DeviceCode, DeviceFlow, OOB_REDIRECT, TokenGrant, device_flow};
+pub use config::{DEFAULT_BASE_URL, TraktConfig, TraktOptions};
 
 use crate::api::Api;
 use crate::memo::WatchlistMemo;
-
-/// Trakt's API.
-pub const DEFAULT_BASE_URL: &str = "https://api.trakt.tv";
-
-/// `[providers.<instance>]` keys for `kind = "trakt"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraktConfig {
-    /// The API app's client id (sent as `trakt-api-key`).
-    pub client_id: Secret,
-    /// The app's client secret; with `refresh_token`, lets an expired token be renewed.
-    #[serde(default)]
-    pub client_secret: Option<Secret>,
-    /// Optional: `ferry auth trakt` stores tokens in the state database instead.
-    #[serde(default)]
-    pub access_token: Option<Secret>,
-    #[serde(default)]
-    pub refresh_token: Option<Secret>,
-    #[serde(default = "default_base_url")]
-    pub base_url: String,
-    /// Items per page for list reads (1-250, default 250).
-    #[serde(default)]
-    pub page_limit: Option<u32>,
-}
-
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_owned()
-}
-
-/// Test and embedding hooks: the clock behind every wait, the retry policy, the jitter
-/// seed.
-#[derive(Debug, Clone, Default)]
-pub struct TraktOptions {
-    pub clock: Option<Arc<dyn Clock>>,
-    pub retry: Option<RetryPolicy>,
-    pub seed: Option<u64>,
-}
+use crate::model::{ActivitiesWire, SettingsWire};
+use crate::read::{Caches, ListTarget, Listing, read_list, read_playback, read_ratings};
+use crate::write::{certain, list_add, list_remove, ratings_add, ratings_remove, screen, writer};
 
 /// One configured Trakt account.
 #[derive(Debug)]
@@ -101,6 +68,8 @@ pub struct TraktProvider {
     signed_in: bool,
     /// Which watchlist removals ferry caused itself by writing plays.
     memo: WatchlistMemo,
+    /// The last complete reads writes resolve against.
+    known: Caches,
 }
 
 const ALL_KINDS: [MediaType; 4] = [
@@ -109,79 +78,6 @@ const ALL_KINDS: [MediaType; 4] = [
     MediaType::Season,
     MediaType::Episode,
 ];
-const PLAYS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
-
-/// Where this provider remembers which configured tokens the persisted (rotated) ones
-/// descend from.
-const CONFIG_NAMESPACE: &str = "trakt";
-
-fn fingerprint(config: &TraktConfig) -> String {
-    let mut h = DefaultHasher::new();
-    config
-        .access_token
-        .as_ref()
-        .map(Secret::expose)
-        .hash(&mut h);
-    config
-        .refresh_token
-        .as_ref()
-        .map(Secret::expose)
-        .hash(&mut h);
-    format!("{:016x}", h.finish())
-}
-
-/// The tokens to start with: the rotated ones persisted after a refresh, unless the
-/// configured tokens changed since (the user re-authenticated); with the access token's
-/// expiry when it is known (stored tokens), so it is refreshed before it lapses.
-fn starting_tokens(
-    instance: &str,
-    config: &TraktConfig,
-    kv: &Arc<dyn KvStore>,
-) -> (Secret, Option<Secret>, Option<Timestamp>) {
-    let stored = || match KvTokenStore::new(kv.clone(), instance).load() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(instance, "stored Trakt tokens unreadable: {e}");
-            None
-        }
-    };
-    let Some(access) = config.access_token.clone() else {
-        // No token in the config: the ones `ferry auth trakt` stored, else none at all
-        // (every request then fails as auth_failed, and health says to run the auth).
-        return match stored() {
-            Some(t) => (
-                t.access,
-                t.refresh.or_else(|| config.refresh_token.clone()),
-                t.expires_at,
-            ),
-            None => (Secret::new(""), config.refresh_token.clone(), None),
-        };
-    };
-    let configured = (access, config.refresh_token.clone(), None);
-    let fp = fingerprint(config);
-    let key = format!("{instance}:configured");
-    let same_config = kv
-        .get(CONFIG_NAMESPACE, &key)
-        .ok()
-        .flatten()
-        .is_some_and(|v| v == fp);
-    if !same_config {
-        let _ = kv.put(CONFIG_NAMESPACE, &key, &fp);
-        let _ = kv.delete(TOKENS_NAMESPACE, instance);
-        return configured;
-    }
-    match KvTokenStore::new(kv.clone(), instance).load() {
-        Ok(Some(t)) => (t.access, t.refresh.or(configured.1), t.expires_at),
-        Ok(None) => configured,
-        Err(e) => {
-            tracing::warn!(
-                instance,
-                "stored Trakt tokens unreadable, using the configured ones: {e}"
-            );
-            configured
-        }
-    }
-}
 
 impl TraktProvider {
     pub fn new(instance: &str, config: TraktConfig, env: &BuildEnv) -> Result<Self> {
@@ -194,23 +90,24 @@ impl TraktProvider {
         env: &BuildEnv,
         opts: TraktOptions,
     ) -> Result<Self> {
-        let invalid = |msg: &str| {
-            Error::new(ErrorKind::InvalidInput, msg.to_owned())
-                .with_provider(Self::ID)
-                .with_context("instance", instance.to_owned())
-        };
         if config.client_id.is_empty() {
-            return Err(invalid("client_id is empty"));
+            return Err(Error::new(ErrorKind::InvalidInput, "client_id is empty")
+                .with_provider(Self::ID)
+                .with_context("instance", instance.to_owned()));
         }
         let base = config.base_url.trim().trim_end_matches('/').to_owned();
-        let (access, refresh, expiry) = starting_tokens(instance, &config, &env.kv);
+        let (access, refresh, expiry) = config::starting_tokens(instance, &config, &env.kv);
+        let limits = opts
+            .rate_limits
+            .clone()
+            .unwrap_or_else(|| Self::capabilities().rate_limits);
         let mut b = HttpClient::builder(Self::ID, instance)
             .base_url(&base)
             .header("trakt-api-version", "2")
             .secret_header("trakt-api-key", &config.client_id)
             .bearer(&access)
             .token_expiry(expiry)
-            .rate_limits(&Self::capabilities().rate_limits)
+            .rate_limits(&limits)
             .store(env.kv.clone())
             .token_sink(Arc::new(KvTokenStore::new(env.kv.clone(), instance)));
         if let Some(s) = &config.client_secret {
@@ -245,14 +142,121 @@ impl TraktProvider {
         let http = b.build()?;
         Ok(TraktProvider {
             instance: instance.to_owned(),
-            api: Api::new(http, config.page_limit),
+            api: Api::new(http, config.page_limit()),
             signed_in: !access.expose().trim().is_empty(),
             memo,
+            known: Caches::default(),
         })
     }
 
-    fn refuse(feature: Feature) -> Error {
-        Error::unsupported(format!("trakt does not hold {feature}")).with_provider(Self::ID)
+    /// The watchlist a write resolves against: the kept copy while fresh, else a read.
+    async fn watchlist_now(&self, cx: &Context) -> Result<(u64, Listing)> {
+        let now = self.memo.now_ms();
+        Ok(match self.known.watchlist.take_fresh(now) {
+            Some((at, rows)) => (at, Listing::known(rows)),
+            None => (now, read_list(&self.api, cx, &ListTarget::Watchlist).await?),
+        })
+    }
+
+    async fn watchlist_write(
+        &self,
+        cx: &Context,
+        entries: &[Entry],
+        add: bool,
+    ) -> Result<WriteReport> {
+        let pre = screen(entries, Feature::Watchlist, &ALL_KINDS);
+        if pre.iter().all(Option::is_some) {
+            return Ok(writer(cx, entries, pre).finish());
+        }
+        let (at, mut current) = self.watchlist_now(cx).await?;
+        let target = ListTarget::Watchlist;
+        let report = if add {
+            list_add(&self.api, cx, &target, entries, pre, &mut current).await?
+        } else {
+            list_remove(&self.api, cx, &target, entries, pre, &mut current).await?
+        };
+        if current.is_complete() && certain(&report) {
+            self.known.watchlist.put_back(at, current.rows);
+        }
+        let done: Vec<(&Entry, &ferry_core::Outcome)> = entries
+            .iter()
+            .zip(&report.items)
+            .filter(|(e, _)| e.feature() == Feature::Watchlist)
+            .map(|(e, o)| (e, &o.outcome))
+            .collect();
+        self.memo.after_write(cx, &done, add);
+        Ok(report)
+    }
+
+    async fn ratings_write(
+        &self,
+        cx: &Context,
+        entries: &[Entry],
+        add: bool,
+    ) -> Result<WriteReport> {
+        let pre = screen(entries, Feature::Ratings, &ALL_KINDS);
+        if pre.iter().all(Option::is_some) {
+            return Ok(writer(cx, entries, pre).finish());
+        }
+        let now = self.memo.now_ms();
+        let (at, mut current, partial) = match self.known.ratings.take_fresh(now) {
+            Some((at, rows)) => (at, rows, Vec::new()),
+            None => {
+                let (rows, proof) = read_ratings(&self.api, cx).await?.into_parts();
+                (now, rows, proof.reasons().to_vec())
+            }
+        };
+        let report = if add {
+            ratings_add(&self.api, cx, entries, pre, &mut current).await?
+        } else {
+            ratings_remove(&self.api, cx, entries, pre, &mut current, &partial).await?
+        };
+        if partial.is_empty() && certain(&report) {
+            self.known.ratings.put_back(at, current);
+        }
+        Ok(report)
+    }
+
+    async fn progress_write(
+        &self,
+        cx: &Context,
+        entries: &[Entry],
+        add: bool,
+    ) -> Result<WriteReport> {
+        let pre = screen(entries, Feature::Progress, &progress::KINDS);
+        if pre.iter().all(Option::is_some) {
+            return Ok(writer(cx, entries, pre).finish());
+        }
+        let now = self.memo.now_ms();
+        let kept = self
+            .known
+            .playback
+            .take_fresh(now)
+            .filter(|(_, rows)| add || !progress::ids_needed(entries, rows));
+        let (at, mut current, partial) = match kept {
+            Some((at, rows)) => (at, rows, Vec::new()),
+            None => {
+                let (rows, proof) = read_playback(&self.api, cx).await?.into_parts();
+                (now, rows, proof.reasons().to_vec())
+            }
+        };
+        let report = if add {
+            progress::add(&self.api, cx, entries, &mut current).await?
+        } else {
+            progress::remove(&self.api, cx, entries, &mut current, &partial).await?
+        };
+        if partial.is_empty() && certain(&report) {
+            self.known.playback.put_back(at, current);
+        }
+        Ok(report)
+    }
+
+    async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
+        let r = history::add(&self.api, &self.memo, cx, entries).await;
+        // Trakt takes what was played off the watchlist and out of playback.
+        self.known.watchlist.forget();
+        self.known.playback.forget();
+        r
     }
 }
 
@@ -266,8 +270,8 @@ impl ProviderKind for TraktProvider {
             .with_activities(true)
             .with(Feature::Watchlist, FeatureCaps::full(100, &ALL_KINDS))
             .with(Feature::Ratings, FeatureCaps::full(100, &ALL_KINDS))
-            .with(Feature::History, FeatureCaps::full(100, &PLAYS))
-            .with(Feature::Progress, FeatureCaps::full(20, &PLAYS))
+            .with(Feature::History, FeatureCaps::full(100, &history::KINDS))
+            .with(Feature::Progress, FeatureCaps::full(20, &progress::KINDS))
             .with(Feature::Playlists, FeatureCaps::full(1, &ALL_KINDS))
             .with_rate_limit(VerbClass::Read, 1000, Duration::from_secs(300))
             .with_rate_limit(VerbClass::Write, 1, Duration::from_secs(1))
@@ -279,17 +283,6 @@ impl ProviderKind for TraktProvider {
 }
 
 ferry_core::register_provider!(TraktProvider);
-
-/// The latest of several `last_activities` timestamps (raw strings, so a checkpoint keeps
-/// Trakt's milliseconds; compared as timestamps first).
-fn latest(v: &Value, fields: &[(&str, &str)]) -> Option<String> {
-    fields
-        .iter()
-        .filter_map(|(g, f)| v.get(*g)?.get(*f)?.as_str())
-        .filter_map(|s| Timestamp::parse(s).map(|t| (t, s)))
-        .max()
-        .map(|(_, s)| s.to_owned())
-}
 
 #[async_trait]
 impl InventoryOps for TraktProvider {
@@ -343,9 +336,9 @@ impl InventoryOps for TraktProvider {
         };
         let mut h = Health::ok().with_features(&caps, true);
         h.rate = api::rate_info(&resp);
-        match resp.json::<Value>() {
-            Ok(v) => {
-                let s = self.api.remember_settings(&v).await;
+        match resp.json::<SettingsWire>() {
+            Ok(w) => {
+                let s = self.api.remember_settings(w).await;
                 if let Some(n) = s.watchlist_items {
                     h.account_limits.insert(Feature::Watchlist, n);
                 }
@@ -368,9 +361,9 @@ impl InventoryOps for TraktProvider {
             .probe()
             .send(cx)
             .await;
-        match activities.and_then(|r| r.json::<Value>()) {
+        match activities.and_then(|r| r.json::<ActivitiesWire>()) {
             // The run uses these checkpoints instead of asking again.
-            Ok(v) => h = h.with_activities(activities_from(&v)),
+            Ok(a) => h = h.with_activities(checkpoints(&a)),
             Err(e) => {
                 h.status = match e.kind() {
                     ErrorKind::RateLimited => HealthStatus::RateLimited,
@@ -384,29 +377,24 @@ impl InventoryOps for TraktProvider {
     }
 
     async fn build_index(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
-        cx.check_cancelled()?;
-        let api = &self.api;
+        let (api, known) = (&self.api, &self.known);
+        let at = self.memo.now_ms();
         match feature {
-            Feature::Watchlist => watchlist::build_index(api, &self.memo, cx).await,
-            Feature::Ratings => ratings::build_index(api, cx).await,
-            Feature::History => history::build_index(api, cx).await,
-            Feature::Progress => progress::build_index(api, cx).await,
-            Feature::Playlists => playlists::build_index(api, cx).await,
+            Feature::Watchlist => read::watchlist_index(api, &self.memo, known, cx).await,
+            Feature::Ratings => read::ratings_index(api, known, at, cx).await,
+            Feature::History => read::history_index(api, cx).await,
+            Feature::Progress => read::progress_index(api, known, at, cx).await,
+            Feature::Playlists => playlists::index(api, cx).await,
         }
     }
 
     async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        cx.check_cancelled()?;
-        if !Self::capabilities().supports(feature) {
-            return Err(Self::refuse(feature));
-        }
-        let api = &self.api;
         match feature {
-            Feature::Watchlist => watchlist::write(api, &self.memo, cx, entries, true).await,
-            Feature::Ratings => ratings::add(api, cx, entries).await,
-            Feature::History => history::add(api, &self.memo, cx, entries).await,
-            Feature::Progress => progress::add(api, cx, entries).await,
-            Feature::Playlists => playlists::add(api, cx, entries).await,
+            Feature::Watchlist => self.watchlist_write(cx, entries, true).await,
+            Feature::Ratings => self.ratings_write(cx, entries, true).await,
+            Feature::History => self.history_add(cx, entries).await,
+            Feature::Progress => self.progress_write(cx, entries, true).await,
+            Feature::Playlists => playlists::add(&self.api, cx, entries).await,
         }
     }
 
@@ -416,17 +404,12 @@ impl InventoryOps for TraktProvider {
         feature: Feature,
         entries: &[Entry],
     ) -> Result<WriteReport> {
-        cx.check_cancelled()?;
-        if !Self::capabilities().supports(feature) {
-            return Err(Self::refuse(feature));
-        }
-        let api = &self.api;
         match feature {
-            Feature::Watchlist => watchlist::write(api, &self.memo, cx, entries, false).await,
-            Feature::Ratings => ratings::remove(api, cx, entries).await,
-            Feature::History => history::remove(api, cx, entries).await,
-            Feature::Progress => progress::remove(api, cx, entries).await,
-            Feature::Playlists => playlists::remove(api, cx, entries).await,
+            Feature::Watchlist => self.watchlist_write(cx, entries, false).await,
+            Feature::Ratings => self.ratings_write(cx, entries, false).await,
+            Feature::History => history::remove(&self.api, cx, entries).await,
+            Feature::Progress => self.progress_write(cx, entries, false).await,
+            Feature::Playlists => playlists::remove(&self.api, cx, entries).await,
         }
     }
 
@@ -434,20 +417,29 @@ impl InventoryOps for TraktProvider {
     /// ratings the latest `rated_at`, history the latest `watched_at`, progress the latest
     /// `paused_at`, playlists `lists.updated_at`.
     async fn activities(&self, cx: &Context) -> Result<Activities> {
-        cx.check_cancelled()?;
-        let v: Value = self
+        let a: ActivitiesWire = self
             .api
             .http
             .get("GET /sync/last_activities", "/sync/last_activities")
             .send_json(cx)
             .await?;
-        Ok(activities_from(&v))
+        Ok(checkpoints(&a))
     }
 }
 
-/// Maps a `/sync/last_activities` body to ferry's checkpoints.
-pub fn activities_from(v: &Value) -> Activities {
-    let mut a = Activities::new();
+/// The latest of several `last_activities` timestamps (raw strings, so a checkpoint keeps
+/// Trakt's milliseconds; compared as timestamps first).
+fn latest(a: &ActivitiesWire, fields: &[(&str, &str)]) -> Option<String> {
+    fields
+        .iter()
+        .filter_map(|(g, f)| a.get(*g)?.stamp(f))
+        .filter_map(|s| Timestamp::parse(s).map(|t| (t, s)))
+        .max()
+        .map(|(_, s)| s.to_owned())
+}
+
+fn checkpoints(a: &ActivitiesWire) -> Activities {
+    let mut out = Activities::new();
     let pick: [(Feature, &[(&str, &str)]); 5] = [
         (
             Feature::Watchlist,
@@ -479,9 +471,17 @@ pub fn activities_from(v: &Value) -> Activities {
         (Feature::Playlists, &[("lists", "updated_at")]),
     ];
     for (f, fields) in pick {
-        if let Some(s) = latest(v, fields) {
-            a = a.with(f, s);
+        if let Some(s) = latest(a, fields) {
+            out = out.with(f, s);
         }
     }
-    a
+    out
+}
+
+/// Maps a `/sync/last_activities` body to ferry's checkpoints (an undecodable body has
+/// none).
+pub fn activities_from(v: &Value) -> Activities {
+    serde_json::from_value::<ActivitiesWire>(v.clone())
+        .map(|a| checkpoints(&a))
+        .unwrap_or_default()
 }

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::common::Matcher;
+use crate::write::Matcher;
 
 /// The [`KvStore`] namespace of both records.
 pub(crate) const NAMESPACE: &str = "trakt.watchlist";

@@ -5,23 +5,24 @@
 use std::collections::HashSet;
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, Item, MediaType, Outcome, Payload, Playlist, Result,
-    Snapshot, UnresolvedReason, WriteReport,
+    Context, Entry, Error, ErrorKind, Feature, Item, MediaType, Outcome, Payload, Playlist, Proof,
+    Result, Row, Snapshot, UnresolvedReason, WriteReport, read::decode,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::api::{Api, Paged, error_outcomes};
-use crate::common::{Matcher, Slots, valid};
-use crate::lists::{ListTarget, Listing, add_items, read_list, remove_items};
+use crate::api::{Api, ListCall};
+use crate::model::{ListRow, ReorderAnswer};
+use crate::read::{ListTarget, Listing, read_list, read_list_proved};
+use crate::write::{Matcher, list_add, list_remove, screen, writer};
 
 const KINDS: [MediaType; 1] = [MediaType::Playlist];
-
-#[derive(Debug, Clone)]
-struct TraktList {
-    id: u64,
-    name: String,
-    description: Option<String>,
-}
+/// What a personal list may hold (and a playlist entry may name).
+const ITEM_KINDS: [MediaType; 4] = [
+    MediaType::Movie,
+    MediaType::Show,
+    MediaType::Season,
+    MediaType::Episode,
+];
 
 fn norm(name: &str) -> String {
     name.trim().to_lowercase()
@@ -33,86 +34,63 @@ fn desc(d: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn lists(api: &Api, cx: &Context) -> Result<(Vec<TraktList>, Paged)> {
-    let mut paged = api
-        .read_all(cx, "GET /users/me/lists", "/users/me/lists", &[])
+/// The user's personal lists.
+async fn lists(api: &Api, cx: &Context) -> Result<(Vec<ListRow>, Proof)> {
+    let call = ListCall::new("GET /users/me/lists", "/users/me/lists");
+    let read = api
+        .read(cx, "lists", &call, |v| {
+            Row::from_result(decode::<ListRow>(&v))
+        })
         .await?;
-    let mut out = Vec::new();
-    let mut skipped = 0;
-    for r in &paged.rows {
-        let id = r
-            .get("ids")
-            .and_then(|i| i.get("trakt"))
-            .and_then(Value::as_u64);
-        let name = r.get("name").and_then(Value::as_str);
-        match (id, name) {
-            (Some(id), Some(name)) => out.push(TraktList {
-                id,
-                name: name.to_owned(),
-                description: desc(r.get("description").and_then(Value::as_str)),
-            }),
-            _ => skipped += 1,
-        }
-    }
-    if skipped > 0 {
-        paged
-            .problems
-            .push(format!("{skipped} lists could not be read"));
-    }
-    Ok((out, paged))
+    Ok(read.into_parts())
 }
 
 /// All lists, or an error: writes must not create a second list because the first sat
 /// on a page that failed.
-async fn all_lists(api: &Api, cx: &Context) -> Result<Vec<TraktList>> {
-    let (lists, paged) = lists(api, cx).await?;
-    if !paged.is_complete() {
+async fn all_lists(api: &Api, cx: &Context) -> Result<Vec<ListRow>> {
+    let (lists, proof) = lists(api, cx).await?;
+    if let Some(why) = proof.reason() {
         return Err(Error::new(
             ErrorKind::Unavailable,
-            format!(
-                "the personal lists could not be read completely: {}",
-                paged.reason()
-            ),
+            format!("the personal lists could not be read completely: {why}"),
         )
         .with_provider("trakt"));
     }
     Ok(lists)
 }
 
-pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
-    let (lists, paged) = lists(api, cx).await?;
-    let mut problems = paged.problems;
-    let mut snap = Snapshot::unproven_legacy(Feature::Playlists);
+pub(crate) async fn index(api: &Api, cx: &Context) -> Result<Snapshot> {
+    let (lists, mut proof) = lists(api, cx).await?;
     let mut names = HashSet::new();
+    let mut entries = Vec::new();
     for l in lists {
         if !names.insert(norm(&l.name)) {
-            problems.push(format!(
+            proof.mark_partial(format!(
                 "two lists are named {:?}; only one is shown",
                 l.name
             ));
             continue;
         }
-        let listing = match read_list(api, cx, &ListTarget::List(l.id)).await {
-            Ok(li) => li,
-            Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
+        let (rows, list_proof) = match read_list_proved(api, cx, &ListTarget::List(l.ids.trakt))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind(), ErrorKind::Cancelled | ErrorKind::Auth) => return Err(e),
             Err(e) => {
-                problems.push(format!("list {:?}: {e}", l.name));
+                proof.mark_partial(format!("list {:?}: {e}", l.name));
                 continue;
             }
         };
-        if !listing.is_complete() {
-            problems.push(format!("list {:?}: {}", l.name, listing.paged.reason()));
+        if let Some(why) = list_proof.reason() {
+            proof.mark_partial(format!("list {:?}: {why}", l.name));
         }
-        snap.insert(Entry::playlist(Playlist {
+        entries.push(Entry::playlist(Playlist {
             name: l.name,
-            description: l.description,
-            items: listing.rows.into_iter().map(|r| r.item).collect(),
+            description: desc(l.description.as_deref()),
+            items: rows.into_iter().map(|r| r.item).collect(),
         }));
     }
-    if !problems.is_empty() {
-        snap.mark_partial(problems.join("; "));
-    }
-    Ok(snap)
+    Ok(proof.snapshot(Feature::Playlists, entries))
 }
 
 /// The playlist's items without repeats (a Trakt list holds each title once).
@@ -135,134 +113,84 @@ fn same_items(current: &Listing, want: &[Item]) -> bool {
 }
 
 pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-    cx.check_cancelled()?;
-    let mut slots = Slots::new(entries.len());
-    let ok = valid(entries, Feature::Playlists, &KINDS, &mut slots);
-    if ok.is_empty() {
-        return Ok(slots.report(entries));
+    let mut w = writer(cx, entries, screen(entries, Feature::Playlists, &KINDS));
+    if (0..entries.len()).all(|i| w.is_settled(i)) {
+        return Ok(w.finish());
     }
     let mut lists = all_lists(api, cx).await?;
-    let mut sent_any = false;
-    for i in ok {
-        if slots.cancelled(cx, sent_any)? {
-            break;
-        }
+    while let Some(chunk) = w.next_chunk(1)? {
+        let i = chunk[0];
         let Payload::Playlist(p) = &entries[i].payload else {
             continue;
         };
-        let want = wanted(p);
-        let want_desc = desc(p.description.as_deref());
-        let existing = lists
-            .iter()
-            .find(|l| norm(&l.name) == norm(&p.name))
-            .cloned();
-        let (id, current, old_desc) = match existing {
-            Some(l) => {
-                let current = match read_list(api, cx, &ListTarget::List(l.id)).await {
-                    Ok(c) if c.is_complete() => c,
-                    Ok(c) => {
-                        slots.set(
-                            i,
-                            Outcome::Failed {
-                                kind: ErrorKind::Unavailable,
-                                message: format!(
-                                    "the list could not be read completely: {}",
-                                    c.paged.reason()
-                                ),
-                            },
-                        );
-                        continue;
-                    }
-                    Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
-                    Err(e) => {
-                        slots.set(i, error_outcomes(&e).sent);
-                        continue;
-                    }
-                };
-                if same_items(&current, &want) && l.description == want_desc {
-                    slots.set(i, Outcome::AlreadyPresent);
-                    continue;
-                }
-                (l.id, current, l.description)
-            }
-            None => {
-                sent_any = true;
-                let body = json!({
-                    "name": p.name.trim(),
-                    "description": want_desc,
-                    "privacy": "private",
-                });
-                // Not idempotent: a repeated create makes a second list.
-                let created = api
-                    .post(cx, "POST /users/me/lists", "/users/me/lists", &body, false)
-                    .await
-                    .and_then(|r| r.json::<Value>());
-                let id = match created {
-                    Ok(v) => v
-                        .get("ids")
-                        .and_then(|x| x.get("trakt"))
-                        .and_then(Value::as_u64),
-                    Err(e) => {
-                        let eo = error_outcomes(&e);
-                        slots.set(i, eo.sent);
-                        if let Some(rest) = eo.rest {
-                            slots.fill(&rest);
-                            break;
-                        }
-                        continue;
-                    }
-                };
-                let Some(id) = id else {
-                    slots.set(
-                        i,
-                        Outcome::Unresolved {
-                            reason: UnresolvedReason::Unconfirmed,
-                            detail: Some("the created list has no id".into()),
-                        },
-                    );
-                    continue;
-                };
-                lists.push(TraktList {
-                    id,
-                    name: p.name.trim().to_owned(),
-                    description: want_desc.clone(),
-                });
-                let empty = Listing {
-                    rows: Vec::new(),
-                    paged: Paged::default(),
-                };
-                (id, empty, want_desc.clone())
-            }
-        };
-        sent_any = true;
-        let o = sync_items(
-            api,
-            cx,
-            id,
-            &current,
-            &want,
-            old_desc != want_desc,
-            &want_desc,
-        )
-        .await;
-        match o {
-            Ok(o) => slots.set(i, o),
-            Err(e) if e.kind() == ErrorKind::Cancelled => {
-                slots.set(i, Outcome::failed(&e));
-                slots.fill(&Outcome::failed(&e));
-                break;
-            }
-            Err(e) => {
-                let eo = error_outcomes(&e);
-                slots.set(i, eo.sent);
-                if let Some(rest) = eo.rest {
-                    slots.fill(&rest);
-                    break;
-                }
-            }
-        }
+        let r = add_one(api, cx, p, &mut lists).await;
+        w.record_one(i, r);
     }
-    Ok(slots.report(entries))
+    Ok(w.finish())
+}
+
+/// Makes one list match playlist `p`, creating it when no list has its name.
+async fn add_one(
+    api: &Api,
+    cx: &Context,
+    p: &Playlist,
+    lists: &mut Vec<ListRow>,
+) -> Result<Outcome> {
+    let want = wanted(p);
+    let want_desc = desc(p.description.as_deref());
+    let existing = lists
+        .iter()
+        .find(|l| norm(&l.name) == norm(&p.name))
+        .cloned();
+    let (id, current, old_desc) = match existing {
+        Some(l) => {
+            let current = read_list(api, cx, &ListTarget::List(l.ids.trakt)).await?;
+            if !current.is_complete() {
+                return Ok(Outcome::Failed {
+                    kind: ErrorKind::Unavailable,
+                    message: format!(
+                        "the list could not be read completely: {}",
+                        current.partial.join("; ")
+                    ),
+                });
+            }
+            let old = desc(l.description.as_deref());
+            if same_items(&current, &want) && old == want_desc {
+                return Ok(Outcome::AlreadyPresent);
+            }
+            (l.ids.trakt, current, old)
+        }
+        None => {
+            let body = json!({
+                "name": p.name.trim(),
+                "description": want_desc,
+                "privacy": "private",
+            });
+            // Not idempotent: a repeated create makes a second list.
+            let resp = api
+                .post(cx, "POST /users/me/lists", "/users/me/lists", &body, false)
+                .await?;
+            let Ok(created) = resp.json::<ListRow>() else {
+                return Ok(Outcome::Unresolved {
+                    reason: UnresolvedReason::Unconfirmed,
+                    detail: Some("the created list has no id".into()),
+                });
+            };
+            let id = created.ids.trakt;
+            lists.push(created);
+            (id, Listing::default(), want_desc.clone())
+        }
+    };
+    sync_items(
+        api,
+        cx,
+        id,
+        current,
+        &want,
+        old_desc != want_desc,
+        &want_desc,
+    )
+    .await
 }
 
 /// Makes list `id` (holding `current`) hold `want` in order.
@@ -270,7 +198,7 @@ async fn sync_items(
     api: &Api,
     cx: &Context,
     id: u64,
-    current: &Listing,
+    mut current: Listing,
     want: &[Item],
     update_desc: bool,
     description: &Option<String>,
@@ -282,55 +210,47 @@ async fn sync_items(
     for w in want {
         match m.find(w) {
             Some(r) => keep[r] = true,
-            None => to_add.push(w.clone()),
+            None => to_add.push(Entry::watchlist(w.clone())),
         }
     }
-    let to_remove: Vec<Item> = current
+    let to_remove: Vec<Entry> = current
         .rows
         .iter()
         .zip(&keep)
         .filter(|(_, k)| !**k)
-        .map(|(r, _)| r.item.clone())
+        .map(|(r, _)| Entry::watchlist(r.item.clone()))
         .collect();
     let mut problems: Vec<String> = Vec::new();
     let mut not_found = Vec::new();
     let mut over_limit = 0;
     if !to_remove.is_empty() {
-        for (item, o) in to_remove
-            .iter()
-            .zip(remove_items(api, cx, &target, &to_remove, current).await?)
-        {
-            if !o.is_settled() {
-                problems.push(format!("{} was not removed: {o:?}", item.label()));
+        let pre = screen(&to_remove, Feature::Watchlist, &ITEM_KINDS);
+        let r = list_remove(api, cx, &target, &to_remove, pre, &mut current).await?;
+        for (e, o) in to_remove.iter().zip(r.items) {
+            if !o.outcome.is_settled() {
+                problems.push(format!(
+                    "{} was not removed: {:?}",
+                    e.item.label(),
+                    o.outcome
+                ));
             }
         }
     }
     if !to_add.is_empty() {
-        let kept = Listing {
-            rows: current
-                .rows
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(r, _)| r.clone())
-                .collect(),
-            paged: Paged::default(),
-        };
-        for (item, o) in to_add
-            .iter()
-            .zip(add_items(api, cx, &target, &to_add, &kept).await?)
-        {
-            match o {
+        let pre = screen(&to_add, Feature::Watchlist, &ITEM_KINDS);
+        let r = list_add(api, cx, &target, &to_add, pre, &mut current).await?;
+        for (e, o) in to_add.iter().zip(r.items) {
+            match o.outcome {
                 Outcome::Confirmed | Outcome::AlreadyPresent => {}
                 Outcome::Unresolved {
                     reason: UnresolvedReason::NotFound,
                     ..
-                } => not_found.push(item.label()),
+                } => not_found.push(e.item.label()),
                 Outcome::Unresolved {
                     reason: UnresolvedReason::AccountLimit,
                     ..
                 } => over_limit += 1,
-                o => problems.push(format!("{} was not added: {o:?}", item.label())),
+                o => problems.push(format!("{} was not added: {o:?}", e.item.label())),
             }
         }
     }
@@ -357,13 +277,12 @@ async fn sync_items(
                 true,
             )
             .await?;
-        let skipped = resp
-            .json::<Value>()
-            .ok()
-            .and_then(|v| v.get("skipped_ids").and_then(Value::as_array).map(Vec::len))
-            .unwrap_or(0);
-        if skipped > 0 {
-            problems.push(format!("{skipped} items could not be ranked"));
+        match resp.json::<ReorderAnswer>() {
+            Ok(a) if !a.skipped_ids.is_empty() => {
+                problems.push(format!("{} items could not be ranked", a.skipped_ids.len()))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(format!("the reorder answer could not be read: {e}")),
         }
     }
     if update_desc {
@@ -398,47 +317,35 @@ async fn sync_items(
 }
 
 pub(crate) async fn remove(api: &Api, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-    cx.check_cancelled()?;
-    let mut slots = Slots::new(entries.len());
-    let ok = valid(entries, Feature::Playlists, &KINDS, &mut slots);
-    if ok.is_empty() {
-        return Ok(slots.report(entries));
+    let mut w = writer(cx, entries, screen(entries, Feature::Playlists, &KINDS));
+    if (0..entries.len()).all(|i| w.is_settled(i)) {
+        return Ok(w.finish());
     }
     let lists = all_lists(api, cx).await?;
-    let mut sent_any = false;
-    for i in ok {
-        if slots.cancelled(cx, sent_any)? {
-            break;
-        }
+    while let Some(chunk) = w.next_chunk(1)? {
+        let i = chunk[0];
         let Payload::Playlist(p) = &entries[i].payload else {
             continue;
         };
         let Some(l) = lists.iter().find(|l| norm(&l.name) == norm(&p.name)) else {
-            slots.set(i, Outcome::AlreadyAbsent);
+            w.settle(i, Outcome::AlreadyAbsent);
             continue;
         };
-        sent_any = true;
         let result = api
             .http
             .delete(
                 "DELETE /users/me/lists/{id}",
-                format!("/users/me/lists/{}", l.id),
+                format!("/users/me/lists/{}", l.ids.trakt),
             )
             .idempotent()
             .send(cx)
             .await;
-        match result {
-            Ok(_) => slots.set(i, Outcome::Confirmed),
-            Err(e) if e.kind() == ErrorKind::NotFound => slots.set(i, Outcome::AlreadyAbsent),
-            Err(e) => {
-                let eo = error_outcomes(&e);
-                slots.set(i, eo.sent);
-                if let Some(rest) = eo.rest {
-                    slots.fill(&rest);
-                    break;
-                }
-            }
-        }
+        let result = match result {
+            Ok(_) => Ok(Outcome::Confirmed),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Outcome::AlreadyAbsent),
+            Err(e) => Err(e),
+        };
+        w.record_one(i, result);
     }
-    Ok(slots.report(entries))
+    Ok(w.finish())
 }

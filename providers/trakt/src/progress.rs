@@ -4,94 +4,19 @@
 //! Trakt keeps a percentage; ferry keeps milliseconds. Reads convert with the title's
 //! runtime (`?extended=full`), writes with the entry's duration. A progress write never
 //! marks anything watched (that would be `scrobble/stop` past 80 %, which ferry never
-//! calls).
+//! calls). One request per entry: Trakt has no batch form.
 
 use ferry_core::{
-    Context, Entry, ErrorKind, Feature, Item, MediaType, Outcome, Payload, Result, Snapshot,
-    Timestamp, UnresolvedReason, WriteReport,
+    Context, Entry, ErrorKind, Feature, Item, MediaType, Outcome, Payload, Result,
+    UnresolvedReason, WriteReport,
 };
 use serde_json::{Map, Value, json};
 
-use crate::api::{Api, Paged, error_outcomes};
-use crate::common::{Dups, Matcher, Slots, unsupported, valid};
-use crate::convert::{ids_to_json, item_from_row, time_field};
+use crate::api::Api;
+use crate::convert::{Resume, ids_to_json};
+use crate::write::{Dups, Matcher, screen, unsupported, writer};
 
-const KINDS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
-
-struct Resume {
-    id: Option<u64>,
-    item: Item,
-    progress: f64,
-    runtime_ms: Option<u64>,
-    paused_at: Option<Timestamp>,
-}
-
-impl Resume {
-    fn position_ms(&self) -> Option<u64> {
-        self.runtime_ms
-            .map(|rt| (rt as f64 * self.progress / 100.0).round() as u64)
-    }
-}
-
-async fn read(api: &Api, cx: &Context) -> Result<(Vec<Resume>, Paged)> {
-    let mut paged = api
-        .read_all(
-            cx,
-            "GET /sync/playback",
-            "/sync/playback",
-            &[("extended", "full".to_owned())],
-        )
-        .await?;
-    let mut out = Vec::with_capacity(paged.rows.len());
-    let mut skipped = 0;
-    for r in &paged.rows {
-        let progress = r.get("progress").and_then(Value::as_f64);
-        let kind = r.get("type").and_then(Value::as_str).unwrap_or_default();
-        let runtime_ms = r
-            .get(kind)
-            .and_then(|m| m.get("runtime"))
-            .and_then(Value::as_u64)
-            .filter(|m| *m > 0)
-            .map(|m| m * 60_000);
-        match (item_from_row(r), progress) {
-            (Some(item), Some(progress)) => out.push(Resume {
-                id: r.get("id").and_then(Value::as_u64),
-                item,
-                progress,
-                runtime_ms,
-                paused_at: time_field(r, "paused_at"),
-            }),
-            _ => skipped += 1,
-        }
-    }
-    if skipped > 0 {
-        paged
-            .problems
-            .push(format!("{skipped} playback rows could not be read"));
-    }
-    Ok((out, paged))
-}
-
-pub(crate) async fn build_index(api: &Api, cx: &Context) -> Result<Snapshot> {
-    let (rows, mut paged) = read(api, cx).await?;
-    let mut snap = Snapshot::unproven_legacy(Feature::Progress);
-    let mut no_runtime = 0;
-    for r in rows {
-        match r.position_ms() {
-            Some(pos) => snap.insert(Entry::progress(r.item, pos, r.runtime_ms, r.paused_at)),
-            None => no_runtime += 1,
-        }
-    }
-    if no_runtime > 0 {
-        paged.problems.push(format!(
-            "{no_runtime} resume points have no runtime to turn their percentage into a position"
-        ));
-    }
-    if !paged.is_complete() {
-        snap.mark_partial(paged.reason());
-    }
-    Ok(snap)
-}
+pub(crate) const KINDS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
 
 fn scrobble_body(item: &Item, pct: f64) -> Option<Value> {
     let mut m = Map::new();
@@ -129,33 +54,36 @@ fn scrobble_body(item: &Item, pct: f64) -> Option<Value> {
     Some(Value::Object(m))
 }
 
-/// Sets resume points. One request per item (Trakt has no batch form).
-pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-    cx.check_cancelled()?;
-    let mut slots = Slots::new(entries.len());
-    let ok = valid(entries, Feature::Progress, &KINDS, &mut slots);
-    if ok.is_empty() {
-        return Ok(slots.report(entries));
-    }
-    let (current, _) = read(api, cx).await?;
+/// Sets resume points against `current` (Trakt's playback). A point within a second (or
+/// 0.005 %) of Trakt's is `AlreadyPresent`. `current` follows the writes.
+pub(crate) async fn add(
+    api: &Api,
+    cx: &Context,
+    entries: &[Entry],
+    current: &mut Vec<Resume>,
+) -> Result<WriteReport> {
+    let mut w = writer(cx, entries, screen(entries, Feature::Progress, &KINDS));
     let m = Matcher::new(current.iter().map(|r| &r.item));
     let mut dups = Dups::default();
-    let mut queue: Vec<(usize, Item, f64)> = Vec::new();
-    for i in ok {
+    let mut plan: Vec<Option<(Item, f64)>> = vec![None; entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        if w.is_settled(i) {
+            continue;
+        }
         let Payload::Progress {
             position_ms,
             duration_ms,
             ..
-        } = entries[i].payload
+        } = e.payload
         else {
             continue;
         };
-        let cur = m.find(&entries[i].item).map(|r| &current[r]);
+        let cur = m.find(&e.item).map(|r| &current[r]);
         let Some(duration) = duration_ms
             .or(cur.and_then(|c| c.runtime_ms))
             .filter(|d| *d > 0)
         else {
-            slots.set(
+            w.settle(
                 i,
                 unsupported("no duration is known to turn the position into a percentage"),
             );
@@ -163,7 +91,7 @@ pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<Wr
         };
         let pct = (position_ms as f64 / duration as f64 * 10_000.0).round() / 100.0;
         if pct <= 0.0 || pct >= 100.0 {
-            slots.set(i, unsupported(format!("{pct}% is not a resume point")));
+            w.settle(i, unsupported(format!("{pct}% is not a resume point")));
             continue;
         }
         if let Some(c) = cur {
@@ -171,104 +99,134 @@ pub(crate) async fn add(api: &Api, cx: &Context, entries: &[Entry]) -> Result<Wr
                 .position_ms()
                 .is_some_and(|p| p.abs_diff(position_ms) <= 1000);
             if same_pos || (c.progress - pct).abs() < 0.005 {
-                slots.set(i, Outcome::AlreadyPresent);
+                w.settle(i, Outcome::AlreadyPresent);
                 continue;
             }
         }
-        if dups.first(entries[i].item.key(), i) {
-            let item = cur.map_or_else(|| entries[i].item.clone(), |c| c.item.clone());
-            queue.push((i, item, pct));
+        if dups.first(&mut w, e.item.key(), i) {
+            let item = cur.map_or_else(|| e.item.clone(), |c| c.item.clone());
+            plan[i] = Some((item, pct));
         }
     }
-    let mut sent_any = false;
-    for (i, item, pct) in queue {
-        if slots.cancelled(cx, sent_any)? {
-            break;
-        }
-        if slots.is_set(i) {
-            continue; // a stop decided earlier (rate limit, down)
-        }
-        let Some(body) = scrobble_body(&item, pct) else {
-            slots.set(i, unsupported("the item has no id Trakt understands"));
+    while let Some(chunk) = w.next_chunk(1)? {
+        let i = chunk[0];
+        let Some(body) = plan[i]
+            .as_ref()
+            .and_then(|(item, pct)| scrobble_body(item, *pct))
+        else {
+            w.settle(i, unsupported("the item has no id Trakt understands"));
             continue;
         };
-        sent_any = true;
-        match api
+        let result = api
             .post(cx, "POST /scrobble/pause", "/scrobble/pause", &body, true)
             .await
-        {
-            Ok(resp) if resp.status() == 201 => slots.set(i, Outcome::Confirmed),
-            Ok(resp) => slots.set(
-                i,
-                Outcome::Unresolved {
-                    reason: UnresolvedReason::Unconfirmed,
-                    detail: Some(format!("Trakt answered {} instead of 201", resp.status())),
-                },
-            ),
-            Err(e) => {
-                let eo = error_outcomes(&e);
-                slots.set(i, eo.sent);
-                if let Some(rest) = eo.rest {
-                    slots.fill(&rest);
-                    break;
+            .map(|resp| {
+                if resp.status() == 201 {
+                    Outcome::Confirmed
+                } else {
+                    Outcome::Unresolved {
+                        reason: UnresolvedReason::Unconfirmed,
+                        detail: Some(format!("Trakt answered {} instead of 201", resp.status())),
+                    }
                 }
-            }
+            });
+        w.record_one(i, result);
+    }
+    let mut report = w.finish();
+    dups.resolve(&mut report, &Outcome::AlreadyPresent);
+    for (i, o) in report.items.iter().enumerate() {
+        let (Some((item, pct)), Outcome::Confirmed) = (&plan[i], &o.outcome) else {
+            continue;
+        };
+        let runtime_ms = match entries[i].payload {
+            Payload::Progress { duration_ms, .. } => duration_ms,
+            _ => None,
+        };
+        match m.find(item) {
+            Some(r) => current[r].progress = *pct,
+            // Written just now: its playback id is not known until the next read.
+            None => current.push(Resume {
+                id: None,
+                item: item.clone(),
+                progress: *pct,
+                runtime_ms,
+                paused_at: None,
+            }),
         }
     }
-    dups.resolve(&mut slots, Outcome::AlreadyPresent);
-    Ok(slots.report(entries))
+    Ok(report)
 }
 
-/// Removes resume points by their playback ids.
-pub(crate) async fn remove(api: &Api, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-    cx.check_cancelled()?;
-    let mut slots = Slots::new(entries.len());
-    let ok = valid(entries, Feature::Progress, &KINDS, &mut slots);
-    if ok.is_empty() {
-        return Ok(slots.report(entries));
-    }
-    let (current, _) = read(api, cx).await?;
+/// Removes resume points by their playback ids. A point without a known id (written by
+/// ferry since the last read) is `None` from [`ids_needed`]: the caller reads again.
+pub(crate) async fn remove(
+    api: &Api,
+    cx: &Context,
+    entries: &[Entry],
+    current: &mut Vec<Resume>,
+    partial: &[String],
+) -> Result<WriteReport> {
+    let mut w = writer(cx, entries, screen(entries, Feature::Progress, &KINDS));
     let m = Matcher::new(current.iter().map(|r| &r.item));
     let mut dups = Dups::default();
-    let mut queue = Vec::new();
-    for i in ok {
-        match m.find(&entries[i].item).and_then(|r| current[r].id) {
-            None => slots.set(i, Outcome::AlreadyAbsent),
-            Some(id) => {
-                if dups.first(format!("id:{id}"), i) {
-                    queue.push((i, id));
+    let mut ids: Vec<Option<(usize, u64)>> = vec![None; entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        if w.is_settled(i) {
+            continue;
+        }
+        match m
+            .find(&e.item)
+            .and_then(|r| current[r].id.map(|id| (r, id)))
+        {
+            None => w.settle(
+                i,
+                Outcome::unmatched(partial, false, "no resume point on Trakt"),
+            ),
+            Some((r, id)) => {
+                if dups.first(&mut w, format!("id:{id}"), i) {
+                    ids[i] = Some((r, id));
                 }
             }
         }
     }
-    let mut sent_any = false;
-    for (i, id) in queue {
-        if slots.cancelled(cx, sent_any)? {
-            break;
-        }
-        if slots.is_set(i) {
-            continue;
-        }
-        sent_any = true;
+    while let Some(chunk) = w.next_chunk(1)? {
+        let i = chunk[0];
+        let Some((_, id)) = ids[i] else { continue };
         let result = api
             .http
             .delete("DELETE /sync/playback/{id}", format!("/sync/playback/{id}"))
             .idempotent()
             .send(cx)
             .await;
-        match result {
-            Ok(_) => slots.set(i, Outcome::Confirmed),
-            Err(e) if e.kind() == ErrorKind::NotFound => slots.set(i, Outcome::AlreadyAbsent),
-            Err(e) => {
-                let eo = error_outcomes(&e);
-                slots.set(i, eo.sent);
-                if let Some(rest) = eo.rest {
-                    slots.fill(&rest);
-                    break;
-                }
-            }
-        }
+        let result = match result {
+            Ok(_) => Ok(Outcome::Confirmed),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Outcome::AlreadyAbsent),
+            Err(e) => Err(e),
+        };
+        w.record_one(i, result);
     }
-    dups.resolve(&mut slots, Outcome::AlreadyAbsent);
-    Ok(slots.report(entries))
+    let mut report = w.finish();
+    dups.resolve(&mut report, &Outcome::AlreadyAbsent);
+    let gone: Vec<usize> = report
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.outcome.is_settled())
+        .filter_map(|(i, _)| ids[i].map(|(r, _)| r))
+        .collect();
+    let mut k = 0;
+    current.retain(|_| {
+        k += 1;
+        !gone.contains(&(k - 1))
+    });
+    Ok(report)
+}
+
+/// Whether a removal needs a fresh read: some entry matches a point whose playback id is
+/// not known (ferry wrote it since the last read).
+pub(crate) fn ids_needed(entries: &[Entry], current: &[Resume]) -> bool {
+    let m = Matcher::new(current.iter().map(|r| &r.item));
+    entries
+        .iter()
+        .any(|e| m.find(&e.item).is_some_and(|r| current[r].id.is_none()))
 }

@@ -44,6 +44,7 @@ pub fn rig_on(config: TraktConfig, kv: Arc<dyn KvStore>, retry: Option<RetryPoli
             clock: Some(clock.clone()),
             retry,
             seed: Some(7),
+            ..TraktOptions::default()
         },
     )
     .expect("provider builds");
