@@ -1,5 +1,10 @@
-//! `cargo xtask new-provider NAME`: a provider crate that builds, registers, and runs the
-//! contract suite (failing honestly) straight away.
+//! `cargo xtask new-provider NAME`: a provider crate on the provider kit (the HTTP
+//! client, the pager over typed rows, the batch writer), its simulator on the simulator
+//! kit (`src/sim.rs`, feature `sim`) and the contract suite wired to that simulator's
+//! fault knobs, registered in the runner at the `xtask:` markers. It builds and runs the
+//! whole suite at once, failing honestly (every read and write answers "still to be
+//! written") until the service's wire format is filled in. Templates:
+//! `xtask/templates/provider`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,155 +41,71 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
+/// The templates of a new provider crate (`xtask/templates/provider`), by path inside
+/// the crate. `{{name}}` is the provider id, `{{crate}}` its Rust crate name, `{{Type}}`
+/// the type prefix (`my-tv`, `my_tv`, `MyTv`).
+const TEMPLATES: [(&str, &str); 11] = [
+    (
+        "Cargo.toml",
+        include_str!("../templates/provider/Cargo.toml.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("../templates/provider/README.md.tmpl"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/provider/src/lib.rs.tmpl"),
+    ),
+    (
+        "src/config.rs",
+        include_str!("../templates/provider/src/config.rs.tmpl"),
+    ),
+    (
+        "src/api.rs",
+        include_str!("../templates/provider/src/api.rs.tmpl"),
+    ),
+    (
+        "src/model.rs",
+        include_str!("../templates/provider/src/model.rs.tmpl"),
+    ),
+    (
+        "src/convert.rs",
+        include_str!("../templates/provider/src/convert.rs.tmpl"),
+    ),
+    (
+        "src/read.rs",
+        include_str!("../templates/provider/src/read.rs.tmpl"),
+    ),
+    (
+        "src/write.rs",
+        include_str!("../templates/provider/src/write.rs.tmpl"),
+    ),
+    (
+        "src/sim.rs",
+        include_str!("../templates/provider/src/sim.rs.tmpl"),
+    ),
+    (
+        "tests/contract.rs",
+        include_str!("../templates/provider/tests/contract.rs.tmpl"),
+    ),
+];
+
 /// The files of a new provider crate, as (path relative to the workspace root, contents).
 pub(crate) fn provider_files(name: &str) -> Vec<(PathBuf, String)> {
-    let ty = format!("{}Provider", camel(name));
-    let krate = name.replace('-', "_");
     let dir = PathBuf::from("providers").join(name);
-    let cargo = format!(
-        r#"[package]
-name = "{name}"
-description = "ferry provider for {name}."
-version.workspace = true
-edition.workspace = true
-rust-version.workspace = true
-license.workspace = true
-publish.workspace = true
-
-[dependencies]
-ferry-core.workspace = true
-async-trait.workspace = true
-serde.workspace = true
-
-[dev-dependencies]
-ferry-testkit.workspace = true
-tokio = {{ workspace = true, features = ["macros", "rt-multi-thread"] }}
-
-[lints]
-workspace = true
-"#
-    );
-    let lib = format!(
-        r#"//! ferry provider for {name}. Scaffolded by `cargo xtask new-provider`.
-//!
-//! Fill in the methods below, then make `cargo test -p {name}` pass: it runs the whole
-//! contract suite (see `ferry_testkit::contract`) against your provider.
-
-use async_trait::async_trait;
-use ferry_core::{{
-    BuildEnv, Capabilities, Context, Entry, Error, Feature, FeatureCaps, Health, InventoryOps,
-    MediaType, ProviderKind, Result, Secret, Snapshot, WriteReport,
-}};
-use serde::Deserialize;
-
-/// `[providers.<instance>]` keys for `kind = "{name}"`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct {ty}Config {{
-    /// Where the service lives; simulators and reverse proxies override it.
-    pub base_url: String,
-    /// The API token. A `Secret` never prints its value.
-    pub token: Secret,
-}}
-
-#[derive(Debug)]
-pub struct {ty} {{
-    instance: String,
-    config: {ty}Config,
-}}
-
-impl ProviderKind for {ty} {{
-    const ID: &'static str = "{name}";
-    const LABEL: &'static str = "{name}";
-    type Config = {ty}Config;
-
-    fn capabilities() -> Capabilities {{
-        // Declare only what the service really supports; the contract suite holds you to it.
-        Capabilities::new().with(Feature::Watchlist, FeatureCaps::full(100, &[MediaType::Movie, MediaType::Show]))
-    }}
-
-    fn build(instance: &str, config: Self::Config, _env: &BuildEnv) -> Result<Self> {{
-        Ok({ty} {{ instance: instance.to_owned(), config }})
-    }}
-}}
-
-ferry_core::register_provider!({ty});
-
-fn unwritten(what: &str) -> Error {{
-    Error::unsupported(format!("{name}: {{what}} is still to be written (scaffold)"))
-}}
-
-#[async_trait]
-impl InventoryOps for {ty} {{
-    fn provider(&self) -> &'static str {{
-        Self::ID
-    }}
-
-    fn instance(&self) -> &str {{
-        &self.instance
-    }}
-
-    fn features(&self) -> Capabilities {{
-        Self::capabilities()
-    }}
-
-    fn secrets(&self) -> Vec<Secret> {{
-        vec![self.config.token.clone()]
-    }}
-
-    async fn health(&self, _cx: &Context) -> Health {{
-        Health::down(format!("{name}: health is still to be written (scaffold); base_url {{}}", self.config.base_url))
-    }}
-
-    async fn build_index(&self, cx: &Context, _feature: Feature) -> Result<Snapshot> {{
-        cx.check_cancelled()?;
-        Err(unwritten("build_index"))
-    }}
-
-    async fn add(&self, cx: &Context, _feature: Feature, _entries: &[Entry]) -> Result<WriteReport> {{
-        cx.check_cancelled()?;
-        Err(unwritten("add"))
-    }}
-
-    async fn remove(&self, cx: &Context, _feature: Feature, _entries: &[Entry]) -> Result<WriteReport> {{
-        cx.check_cancelled()?;
-        Err(unwritten("remove"))
-    }}
-}}
-"#
-    );
-    let test = format!(
-        r#"//! The contract suite against {name}. Point `base_url` at a simulator of the service
-//! (see `ferry-testkit`), never at the real one.
-
-use std::sync::Arc;
-
-use ferry_core::{{BuildEnv, ProviderKind, Secret}};
-use ferry_testkit::contract::{{Subject, run_contract_suite}};
-use {krate}::{{{ty}, {ty}Config}};
-
-#[tokio::test]
-async fn {krate}_passes_the_contract_suite() {{
-    let config = {ty}Config {{ base_url: "http://127.0.0.1:9".into(), token: Secret::new("scaffold-token") }};
-    let env = BuildEnv::ephemeral(std::env::temp_dir().join("{name}-contract"));
-    let provider = {ty}::build("contract", config, &env).expect("build");
-    let report = run_contract_suite(Subject::new(Arc::new(provider)).with_secrets(["scaffold-token"])).await;
-    report.assert_passed();
-}}
-"#
-    );
-    let readme = format!(
-        "# {name}\n\nferry provider for {name}, scaffolded by `cargo xtask new-provider {name}`.\n\n\
-         - Config keys: `base_url`, `token` (see `{ty}Config`).\n\
-         - Features: declare them in `capabilities()`; the contract suite checks every one.\n\
-         - Test: `cargo test -p {name}` runs the contract suite against a simulator.\n"
-    );
-    vec![
-        (dir.join("Cargo.toml"), cargo),
-        (dir.join("src/lib.rs"), lib),
-        (dir.join("tests/contract.rs"), test),
-        (dir.join("README.md"), readme),
-    ]
+    let krate = name.replace('-', "_");
+    let ty = camel(name);
+    TEMPLATES
+        .iter()
+        .map(|(rel, text)| {
+            let text = text
+                .replace("{{Type}}", &ty)
+                .replace("{{crate}}", &krate)
+                .replace("{{name}}", name);
+            (dir.join(rel), text)
+        })
+        .collect()
 }
 
 /// Inserts `line` before the line containing `marker`, once.
@@ -293,6 +214,7 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<Vec<PathBuf>, Stri
         fs::write(&p, contents).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         created.push(p);
     }
+    format_rust(&created);
     for (p, text) in [
         (&root_toml_p, root_toml),
         (&runner_toml_p, runner_toml),
@@ -301,6 +223,23 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<Vec<PathBuf>, Stri
         fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
     Ok(created)
+}
+
+/// Formats the generated Rust files (their layout depends on the name's length), so
+/// the new crate passes `cargo fmt --check` at once. Without rustfmt they stay as
+/// generated: valid, only unformatted.
+fn format_rust(files: &[PathBuf]) {
+    let rs: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    let formatted = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .args(&rs)
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        super::report("xtask: rustfmt did not run; run `cargo fmt` on the new crate");
+    }
 }
 
 #[cfg(test)]
@@ -339,99 +278,131 @@ mod tests {
         assert_eq!(again, (r, ru, p));
     }
 
-    #[test]
-    fn generated_crate_names_its_types_and_never_leaks_its_token() {
-        let files = provider_files("my-tv");
-        let lib = &files
+    fn file<'a>(files: &'a [(PathBuf, String)], rel: &str) -> &'a str {
+        &files
             .iter()
-            .find(|(p, _)| p.ends_with("src/lib.rs"))
-            .unwrap()
-            .1;
-        assert!(lib.contains("pub struct MyTvProvider"));
-        assert!(lib.contains("ferry_core::register_provider!(MyTvProvider);"));
-        assert!(lib.contains("pub token: Secret"));
-        let test = &files
-            .iter()
-            .find(|(p, _)| p.ends_with("tests/contract.rs"))
-            .unwrap()
-            .1;
-        assert!(test.contains("use my_tv::{MyTvProvider, MyTvProviderConfig};"));
+            .find(|(p, _)| p.ends_with(rel))
+            .unwrap_or_else(|| panic!("{rel} not generated"))
+            .1
     }
 
-    /// The real thing: scaffold into a copy of this workspace's manifests and build and
-    /// test the new crate with cargo. The suite must *run* and fail honestly.
     #[test]
-    fn scaffolded_provider_builds_and_runs_the_contract_suite() {
+    fn generated_crate_names_its_types_and_fills_every_placeholder() {
+        let files = provider_files("my-tv");
+        assert_eq!(files.len(), TEMPLATES.len());
+        for (path, text) in &files {
+            assert!(path.starts_with("providers/my-tv"), "{}", path.display());
+            for hole in ["{{name}}", "{{crate}}", "{{Type}}"] {
+                assert!(!text.contains(hole), "{} keeps {hole}", path.display());
+            }
+        }
+        let lib = file(&files, "src/lib.rs");
+        assert!(lib.contains("pub struct MyTvProvider"));
+        assert!(lib.contains("ferry_core::register_provider!(MyTvProvider);"));
+        assert!(lib.contains("pub use config::{MyTvConfig, MyTvOptions};"));
+        assert!(file(&files, "src/config.rs").contains("pub token: Secret"));
+        let cargo = file(&files, "Cargo.toml");
+        assert!(cargo.contains("name = \"my-tv\""));
+        assert!(cargo.contains("my-tv = { path = \".\", features = [\"sim\"] }"));
+        let test = file(&files, "tests/contract.rs");
+        assert!(test.contains("use my_tv::sim::{MyTvSim, PER_PAGE};"));
+        assert!(test.contains("async fn my_tv_passes_the_contract_suite()"));
+    }
+
+    /// The crate is built on the kits, and fails honestly until written: its stubs
+    /// answer errors, and nothing in it can claim a complete read.
+    #[test]
+    fn generated_crate_stands_on_the_kits_and_its_stubs_fail() {
+        let files = provider_files("my-tv");
+        let read = file(&files, "src/read.rs");
+        assert!(read.contains("Pager::new(") && read.contains("proof.snapshot("));
+        assert!(file(&files, "src/write.rs").contains("BatchWriter::new("));
+        assert!(file(&files, "src/convert.rs").contains("Row::Bad(e)"));
+        let api = file(&files, "src/api.rs");
+        assert!(api.contains("HttpClient::builder("));
+        assert_eq!(
+            api.matches("Err(unwritten(").count(),
+            2,
+            "list_page and write_one"
+        );
+        assert!(api.contains("Health::from_error(&unwritten("));
+        let sim = file(&files, "src/sim.rs");
+        assert!(sim.contains("impl Routes for MyTvRoutes"));
+        assert!(sim.contains("pub type MyTvSim = Host<MyTvRoutes>;"));
+        assert!(sim.contains("fault.shape("));
+        assert!(file(&files, "tests/contract.rs").contains(".with_faults(Arc::new(sim.clone()))"));
+        for (path, text) in &files {
+            for forbidden in ["unproven_legacy", "Completeness::Complete", "#[ignore]"] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{} has {forbidden}",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// Scaffolds into a copy of this workspace's three wired manifests: the crate's files
+    /// are written and every registration point names it; a second run refuses.
+    #[test]
+    fn scaffolding_writes_the_crate_and_wires_it_into_a_workspace_copy() {
         let real = super::super::workspace_root();
         let tmp = tempfile::tempdir().unwrap();
         let ws = tmp.path();
-        // A workspace whose members are the new provider plus path deps on the real crates.
-        let root_toml = fs::read_to_string(real.join("Cargo.toml")).unwrap();
-        let root_toml = root_toml
-            .replace(
-                "members = [\"crates/*\", \"providers/*\", \"xtask\"]",
-                "members = [\"providers/*\"]",
-            )
-            .replace(
-                "{ path = \"crates/",
-                &format!("{{ path = \"{}/crates/", real.display()),
-            )
-            .replace(
-                "{ path = \"providers/local\" }",
-                &format!("{{ path = \"{}/providers/local\" }}", real.display()),
-            );
         fs::create_dir_all(ws.join("crates/ferry/src")).unwrap();
-        fs::create_dir_all(ws.join("providers")).unwrap();
-        fs::write(ws.join("Cargo.toml"), root_toml).unwrap();
-        fs::copy(
-            real.join("crates/ferry/Cargo.toml"),
-            ws.join("crates/ferry/Cargo.toml"),
-        )
-        .unwrap();
-        fs::copy(
-            real.join("crates/ferry/src/providers.rs"),
-            ws.join("crates/ferry/src/providers.rs"),
-        )
-        .unwrap();
-        if real.join("Cargo.lock").exists() {
-            fs::copy(real.join("Cargo.lock"), ws.join("Cargo.lock")).unwrap();
+        for rel in [
+            "Cargo.toml",
+            "crates/ferry/Cargo.toml",
+            "crates/ferry/src/providers.rs",
+        ] {
+            fs::copy(real.join(rel), ws.join(rel)).unwrap();
         }
-        new_provider(ws, "scaffold-probe").unwrap();
-        let runner = fs::read_to_string(ws.join("crates/ferry/Cargo.toml")).unwrap();
-        assert!(runner.contains("provider-scaffold-probe"));
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| real.join("target"));
-        let out = std::process::Command::new(env!("CARGO"))
-            .args([
-                "test",
-                "--offline",
-                "-p",
-                "scaffold-probe",
-                "--color",
-                "never",
-            ])
-            .current_dir(ws)
-            .env("CARGO_TARGET_DIR", target.join("scaffold-check"))
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let created = new_provider(ws, "scaffold-probe").unwrap();
+        assert_eq!(created.len(), TEMPLATES.len());
+        for rel in [
+            "Cargo.toml",
+            "src/lib.rs",
+            "src/sim.rs",
+            "tests/contract.rs",
+        ] {
+            assert!(
+                ws.join("providers/scaffold-probe").join(rel).is_file(),
+                "{rel}"
+            );
+        }
+        let read = |rel: &str| fs::read_to_string(ws.join(rel)).unwrap();
+        assert!(read("Cargo.toml").contains(
+            "scaffold-probe = { path = \"providers/scaffold-probe\" }\n# xtask:providers"
+        ));
+        let runner = read("crates/ferry/Cargo.toml");
+        assert!(runner.contains("provider-scaffold-probe = [\"dep:scaffold-probe\"]"));
+        assert!(runner.contains("scaffold-probe = { workspace = true, optional = true }"));
         assert!(
-            !out.status.success(),
-            "a scaffold must fail its contract suite until written:\n{text}"
+            runner.contains("\"provider-scaffold-probe\"]"),
+            "default features"
         );
-        assert!(
-            text.contains("contract suite for scaffold-probe/contract"),
-            "the suite did not run:\n{text}"
-        );
-        assert!(text.contains("declared_features_are_readable"), "{text}");
-        assert!(
-            !text.contains("scaffold-token"),
-            "the token leaked:\n{text}"
+        let prs = read("crates/ferry/src/providers.rs");
+        assert!(prs.contains("use scaffold_probe as _;"));
+        assert!(prs.contains("v.push(\"scaffold-probe\");"));
+        let err = new_provider(ws, "scaffold-probe").unwrap_err();
+        assert!(err.contains("already exists"), "{err}");
+    }
+
+    /// A workspace without the markers is refused before anything is written.
+    #[test]
+    fn missing_markers_leave_nothing_half_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path();
+        fs::create_dir_all(ws.join("crates/ferry/src")).unwrap();
+        fs::write(ws.join("Cargo.toml"), "[workspace]\n").unwrap();
+        fs::write(ws.join("crates/ferry/Cargo.toml"), "[features]\n").unwrap();
+        fs::write(ws.join("crates/ferry/src/providers.rs"), "").unwrap();
+        let err = new_provider(ws, "probe").unwrap_err();
+        assert!(err.contains("marker"), "{err}");
+        assert!(!ws.join("providers/probe").exists());
+        assert_eq!(
+            fs::read_to_string(ws.join("Cargo.toml")).unwrap(),
+            "[workspace]\n"
         );
     }
 }
