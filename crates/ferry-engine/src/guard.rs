@@ -159,6 +159,9 @@ pub struct VerdictInput<'a> {
     pub baseline: Option<&'a Snapshot>,
     pub prev_checkpoint: Option<&'a str>,
     pub now_checkpoint: Option<&'a str>,
+    /// The previous baseline was committed `pending` (built from a read that could not
+    /// be fully judged): its agreement with an empty read proves nothing.
+    pub prev_pending: bool,
     /// Two-way: the other side is down, so observed deletions are off for both.
     pub other_down: bool,
     /// A trusted read in an earlier run already saw this side collapse (see
@@ -233,7 +236,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         && !delta
         && snap.is_empty()
         && v.baseline.is_none_or(|b| b.is_empty())
-        && (v.baseline.is_none() || v.prev_checkpoint != v.now_checkpoint);
+        && (v.baseline.is_none() || v.prev_pending || v.prev_checkpoint != v.now_checkpoint);
     let unsure_read = !complete || delta || suspect.is_some();
     // A delta read's baseline entries are the side's known inventory; a partial or
     // suspect read's are only what it held before.
@@ -392,6 +395,7 @@ mod tests {
                 caps: None,
                 baseline: Some(&base),
                 prev_checkpoint: None,
+                prev_pending: false,
                 now_checkpoint: None,
                 other_down: false,
                 collapse_confirmed: false,

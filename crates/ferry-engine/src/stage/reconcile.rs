@@ -18,6 +18,8 @@ pub(super) struct Inputs {
     pub(super) bases: Sides<Option<Snapshot>>,
     /// The checkpoints committed with the previous baselines.
     pub(super) prev_checkpoint: Sides<Option<String>>,
+    /// Whether the previous baseline was committed `pending` (not fully judged).
+    pub(super) prev_pending: Sides<bool>,
     pub(super) rec: Reconciled,
 }
 
@@ -31,6 +33,9 @@ pub(super) fn reconcile(
     let prev_checkpoint = stored
         .as_ref()
         .map(|b| b.as_ref().and_then(|b| b.checkpoint.clone()));
+    let prev_pending = stored
+        .as_ref()
+        .map(|b| b.as_ref().is_some_and(|b| b.pending));
     let mut bases = stored.map(|b| b.map(|b| Snapshot::committed_baseline(fx.feature, b.entries)));
     let rec = Reconciled::from_records(journal);
     if !rec.is_empty() {
@@ -70,6 +75,7 @@ pub(super) fn reconcile(
     let inputs = Inputs {
         bases,
         prev_checkpoint,
+        prev_pending,
         rec,
     };
     (inputs, snaps)
