@@ -21,7 +21,9 @@
 //! never give a `Complete` snapshot (an error or a `Partial` one is right); a 429's
 //! `Retry-After` is honoured; an expired token is `auth`; a malformed write answer is
 //! never `Confirmed`. Page faults hit the *second* page of a read, so the provider must
-//! be built with a page size smaller than the sample library (say 25). A fault that never
+//! be built with a page size smaller than the sample library (say 25); a list the
+//! simulator serves as one document without a count (`FaultControl::paged` false) gets
+//! only the faults a reader can see in one document. A fault that never
 //! fires fails the check: the attack did not happen. Without fault knobs the fault
 //! checks pass vacuously (a provider without a simulator, such as `local`).
 
@@ -742,7 +744,7 @@ pub async fn secrets_never_leak(s: &Subject) {
 // ---------------------------------------------------------------------------------------
 // Fault checks.
 
-/// The features whose reads page through a list the simulator can attack.
+/// The features whose reads go through a list the simulator can attack.
 fn attackable(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
     let Some(fc) = s.faults.as_ref() else {
         return Vec::new();
@@ -751,6 +753,20 @@ fn attackable(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
         .into_iter()
         .filter_map(|f| Some((f, fc.list_path(f)?, fc)))
         .collect()
+}
+
+/// The attackable features whose lists page with a declared count (page faults apply).
+fn paged(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
+    attackable(s)
+        .into_iter()
+        .filter(|(f, _, fc)| fc.paged(*f))
+        .collect()
+}
+
+/// Requests to let through before a page fault: the second page of a paged list, the
+/// only one of a document.
+fn page_two(fc: &Arc<dyn FaultControl>, f: Feature) -> u32 {
+    u32::from(fc.paged(f))
 }
 
 /// Reads `f` with `rule` aimed at its list (reads only); the read must fail or be
@@ -785,7 +801,7 @@ async fn never_complete(
 
 /// A page cut to half its rows (the total unchanged) is never a complete read.
 pub async fn fault_truncated_page_is_never_complete(s: &Subject) {
-    for (f, path, fc) in attackable(s) {
+    for (f, path, fc) in paged(s) {
         let rule = FaultRule::new(Fault::Truncate).after(1);
         never_complete(s, f, &path, fc, rule, "a truncated second page").await;
     }
@@ -793,7 +809,7 @@ pub async fn fault_truncated_page_is_never_complete(s: &Subject) {
 
 /// A page without rows before the declared end is never a complete read.
 pub async fn fault_empty_page_is_never_complete(s: &Subject) {
-    for (f, path, fc) in attackable(s) {
+    for (f, path, fc) in paged(s) {
         let rule = FaultRule::new(Fault::EmptyList).after(1);
         never_complete(s, f, &path, fc, rule, "an empty second page").await;
     }
@@ -802,7 +818,7 @@ pub async fn fault_empty_page_is_never_complete(s: &Subject) {
 /// A page without its declared total, or with one that is not a count (null, a string,
 /// negative), is never part of a complete read.
 pub async fn fault_missing_or_invalid_total_is_never_complete(s: &Subject) {
-    for (f, path, fc) in attackable(s) {
+    for (f, path, fc) in paged(s) {
         let rule = FaultRule::new(Fault::MissingTotal);
         never_complete(s, f, &path, fc, rule, "a page without its total").await;
         for bad in BadTotal::ALL {
@@ -815,14 +831,14 @@ pub async fn fault_missing_or_invalid_total_is_never_complete(s: &Subject) {
 /// A row that does not decode (`null`) makes the read partial, never silently shorter.
 pub async fn fault_undecodable_row_is_never_complete(s: &Subject) {
     for (f, path, fc) in attackable(s) {
-        let rule = FaultRule::new(Fault::UndecodableRow(RowDamage::Null)).after(1);
-        never_complete(s, f, &path, fc, rule, "a null row on the second page").await;
+        let rule = FaultRule::new(Fault::UndecodableRow(RowDamage::Null)).after(page_two(fc, f));
+        never_complete(s, f, &path, fc, rule, "a null row").await;
     }
 }
 
 /// A second page that keeps failing (503, past every retry) is never a complete read.
 pub async fn fault_later_page_error_is_never_complete(s: &Subject) {
-    for (f, path, fc) in attackable(s) {
+    for (f, path, fc) in paged(s) {
         let rule = FaultRule::new(Fault::Status(503)).after(1).times(20);
         never_complete(s, f, &path, fc, rule, "a 503 on the second page").await;
     }
@@ -833,7 +849,7 @@ pub async fn fault_later_page_error_is_never_complete(s: &Subject) {
 pub async fn fault_bad_body_is_never_complete(s: &Subject) {
     for (f, path, fc) in attackable(s) {
         for fault in [Fault::EmptyBody, Fault::Html, Fault::Malformed] {
-            for skip in [0, 1] {
+            for skip in 0..=page_two(fc, f) {
                 let what = format!("{fault:?} on page {}", skip + 1);
                 let rule = FaultRule::new(fault.clone()).after(skip).times(20);
                 never_complete(s, f, &path, fc, rule, &what).await;

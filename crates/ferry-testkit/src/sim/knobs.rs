@@ -162,6 +162,13 @@ pub trait FaultControl: Send + Sync + fmt::Debug {
     fn list_path(&self, feature: Feature) -> Option<String>;
     /// The time between the last `429` answered and the request after it.
     fn rate_limit_gap(&self) -> Option<Duration>;
+    /// Whether the read of `feature` pages with a declared total or page count (the
+    /// default). A list served as one document without a count cannot show a row cut from
+    /// it, so the suite then attacks it only with faults a reader can see (bad bodies,
+    /// undecodable rows, errors).
+    fn paged(&self, _feature: Feature) -> bool {
+        true
+    }
 }
 
 /// A scheduled fault: fires on requests whose path starts with `path_prefix` (every
