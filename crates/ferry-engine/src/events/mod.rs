@@ -496,14 +496,14 @@ events {
         scope: Scope,
         /// The instance.
         provider: String,
-        /// `empty`, `collapsed` (the empty-read guard: the read lost every title of a
-        /// non-empty baseline), `shrunk+no-progress`, `shrunk+no-checkpoint` (the drop
-        /// guard) or `partial`.
-        reason: String,
         /// Guards only: `prev_count`, `cur_count`, `shrink_limit`, `prev_checkpoint`,
         /// `now_checkpoint`.
         #[serde(flatten)]
         figures: Option<GuardFigures>,
+        /// `empty`, `collapsed` (the empty-read guard: the read lost every title of a
+        /// non-empty baseline), `shrunk+no-progress`, `shrunk+no-checkpoint` (the drop
+        /// guard) or `partial`.
+        reason: String,
         /// `partial` only: why the read was partial.
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
