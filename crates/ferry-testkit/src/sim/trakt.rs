@@ -57,8 +57,8 @@ use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::sim::knobs::fault_response;
 pub use crate::sim::knobs::{Fault, FaultRule};
+use crate::sim::knobs::{FaultControl, ListFault};
 use state::{DeviceStatus, ListRow, PlayRow, PlaybackRow, Query, RatingRow, State, UserList};
 
 /// Account limits as `/users/settings` reports them.
@@ -111,10 +111,10 @@ impl Default for TraktSimConfig {
     }
 }
 
-/// A running Trakt simulator. Dropping it stops the server.
-#[derive(Debug)]
+/// A running Trakt simulator. Cheap to clone; dropping the last clone stops the server.
+#[derive(Debug, Clone)]
 pub struct TraktSim {
-    server: MockServer,
+    server: Arc<MockServer>,
     state: Arc<Mutex<State>>,
 }
 
@@ -133,16 +133,18 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 impl Respond for Router {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.state);
-        let method = req.method.as_str().to_ascii_uppercase();
-        let path = req.url.path().trim_end_matches('/').to_owned();
-        let fault = st.knobs.observe(&method, &path);
-        let latency = st.knobs.latency();
-        let resp = handle(&mut st, &method, &path, req, fault.as_ref());
-        if latency.is_zero() {
-            resp
-        } else {
-            resp.set_delay(latency)
+        let seen = st.knobs.begin(req);
+        if matches!(
+            seen.fault,
+            Some(Fault::RateLimited { .. } | Fault::Status(429))
+        ) {
+            st.too_many += 1;
         }
+        seen.answer_list(|method, path, fault| {
+            let method = method.to_ascii_uppercase();
+            let path = path.trim_end_matches('/');
+            handle(&mut st, &method, path, req, fault)
+        })
     }
 }
 
@@ -151,15 +153,8 @@ fn handle(
     method: &str,
     path: &str,
     req: &Request,
-    fault: Option<&Fault>,
+    fault: &ListFault,
 ) -> ResponseTemplate {
-    if let Some(resp) = fault.and_then(fault_response) {
-        if matches!(fault, Some(Fault::RateLimited { .. } | Fault::Status(429))) {
-            st.too_many += 1;
-        }
-        return resp;
-    }
-    let truncate = matches!(fault, Some(Fault::Truncate));
     let body: Value = if req.body.is_empty() {
         Value::Null
     } else {
@@ -202,11 +197,42 @@ fn handle(
         return limited;
     }
     let q = Query::parse(req.url.query_pairs());
-    let resp = st.api(method, path, &q, &body, truncate);
+    let resp = st.api(method, path, &q, &body, fault);
     if method == "GET" {
         resp.insert_header("X-Ratelimit", st.ratelimit_header().as_str())
     } else {
         resp
+    }
+}
+
+impl FaultControl for TraktSim {
+    fn inject(&self, rule: FaultRule) {
+        self.st().knobs.inject(rule);
+    }
+
+    fn clear_faults(&self) {
+        self.st().knobs.clear_faults();
+    }
+
+    fn faults_fired(&self) -> u64 {
+        self.st().knobs.fired()
+    }
+
+    /// The four `/sync` lists; playlists read one list per personal list, which the
+    /// suite does not attack.
+    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
+        use ferry_core::Feature as F;
+        match feature {
+            F::Watchlist => Some("/sync/watchlist".into()),
+            F::Ratings => Some("/sync/ratings".into()),
+            F::History => Some("/sync/history".into()),
+            F::Progress => Some("/sync/playback".into()),
+            F::Playlists => None,
+        }
+    }
+
+    fn rate_limit_gap(&self) -> Option<Duration> {
+        self.st().knobs.rate_limit_gap()
     }
 }
 
@@ -225,7 +251,10 @@ impl TraktSim {
             })
             .mount(&server)
             .await;
-        TraktSim { server, state }
+        TraktSim {
+            server: Arc::new(server),
+            state,
+        }
     }
 
     fn st(&self) -> MutexGuard<'_, State> {

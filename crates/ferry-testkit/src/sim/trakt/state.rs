@@ -9,7 +9,7 @@ use wiremock::ResponseTemplate;
 
 use super::catalog::{Catalog, Title, bucket_of};
 use super::{TraktLimits, TraktSimConfig};
-use crate::sim::knobs::{Knobs, window};
+use crate::sim::knobs::{Knobs, ListFault, TotalOut, window};
 
 /// The largest page Trakt serves; a larger `limit` is clamped (as Trakt does since 2026).
 pub(crate) const MAX_PAGE: u64 = 250;
@@ -696,9 +696,9 @@ impl State {
         rows: Vec<Value>,
         q: &Query,
         default_limit: u64,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
-        self.paged_with(rows, q, default_limit, truncate, |v| v)
+        self.paged_with(rows, q, default_limit, fault, |v| v)
     }
 
     /// [`State::paged`], rendering only the rows on the page (a large history would
@@ -708,7 +708,7 @@ impl State {
         rows: Vec<T>,
         q: &Query,
         default_limit: u64,
-        truncate: bool,
+        fault: &ListFault,
         render: impl FnMut(T) -> Value,
     ) -> ResponseTemplate {
         let total = rows.len() as u64;
@@ -716,13 +716,25 @@ impl State {
         let limit = q.u64("limit").unwrap_or(default_limit).clamp(1, MAX_PAGE);
         let page_count = total.div_ceil(limit);
         let start = ((page - 1) * limit) as usize;
-        let (s, e) = window(rows.len(), start, Some(limit as usize), truncate);
+        let (s, e) = window(rows.len(), start, Some(limit as usize), fault.truncates());
         let body: Vec<Value> = rows.into_iter().skip(s).take(e - s).map(render).collect();
-        json_resp(200, Value::Array(body))
+        // A fault on the declared total damages both counts: Trakt's end of list is the
+        // page count, its total the item count.
+        let (body, items) = fault.shape(body, total as usize);
+        let pages = match &items {
+            TotalOut::Exact(_) => TotalOut::Exact(page_count as usize),
+            other => other.clone(),
+        };
+        let mut resp = json_resp(200, Value::Array(body))
             .insert_header("X-Pagination-Page", page.to_string().as_str())
-            .insert_header("X-Pagination-Limit", limit.to_string().as_str())
-            .insert_header("X-Pagination-Page-Count", page_count.to_string().as_str())
-            .insert_header("X-Pagination-Item-Count", total.to_string().as_str())
+            .insert_header("X-Pagination-Limit", limit.to_string().as_str());
+        if let Some(v) = pages.header() {
+            resp = resp.insert_header("X-Pagination-Page-Count", v.as_str());
+        }
+        if let Some(v) = items.header() {
+            resp = resp.insert_header("X-Pagination-Item-Count", v.as_str());
+        }
+        resp
     }
 
     // -----------------------------------------------------------------------------------
@@ -970,7 +982,7 @@ impl State {
         path: &str,
         q: &Query,
         body: &Value,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, seg.as_slice()) {
@@ -983,7 +995,7 @@ impl State {
                     return ResponseTemplate::new(404);
                 }
                 let rows = self.list_rows(Target::Watchlist, kind, q);
-                self.paged(rows, q, DEFAULT_PAGE, truncate)
+                self.paged(rows, q, DEFAULT_PAGE, fault)
             }
             ("POST", ["sync", "watchlist"]) => self.list_add(Target::Watchlist, body),
             ("POST", ["sync", "watchlist", "remove"]) => self.list_remove(Target::Watchlist, body),
@@ -995,7 +1007,7 @@ impl State {
                 }
                 let rating: Option<u8> = rest.get(1).and_then(|r| r.parse().ok());
                 let rows = self.rating_rows(kind, rating, q.full());
-                self.paged(rows, q, DEFAULT_PAGE, truncate)
+                self.paged(rows, q, DEFAULT_PAGE, fault)
             }
             ("POST", ["sync", "ratings"]) => self.ratings_add(body),
             ("POST", ["sync", "ratings", "remove"]) => self.ratings_remove(body),
@@ -1006,7 +1018,7 @@ impl State {
                     return ResponseTemplate::new(404);
                 }
                 let id: Option<u64> = rest.get(1).and_then(|r| r.parse().ok());
-                self.history_page(kind, id, q, truncate)
+                self.history_page(kind, id, q, fault)
             }
             ("POST", ["sync", "history"]) => self.history_add(body),
             ("POST", ["sync", "history", "remove"]) => self.history_remove(body),
@@ -1017,7 +1029,7 @@ impl State {
                     return ResponseTemplate::new(404);
                 }
                 let rows = self.playback_rows(kind, q.full());
-                self.paged(rows, q, DEFAULT_PAGE, truncate)
+                self.paged(rows, q, DEFAULT_PAGE, fault)
             }
             ("DELETE", ["sync", "playback", id]) => {
                 let Ok(id) = id.parse::<u64>() else {
@@ -1036,14 +1048,14 @@ impl State {
 
             ("GET", ["users", user, "lists"]) if self.is_me(user) => {
                 let rows: Vec<Value> = self.lists.iter().map(|l| self.list_json(l)).collect();
-                self.paged(rows, q, DEFAULT_PAGE, truncate)
+                self.paged(rows, q, DEFAULT_PAGE, fault)
             }
             ("POST", ["users", user, "lists"]) if self.is_me(user) => self.list_create(body),
             (_, ["users", user, "lists", id, rest @ ..]) if self.is_me(user) => {
                 let Some(i) = self.find_list(id) else {
                     return error(404, "not_found", "no such list");
                 };
-                self.list_route(method, i, rest, q, body, truncate)
+                self.list_route(method, i, rest, q, body, fault)
             }
             _ => error(404, "not_found", "no such endpoint in the simulator"),
         }
@@ -1066,7 +1078,7 @@ impl State {
         rest: &[&str],
         q: &Query,
         body: &Value,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         match (method, rest) {
             ("GET", []) => json_resp(200, self.list_json(&self.lists[i])),
@@ -1094,7 +1106,7 @@ impl State {
                     return ResponseTemplate::new(404);
                 }
                 let rows = self.list_rows(Target::List(i), kind, q);
-                self.paged(rows, q, DEFAULT_PAGE, truncate)
+                self.paged(rows, q, DEFAULT_PAGE, fault)
             }
             ("POST", ["items"]) => self.list_add(Target::List(i), body),
             ("POST", ["items", "remove"]) => self.list_remove(Target::List(i), body),
@@ -1273,7 +1285,7 @@ impl State {
         kind: Option<&str>,
         id: Option<u64>,
         q: &Query,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let start = q.get("start_at").and_then(parse_ms);
         let end = q.get("end_at").and_then(parse_ms);
@@ -1304,7 +1316,7 @@ impl State {
             .filter(|p| self.title(p.key).is_some())
             .collect();
         rows.sort_by(|a, b| b.watched_at.cmp(&a.watched_at).then(b.id.cmp(&a.id)));
-        self.paged_with(rows, q, DEFAULT_HISTORY_PAGE, truncate, |p| {
+        self.paged_with(rows, q, DEFAULT_HISTORY_PAGE, fault, |p| {
             let mut m = Map::new();
             m.insert("id".into(), json!(p.id));
             m.insert("watched_at".into(), json!(fmt_ms(p.watched_at)));
