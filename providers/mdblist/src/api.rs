@@ -1,191 +1,131 @@
-//! MDBList requests over `ferry-http`: decoding, and offset/limit paging checked against
-//! `pagination.has_more` and every total the service declares.
+//! MDBList over HTTP: one page of a list, one write, the activity stamps, the health probe.
 
-use ferry_core::{Context, Error, ErrorKind, Outcome, Result, UnresolvedReason};
+use ferry_core::{Context, Page, PageRequest, Result};
 use ferry_http::{HttpClient, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// The most pages one read follows before it gives up (and is partial).
-pub(crate) const MAX_PAGES: usize = 10_000;
+use crate::model::{LastActivities, PageBody, WriteAnswer};
 
-pub(crate) fn malformed(op: &str, msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::MalformedResponse, msg)
-        .with_provider("mdblist")
-        .with_operation(op.to_owned())
+/// One paged list: where it is, and which of the answer's lists hold its rows.
+#[derive(Debug)]
+pub(crate) struct List {
+    /// Names the list in reasons and events.
+    pub(crate) what: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) query: &'static [(&'static str, &'static str)],
+    /// Lists whose rows this read holds.
+    pub(crate) keep: &'static [&'static str],
+    /// Lists that are known and not held (show- and season-level rows).
+    pub(crate) skip: &'static [&'static str],
 }
 
-/// Decodes a body that must be a JSON object. An empty body, `null` or another shape is an
-/// error: MDBList has no "nothing" answer other than empty lists.
-pub(crate) fn object(resp: &Response, op: &str) -> Result<Value> {
-    if resp.bytes().iter().all(u8::is_ascii_whitespace) {
-        return Err(malformed(
-            op,
-            format!(
-                "HTTP {} with an empty body where JSON was expected",
-                resp.status()
-            ),
-        ));
-    }
-    let v = resp.json_value()?;
-    match v.get("error") {
-        _ if !v.is_object() => Err(malformed(op, "the answer is not a JSON object")),
-        Some(e) => Err(malformed(
-            op,
-            format!("MDBList answered with an error: {e}"),
-        )),
-        None => Ok(v),
-    }
+pub(crate) const WATCHLIST: List = List {
+    what: "watchlist",
+    path: "/watchlist/items",
+    query: &[("unified", "true")],
+    // `unified=true` may answer one list (`items`, `results`) instead of two.
+    keep: &["movies", "shows", "items", "results"],
+    skip: &[],
+};
+
+pub(crate) const RATINGS: List = List {
+    what: "ratings",
+    path: "/sync/ratings",
+    query: &[],
+    // Season and episode ratings are not declared.
+    keep: &["movies", "shows"],
+    skip: &["seasons", "episodes"],
+};
+
+pub(crate) const HISTORY: List = List {
+    what: "history",
+    path: "/sync/watched",
+    // One row per play, each with its `play_id`: what a removal names.
+    query: &[("plays", "all")],
+    keep: &["movies", "episodes"],
+    skip: &["shows", "seasons"],
+};
+
+/// The service's name for the declared total, in reasons.
+pub(crate) const TOTAL_NAME: &str = "pagination total_*";
+
+/// A raw row with the name of the list it came in (the decoder needs both).
+pub(crate) fn tagged(list: &str, row: Value) -> Value {
+    json!({"list": list, "row": row})
 }
 
-/// Rows of a paged read, per group, with the problems that make it partial.
-#[derive(Debug, Default)]
-pub(crate) struct Paged {
-    pub(crate) rows: Vec<(&'static str, Value)>,
-    pub(crate) problems: Vec<String>,
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub(crate) http: HttpClient,
 }
 
-/// The sum of every `total_*` (or `total`) number in a pagination block.
-fn declared_total(p: &Value) -> Option<u64> {
-    let m = p.as_object()?;
-    let mut sum = None;
-    for (k, v) in m {
-        if (k == "total" || k.starts_with("total_"))
-            && let Some(n) = v.as_u64()
-        {
-            sum = Some(sum.unwrap_or(0) + n);
+impl Api {
+    /// One page of `list`: `limit`/`offset`, every row of every list on the page, tagged
+    /// with its list (every list takes page slots, so each row is accounted for: rows of
+    /// a list nobody expects do not decode and make the read partial).
+    pub(crate) async fn page(&self, cx: &Context, list: &List, req: PageRequest) -> Result<Page> {
+        let op = format!("GET {}", list.path);
+        let mut rb = self
+            .http
+            .get(op, list.path)
+            .query("limit", req.limit)
+            .query("offset", req.offset);
+        for (k, v) in list.query {
+            rb = rb.query(*k, *v);
         }
-    }
-    sum
-}
-
-/// Reads every page of `path`: `limit=page_size`, `offset` advanced by the rows actually
-/// received (a short page is never skipped over). Rows of `groups` are kept; lists named
-/// in `ignored` are known and skipped; any other non-empty list makes the read partial. The read is partial when a page has no
-/// usable `pagination`, a page is empty although `has_more` says otherwise, the rows read
-/// differ from the declared totals, or `has_more: false` on a full page turns out wrong.
-/// One paged read: what to ask for and which lists of the answer matter.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PagedRead<'a> {
-    pub(crate) op: &'a str,
-    pub(crate) path: &'a str,
-    pub(crate) query: &'a [(&'a str, String)],
-    /// Lists whose rows are kept, tagged with the list's name.
-    pub(crate) groups: &'a [&'static str],
-    /// Lists that are known and skipped.
-    pub(crate) ignored: &'a [&'a str],
-}
-
-pub(crate) async fn read_paged(
-    http: &HttpClient,
-    cx: &Context,
-    r: PagedRead<'_>,
-    page_size: usize,
-) -> Result<Paged> {
-    let PagedRead {
-        op,
-        path,
-        query,
-        groups,
-        ignored,
-    } = r;
-    let mut out = Paged::default();
-    let mut offset = 0usize;
-    let mut declared: Option<u64> = None;
-    // After `has_more: false` on a full page without totals, one more page tells whether
-    // that was really the end.
-    let mut verifying = false;
-    for page in 0.. {
-        cx.check_cancelled()?;
-        if page >= MAX_PAGES {
-            out.problems
-                .push(format!("stopped after {MAX_PAGES} pages"));
-            break;
+        let resp = rb.send(cx).await?;
+        let body: PageBody = ferry_http::page::envelope(&resp)?;
+        if let Some(e) = &body.error {
+            return Err(resp.malformed(format!("MDBList answered with an error: {e}")));
         }
-        let mut rb = http
-            .get(op, path)
-            .query("limit", page_size)
-            .query("offset", offset);
-        for (k, v) in query {
-            rb = rb.query(*k, v);
-        }
-        let v = object(&rb.send(cx).await?, op)?;
-        // Every list on the page takes page slots, read or not; a list nobody expects is
-        // data this read would silently miss, so it makes the read partial.
-        let mut n = 0usize;
-        for (k, val) in v.as_object().into_iter().flatten() {
-            let Some(rows) = val.as_array() else {
-                if groups.contains(&k.as_str()) && !val.is_null() {
-                    return Err(malformed(op, format!("`{k}` is not a list")));
+        let total = body.total();
+        let mut rows = Vec::new();
+        for (name, v) in body.lists {
+            match v {
+                Value::Array(list_rows) => {
+                    rows.extend(list_rows.into_iter().map(|r| tagged(&name, r)));
                 }
-                continue;
-            };
-            n += rows.len();
-            if let Some(g) = groups.iter().find(|g| **g == k.as_str()) {
-                out.rows.extend(rows.iter().map(|r| (*g, r.clone())));
-            } else if !ignored.contains(&k.as_str()) && !rows.is_empty() {
-                out.problems.push(format!(
-                    "the page at offset {offset} holds an unexpected list `{k}` of {} rows",
-                    rows.len()
-                ));
+                Value::Null => {}
+                _ if list.keep.contains(&name.as_str()) => {
+                    return Err(resp.malformed(format!("`{name}` is not a list")));
+                }
+                _ => {}
             }
         }
-        let Some(p) = v.get("pagination").filter(|p| p.is_object()) else {
-            out.problems.push(format!(
-                "the page at offset {offset} has no pagination block"
-            ));
-            break;
-        };
-        let Some(has_more) = p.get("has_more").and_then(Value::as_bool) else {
-            out.problems.push(format!(
-                "the page at offset {offset} does not say whether more follow"
-            ));
-            break;
-        };
-        if let Some(t) = declared_total(p) {
-            declared = Some(t);
-        }
-        if verifying && n > 0 {
-            out.problems.push(format!(
-                "the service said no rows follow offset {offset}, but {n} did"
-            ));
-        }
-        offset += n;
-        if has_more {
-            if n == 0 {
-                out.problems.push(format!(
-                    "an empty page at offset {offset} although more rows were announced"
-                ));
-                break;
-            }
-            continue;
-        }
-        if !verifying && n >= page_size && declared.is_none() {
-            verifying = true;
-            continue;
-        }
-        break;
+        Ok(Page::offset(rows, total))
     }
-    if let Some(d) = declared
-        && offset as u64 != d
-    {
-        out.problems
-            .push(format!("read {offset} rows, the service declared {d}"));
+
+    /// One write. `Ok(None)`: the service took it (2xx) but its answer does not decode,
+    /// so nothing is known of what it did (a re-read decides).
+    pub(crate) async fn write(
+        &self,
+        cx: &Context,
+        path: &str,
+        body: &Value,
+    ) -> Result<Option<WriteAnswer>> {
+        let resp = self
+            .http
+            .post(format!("POST {path}"), path)
+            .json(body)
+            .send(cx)
+            .await?;
+        Ok(answer(&resp))
     }
-    Ok(out)
+
+    pub(crate) async fn last_activities(&self, cx: &Context) -> Result<LastActivities> {
+        let path = "/sync/last_activities";
+        let resp = self.http.get(format!("GET {path}"), path).send(cx).await?;
+        ferry_http::page::envelope(&resp)
+    }
+
+    /// `GET /user`, bypassing the breaker.
+    pub(crate) async fn user(&self, cx: &Context) -> Result<()> {
+        let resp = self.http.get("GET /user", "/user").probe().send(cx).await?;
+        ferry_http::page::envelope::<serde_json::Map<String, Value>>(&resp).map(|_| ())
+    }
 }
 
-/// What a failed write means for each item it carried.
-pub(crate) fn error_outcome(e: &Error) -> Outcome {
-    let un = |reason| Outcome::Unresolved {
-        reason,
-        detail: Some(e.to_string()),
-    };
-    match e.kind() {
-        ErrorKind::RateLimited => un(UnresolvedReason::RateLimited),
-        ErrorKind::Conflict => un(UnresolvedReason::Conflict),
-        ErrorKind::NotFound => un(UnresolvedReason::NotFound),
-        ErrorKind::Locked => un(UnresolvedReason::Locked),
-        ErrorKind::AccountLimit => un(UnresolvedReason::AccountLimit),
-        _ => Outcome::failed(e),
-    }
+fn answer(resp: &Response) -> Option<WriteAnswer> {
+    let a: WriteAnswer = resp.json().ok()?;
+    Some(a)
 }

@@ -23,9 +23,11 @@
 //!   the server clock starts at [`START_TIME`] and advances one second per write request)
 //!   and `GET /sync/journal?limit&since|cursor`.
 //!
-//! Faults: the shared [`FaultRule`]s (`Truncate` makes a page hold half its rows while the
-//! pagination block still describes the full page), plus `has_more` lies, empty `200`
-//! bodies, and added latency.
+//! Faults: the shared knobs ([`FaultControl`]): whole-answer faults (a status, `429`, an
+//! expired key, empty, HTML or cut-off bodies) and list faults, which shape a page the
+//! same way for every simulator (`Truncate` keeps half the page while `has_more` and the
+//! totals still describe the full list; an empty page, a `null` row, the `total_*` counts
+//! left out or not counts); plus `has_more` lies and added latency.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,7 +40,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs};
+use crate::sim::knobs::{self, Fault, FaultControl, FaultRule, Knobs, ListFault, TotalOut};
 
 /// The API key the simulator accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "mdblist-sim-key-0123456789abcdef";
@@ -140,8 +142,6 @@ type PlayKey = (bool, usize, Option<(u32, u32)>);
 enum Extra {
     /// The page says `has_more: false` although rows remain.
     HasMoreLies,
-    /// `200` with an empty body.
-    EmptyBody,
 }
 
 #[derive(Debug, Clone)]
@@ -477,7 +477,7 @@ impl MdblistSim {
 
     /// The next `n` requests under `path_prefix` answer `200` with an empty body.
     pub fn empty_body_next(&self, path_prefix: &str, n: u32) {
-        self.push_extra(Extra::EmptyBody, path_prefix, n);
+        self.inject(FaultRule::new(Fault::EmptyBody).on(path_prefix).times(n));
     }
 
     fn push_extra(&self, extra: Extra, prefix: &str, times: u32) {
@@ -531,6 +531,34 @@ impl MdblistSim {
     }
 }
 
+impl FaultControl for MdblistSim {
+    fn inject(&self, rule: FaultRule) {
+        self.st().knobs.inject(rule);
+    }
+
+    fn clear_faults(&self) {
+        MdblistSim::clear_faults(self);
+    }
+
+    fn faults_fired(&self) -> u64 {
+        self.st().knobs.fired()
+    }
+
+    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
+        use ferry_core::Feature as F;
+        match feature {
+            F::Watchlist => Some("/watchlist/items".into()),
+            F::Ratings => Some("/sync/ratings".into()),
+            F::History => Some("/sync/watched".into()),
+            F::Progress | F::Playlists => None,
+        }
+    }
+
+    fn rate_limit_gap(&self) -> Option<Duration> {
+        self.st().knobs.rate_limit_gap()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 struct Reply {
@@ -552,7 +580,7 @@ impl Reply {
         Reply::json(status, &json!({"error": msg}))
     }
 
-    fn template(self, latency: Duration) -> ResponseTemplate {
+    fn template(self) -> ResponseTemplate {
         let mut t = ResponseTemplate::new(self.status);
         if !self.body.is_empty() {
             t = t.set_body_raw(self.body, "application/json");
@@ -560,19 +588,8 @@ impl Reply {
         for (k, v) in &self.headers {
             t = t.insert_header(*k, v.as_str());
         }
-        if latency.is_zero() {
-            t
-        } else {
-            t.set_delay(latency)
-        }
+        t
     }
-}
-
-/// How a paged read is to be shaped by faults.
-#[derive(Debug, Clone, Copy, Default)]
-struct PageFaults {
-    truncate: bool,
-    lie: bool,
 }
 
 struct MdbRouter(Arc<Mutex<MdbState>>);
@@ -580,50 +597,10 @@ struct MdbRouter(Arc<Mutex<MdbState>>);
 impl Respond for MdbRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.knobs.observe(&method, &path);
-        let latency = st.knobs.latency();
-        let extra = st.take_extra(&path);
-        let reply = match fault {
-            Some(Fault::Status(code)) => Reply::error(code, &format!("simulated HTTP {code}")),
-            Some(Fault::RateLimited { retry_after_secs }) => {
-                let mut r = Reply::error(429, "Too Many Requests");
-                r.headers
-                    .push(("Retry-After", retry_after_secs.to_string()));
-                r
-            }
-            Some(Fault::Unauthorized) => Reply::error(401, "Invalid API key"),
-            Some(Fault::Malformed) => Reply {
-                status: 200,
-                body: br#"{"movies":[{"id":949,"title":"He"#.to_vec(),
-                headers: Vec::new(),
-            },
-            other => {
-                let pf = PageFaults {
-                    truncate: other == Some(Fault::Truncate),
-                    lie: extra == Some(Extra::HasMoreLies),
-                };
-                let mut r = st.route(req, &method, &path, pf);
-                if extra == Some(Extra::EmptyBody) && r.status < 300 {
-                    r.body.clear();
-                }
-                r
-            }
-        };
-        reply.template(latency)
+        let seen = st.knobs.begin(req);
+        let lie = st.take_extra(&seen.path) == Some(Extra::HasMoreLies);
+        seen.answer_list(|method, path, fault| st.route(req, method, path, fault, lie).template())
     }
-}
-
-/// Removes every `total_*` from a page's pagination block.
-fn strip_totals(mut r: Reply) -> Reply {
-    if let Ok(mut v) = serde_json::from_slice::<Value>(&r.body)
-        && let Some(p) = v.get_mut("pagination").and_then(Value::as_object_mut)
-    {
-        p.retain(|k, _| !k.starts_with("total"));
-        r.body = serde_json::to_vec(&v).unwrap_or_default();
-    }
-    r
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
@@ -667,6 +644,79 @@ fn window(q: &HashMap<String, String>) -> (usize, usize) {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
     (limit, offset)
+}
+
+/// A whole list as rows tagged with the list (`movies`, `shows`, …) they are sent in;
+/// [`Listing::answer`] cuts one page of it.
+struct Listing {
+    rows: Vec<(&'static str, Value)>,
+    lists: &'static [&'static str],
+    /// Lists the answer always carries, empty.
+    empty: &'static [&'static str],
+    totals: bool,
+}
+
+impl Listing {
+    fn new(lists: &'static [&'static str], empty: &'static [&'static str], totals: bool) -> Self {
+        Listing {
+            rows: Vec::new(),
+            lists,
+            empty,
+            totals,
+        }
+    }
+
+    fn push(&mut self, list: &'static str, row: Value) {
+        self.rows.push((list, row));
+    }
+
+    /// The page `[offset, offset+limit)`: its rows by list and a pagination block with
+    /// `has_more` and a `total_<list>` per list, shaped by the request's list fault (the
+    /// total of a damaged page is rendered on every `total_*`).
+    fn answer(self, q: &HashMap<String, String>, fault: &ListFault, lie: bool) -> Reply {
+        let (limit, offset) = window(q);
+        let n = self.rows.len();
+        let has_more = offset.saturating_add(limit) < n;
+        let (start, end) = knobs::window(n, offset, Some(limit), fault.truncates());
+        let mut totals: BTreeMap<&str, usize> = self.lists.iter().map(|l| (*l, 0)).collect();
+        for (l, _) in &self.rows {
+            *totals.entry(l).or_default() += 1;
+        }
+        let page: Vec<(&str, Value)> = self
+            .rows
+            .into_iter()
+            .skip(start)
+            .take(end - start)
+            .collect();
+        let (lists, values): (Vec<&str>, Vec<Value>) = page.into_iter().unzip();
+        let (values, total) = fault.shape(values, n);
+        let mut body = Map::new();
+        for l in self.lists.iter().chain(self.empty) {
+            body.insert((*l).to_owned(), json!([]));
+        }
+        for (l, v) in lists.into_iter().zip(values) {
+            if let Some(Value::Array(a)) = body.get_mut(l) {
+                a.push(v);
+            }
+        }
+        let mut p = Map::new();
+        p.insert("offset".into(), json!(offset));
+        p.insert("limit".into(), json!(limit));
+        p.insert("has_more".into(), json!(has_more && !lie));
+        if self.totals {
+            for (l, count) in totals {
+                let v = match &total {
+                    TotalOut::Exact(_) => Some(json!(count)),
+                    other => other.json(),
+                };
+                if let Some(v) = v {
+                    p.insert(format!("total_{l}"), v);
+                }
+            }
+        }
+        body.insert("pagination".into(), Value::Object(p));
+        Reply::json(200, &Value::Object(body))
+    }
 }
 
 impl MdbState {
@@ -823,7 +873,14 @@ impl MdbState {
         ]
     }
 
-    fn route(&mut self, req: &Request, method: &str, path: &str, pf: PageFaults) -> Reply {
+    fn route(
+        &mut self,
+        req: &Request,
+        method: &str,
+        path: &str,
+        fault: &ListFault,
+        lie: bool,
+    ) -> Reply {
         let q = query(req);
         let key_ok = q.get("apikey").is_some_and(|k| *k == self.api_key);
         let bearer_ok = self.bearer.as_deref().is_some_and(|b| {
@@ -860,9 +917,9 @@ impl MdbState {
             ),
             ("GET", "/sync/last_activities") => Reply::json(200, &self.activities_json()),
             ("GET", "/sync/journal") => self.journal_page(&q),
-            ("GET", "/watchlist/items") => self.watchlist_page(&q, pf),
-            ("GET", "/sync/ratings") => self.ratings_page(&q, pf),
-            ("GET", "/sync/watched") => self.watched_page(&q, pf),
+            ("GET", "/watchlist/items") => self.watchlist_page(&q).answer(&q, fault, lie),
+            ("GET", "/sync/ratings") => self.ratings_page(&q).answer(&q, fault, lie),
+            ("GET", "/sync/watched") => self.watched_page(&q).answer(&q, fault, lie),
             ("POST", p) => match body {
                 None => Reply::error(400, "Invalid JSON body"),
                 Some(b) => match p {
@@ -878,67 +935,29 @@ impl MdbState {
             },
             _ => Reply::error(404, "Not found"),
         };
-        if !self.declare_totals && method == "GET" {
-            reply = strip_totals(reply);
-        }
         reply.headers.extend(self.rate_headers());
         reply
     }
 
-    /// Cuts `rows` to the page `[offset, offset+limit)` and shapes the pagination block.
-    fn page<T: Clone>(
-        rows: &[T],
-        q: &HashMap<String, String>,
-        pf: PageFaults,
-    ) -> (Vec<T>, Map<String, Value>) {
-        let (limit, offset) = window(q);
-        let start = offset.min(rows.len());
-        let end = start.saturating_add(limit).min(rows.len());
-        let has_more = end < rows.len();
-        let mut page = rows[start..end].to_vec();
-        if pf.truncate {
-            page.truncate(page.len() / 2);
+    fn watchlist_page(&self, _q: &HashMap<String, String>) -> Listing {
+        let mut l = Listing::new(&["movies", "shows"], &[], self.declare_totals);
+        for (i, at) in &self.watchlist {
+            let t = &self.catalog[*i];
+            l.push(
+                t.kind.plural(),
+                json!({
+                    "id": t.tmdb,
+                    "title": t.title,
+                    "imdb_id": t.imdb,
+                    "tvdb_id": t.tvdb,
+                    "trakt_id": t.trakt,
+                    "mediatype": t.kind.as_str(),
+                    "release_year": t.year,
+                    "watchlisted_at": ts(Some(*at)),
+                }),
+            );
         }
-        let mut p = Map::new();
-        p.insert("offset".into(), json!(offset));
-        p.insert("limit".into(), json!(limit));
-        p.insert("has_more".into(), json!(has_more && !pf.lie));
-        (page, p)
-    }
-
-    fn watchlist_page(&self, q: &HashMap<String, String>, pf: PageFaults) -> Reply {
-        let rows: Vec<(usize, i64)> = self.watchlist.clone();
-        let total_movies = rows
-            .iter()
-            .filter(|(i, _)| self.catalog[*i].kind == MdbKind::Movie)
-            .count();
-        let total_shows = rows.len() - total_movies;
-        let (page, mut p) = Self::page(&rows, q, pf);
-        p.insert("total_movies".into(), json!(total_movies));
-        p.insert("total_shows".into(), json!(total_shows));
-        let mut movies = Vec::new();
-        let mut shows = Vec::new();
-        for (i, at) in page {
-            let t = &self.catalog[i];
-            let row = json!({
-                "id": t.tmdb,
-                "title": t.title,
-                "imdb_id": t.imdb,
-                "tvdb_id": t.tvdb,
-                "trakt_id": t.trakt,
-                "mediatype": t.kind.as_str(),
-                "release_year": t.year,
-                "watchlisted_at": ts(Some(at)),
-            });
-            match t.kind {
-                MdbKind::Movie => movies.push(row),
-                MdbKind::Show => shows.push(row),
-            }
-        }
-        Reply::json(
-            200,
-            &json!({"movies": movies, "shows": shows, "pagination": Value::Object(p)}),
-        )
+        l
     }
 
     fn since(q: &HashMap<String, String>) -> Option<i64> {
@@ -947,44 +966,35 @@ impl MdbState {
             .map(Timestamp::unix)
     }
 
-    fn ratings_page(&self, q: &HashMap<String, String>, pf: PageFaults) -> Reply {
+    fn ratings_page(&self, q: &HashMap<String, String>) -> Listing {
         let since = Self::since(q);
-        let rows: Vec<(usize, u8, i64)> = self
-            .ratings
-            .iter()
-            .filter(|(_, (_, _, changed))| since.is_none_or(|s| *changed >= s))
-            .map(|(i, (r, at, _))| (*i, *r, *at))
-            .collect();
-        let total_movies = rows
-            .iter()
-            .filter(|(i, _, _)| self.catalog[*i].kind == MdbKind::Movie)
-            .count();
-        let (page, mut p) = Self::page(&rows, q, pf);
-        p.insert("total_movies".into(), json!(total_movies));
-        p.insert("total_shows".into(), json!(rows.len() - total_movies));
-        let mut movies = Vec::new();
-        let mut shows = Vec::new();
-        for (i, r, at) in page {
-            let t = &self.catalog[i];
+        let mut l = Listing::new(
+            &["movies", "shows"],
+            &["seasons", "episodes"],
+            self.declare_totals,
+        );
+        for (i, (r, at, changed)) in &self.ratings {
+            if since.is_some_and(|s| *changed < s) {
+                continue;
+            }
+            let t = &self.catalog[*i];
             match t.kind {
-                MdbKind::Movie => movies.push(json!({
-                    "rating": r, "rated_at": ts(Some(at)), "movie": t.object_json(),
-                })),
-                MdbKind::Show => shows.push(json!({
-                    "rating": r, "rated_at": ts(Some(at)), "show": t.object_json(), "seasons": [],
-                })),
+                MdbKind::Movie => l.push(
+                    "movies",
+                    json!({"rating": r, "rated_at": ts(Some(*at)), "movie": t.object_json()}),
+                ),
+                MdbKind::Show => l.push(
+                    "shows",
+                    json!({
+                        "rating": r, "rated_at": ts(Some(*at)), "show": t.object_json(), "seasons": [],
+                    }),
+                ),
             }
         }
-        Reply::json(
-            200,
-            &json!({
-                "movies": movies, "shows": shows, "seasons": [], "episodes": [],
-                "pagination": Value::Object(p),
-            }),
-        )
+        l
     }
 
-    fn watched_page(&self, q: &HashMap<String, String>, pf: PageFaults) -> Reply {
+    fn watched_page(&self, q: &HashMap<String, String>) -> Listing {
         let since = Self::since(q);
         let all_plays = q.get("plays").is_some_and(|v| v == "all");
         let mut plays: Vec<&Play> = self
@@ -1009,13 +1019,12 @@ impl MdbState {
             }
             agg.into_values().collect()
         };
-        let total_movies = rows.iter().filter(|(p, _)| p.episode.is_none()).count();
-        let (page, mut p) = Self::page(&rows, q, pf);
-        p.insert("total_movies".into(), json!(total_movies));
-        p.insert("total_episodes".into(), json!(rows.len() - total_movies));
-        let mut movies = Vec::new();
-        let mut episodes = Vec::new();
-        for (play, n) in page {
+        let mut l = Listing::new(
+            &["movies", "episodes"],
+            &["shows", "seasons"],
+            self.declare_totals,
+        );
+        for (play, n) in rows {
             let t = &self.catalog[play.title];
             let mut row = Map::new();
             row.insert("watched_at".into(), ts(Some(play.watched_at)));
@@ -1027,7 +1036,7 @@ impl MdbState {
             match play.episode {
                 None => {
                     row.insert("movie".into(), t.object_json());
-                    movies.push(Value::Object(row));
+                    l.push("movies", Value::Object(row));
                 }
                 Some((s, e)) => {
                     row.insert(
@@ -1035,17 +1044,11 @@ impl MdbState {
                         json!({"season": s, "number": e, "ids": {"tvdb": t.episode_tvdb(s, e)}}),
                     );
                     row.insert("show".into(), t.object_json());
-                    episodes.push(Value::Object(row));
+                    l.push("episodes", Value::Object(row));
                 }
             }
         }
-        Reply::json(
-            200,
-            &json!({
-                "movies": movies, "shows": [], "seasons": [], "episodes": episodes,
-                "pagination": Value::Object(p),
-            }),
-        )
+        l
     }
 
     fn journal_page(&self, q: &HashMap<String, String>) -> Reply {

@@ -1,0 +1,120 @@
+//! `[providers.<instance>]` keys for `kind = "mdblist"`, the knobs tests set, and the HTTP
+//! client they make.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::{Error, ErrorKind, KvStore, RateLimit, Result, Secret, VerbClass};
+use ferry_http::{AuthScheme, Clock, HttpClient, RetryPolicy};
+use serde::Deserialize;
+
+/// MDBList's API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.mdblist.com";
+/// Rows per page unless configured.
+pub const DEFAULT_PAGE_SIZE: u32 = 200;
+/// Entries per write request.
+pub const BATCH_SIZE: usize = 100;
+
+/// Reads: MDBList's documentation names no per-second limit (only daily quotas per
+/// account tier); ferry stays at five GETs a second.
+pub const READ_LIMIT: RateLimit = RateLimit {
+    class: VerbClass::Read,
+    requests: 5,
+    per: Duration::from_secs(1),
+};
+
+/// Writes: one per second.
+pub const WRITE_LIMIT: RateLimit = RateLimit {
+    class: VerbClass::Write,
+    requests: 1,
+    per: Duration::from_secs(1),
+};
+
+/// `[providers.<instance>]` keys for `kind = "mdblist"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MdblistConfig {
+    /// The API key from mdblist.com/preferences (sent as the `apikey` parameter).
+    pub api_key: Secret,
+    /// Another API host (a proxy, a simulator). Default [`DEFAULT_BASE_URL`].
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Rows per page, 1-1000. Default [`DEFAULT_PAGE_SIZE`].
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+/// Knobs that are not user configuration.
+#[derive(Debug, Clone, Default)]
+pub struct MdblistOptions {
+    pub retry: RetryPolicy,
+    /// Waits and breaker timestamps (tests pass a `ManualClock`).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where the breaker record lives.
+    pub store: Option<Arc<dyn KvStore>>,
+    pub seed: Option<u64>,
+    /// Replaces the declared [`READ_LIMIT`] and [`WRITE_LIMIT`].
+    pub rate_limits: Option<Vec<RateLimit>>,
+}
+
+/// The checked page size and the HTTP client of an instance.
+pub(crate) fn client(
+    instance: &str,
+    config: &MdblistConfig,
+    options: &MdblistOptions,
+) -> Result<(HttpClient, usize)> {
+    let invalid = |msg: String| Error::new(ErrorKind::InvalidInput, msg).with_provider("mdblist");
+    if config.api_key.expose().trim().is_empty() {
+        return Err(invalid(format!("providers.{instance}.api_key is empty")));
+    }
+    let page_size = config.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=1000).contains(&page_size) {
+        return Err(invalid(format!(
+            "providers.{instance}.page_size must be 1-1000, not {page_size}"
+        )));
+    }
+    let limits = options
+        .rate_limits
+        .clone()
+        .unwrap_or_else(|| vec![READ_LIMIT, WRITE_LIMIT]);
+    let mut b = HttpClient::builder("mdblist", instance)
+        .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
+        .auth(AuthScheme::Query("apikey".into()), &config.api_key)
+        .rate_limits(&limits)
+        .retry(options.retry);
+    if let Some(s) = &options.store {
+        b = b.store(s.clone());
+    }
+    if let Some(c) = &options.clock {
+        b = b.clock(c.clone());
+    }
+    if let Some(seed) = options.seed {
+        b = b.seed(seed);
+    }
+    Ok((b.build()?, page_size as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::ProviderConfig;
+
+    #[test]
+    fn config_rejects_unknown_keys_and_bad_page_sizes() {
+        let c = ProviderConfig::new("m", "mdblist")
+            .set("api_key", "key-123456")
+            .set("apikey", "typo");
+        assert_eq!(
+            c.parse::<MdblistConfig>().unwrap_err().field.as_deref(),
+            Some("apikey")
+        );
+        let cfg = ProviderConfig::new("m", "mdblist")
+            .set("api_key", "key-123456")
+            .set("page_size", 5000)
+            .parse::<MdblistConfig>()
+            .unwrap();
+        let e = client("m", &cfg, &MdblistOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("page_size"), "{e}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Reads: every list through the kit's pager (`limit`/`offset`, complete only when the
+//! rows read match the totals the pagination block declares), rows decoded one at a time.
+//!
+//! Each read also leaves a [`View`] of what the service holds, which the writes that
+//! follow plan against and keep up to date ([`ListCache`]): the engine writes a feature in
+//! batches right after reading it, and a re-read per batch would make a first sync
+//! quadratic in the library.
+
+use std::time::{Duration, Instant};
+
+use ferry_core::identity::TitleIndex;
+use ferry_core::{
+    Context, Entry, Feature, ListCache, Pager, Paging, Payload, Rating, Read, Result, Row,
+    Snapshot, Timestamp,
+};
+use serde_json::Value;
+
+use crate::MdblistProvider;
+use crate::api::{HISTORY, List, RATINGS, TOTAL_NAME, WATCHLIST};
+use crate::convert::{play_row, rating_row, watchlist_row};
+
+/// How long writes may plan against a read before reading the list again.
+pub(crate) const VIEW_TTL: Duration = Duration::from_secs(120);
+
+/// What one read showed: the titles (with their rating, or plays) and, when it was
+/// partial, why.
+#[derive(Debug)]
+pub(crate) struct View<V> {
+    pub(crate) held: TitleIndex<V>,
+    pub(crate) partial: Vec<String>,
+}
+
+/// A watchlist title holds `None`, a rated title its rating.
+pub(crate) type Titles = View<Option<Rating>>;
+/// Each title's plays: when, and the play id once known (plays ferry wrote are held
+/// without one until the next read).
+pub(crate) type Plays = View<Vec<(Timestamp, Option<u64>)>>;
+
+/// The last read of each feature.
+#[derive(Debug)]
+pub(crate) struct Views {
+    pub(crate) watchlist: ListCache<Titles>,
+    pub(crate) ratings: ListCache<Titles>,
+    pub(crate) history: ListCache<Plays>,
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Views {
+            watchlist: ListCache::new(VIEW_TTL),
+            ratings: ListCache::new(VIEW_TTL),
+            history: ListCache::new(VIEW_TTL),
+        }
+    }
+}
+
+/// What a view holds per title, and where its feature's view is kept.
+pub(crate) trait Held: Sized {
+    fn cache(views: &Views, f: Feature) -> &ListCache<View<Self>>;
+}
+
+impl Held for Option<Rating> {
+    fn cache(views: &Views, f: Feature) -> &ListCache<Titles> {
+        if f == Feature::Ratings {
+            &views.ratings
+        } else {
+            &views.watchlist
+        }
+    }
+}
+
+impl Held for Vec<(Timestamp, Option<u64>)> {
+    fn cache(views: &Views, _: Feature) -> &ListCache<Plays> {
+        &views.history
+    }
+}
+
+/// The last read if it is fresh and was complete: writes planned on a partial read defer
+/// what it may have missed, so after one the list is read again.
+fn usable<V>(cache: &ListCache<View<V>>) -> Option<(Instant, View<V>)> {
+    cache.take_fresh().filter(|(_, v)| v.partial.is_empty())
+}
+
+impl MdblistProvider {
+    async fn list<T>(
+        &self,
+        cx: &Context,
+        list: &List,
+        decode: impl FnMut(Value) -> Row<T>,
+    ) -> Result<Read<T>> {
+        let paging = Paging::Offset {
+            page_size: self.page_size,
+            total_name: TOTAL_NAME,
+        };
+        Pager::new(cx, list.what, paging)
+            .read(|req| self.api.page(cx, list, req), decode)
+            .await
+    }
+
+    /// A full read of `feature` (`present` semantics); its view is kept for writes.
+    pub(crate) async fn read(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
+        match feature {
+            Feature::Watchlist => {
+                let (rows, proof) = self.list(cx, &WATCHLIST, watchlist_row).await?.into_parts();
+                let mut held = TitleIndex::new();
+                for (item, _) in &rows {
+                    held.insert(item, None);
+                }
+                let partial = proof.reasons().to_vec();
+                self.views.watchlist.store(View { held, partial });
+                let entries = rows
+                    .into_iter()
+                    .map(|(item, listed_at)| Entry::new(item, Payload::Watchlist { listed_at }));
+                Ok(proof.snapshot(feature, entries))
+            }
+            Feature::Ratings => {
+                let (rows, proof) = self.list(cx, &RATINGS, rating_row).await?.into_parts();
+                let mut held = TitleIndex::new();
+                for (item, rating, _) in &rows {
+                    held.insert(item, Some(*rating));
+                }
+                let partial = proof.reasons().to_vec();
+                self.views.ratings.store(View { held, partial });
+                let entries = rows
+                    .into_iter()
+                    .map(|(item, rating, at)| Entry::rating(item, rating, at));
+                Ok(proof.snapshot(feature, entries))
+            }
+            _ => {
+                let (rows, proof) = self.list(cx, &HISTORY, play_row).await?.into_parts();
+                let mut held: TitleIndex<Vec<(Timestamp, Option<u64>)>> = TitleIndex::new();
+                for p in &rows {
+                    held.get_or_insert_with(&p.item, Vec::new)
+                        .push((p.at, Some(p.play_id)));
+                }
+                let partial = proof.reasons().to_vec();
+                self.views.history.store(View { held, partial });
+                let entries = rows.into_iter().map(|p| Entry::watch(p.item, p.at));
+                Ok(proof.snapshot(feature, entries))
+            }
+        }
+    }
+
+    /// A feature's view as last read; read now if that is too old, was partial, or
+    /// `force`.
+    pub(crate) async fn view<V: Held>(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        force: bool,
+    ) -> Result<(Instant, View<V>)> {
+        let cache = V::cache(&self.views, feature);
+        if !force && let Some(v) = usable(cache) {
+            return Ok(v);
+        }
+        self.read(cx, feature).await?;
+        // Another write may have taken the copy meanwhile (the engine does not write one
+        // feature twice at once); then nothing is known, which plans as a partial read.
+        Ok(cache.take_fresh().unwrap_or_else(|| {
+            let partial = vec!["another write holds the list's last read".into()];
+            let held = TitleIndex::new();
+            (Instant::now(), View { held, partial })
+        }))
+    }
+}
