@@ -34,96 +34,46 @@
 //! reordered, is not documented, so those features are read every run.
 //!
 //! Every checkpoint also carries a counter of this instance's own write calls for the
-//! feature (key-value store), so ferry's writes through one pair move the checkpoint the
-//! other pairs compare with.
+//! feature: the shared [`ferry_core::WriteLedger`] (namespace `plex.writes`, key
+//! `<instance>/<feature>`, the layout the Plex counter always had), so ferry's writes
+//! through one pair move the checkpoint the other pairs compare with.
 
-use ferry_core::{Activities, Context, ErrorKind, Feature, Result};
-use serde_json::Value;
+use std::time::Instant;
 
-use crate::PlexProvider;
-use crate::paging::{media_container, str_field};
+use ferry_core::read::decode;
+use ferry_core::{
+    Activities, Context, Declared, Error, ErrorKind, Feature, Health, HealthStatus, ProviderKind,
+    Result,
+};
 
-/// The key-value namespace of the write counters.
-pub(crate) const WRITES_NAMESPACE: &str = "plex.writes";
+use crate::api::{Host, ListCall, PlexProvider, container};
+use crate::model::{HeadRow, ListPage, Scalar};
 
-fn text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
+fn text(v: &Option<Scalar>) -> String {
+    v.as_ref().map(Scalar::text).unwrap_or_default()
 }
 
 impl PlexProvider {
-    fn writes_key(&self, feature: Feature) -> String {
-        format!("{}/{}", self.instance, feature.as_str())
-    }
-
-    fn writes_of(&self, feature: Feature) -> u64 {
-        self.kv
-            .get(WRITES_NAMESPACE, &self.writes_key(feature))
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Counts a write call that may have changed `feature` (best effort).
-    pub(crate) fn note_write(&self, cx: &Context, feature: Feature) {
-        let n = self.writes_of(feature).wrapping_add(1);
-        if let Err(e) = self
-            .kv
-            .put(WRITES_NAMESPACE, &self.writes_key(feature), &n.to_string())
-        {
-            cx.emitter.warn(&format!(
-                "{}: could not record a write for the {feature} checkpoint: {e}",
-                self.instance
-            ));
-        }
-    }
-
-    /// `totalSize` and the first row of a list. `probe`: as part of the health check (one
-    /// attempt, short timeout, breaker neither checked nor fed).
-    async fn head(
-        &self,
-        cx: &Context,
-        discover: bool,
-        op: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        probe: bool,
-    ) -> Result<(u64, Option<Value>)> {
-        let http = if discover { &self.discover } else { &self.pms };
-        let mut req = http
-            .get(op, path)
-            .header("X-Plex-Container-Start", "0")
-            .header("X-Plex-Container-Size", "1");
+    /// `totalSize` and the newest row of a list. `probe`: as part of the health check
+    /// (one attempt, short timeout, breaker neither checked nor fed).
+    async fn head(&self, cx: &Context, call: &ListCall, probe: bool) -> Result<(u64, HeadRow)> {
+        let mut req = self.list_request(call, 0, 1);
         if probe {
             req = req.probe();
         }
-        for (k, v) in query {
-            req = req.query(*k, *v);
-        }
-        let body: Value = req.send(cx).await?.json()?;
-        let mut mc = media_container(body, path)?;
-        let total = mc
-            .get("totalSize")
-            .and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            })
+        let resp = req.send(cx).await?;
+        let page: ListPage = container(&resp)?;
+        let total = Declared::from_json(page.total.as_ref())
+            .valid()
             .ok_or_else(|| {
-                ferry_core::Error::new(
-                    ErrorKind::MalformedResponse,
-                    format!("{path}: no totalSize in the answer"),
-                )
-                .with_provider("plex")
+                resp.malformed(format!("{}: no valid totalSize in the answer", call.path))
             })?;
-        let first = match mc.remove("Metadata") {
-            Some(Value::Array(mut rows)) if !rows.is_empty() => Some(rows.swap_remove(0)),
-            _ => None,
+        let top = match page.rows.unwrap_or_default().into_iter().next() {
+            Some(raw) => decode::<HeadRow>(&raw)
+                .map_err(|e| resp.malformed(format!("{}: the newest row: {e}", call.path)))?,
+            None => HeadRow::default(),
         };
-        Ok((total, first))
+        Ok((total, top))
     }
 
     async fn server_checkpoint(
@@ -132,69 +82,53 @@ impl PlexProvider {
         feature: Feature,
         probe: bool,
     ) -> Result<Option<String>> {
+        let library_all = |ty: &str, filter: &'static str, sort: &str| {
+            ListCall::pms("GET /library/all", "/library/all")
+                .with("type", ty)
+                .with(filter, "0")
+                .with("sort", sort)
+        };
         match feature {
             Feature::Watchlist => {
-                let (n, top) = self
-                    .head(
-                        cx,
-                        true,
-                        "GET /library/sections/watchlist/all",
-                        "/library/sections/watchlist/all",
-                        &[("sort", "watchlistedAt:desc")],
-                        probe,
-                    )
-                    .await?;
-                let top = top.map_or_else(String::new, |r| {
-                    format!(
-                        "{}@{}",
-                        str_field(&r, "ratingKey").unwrap_or_default(),
-                        text(r.get("watchlistedAt"))
-                    )
-                });
+                let call = ListCall::discover(
+                    "GET /library/sections/watchlist/all",
+                    "/library/sections/watchlist/all",
+                )
+                .with("sort", "watchlistedAt:desc");
+                let (n, top) = self.head(cx, &call, probe).await?;
+                let top = if top.rating_key.is_some() {
+                    format!("{}@{}", text(&top.rating_key), text(&top.watchlisted_at))
+                } else {
+                    String::new()
+                };
                 Ok(Some(format!("wl:{n}:{top}")))
             }
             Feature::History => {
-                let (n, top) = self
-                    .head(
-                        cx,
-                        false,
-                        "GET /status/sessions/history/all",
-                        "/status/sessions/history/all",
-                        &[("sort", "viewedAt:desc")],
-                        probe,
-                    )
-                    .await?;
-                let top = top.map_or_else(String::new, |r| {
-                    format!(
-                        "{}@{}",
-                        str_field(&r, "historyKey").unwrap_or_default(),
-                        text(r.get("viewedAt"))
-                    )
-                });
+                let call = ListCall::pms(
+                    "GET /status/sessions/history/all",
+                    "/status/sessions/history/all",
+                )
+                .with("sort", "viewedAt:desc");
+                let (n, top) = self.head(cx, &call, probe).await?;
+                let top = if top.history_key.is_some() || top.viewed_at.is_some() {
+                    format!("{}@{}", text(&top.history_key), text(&top.viewed_at))
+                } else {
+                    String::new()
+                };
                 let mut watched = Vec::new();
                 for ty in ["1", "4"] {
-                    let (count, top) = self
-                        .head(
-                            cx,
-                            false,
-                            "GET /library/all",
-                            "/library/all",
-                            &[
-                                ("type", ty),
-                                ("viewCount>>", "0"),
-                                ("sort", "lastViewedAt:desc"),
-                            ],
-                            probe,
-                        )
-                        .await?;
-                    let top = top.map_or_else(String::new, |r| {
+                    let call = library_all(ty, "viewCount>>", "lastViewedAt:desc");
+                    let (count, top) = self.head(cx, &call, probe).await?;
+                    let top = if top.rating_key.is_some() {
                         format!(
                             "{}@{}x{}",
-                            str_field(&r, "ratingKey").unwrap_or_default(),
-                            text(r.get("lastViewedAt")),
-                            text(r.get("viewCount"))
+                            text(&top.rating_key),
+                            text(&top.last_viewed_at),
+                            text(&top.view_count)
                         )
-                    });
+                    } else {
+                        String::new()
+                    };
                     watched.push(format!("{count}:{top}"));
                 }
                 Ok(Some(format!("h:{n}:{top}|watched:{}", watched.join(","))))
@@ -202,28 +136,18 @@ impl PlexProvider {
             Feature::Ratings => {
                 let mut parts = Vec::new();
                 for ty in ["1", "2", "4"] {
-                    let (count, top) = self
-                        .head(
-                            cx,
-                            false,
-                            "GET /library/all",
-                            "/library/all",
-                            &[
-                                ("type", ty),
-                                ("userRating>>", "0"),
-                                ("sort", "lastRatedAt:desc"),
-                            ],
-                            probe,
-                        )
-                        .await?;
-                    let top = top.map_or_else(String::new, |r| {
+                    let call = library_all(ty, "userRating>>", "lastRatedAt:desc");
+                    let (count, top) = self.head(cx, &call, probe).await?;
+                    let top = if top.rating_key.is_some() {
                         format!(
                             "{}@{}={}",
-                            str_field(&r, "ratingKey").unwrap_or_default(),
-                            text(r.get("lastRatedAt")),
-                            text(r.get("userRating"))
+                            text(&top.rating_key),
+                            text(&top.last_rated_at),
+                            text(&top.user_rating)
                         )
-                    });
+                    } else {
+                        String::new()
+                    };
                     parts.push(format!("{ty}:{count}:{top}"));
                 }
                 Ok(Some(format!("r:{}", parts.join(","))))
@@ -242,7 +166,7 @@ impl PlexProvider {
     }
 
     /// [`Self::checkpoint`], as a health probe when `probe`.
-    pub(crate) async fn checkpoint_with(
+    async fn checkpoint_with(
         &self,
         cx: &Context,
         feature: Feature,
@@ -252,7 +176,7 @@ impl PlexProvider {
         Ok(self
             .server_checkpoint(cx, feature, probe)
             .await?
-            .map(|s| format!("{s}|w{}", self.writes_of(feature))))
+            .map(|s| self.ledger.stamp(feature, &s)))
     }
 
     /// Every feature's checkpoint. A feature whose requests fail has none this time (a
@@ -260,7 +184,7 @@ impl PlexProvider {
     /// is returned.
     pub(crate) async fn all_checkpoints(&self, cx: &Context) -> Result<Activities> {
         let mut out = Activities::new();
-        let mut first_err = None;
+        let mut first_err: Option<Error> = None;
         let mut any_ok = false;
         for f in [Feature::Watchlist, Feature::History, Feature::Ratings] {
             match self.checkpoint(cx, f).await {
@@ -279,5 +203,48 @@ impl PlexProvider {
             Some(e) if !any_ok => Err(e),
             _ => Ok(out),
         }
+    }
+
+    /// The server's checkpoints are the probe: the history list needs the token (a bad
+    /// one is `auth_failed`, an unreachable server `down`), then ratings; Discover's
+    /// watchlist checkpoint proves the account on the cloud side (failing, the watchlist
+    /// alone is off: `degraded`). What they read goes to the engine with the health, so
+    /// an unchanged run makes no other request. `/identity` is not asked: it answers
+    /// without a token, so it proves nothing about the account.
+    pub(crate) async fn probe_health(&self, cx: &Context) -> Health {
+        if let Some(h) = self.http(Host::Pms).breaker_health() {
+            return h;
+        }
+        let started = Instant::now();
+        let caps = Self::capabilities();
+        let mut acts = Activities::new();
+        match self.checkpoint_with(cx, Feature::History, true).await {
+            Ok(Some(cp)) => acts = acts.with(Feature::History, cp),
+            Ok(None) => {}
+            Err(e) => return Health::from_error(&e).with_latency(started.elapsed()),
+        }
+        let mut h = Health::ok().with_features(&caps, true);
+        let mut notes = Vec::new();
+        // A checkpoint the probe could not read is simply absent: that feature is read
+        // in full this run.
+        match self.checkpoint_with(cx, Feature::Ratings, true).await {
+            Ok(Some(cp)) => acts = acts.with(Feature::Ratings, cp),
+            Ok(None) => {}
+            Err(e) => notes.push(format!("ratings checkpoint unavailable: {e}")),
+        }
+        match self.checkpoint_with(cx, Feature::Watchlist, true).await {
+            Ok(Some(cp)) => acts = acts.with(Feature::Watchlist, cp),
+            Ok(None) => {}
+            Err(e) => {
+                h.status = HealthStatus::Degraded;
+                h.features.insert(Feature::Watchlist, false);
+                h.retry_after_secs = e.retry_after().map(|d| d.as_secs());
+                notes.push(format!("Discover (watchlist) is unavailable: {e}"));
+            }
+        }
+        if !notes.is_empty() {
+            h.details = Some(notes.join("; "));
+        }
+        h.with_activities(acts).with_latency(started.elapsed())
     }
 }

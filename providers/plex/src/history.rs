@@ -26,35 +26,27 @@
 //! inflation). Ledger entries that no longer hold are dropped only after a complete read.
 //! The format of the former ledger (`plex.history_times`: history id → time, which
 //! assumed a scrobble creates a row) is not read.
+//!
+//! Writes resolve against the last library and history reads (see [`crate::read`]); a
+//! scrobble's confirmation reads the items back by rating key, so a call costs its
+//! scrobbles plus one request per [`crate::api::READ_BACK_CHUNK`] items.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, HISTORY_TOLERANCE_SECS, MediaType, Outcome, Payload,
-    Result, Snapshot, Timestamp, UnresolvedReason, WriteReport,
+    BatchWriter, ChunkAnswer, Context, Entry, Error, ErrorKind, Feature, HISTORY_TOLERANCE_SECS,
+    MediaType, Outcome, Payload, Read, Result, Snapshot, Timestamp, WriteReport,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::library::{LibItem, Library};
-use crate::outcome::{Outcomes, outcome_for, unmatched, wrong_payload};
-use crate::paging::{fetch_all, i64_field, media_container, str_field, u64_field};
-use crate::{LIBRARY_IDENTIFIER, PlexProvider};
+use crate::api::PlexProvider;
+use crate::model::{HistoryRow, ItemState, LibItem, Library, Mark};
+use crate::write::{certain, unconfirmed, unmatched, unsupported};
 
 /// The key-value namespace of the ledger of plays ferry marked.
 pub(crate) const LEDGER_NAMESPACE: &str = "plex.marked_plays";
 /// The version written in the ledger; any other content reads as unreadable.
 const LEDGER_VERSION: u32 = 2;
-/// Rows asked for beyond the number of scrobbles when reading them back.
-const READ_BACK_MARGIN: usize = 5;
-
-/// A play ferry marked: the item's `lastViewedAt` right after the scrobble, and the time
-/// the play really happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Mark {
-    stamp: i64,
-    at: i64,
-}
 
 /// rating key → the plays ferry marked on it.
 type Ledger = BTreeMap<String, Vec<Mark>>;
@@ -86,15 +78,12 @@ struct Play {
     source: Source,
 }
 
-/// One history row: (id, rating key, `viewedAt`).
-type Row = (u64, String, i64);
-
-fn history_id(row: &Value) -> Option<u64> {
-    str_field(row, "historyKey")?
-        .rsplit('/')
-        .next()?
-        .parse()
-        .ok()
+/// What removing one play takes.
+#[derive(Debug, Clone)]
+enum Removal {
+    DeleteRow(u64),
+    DropMark(Mark),
+    Unscrobble,
 }
 
 fn playable(li: &LibItem) -> bool {
@@ -103,17 +92,17 @@ fn playable(li: &LibItem) -> bool {
 
 /// Whether a marked play still holds: the item reads played, not unmarked since.
 fn holds(li: &LibItem, m: &Mark) -> bool {
-    li.view_count > 0 && li.last_viewed_at.is_some_and(|t| t >= m.stamp)
+    li.state.view_count > 0 && li.state.last_viewed_at.is_some_and(|t| t >= m.stamp)
 }
 
-/// Every play: rows, marked plays that hold, then watched items without either.
-fn all_plays(lib: &Library, rows: &[Row], ledger: &Ledger) -> Vec<Play> {
+/// The recorded plays: rows, and marked plays that hold.
+fn recorded_plays(lib: &Library, rows: &[HistoryRow], ledger: &Ledger) -> Vec<Play> {
     let mut plays: Vec<Play> = rows
         .iter()
-        .map(|(id, rk, at)| Play {
-            rating_key: rk.clone(),
-            at: *at,
-            source: Source::Row(*id),
+        .map(|r| Play {
+            rating_key: r.rating_key.clone(),
+            at: r.viewed_at,
+            source: Source::Row(r.id),
         })
         .collect();
     for (rk, marks) in ledger {
@@ -126,20 +115,28 @@ fn all_plays(lib: &Library, rows: &[Row], ledger: &Ledger) -> Vec<Play> {
             });
         }
     }
-    let seen: HashSet<String> = plays.iter().map(|p| p.rating_key.clone()).collect();
-    for li in &lib.items {
-        if li.view_count > 0
-            && playable(li)
-            && !seen.contains(&li.rating_key)
-            && let Some(at) = li.last_viewed_at
-        {
-            plays.push(Play {
+    plays
+}
+
+/// Every play: rows, marked plays that hold, then watched items without either.
+fn all_plays(lib: &Library, rows: &[HistoryRow], ledger: &Ledger) -> Vec<Play> {
+    let mut plays = recorded_plays(lib, rows, ledger);
+    let seen: HashSet<&str> = plays.iter().map(|p| p.rating_key.as_str()).collect();
+    let watched: Vec<Play> = lib
+        .items
+        .iter()
+        .filter(|li| {
+            li.state.view_count > 0 && playable(li) && !seen.contains(li.rating_key.as_str())
+        })
+        .filter_map(|li| {
+            Some(Play {
                 rating_key: li.rating_key.clone(),
-                at,
+                at: li.state.last_viewed_at?,
                 source: Source::Watched,
-            });
-        }
-    }
+            })
+        })
+        .collect();
+    plays.extend(watched);
     plays
 }
 
@@ -176,38 +173,14 @@ fn remove_mark(ledger: &mut Ledger, rk: &str, m: &Mark) {
     }
 }
 
-/// `viewCount` and `lastViewedAt` of every row of a library answer, by rating key.
-fn played_states(body: Value, what: &str) -> Result<HashMap<String, (u64, Option<i64>)>> {
-    let mc = media_container(body, what)?;
-    let rows = match mc.get("Metadata") {
-        Some(Value::Array(rows)) => rows.as_slice(),
-        None | Some(Value::Null) => &[],
-        Some(_) => {
-            return Err(Error::new(
-                ErrorKind::MalformedResponse,
-                format!("{what}: Metadata is not a list"),
-            ));
-        }
-    };
-    Ok(rows
+/// The closest play to `at` within the tolerance: its position and source.
+fn closest(plays: &[Play], at: i64) -> Option<(usize, Source)> {
+    plays
         .iter()
-        .filter_map(|row| {
-            Some((
-                str_field(row, "ratingKey")?,
-                (
-                    u64_field(row, "viewCount").unwrap_or(0),
-                    i64_field(row, "lastViewedAt"),
-                ),
-            ))
-        })
-        .collect())
-}
-
-fn unconfirmed(detail: String) -> Outcome {
-    Outcome::Unresolved {
-        reason: UnresolvedReason::Unconfirmed,
-        detail: Some(detail),
-    }
+        .enumerate()
+        .filter(|(_, p)| p.at.abs_diff(at) <= HISTORY_TOLERANCE_SECS)
+        .min_by_key(|(_, p)| p.at.abs_diff(at))
+        .map(|(n, p)| (n, p.source))
 }
 
 impl PlexProvider {
@@ -253,48 +226,20 @@ impl PlexProvider {
         self.kv.put(LEDGER_NAMESPACE, &self.instance, &text)
     }
 
-    /// Every history row.
-    async fn history_rows(&self, cx: &Context) -> Result<(Vec<Row>, Vec<String>)> {
-        let paged = fetch_all(
-            cx,
-            &self.pms,
-            "GET /status/sessions/history/all",
-            "/status/sessions/history/all",
-            &[("sort", "viewedAt:desc".to_owned())],
-            self.page_size,
-            "watch history",
-        )
-        .await?;
-        let rows = paged
-            .rows
-            .iter()
-            .filter_map(|row| {
-                Some((
-                    history_id(row)?,
-                    str_field(row, "ratingKey")?,
-                    i64_field(row, "viewedAt")?,
-                ))
+    pub(crate) async fn history_index(&self, cx: &Context) -> Result<Snapshot> {
+        let lib = self.fresh_library(cx).await?;
+        let mut ledger = self.load_ledger(cx);
+        let rows = self.fresh_history_rows(cx).await?;
+        let proof = lib.proof.clone().and(rows.proof());
+        let entries: Vec<Entry> = all_plays(&lib, &rows.rows, &ledger)
+            .into_iter()
+            .filter_map(|p| {
+                let li = lib.get(&p.rating_key)?;
+                Some(Entry::watch(li.item.clone(), Timestamp::from_unix(p.at)))
             })
             .collect();
-        Ok((rows, paged.partial))
-    }
-
-    pub(crate) async fn history_index(&self, cx: &Context) -> Result<Snapshot> {
-        let lib = self.library(cx).await?;
-        let mut ledger = self.load_ledger(cx);
-        let (rows, partial) = self.history_rows(cx).await?;
-        let mut snap = Snapshot::unproven_legacy(Feature::History);
-        for p in all_plays(&lib, &rows, &ledger) {
-            if let Some(li) = lib.get(&p.rating_key) {
-                snap.insert(Entry::watch(li.item.clone(), Timestamp::from_unix(p.at)));
-            }
-        }
-        for p in lib.partial.iter().chain(&partial) {
-            snap.mark_partial(p.clone());
-        }
         // Forget marks that no longer hold, but only on a complete read.
-        if lib.partial.is_empty()
-            && partial.is_empty()
+        if proof.is_complete()
             && prune(&lib, &mut ledger)
             && let Err(e) = self.save_ledger(&ledger)
         {
@@ -303,212 +248,185 @@ impl PlexProvider {
                 self.instance
             ));
         }
-        Ok(snap)
+        Ok(proof.snapshot(Feature::History, entries))
     }
 
-    /// `viewCount`/`lastViewedAt` of the items of `ty` (1 movies, 4 episodes) viewed
-    /// last: one request for `n` rows.
-    async fn recently_viewed(
+    /// The items' played state as the server shows it now, or why it could not be read.
+    async fn played_now(
         &self,
         cx: &Context,
-        ty: &str,
-        n: usize,
-    ) -> Result<HashMap<String, (u64, Option<i64>)>> {
-        let body: Value = self
-            .pms
-            .get("GET /library/all", "/library/all")
-            .query("type", ty)
-            .query("sort", "lastViewedAt:desc")
-            .header("X-Plex-Container-Start", "0")
-            .header("X-Plex-Container-Size", &n.to_string())
-            .send_json(cx)
-            .await?;
-        played_states(body, "recently viewed items")
+        keys: &[&str],
+    ) -> (HashMap<String, ItemState>, HashMap<String, String>) {
+        let (rows, failed) = self.read_back(cx, keys).await;
+        let state = rows
+            .iter()
+            .map(|r| (r.rating_key.0.clone(), ItemState::of(r)))
+            .collect();
+        (state, failed.into_iter().collect())
     }
 
-    /// `viewCount`/`lastViewedAt` of one item.
-    async fn viewed_state(&self, cx: &Context, rk: &str) -> Result<Option<(u64, Option<i64>)>> {
-        let body: Value = self
-            .pms
-            .get(
-                "GET /library/metadata/{id}",
-                format!("/library/metadata/{rk}"),
-            )
-            .send_json(cx)
-            .await?;
-        Ok(played_states(body, "library item")?.remove(rk))
+    /// Reads the played state of the items `entries` name afresh (by rating key, a few
+    /// requests) into `lib`: the ledger's marks are judged against the state the item
+    /// has now, not the one a cached library read saw (the user may have unmarked it
+    /// since).
+    async fn refresh_played(&self, cx: &Context, lib: &mut Library, entries: &[Entry]) {
+        let mut keys: Vec<String> = entries
+            .iter()
+            .filter_map(|e| lib.resolve(&e.item))
+            .filter(|li| playable(li))
+            .map(|li| li.rating_key.clone())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
+            return;
+        }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let (state, failed) = self.played_now(cx, &refs).await;
+        for k in &keys {
+            if failed.contains_key(k) {
+                continue;
+            }
+            if let Some(held) = lib.state_mut(k) {
+                // Missing from the answer: gone from the server since; it reads unplayed.
+                *held = state.get(k).copied().unwrap_or_default();
+            }
+        }
     }
 
     pub(crate) async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let lib = self.library(cx).await?;
+        let (lat, mut lib) = self.library_for_write(cx).await?;
+        let (hat, rows) = self.history_for_write(cx).await?;
+        let r = self.history_add_with(cx, &mut lib, &rows, entries).await;
+        let keep = r.as_ref().is_ok_and(certain);
+        self.cache.library.put_back(lat, lib, keep);
+        // A scrobble creates no history row: the rows read still hold.
+        self.cache.history.put_back(hat, rows, true);
+        r
+    }
+
+    /// Scrobbles each play not yet there, then reads the items back: a play is confirmed
+    /// when its item reads played, and goes into the ledger with the item's new stamp.
+    async fn history_add_with(
+        &self,
+        cx: &Context,
+        lib: &mut Library,
+        rows: &Read<HistoryRow>,
+        entries: &[Entry],
+    ) -> Result<WriteReport> {
+        self.refresh_played(cx, lib, entries).await;
+        let rows_partial = rows.proof().reasons().to_vec();
         let mut ledger = self.load_ledger(cx);
-        let (rows, rows_partial) = self.history_rows(cx).await?;
-        let before = by_title(all_plays(&lib, &rows, &ledger));
+        let before = by_title(all_plays(lib, &rows.rows, &ledger));
         let mut times: HashMap<String, Vec<i64>> = before
             .iter()
             .map(|(rk, ps)| (rk.clone(), ps.iter().map(|p| p.at).collect()))
             .collect();
-        let mut out = Outcomes::new(entries.len());
-        // (entry index, rating key, requested time, Plex type) of each scrobble sent.
-        let mut sent: Vec<(usize, String, i64, &'static str)> = Vec::new();
+        let mut w = BatchWriter::new(cx, entries);
+        let mut plan: Vec<Option<(String, i64)>> = vec![None; entries.len()];
         for (i, e) in entries.iter().enumerate() {
             let Payload::Watch { watched_at } = e.payload else {
-                out.set(i, wrong_payload(e, Feature::History));
+                w.settle(i, Outcome::wrong_payload(e, Feature::History));
                 continue;
             };
             let Some(li) = lib.resolve(&e.item) else {
-                out.set(i, unmatched(&lib.partial, true));
+                w.settle(i, unmatched(lib.partial(), true));
                 continue;
             };
-            let ty = match li.item.kind {
-                MediaType::Movie => "1",
-                MediaType::Episode => "4",
-                _ => {
-                    out.set(
-                        i,
-                        Outcome::Unresolved {
-                            reason: UnresolvedReason::Unsupported,
-                            detail: Some("Plex history holds movies and episodes".into()),
-                        },
-                    );
-                    continue;
-                }
-            };
+            if !playable(li) {
+                w.settle(i, unsupported("Plex history holds movies and episodes"));
+                continue;
+            }
             let at = watched_at.unix();
-            let rk = li.rating_key.clone();
-            let plays = times.entry(rk.clone()).or_default();
+            let plays = times.entry(li.rating_key.clone()).or_default();
             if plays
                 .iter()
                 .any(|t| t.abs_diff(at) <= HISTORY_TOLERANCE_SECS)
             {
-                out.set(i, Outcome::AlreadyPresent);
+                w.settle(i, Outcome::AlreadyPresent);
                 continue;
             }
             if !rows_partial.is_empty() {
                 // The play may be on a page we could not read: adding could duplicate it.
-                out.set(i, unmatched(&rows_partial, true));
+                w.settle(i, unmatched(&rows_partial, true));
                 continue;
             }
-            if let Err(e) = cx.check_cancelled() {
-                if sent.is_empty() {
-                    return Err(e);
+            plays.push(at);
+            plan[i] = Some((li.rating_key.clone(), at));
+        }
+        // (entry index, rating key, requested time) of each scrobble sent.
+        let mut sent: Vec<(usize, String, i64)> = Vec::new();
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let Some((rk, at)) = plan[i].clone() else {
+                continue;
+            };
+            match self.scrobble(cx, &rk).await {
+                Ok(()) => {
+                    sent.push((i, rk, at));
+                    w.record(&chunk, Ok(ChunkAnswer::accepted(1)));
                 }
-                out.fill(&Outcome::failed(&e));
-                break;
-            }
-            let r = self
-                .pms
-                .put("PUT /:/scrobble", "/:/scrobble")
-                .query("key", &rk)
-                .query("identifier", LIBRARY_IDENTIFIER)
-                .send(cx)
-                .await;
-            match r {
-                Ok(_) => {
-                    plays.push(at);
-                    sent.push((i, rk, at, ty));
-                }
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
-                }
+                Err(e) => w.record_one(i, Err(e)),
             }
         }
         if sent.is_empty() {
-            return Ok(out.report(entries));
+            return Ok(w.finish());
         }
-        // Read back: each scrobbled item must now read played. One request per type for
-        // the items viewed last; an item not among them is read on its own.
-        let mut state: HashMap<String, (u64, Option<i64>)> = HashMap::new();
-        let mut failed: HashMap<String, String> = HashMap::new();
-        for ty in ["1", "4"] {
-            let keys: HashSet<&str> = sent
-                .iter()
-                .filter(|s| s.3 == ty)
-                .map(|s| s.1.as_str())
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            let n = sent.iter().filter(|s| s.3 == ty).count() + READ_BACK_MARGIN;
-            match self.recently_viewed(cx, ty, n).await {
-                Ok(mut got) => {
-                    for k in keys {
-                        if let Some(s) = got.remove(k) {
-                            state.insert(k.to_owned(), s);
-                        }
-                    }
-                }
-                Err(err) => {
-                    for k in keys {
-                        failed.insert(k.to_owned(), err.to_string());
-                    }
-                }
-            }
-        }
-        let mut missing: Vec<&str> = sent
-            .iter()
-            .map(|s| s.1.as_str())
-            .filter(|k| !state.contains_key(*k) && !failed.contains_key(*k))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        for rk in missing {
-            match self.viewed_state(cx, rk).await {
-                Ok(Some(s)) => {
-                    state.insert(rk.to_owned(), s);
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    failed.insert(rk.to_owned(), err.to_string());
-                }
-            }
-        }
+        let mut keys: Vec<&str> = sent.iter().map(|s| s.1.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (state, failed) = self.played_now(cx, &keys).await;
         let mut changed = false;
         let mut first_of_title: HashSet<String> = HashSet::new();
-        for (i, rk, at, _) in sent {
-            if let Some(err) = failed.get(&rk) {
-                out.set(
-                    i,
+        for (i, rk, at) in &sent {
+            if let Some(err) = failed.get(rk) {
+                w.settle(
+                    *i,
                     unconfirmed(format!(
                         "scrobbled, but the item could not be read back: {err}"
                     )),
                 );
                 continue;
             }
-            let Some(&(_, Some(stamp))) = state.get(&rk).filter(|s| s.0 > 0) else {
-                out.set(
-                    i,
-                    unconfirmed(
-                        "Plex accepted the scrobble but the item does not read played".into(),
-                    ),
+            let Some(stamp) = state
+                .get(rk)
+                .filter(|s| s.view_count > 0)
+                .and_then(|s| s.last_viewed_at)
+            else {
+                w.settle(
+                    *i,
+                    unconfirmed("Plex accepted the scrobble but the item does not read played"),
                 );
                 continue;
             };
             let marks = ledger.entry(rk.clone()).or_default();
             if first_of_title.insert(rk.clone()) {
-                if let Some(li) = lib.get(&rk) {
+                if let Some(li) = lib.get(rk) {
                     // Marks that no longer held before the scrobble (the user unmarked
                     // the item) must not come back with the new played state.
                     marks.retain(|m| holds(li, m));
                 }
                 // The item was already marked played without a row: that play is now told
                 // apart from the watched state only through the ledger, so it goes there.
-                for p in before.get(&rk).into_iter().flatten() {
+                for p in before.get(rk).into_iter().flatten() {
                     if p.source == Source::Watched {
                         marks.push(Mark { stamp, at: p.at });
                     }
                 }
             }
-            marks.push(Mark { stamp, at });
+            marks.push(Mark { stamp, at: *at });
             changed = true;
-            out.set(i, Outcome::Confirmed);
+            w.settle(*i, Outcome::Confirmed);
+        }
+        for (rk, s) in state {
+            if let Some(held) = lib.state_mut(&rk) {
+                *held = s;
+            }
         }
         if changed {
             self.save_ledger(&ledger)?;
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
 
     pub(crate) async fn history_remove(
@@ -516,141 +434,144 @@ impl PlexProvider {
         cx: &Context,
         entries: &[Entry],
     ) -> Result<WriteReport> {
-        let lib = self.library(cx).await?;
+        let (lat, mut lib) = self.library_for_write(cx).await?;
+        let (hat, mut rows) = self.history_for_write(cx).await?;
+        let r = self
+            .history_remove_with(cx, &mut lib, &mut rows, entries)
+            .await;
+        let keep = r.as_ref().is_ok_and(certain);
+        self.cache.library.put_back(lat, lib, keep);
+        self.cache.history.put_back(hat, rows, keep);
+        r
+    }
+
+    /// Deletes history rows, drops marked plays from the ledger, and unmarks a title
+    /// whose last play went.
+    async fn history_remove_with(
+        &self,
+        cx: &Context,
+        lib: &mut Library,
+        rows: &mut Read<HistoryRow>,
+        entries: &[Entry],
+    ) -> Result<WriteReport> {
+        self.refresh_played(cx, lib, entries).await;
+        let rows_partial = rows.proof().reasons().to_vec();
         let mut ledger = self.load_ledger(cx);
-        let (rows, rows_partial) = self.history_rows(cx).await?;
-        let mut by_rk = by_title(all_plays(&lib, &rows, &ledger));
-        let mut out = Outcomes::new(entries.len());
-        // Titles that lost a row or a marked play.
-        let mut touched: Vec<String> = Vec::new();
-        // (entry index, rating key, mark) of each marked play dropped.
-        let mut dropped: Vec<(usize, String, Mark)> = Vec::new();
-        let mut ledger_changed = false;
-        let mut wrote = false;
+        let mut by_rk = by_title(all_plays(lib, &rows.rows, &ledger));
+        let mut w = BatchWriter::new(cx, entries);
+        let mut plan: Vec<Option<(String, Removal)>> = vec![None; entries.len()];
         for (i, e) in entries.iter().enumerate() {
             let Payload::Watch { watched_at } = e.payload else {
-                out.set(i, wrong_payload(e, Feature::History));
+                w.settle(i, Outcome::wrong_payload(e, Feature::History));
                 continue;
             };
             let Some(li) = lib.resolve(&e.item) else {
-                out.set(i, unmatched(&lib.partial, false));
+                w.settle(i, unmatched(lib.partial(), false));
                 continue;
             };
-            let at = watched_at.unix();
             let rk = li.rating_key.clone();
             let plays = by_rk.entry(rk.clone()).or_default();
-            let closest = plays
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.at.abs_diff(at) <= HISTORY_TOLERANCE_SECS)
-                .min_by_key(|(_, p)| p.at.abs_diff(at))
-                .map(|(n, p)| (n, p.source));
-            if let Err(err) = cx.check_cancelled() {
-                if !wrote {
-                    return Err(err);
-                }
-                out.fill(&Outcome::failed(&err));
-                break;
-            }
-            let result = match closest {
-                Some((n, Source::Row(id))) => {
-                    let r = self
-                        .pms
-                        .delete(
-                            "DELETE /status/sessions/history/{id}",
-                            format!("/status/sessions/history/{id}"),
-                        )
-                        .idempotent()
-                        .send(cx)
-                        .await;
-                    match r {
-                        Ok(_) => {
-                            plays.remove(n);
-                            touched.push(rk.clone());
-                            Ok(Outcome::Confirmed)
-                        }
-                        Err(err) if err.kind() == ErrorKind::NotFound => {
-                            plays.remove(n);
-                            Ok(Outcome::AlreadyAbsent)
-                        }
-                        Err(err) => Err(err),
-                    }
-                }
+            let removal = match closest(plays, watched_at.unix()) {
+                Some((n, Source::Row(id))) => (n, Removal::DeleteRow(id)),
                 // The last play of a title that reads watched: dropping it needs an
                 // unscrobble, which a partial history read cannot justify.
                 Some((_, Source::Marked(_))) if plays.len() == 1 && !rows_partial.is_empty() => {
-                    Ok(unmatched(&rows_partial, false))
+                    w.settle(i, unmatched(&rows_partial, false));
+                    continue;
                 }
-                Some((n, Source::Marked(m))) => {
-                    plays.remove(n);
+                Some((n, Source::Marked(m))) => (n, Removal::DropMark(m)),
+                // Watched without a row or a mark: the play is the watched state itself.
+                Some((n, Source::Watched)) if rows_partial.is_empty() => (n, Removal::Unscrobble),
+                Some((_, Source::Watched)) | None => {
+                    w.settle(i, unmatched(&rows_partial, false));
+                    continue;
+                }
+            };
+            plays.remove(removal.0);
+            plan[i] = Some((rk, removal.1));
+        }
+        // Titles that lost a row or a marked play, and the marks dropped (entry, key, mark).
+        let mut touched: Vec<String> = Vec::new();
+        let mut dropped: Vec<(usize, String, Mark)> = Vec::new();
+        let mut ledger_changed = false;
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let Some((rk, removal)) = plan[i].clone() else {
+                continue;
+            };
+            let result = match removal {
+                Removal::DeleteRow(id) => match self.delete_history_row(cx, id).await {
+                    Ok(()) => {
+                        rows.rows.retain(|r| r.id != id);
+                        touched.push(rk);
+                        Ok(Outcome::Confirmed)
+                    }
+                    Err(err) if err.kind() == ErrorKind::NotFound => {
+                        rows.rows.retain(|r| r.id != id);
+                        Ok(Outcome::AlreadyAbsent)
+                    }
+                    Err(err) => Err(err),
+                },
+                Removal::DropMark(m) => {
                     remove_mark(&mut ledger, &rk, &m);
                     ledger_changed = true;
                     dropped.push((i, rk.clone(), m));
-                    touched.push(rk.clone());
+                    touched.push(rk);
                     Ok(Outcome::Confirmed)
                 }
-                // Watched without a row or a mark: the play is the watched state itself.
-                Some((n, Source::Watched)) if rows_partial.is_empty() => {
+                Removal::Unscrobble => {
                     let r = self.unscrobble(cx, &rk).await;
                     if r.is_ok() {
-                        plays.remove(n);
+                        mark_unplayed(lib, &rk);
                     }
                     r.map(|()| Outcome::Confirmed)
                 }
-                Some((_, Source::Watched)) | None => Ok(unmatched(&rows_partial, false)),
             };
-            match result {
-                Ok(o) => {
-                    wrote |= o == Outcome::Confirmed;
-                    out.set(i, o);
-                }
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
-                }
-            }
+            w.record_one(i, result);
         }
         // A title whose last play is gone reads as unwatched, as on the other side. Only
         // on a complete history read: a row on an unread page would be a play left.
+        // (Its watched state is no play of its own here: it is what goes.)
+        let left = by_title(recorded_plays(lib, &rows.rows, &ledger));
         touched.sort();
         touched.dedup();
         for rk in touched {
-            let none_left = by_rk.get(&rk).is_none_or(Vec::is_empty);
-            let watched = lib.get(&rk).is_some_and(|li| li.view_count > 0);
+            let none_left = left.get(&rk).is_none_or(Vec::is_empty);
+            let watched = lib.get(&rk).is_some_and(|li| li.state.view_count > 0);
             if !(none_left && watched && rows_partial.is_empty()) {
                 continue;
             }
-            if let Err(err) = self.unscrobble(cx, &rk).await {
-                cx.emitter.emit(
-                    "plex:unscrobble_failed",
-                    serde_json::json!({"instance": self.instance, "error": err.to_string()}),
-                );
-                // Deleted rows are gone (best effort), but a marked play is only gone once
-                // the item reads unwatched: keep it rather than let the watched state
-                // read as a play at the server's time.
-                let o = outcome_for(&err);
-                for (i, _, m) in dropped.iter().filter(|d| d.1 == rk) {
-                    ledger.entry(rk.clone()).or_default().push(*m);
-                    out.set(*i, o.clone());
+            match self.unscrobble(cx, &rk).await {
+                Ok(()) => mark_unplayed(lib, &rk),
+                Err(err) => {
+                    cx.emitter.emit(
+                        "plex:unscrobble_failed",
+                        serde_json::json!({"instance": self.instance, "error": err.to_string()}),
+                    );
+                    // Deleted rows are gone (best effort), but a marked play is only gone
+                    // once the item reads unwatched: keep it rather than let the watched
+                    // state read as a play at the server's time.
+                    let o = Outcome::from_error(&err);
+                    for (i, _, m) in dropped.iter().filter(|d| d.1 == rk) {
+                        ledger.entry(rk.clone()).or_default().push(*m);
+                        w.settle(*i, o.clone());
+                    }
                 }
             }
         }
         if ledger_changed {
             self.save_ledger(&ledger)?;
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
+}
 
-    async fn unscrobble(&self, cx: &Context, rk: &str) -> Result<()> {
-        self.pms
-            .put("PUT /:/unscrobble", "/:/unscrobble")
-            .query("key", rk)
-            .query("identifier", LIBRARY_IDENTIFIER)
-            .idempotent()
-            .send(cx)
-            .await
-            .map(drop)
+/// The item now reads unplayed (after `/:/unscrobble`).
+fn mark_unplayed(lib: &mut Library, rk: &str) {
+    if let Some(s) = lib.state_mut(rk) {
+        s.view_count = 0;
+        s.last_viewed_at = None;
+        s.view_offset = None;
     }
 }
 

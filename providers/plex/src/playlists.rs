@@ -11,59 +11,20 @@
 //! `specialPlaylistType` (e.g. favorites) is read but never written: a write to one is
 //! `Unresolved { unsupported }`. Smart playlists are read but their entries never edited.
 
+use std::collections::HashMap;
+
 use ferry_core::{
-    Context, Entry, Feature, Item, Outcome, Payload, Playlist, Result, Snapshot, UnresolvedReason,
-    WriteReport,
+    BatchWriter, Context, Entry, Error, ErrorKind, Feature, Item, Outcome, Payload, Playlist, Read,
+    Result, Row, Snapshot, UnresolvedReason, WriteReport,
 };
-use serde_json::Value;
 
-use crate::library::{Library, ids_of, title_item};
-use crate::outcome::{Outcomes, unmatched, wrong_payload};
-use crate::paging::{fetch_all, str_field, u64_field};
-use crate::{LIBRARY_IDENTIFIER, PlexProvider};
-
-#[derive(Debug, Clone)]
-struct PlaylistRow {
-    id: String,
-    title: String,
-    summary: Option<String>,
-    smart: bool,
-    /// Why ferry must not write it (`readOnly`, `specialPlaylistType`), if so.
-    read_only: Option<String>,
-}
+use crate::api::{LIBRARY_IDENTIFIER, ListCall, PlexProvider, container};
+use crate::convert::{item_row, playlist_row, standalone_item};
+use crate::model::{Library, ListPage, MetadataRow, PlaylistInfo};
+use crate::write::{unconfirmed, unmatched};
 
 /// Plex's metadata type of playlists (`type=15` on `/playlists`: no folders).
 const PLAYLIST_TYPE: &str = "15";
-
-fn flag(row: &Value, key: &str) -> bool {
-    row.get(key)
-        .is_some_and(|s| s.as_bool() == Some(true) || s.as_u64() == Some(1) || s == "1")
-}
-
-/// A `/playlists` row as a video playlist; `None` for a folder or another kind of list.
-fn playlist_row(r: &Value) -> Option<PlaylistRow> {
-    let is = |key: &str, want: &str| {
-        r.get(key)
-            .and_then(Value::as_str)
-            .is_none_or(|v| v.eq_ignore_ascii_case(want))
-    };
-    if !is("type", "playlist") || !is("playlistType", "video") {
-        return None;
-    }
-    let special = str_field(r, "specialPlaylistType");
-    let read_only = match (flag(r, "readOnly"), special) {
-        (_, Some(s)) => Some(format!("a special Plex playlist ({s})")),
-        (true, None) => Some("read-only on Plex (readOnly)".to_owned()),
-        (false, None) => None,
-    };
-    Some(PlaylistRow {
-        id: str_field(r, "ratingKey")?,
-        title: str_field(r, "title")?,
-        summary: str_field(r, "summary"),
-        smart: flag(r, "smart"),
-        read_only,
-    })
-}
 
 fn read_only_outcome(title: &str, why: &str) -> Outcome {
     Outcome::Unresolved {
@@ -81,82 +42,62 @@ fn same_name(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
+/// What bringing a playlist to the wanted entries did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Synced {
+    /// It already held them.
+    Same,
+    /// Changed, and a re-read shows the wanted entries.
+    Done,
+    /// Changed, but a re-read does not show the wanted entries.
+    Off(String),
+}
+
 impl PlexProvider {
-    async fn playlist_rows(&self, cx: &Context) -> Result<(Vec<PlaylistRow>, Vec<String>)> {
-        let paged = fetch_all(
-            cx,
-            &self.pms,
-            "GET /playlists",
-            "/playlists",
-            &[
-                ("type", PLAYLIST_TYPE.to_owned()),
-                ("playlistType", "video".to_owned()),
-            ],
-            self.page_size,
-            "playlists",
-        )
-        .await?;
-        let rows = paged.rows.iter().filter_map(playlist_row).collect();
-        Ok((rows, paged.partial))
+    async fn read_playlists(&self, cx: &Context) -> Result<Read<PlaylistInfo>> {
+        let call = ListCall::pms("GET /playlists", "/playlists")
+            .with("type", PLAYLIST_TYPE)
+            .with("playlistType", "video");
+        self.read_list(cx, &call, "playlists", playlist_row).await
     }
 
-    async fn playlist_entries(&self, cx: &Context, id: &str) -> Result<(Vec<Value>, Vec<String>)> {
-        let paged = fetch_all(
-            cx,
-            &self.pms,
+    async fn playlist_entries(&self, cx: &Context, id: &str) -> Result<Read<MetadataRow>> {
+        let call = ListCall::pms(
             "GET /playlists/{id}/items",
-            &format!("/playlists/{id}/items"),
-            &[("includeGuids", "1".to_owned())],
-            self.page_size,
-            "playlist items",
+            format!("/playlists/{id}/items"),
         )
-        .await?;
-        Ok((paged.rows, paged.partial))
+        .with("includeGuids", "1");
+        self.read_list(cx, &call, "playlist items", item_row).await
     }
 
-    fn playlist_item(lib: &Library, row: &Value) -> Option<Item> {
-        if let Some(li) = str_field(row, "ratingKey").and_then(|k| lib.get(&k)) {
-            return Some(li.item.clone());
-        }
-        // Not in the scanned sections: describe it from the row itself.
-        match row.get("type").and_then(Value::as_str) {
-            Some("episode") => {
-                let mut ep = Item::episode(
-                    str_field(row, "grandparentTitle").unwrap_or_default(),
-                    ferry_core::Ids::new(),
-                    u64_field(row, "parentIndex")? as u32,
-                    u64_field(row, "index")? as u32,
-                );
-                ep.ids = ids_of(row, true);
-                Some(ep)
-            }
-            _ => title_item(row),
+    fn playlist_item(lib: &Library, row: &MetadataRow) -> Option<Item> {
+        match lib.get(&row.rating_key.0) {
+            Some(li) => Some(li.item.clone()),
+            // Not in the scanned sections: describe it from the row itself.
+            None => standalone_item(row),
         }
     }
 
     pub(crate) async fn playlists_index(&self, cx: &Context) -> Result<Snapshot> {
-        let lib = self.library(cx).await?;
-        let (rows, partial) = self.playlist_rows(cx).await?;
-        let mut snap = Snapshot::unproven_legacy(Feature::Playlists);
-        for p in lib.partial.iter().chain(&partial) {
-            snap.mark_partial(p.clone());
-        }
+        let lib = self.fresh_library(cx).await?;
+        let (rows, listed) = self.read_playlists(cx).await?.into_parts();
+        let mut proof = lib.proof.clone().and(&listed);
+        let mut entries = Vec::new();
         for pl in rows {
-            let (items, partial) = self.playlist_entries(cx, &pl.id).await?;
-            for p in partial {
-                snap.mark_partial(p);
-            }
-            let items: Vec<Item> = items
+            let read = self.playlist_entries(cx, &pl.id).await?;
+            proof = proof.and(read.proof());
+            let items: Vec<Item> = read
+                .rows
                 .iter()
                 .filter_map(|r| Self::playlist_item(&lib, r))
                 .collect();
-            snap.insert(Entry::playlist(Playlist {
+            entries.push(Entry::playlist(Playlist {
                 name: pl.title,
                 description: pl.summary.filter(|s| !s.is_empty()),
                 items,
             }));
         }
-        Ok(snap)
+        Ok(proof.snapshot(Feature::Playlists, entries))
     }
 
     fn uri(machine: &str, keys: &[String]) -> String {
@@ -166,48 +107,62 @@ impl PlexProvider {
         )
     }
 
+    /// The playlist's entries, read whole, or an error: editing a playlist ferry could
+    /// not read whole could drop the user's entries.
     async fn current_entries(&self, cx: &Context, id: &str) -> Result<Entries> {
-        let (rows, partial) = self.playlist_entries(cx, id).await?;
-        if let Some(p) = partial.into_iter().next() {
-            // Editing a playlist we could not read whole could drop the user's entries.
-            return Err(ferry_core::Error::new(
-                ferry_core::ErrorKind::Unavailable,
-                format!("the playlist could not be read whole: {p}"),
+        let read = self.playlist_entries(cx, id).await?;
+        let whole = |why: String| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("the playlist could not be read whole: {why}"),
             )
-            .with_provider("plex"));
+            .with_provider("plex")
+        };
+        if let Some(why) = read.proof().reason() {
+            return Err(whole(why));
         }
-        Ok(rows
+        read.rows
             .iter()
-            .filter_map(|r| Some((str_field(r, "playlistItemID")?, str_field(r, "ratingKey")?)))
-            .collect())
+            .map(|r| match &r.playlist_item_id {
+                Some(pid) => Ok((pid.0.clone(), r.rating_key.0.clone())),
+                None => Err(whole(format!(
+                    "entry {} has no playlistItemID",
+                    r.rating_key.0
+                ))),
+            })
+            .collect()
     }
 
-    /// Brings playlist `id` to `want` (rating keys, in order); returns whether it changed.
+    /// The entries of `current` ferry may touch: those of the scanned library (entries of
+    /// another section or media type are never touched: ferry cannot tell what they are).
+    fn ours<'a>(current: &'a Entries, lib: &Library) -> Vec<&'a str> {
+        current
+            .iter()
+            .map(|(_, k)| k.as_str())
+            .filter(|k| lib.get(k).is_some())
+            .collect()
+    }
+
+    /// Brings playlist `id` to `want` (rating keys, in order) without ever emptying it:
+    /// missing titles are appended first, extra entries removed, then entries moved into
+    /// place; a re-read confirms it.
     async fn sync_playlist(
         &self,
         cx: &Context,
         id: &str,
         want: &[String],
         lib: &Library,
-    ) -> Result<bool> {
+    ) -> Result<Synced> {
         let machine = self.machine_id(cx).await?;
         let mut current = self.current_entries(cx, id).await?;
-        // Entries outside the scanned library (another section, another media type) are
-        // never touched: ferry cannot tell what they are.
-        let have: Vec<&String> = current
-            .iter()
-            .map(|(_, k)| k)
-            .filter(|k| lib.get(k).is_some())
-            .collect();
-        if have
-            .iter()
-            .map(|k| k.as_str())
+        if Self::ours(&current, lib)
+            .into_iter()
             .eq(want.iter().map(String::as_str))
         {
-            return Ok(false);
+            return Ok(Synced::Same);
         }
         // 1. Append what is missing (counting duplicates), so the list never shrinks first.
-        let mut pool: Vec<&String> = have.clone();
+        let mut pool: Vec<&str> = Self::ours(&current, lib);
         let mut missing: Vec<String> = Vec::new();
         for k in want {
             match pool.iter().position(|h| *h == k) {
@@ -229,7 +184,7 @@ impl PlexProvider {
             current = self.current_entries(cx, id).await?;
         }
         // 2. Remove entries beyond what is wanted.
-        let mut budget: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut budget: HashMap<&str, usize> = HashMap::new();
         for k in want {
             *budget.entry(k.as_str()).or_default() += 1;
         }
@@ -279,7 +234,117 @@ impl PlexProvider {
             let moved = current.remove(from);
             current.insert(i, moved);
         }
-        Ok(true)
+        let now = self.current_entries(cx, id).await?;
+        Ok(
+            if Self::ours(&now, lib)
+                .into_iter()
+                .eq(want.iter().map(String::as_str))
+            {
+                Synced::Done
+            } else {
+                Synced::Off(
+                    "Plex accepted the edits, but the playlist does not read back as written"
+                        .into(),
+                )
+            },
+        )
+    }
+
+    /// Creates a playlist holding `keys`; its id when the answer names it.
+    async fn create_playlist(
+        &self,
+        cx: &Context,
+        pl: &Playlist,
+        keys: &[String],
+    ) -> Result<Option<String>> {
+        let machine = self.machine_id(cx).await?;
+        let resp = self
+            .pms
+            .post("POST /playlists", "/playlists")
+            .query("type", "video")
+            .query("title", pl.name.trim())
+            .query("smart", 0)
+            .query("uri", Self::uri(&machine, keys))
+            .send(cx)
+            .await?;
+        let page: ListPage = container(&resp)?;
+        let first = page.rows.unwrap_or_default().into_iter().next();
+        let id = match first.map(playlist_row) {
+            Some(Row::Keep(p)) => Some(p.id),
+            _ => None,
+        };
+        if let (Some(id), Some(d)) = (&id, pl.description.as_deref().filter(|d| !d.is_empty())) {
+            self.set_summary(cx, id, d).await?;
+        }
+        Ok(id)
+    }
+
+    async fn set_summary(&self, cx: &Context, id: &str, summary: &str) -> Result<()> {
+        self.pms
+            .put("PUT /playlists/{id}", format!("/playlists/{id}"))
+            .query("summary", summary)
+            .idempotent()
+            .send(cx)
+            .await
+            .map(drop)
+    }
+
+    /// Writes one playlist: edits the one of that name in place, or creates it.
+    async fn write_playlist(
+        &self,
+        cx: &Context,
+        lib: &Library,
+        rows: &mut Vec<PlaylistInfo>,
+        pl: &Playlist,
+        keys: &[String],
+    ) -> Result<Outcome> {
+        let existing = rows.iter().find(|r| same_name(&r.title, &pl.name)).cloned();
+        match existing {
+            Some(PlaylistInfo {
+                title,
+                read_only: Some(why),
+                ..
+            }) => Ok(read_only_outcome(&title, &why)),
+            Some(r) if r.smart => Ok(Outcome::Unresolved {
+                reason: UnresolvedReason::Unsupported,
+                detail: Some(
+                    "a smart playlist of that name exists; Plex computes its entries".into(),
+                ),
+            }),
+            Some(r) => {
+                let synced = self.sync_playlist(cx, &r.id, keys, lib).await?;
+                let want_summary = pl.description.clone().unwrap_or_default();
+                let summary_changed = pl.description.is_some()
+                    && r.summary.clone().unwrap_or_default() != want_summary;
+                if summary_changed {
+                    self.set_summary(cx, &r.id, &want_summary).await?;
+                }
+                Ok(match synced {
+                    Synced::Off(why) => unconfirmed(why),
+                    Synced::Same if !summary_changed => Outcome::AlreadyPresent,
+                    Synced::Same | Synced::Done => Outcome::Confirmed,
+                })
+            }
+            None if keys.is_empty() => Ok(Outcome::Unresolved {
+                reason: UnresolvedReason::NotFound,
+                detail: Some("none of the playlist's titles is in the Plex library".into()),
+            }),
+            None => match self.create_playlist(cx, pl, keys).await? {
+                Some(id) => {
+                    rows.push(PlaylistInfo {
+                        id,
+                        title: pl.name.trim().to_owned(),
+                        summary: pl.description.clone(),
+                        smart: false,
+                        read_only: None,
+                    });
+                    Ok(Outcome::Confirmed)
+                }
+                None => Ok(unconfirmed(
+                    "Plex answered the creation without naming the playlist",
+                )),
+            },
+        }
     }
 
     pub(crate) async fn playlists_add(
@@ -287,12 +352,29 @@ impl PlexProvider {
         cx: &Context,
         entries: &[Entry],
     ) -> Result<WriteReport> {
-        let lib = self.library(cx).await?;
-        let (mut rows, _) = self.playlist_rows(cx).await?;
-        let mut out = Outcomes::new(entries.len());
+        let (at, lib) = self.library_for_write(cx).await?;
+        let r = self.playlists_add_with(cx, &lib, entries).await;
+        // Playlist edits do not change the library's items.
+        self.cache.library.put_back(at, lib, true);
+        r
+    }
+
+    async fn playlists_add_with(
+        &self,
+        cx: &Context,
+        lib: &Library,
+        entries: &[Entry],
+    ) -> Result<WriteReport> {
+        let (mut rows, _) = self.read_playlists(cx).await?.into_parts();
+        let mut w = BatchWriter::new(cx, entries);
         for (i, e) in entries.iter().enumerate() {
-            let Payload::Playlist(pl) = &e.payload else {
-                out.set(i, wrong_payload(e, Feature::Playlists));
+            if !matches!(e.payload, Payload::Playlist(_)) {
+                w.settle(i, Outcome::wrong_payload(e, Feature::Playlists));
+            }
+        }
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let Payload::Playlist(pl) = &entries[i].payload else {
                 continue;
             };
             let mut keys = Vec::new();
@@ -303,91 +385,13 @@ impl PlexProvider {
                     None => unresolved.push(it.label()),
                 }
             }
-            if !unresolved.is_empty() && !lib.partial.is_empty() {
-                out.set(i, unmatched(&lib.partial, true));
+            if !unresolved.is_empty() && !lib.partial().is_empty() {
+                w.record_one(i, Ok(unmatched(lib.partial(), true)));
                 continue;
             }
-            cx.check_cancelled()?;
-            let existing = rows.iter().find(|r| same_name(&r.title, &pl.name)).cloned();
-            let result: Result<Outcome> = async {
-                match existing {
-                    Some(PlaylistRow {
-                        title,
-                        read_only: Some(why),
-                        ..
-                    }) => Ok(read_only_outcome(&title, &why)),
-                    Some(r) if r.smart => Ok(Outcome::Unresolved {
-                        reason: UnresolvedReason::Unsupported,
-                        detail: Some(
-                            "a smart playlist of that name exists; Plex computes its entries"
-                                .into(),
-                        ),
-                    }),
-                    Some(r) => {
-                        let mut changed = self.sync_playlist(cx, &r.id, &keys, &lib).await?;
-                        let want_summary = pl.description.clone().unwrap_or_default();
-                        if pl.description.is_some()
-                            && r.summary.clone().unwrap_or_default() != want_summary
-                        {
-                            self.pms
-                                .put("PUT /playlists/{id}", format!("/playlists/{}", r.id))
-                                .query("summary", &want_summary)
-                                .idempotent()
-                                .send(cx)
-                                .await?;
-                            changed = true;
-                        }
-                        Ok(if changed {
-                            Outcome::Confirmed
-                        } else {
-                            Outcome::AlreadyPresent
-                        })
-                    }
-                    None if keys.is_empty() => Ok(Outcome::Unresolved {
-                        reason: UnresolvedReason::NotFound,
-                        detail: Some("none of the playlist's titles is in the Plex library".into()),
-                    }),
-                    None => {
-                        let machine = self.machine_id(cx).await?;
-                        let body: Value = self
-                            .pms
-                            .post("POST /playlists", "/playlists")
-                            .query("type", "video")
-                            .query("title", pl.name.trim())
-                            .query("smart", 0)
-                            .query("uri", Self::uri(&machine, &keys))
-                            .send_json(cx)
-                            .await?;
-                        let created = body
-                            .get("MediaContainer")
-                            .and_then(|m| m.get("Metadata"))
-                            .and_then(|m| m.get(0))
-                            .and_then(|m| str_field(m, "ratingKey"));
-                        if let Some(id) = created {
-                            if let Some(d) = pl.description.as_deref().filter(|d| !d.is_empty()) {
-                                self.pms
-                                    .put("PUT /playlists/{id}", format!("/playlists/{id}"))
-                                    .query("summary", d)
-                                    .idempotent()
-                                    .send(cx)
-                                    .await?;
-                            }
-                            rows.push(PlaylistRow {
-                                id,
-                                title: pl.name.trim().to_owned(),
-                                summary: pl.description.clone(),
-                                smart: false,
-                                read_only: None,
-                            });
-                        }
-                        Ok(Outcome::Confirmed)
-                    }
-                }
-            }
-            .await;
-            match result {
-                Ok(o) if !unresolved.is_empty() && o.is_settled() => out.set(
-                    i,
+            let result = self.write_playlist(cx, lib, &mut rows, pl, &keys).await;
+            let result = result.map(|o| {
+                if !unresolved.is_empty() && o.is_settled() {
                     Outcome::Unresolved {
                         reason: UnresolvedReason::NotFound,
                         detail: Some(format!(
@@ -395,17 +399,14 @@ impl PlexProvider {
                             unresolved.len(),
                             unresolved.join(", ")
                         )),
-                    },
-                ),
-                Ok(o) => out.set(i, o),
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
                     }
+                } else {
+                    o
                 }
-            }
+            });
+            w.record_one(i, result);
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
 
     pub(crate) async fn playlists_remove(
@@ -413,47 +414,47 @@ impl PlexProvider {
         cx: &Context,
         entries: &[Entry],
     ) -> Result<WriteReport> {
-        let (rows, _) = self.playlist_rows(cx).await?;
-        let mut out = Outcomes::new(entries.len());
-        let mut gone: Vec<String> = Vec::new();
+        let (rows, _) = self.read_playlists(cx).await?.into_parts();
+        let mut w = BatchWriter::new(cx, entries);
+        let mut targets: Vec<Option<String>> = vec![None; entries.len()];
+        let mut chosen: Vec<String> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             let Payload::Playlist(pl) = &e.payload else {
-                out.set(i, wrong_payload(e, Feature::Playlists));
+                w.settle(i, Outcome::wrong_payload(e, Feature::Playlists));
                 continue;
             };
             let Some(r) = rows
                 .iter()
-                .find(|r| same_name(&r.title, &pl.name) && !gone.contains(&r.id))
+                .find(|r| same_name(&r.title, &pl.name) && !chosen.contains(&r.id))
             else {
-                out.set(i, Outcome::AlreadyAbsent);
+                w.settle(i, Outcome::AlreadyAbsent);
                 continue;
             };
             if let Some(why) = &r.read_only {
-                out.set(i, read_only_outcome(&r.title, why));
+                w.settle(i, read_only_outcome(&r.title, why));
                 continue;
             }
-            cx.check_cancelled()?;
-            match self
+            chosen.push(r.id.clone());
+            targets[i] = Some(r.id.clone());
+        }
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let Some(id) = targets[i].as_deref() else {
+                continue;
+            };
+            let r = self
                 .pms
-                .delete("DELETE /playlists/{id}", format!("/playlists/{}", r.id))
+                .delete("DELETE /playlists/{id}", format!("/playlists/{id}"))
                 .idempotent()
                 .send(cx)
-                .await
-            {
-                Ok(_) => {
-                    gone.push(r.id.clone());
-                    out.set(i, Outcome::Confirmed);
-                }
-                Err(err) if err.kind() == ferry_core::ErrorKind::NotFound => {
-                    out.set(i, Outcome::AlreadyAbsent)
-                }
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
-                }
-            }
+                .await;
+            let outcome = match r {
+                Ok(_) => Ok(Outcome::Confirmed),
+                Err(err) if err.kind() == ErrorKind::NotFound => Ok(Outcome::AlreadyAbsent),
+                Err(err) => Err(err),
+            };
+            w.record_one(i, outcome);
         }
-        Ok(out.report(entries))
+        Ok(w.finish())
     }
 }

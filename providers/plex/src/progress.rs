@@ -17,7 +17,7 @@
 //!   on an item of unknown runtime, is `Unresolved { unsupported }`: ferry never turns a
 //!   resume point into a play.
 //! - **A 2xx is not proof.** After the reports of a call, the written items are read back
-//!   (`/library/metadata/{ids}`, [`READ_BACK_CHUNK`] comma-separated rating keys per
+//!   (`/library/metadata/{ids}`, [`crate::api::READ_BACK_CHUNK`] comma-separated rating keys per
 //!   request) and a write is `Confirmed` only when the server shows the new `viewOffset`
 //!   (none after a clear); otherwise it is `Unresolved { unconfirmed }` with what the
 //!   server shows.
@@ -25,14 +25,14 @@
 use std::collections::HashMap;
 
 use ferry_core::{
-    Context, Entry, ErrorKind, Feature, Outcome, Payload, Result, Snapshot, UnresolvedReason,
+    BatchWriter, ChunkAnswer, Context, Entry, ErrorKind, Feature, Outcome, Payload, Reader, Result,
     WriteReport,
 };
-use serde_json::Value;
 
-use crate::outcome::{Outcomes, unmatched, wrong_payload};
-use crate::paging::{media_container, str_field, u64_field};
-use crate::{LIBRARY_IDENTIFIER, PLAYABLE, PlexProvider};
+use crate::api::{PLAYABLE, PlexProvider, container};
+use crate::convert::setting_row;
+use crate::model::{ItemState, Library, Prefs};
+use crate::write::{certain, unconfirmed, unmatched, unsupported};
 
 /// Plex's default `LibraryVideoPlayedThreshold` (percent).
 pub(crate) const DEFAULT_PLAYED_THRESHOLD_PCT: u64 = 90;
@@ -41,8 +41,6 @@ pub(crate) const PLAYED_MARGIN_PCT: u64 = 5;
 /// When the server may count a play at a credits marker: the earliest point (percent of
 /// the runtime) ferry assumes end credits can start.
 pub(crate) const CREDITS_FLOOR_PCT: u64 = 80;
-/// Rating keys per read-back request.
-pub(crate) const READ_BACK_CHUNK: usize = 50;
 /// How far a stored resume point may be from the one sent and still be the same (ms).
 const SAME_OFFSET_MS: u64 = 1000;
 
@@ -105,29 +103,24 @@ impl PlayedRule {
     }
 }
 
-/// A setting's `value`, which Plex sends as a number, a string or a boolean.
-fn setting_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+/// `(LibraryVideoPlayedThreshold, LibraryVideoPlayedAtBehaviour)` of a `/:/prefs`
+/// answer; a setting row that does not decode makes the whole answer unreadable (the
+/// conservative rule then applies).
+pub(crate) fn played_settings(
+    prefs: Prefs,
+) -> std::result::Result<(Option<u64>, Option<String>), String> {
+    let mut reader = Reader::new("server preferences");
+    reader.rows(prefs.rows.unwrap_or_default(), &mut setting_row);
+    let read = reader.finish_whole();
+    if let Some(why) = read.proof().reason() {
+        return Err(why);
     }
-}
-
-/// `(LibraryVideoPlayedThreshold, LibraryVideoPlayedAtBehaviour)` of a `/:/prefs` answer.
-pub(crate) fn played_settings(body: Value) -> Result<(Option<u64>, Option<String>)> {
-    let mc = media_container(body, "server preferences")?;
-    let settings = match mc.get("Setting") {
-        Some(Value::Array(s)) => s.as_slice(),
-        _ => &[],
-    };
     let value = |id: &str| {
-        settings
+        read.rows
             .iter()
-            .find(|s| s.get("id").and_then(Value::as_str) == Some(id))
-            .and_then(|s| s.get("value"))
-            .and_then(setting_text)
+            .find(|s| s.id == id)
+            .and_then(|s| s.value.as_ref())
+            .map(|v| v.text().trim().to_owned())
     };
     let threshold = value("LibraryVideoPlayedThreshold").and_then(|t| {
         t.parse::<u64>()
@@ -137,8 +130,9 @@ pub(crate) fn played_settings(body: Value) -> Result<(Option<u64>, Option<String
     Ok((threshold, value("LibraryVideoPlayedAtBehaviour")))
 }
 
-/// One timeline report sent: the entry, the item, the resume point wanted (`None`: cleared)
-/// and the item's play count before.
+/// One timeline report sent: the item, the resume point wanted (`None`: cleared) and
+/// the item's play count before.
+#[derive(Debug, Clone)]
 struct Sent {
     index: usize,
     rating_key: String,
@@ -146,112 +140,52 @@ struct Sent {
     views_before: u64,
 }
 
-fn unconfirmed(detail: String) -> Outcome {
-    Outcome::Unresolved {
-        reason: UnresolvedReason::Unconfirmed,
-        detail: Some(detail),
-    }
-}
-
-fn unsupported(detail: String) -> Outcome {
-    Outcome::Unresolved {
-        reason: UnresolvedReason::Unsupported,
-        detail: Some(detail),
+/// What the read-back shows for one report.
+fn judge(s: &Sent, now: Option<&ItemState>) -> Outcome {
+    match (now, s.want) {
+        (None, _) => unconfirmed(
+            "Plex accepted the timeline report, but the item was not found when read back",
+        ),
+        (Some(st), Some(want))
+            if st
+                .view_offset
+                .is_some_and(|h| h.abs_diff(want) < SAME_OFFSET_MS) =>
+        {
+            Outcome::Confirmed
+        }
+        (Some(st), Some(_)) if st.view_count > s.views_before => unconfirmed(format!(
+            "Plex counted the timeline report as a play (viewCount {} -> {}) and kept no resume point",
+            s.views_before, st.view_count
+        )),
+        (Some(st), Some(want)) => unconfirmed(format!(
+            "Plex accepted the timeline report at {want} ms, but the item reads {}",
+            st.view_offset
+                .map_or("no resume point".to_owned(), |h| format!(
+                    "viewOffset {h} ms"
+                ))
+        )),
+        (Some(st), None) => match st.view_offset {
+            None => Outcome::Confirmed,
+            Some(have) => unconfirmed(format!(
+                "Plex accepted the timeline report at 0 ms (an undocumented way to clear a resume point), but the item still reads viewOffset {have} ms"
+            )),
+        },
     }
 }
 
 impl PlexProvider {
-    pub(crate) async fn progress_index(&self, cx: &Context) -> Result<Snapshot> {
-        let lib = self.library(cx).await?;
-        let mut snap = Snapshot::unproven_legacy(Feature::Progress);
-        for li in lib
-            .items
-            .iter()
-            .filter(|li| PLAYABLE.contains(&li.item.kind))
-        {
-            if let Some(pos) = li.view_offset {
-                snap.insert(Entry::progress(li.item.clone(), pos, li.duration, None));
-            }
-        }
-        for p in lib.partial {
-            snap.mark_partial(p);
-        }
-        Ok(snap)
-    }
-
     /// The played rule of this server: one `/:/prefs` request. A failed read gives the
     /// conservative rule (a cancelled one is an error).
     async fn played_rule(&self, cx: &Context) -> Result<PlayedRule> {
-        let read = self
-            .pms
-            .get("GET /:/prefs", "/:/prefs")
-            .send_json::<Value>(cx)
-            .await
-            .and_then(played_settings);
+        let read = match self.pms.get("GET /:/prefs", "/:/prefs").send(cx).await {
+            Ok(resp) => container::<Prefs>(&resp),
+            Err(e) => Err(e),
+        };
         match read {
-            Ok(s) => Ok(PlayedRule::new(Ok(s))),
+            Ok(prefs) => Ok(PlayedRule::new(played_settings(prefs))),
             Err(e) if e.kind() == ErrorKind::Cancelled => Err(e),
             Err(e) => Ok(PlayedRule::new(Err(e.to_string()))),
         }
-    }
-
-    /// A "stopped at `time_ms`" timeline report.
-    fn timeline(&self, rk: &str, time_ms: u64, duration_ms: u64) -> ferry_http::RequestBuilder<'_> {
-        let mut r = self
-            .pms
-            .post("POST /:/timeline", "/:/timeline")
-            .query("ratingKey", rk)
-            .query("key", format!("/library/metadata/{rk}"))
-            .query("identifier", LIBRARY_IDENTIFIER)
-            .query("state", "stopped")
-            .query("time", time_ms);
-        if duration_ms > 0 {
-            r = r.query("duration", duration_ms);
-        }
-        r
-    }
-
-    /// `(viewOffset, viewCount)` of these items, [`READ_BACK_CHUNK`] per request; the
-    /// error text for the items of a request that failed.
-    async fn view_offsets(
-        &self,
-        cx: &Context,
-        keys: &[&str],
-    ) -> (HashMap<String, (Option<u64>, u64)>, HashMap<String, String>) {
-        let mut state = HashMap::new();
-        let mut failed = HashMap::new();
-        for chunk in keys.chunks(READ_BACK_CHUNK) {
-            let read = self
-                .pms
-                .get(
-                    "GET /library/metadata/{ids}",
-                    format!("/library/metadata/{}", chunk.join(",")),
-                )
-                .send_json::<Value>(cx)
-                .await
-                .and_then(|body| media_container(body, "library items"));
-            let mut mc = match read {
-                Ok(mc) => mc,
-                // None of them is on the server any more.
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => {
-                    for k in chunk {
-                        failed.insert((*k).to_owned(), e.to_string());
-                    }
-                    continue;
-                }
-            };
-            if let Some(Value::Array(rows)) = mc.remove("Metadata") {
-                for row in rows {
-                    if let Some(k) = str_field(&row, "ratingKey") {
-                        let offset = u64_field(&row, "viewOffset").filter(|o| *o > 0);
-                        let views = u64_field(&row, "viewCount").unwrap_or(0);
-                        state.insert(k, (offset, views));
-                    }
-                }
-            }
-        }
-        (state, failed)
     }
 
     /// Writes resume points (`add`) or clears them, then reads the items back.
@@ -261,155 +195,156 @@ impl PlexProvider {
         entries: &[Entry],
         add: bool,
     ) -> Result<WriteReport> {
-        let lib = self.library(cx).await?;
+        let (at, mut lib) = self.library_for_write(cx).await?;
+        let r = self.progress_write_with(cx, &mut lib, entries, add).await;
+        let keep = r.as_ref().is_ok_and(certain);
+        self.cache.library.put_back(at, lib, keep);
+        r
+    }
+
+    /// The resume point to send for one entry (`None`: clear it) and the runtime, or
+    /// the outcome without sending.
+    async fn progress_target(
+        &self,
+        cx: &Context,
+        rule: &mut Option<PlayedRule>,
+        e: &Entry,
+        lib: &Library,
+        add: bool,
+    ) -> Result<std::result::Result<Sent, Outcome>> {
+        let Payload::Progress {
+            position_ms,
+            duration_ms,
+            ..
+        } = &e.payload
+        else {
+            return Ok(Err(Outcome::wrong_payload(e, Feature::Progress)));
+        };
+        let Some(li) = lib.resolve(&e.item) else {
+            return Ok(Err(unmatched(lib.partial(), add)));
+        };
+        if !PLAYABLE.contains(&li.item.kind) {
+            return Ok(Err(unsupported(
+                "Plex keeps resume points of movies and episodes",
+            )));
+        }
+        let sent = |want: Option<u64>| Sent {
+            index: 0,
+            rating_key: li.rating_key.clone(),
+            want,
+            views_before: li.state.view_count,
+        };
+        if !add {
+            if li.state.view_offset.is_none() {
+                return Ok(Err(Outcome::AlreadyAbsent));
+            }
+            return Ok(Ok(sent(None)));
+        }
+        if li
+            .state
+            .view_offset
+            .is_some_and(|o| o.abs_diff(*position_ms) < SAME_OFFSET_MS)
+        {
+            return Ok(Err(Outcome::AlreadyPresent));
+        }
+        if *position_ms == 0 {
+            return Ok(Err(unsupported(
+                "a resume point at 0 ms is no resume point",
+            )));
+        }
+        let duration = li.duration.or(*duration_ms).unwrap_or(0);
+        if duration == 0 {
+            return Ok(Err(unsupported(
+                "the item's runtime is unknown, so ferry cannot tell whether Plex would count the resume point as a play",
+            )));
+        }
+        if rule.is_none() {
+            *rule = Some(self.played_rule(cx).await?);
+        }
+        let rule = rule.as_ref().expect("read above");
+        if !rule.allows(*position_ms, duration) {
+            let pct = *position_ms as f64 * 100.0 / duration as f64;
+            return Ok(Err(unsupported(format!(
+                "a resume point at {pct:.1} % ({position_ms} of {duration} ms) could make Plex count a play: {}",
+                rule.why
+            ))));
+        }
+        Ok(Ok(sent(Some(*position_ms))))
+    }
+
+    async fn progress_write_with(
+        &self,
+        cx: &Context,
+        lib: &mut Library,
+        entries: &[Entry],
+        add: bool,
+    ) -> Result<WriteReport> {
         let mut rule: Option<PlayedRule> = None;
-        let mut out = Outcomes::new(entries.len());
-        let mut sent: Vec<Sent> = Vec::new();
+        let mut w = BatchWriter::new(cx, entries);
+        let mut plan: Vec<Option<Sent>> = vec![None; entries.len()];
         for (i, e) in entries.iter().enumerate() {
-            let Payload::Progress {
-                position_ms,
-                duration_ms,
-                ..
-            } = &e.payload
-            else {
-                out.set(i, wrong_payload(e, Feature::Progress));
-                continue;
-            };
-            let Some(li) = lib.resolve(&e.item) else {
-                out.set(i, unmatched(&lib.partial, add));
-                continue;
-            };
-            if !PLAYABLE.contains(&li.item.kind) {
-                out.set(
-                    i,
-                    unsupported("Plex keeps resume points of movies and episodes".into()),
-                );
-                continue;
+            match self.progress_target(cx, &mut rule, e, lib, add).await? {
+                Ok(s) => plan[i] = Some(Sent { index: i, ..s }),
+                Err(o) => w.settle(i, o),
             }
-            let (want, duration) = if add {
-                if li
-                    .view_offset
-                    .is_some_and(|o| o.abs_diff(*position_ms) < SAME_OFFSET_MS)
-                {
-                    out.set(i, Outcome::AlreadyPresent);
-                    continue;
-                }
-                if *position_ms == 0 {
-                    out.set(
-                        i,
-                        unsupported("a resume point at 0 ms is no resume point".into()),
-                    );
-                    continue;
-                }
-                let duration = li.duration.or(*duration_ms).unwrap_or(0);
-                if duration == 0 {
-                    out.set(
-                        i,
-                        unsupported(
-                            "the item's runtime is unknown, so ferry cannot tell whether Plex would count the resume point as a play".into(),
-                        ),
-                    );
-                    continue;
-                }
-                if rule.is_none() {
-                    rule = Some(self.played_rule(cx).await?);
-                }
-                let rule = rule.as_ref().expect("read above");
-                if !rule.allows(*position_ms, duration) {
-                    let pct = *position_ms as f64 * 100.0 / duration as f64;
-                    out.set(
-                        i,
-                        unsupported(format!(
-                            "a resume point at {pct:.1} % ({position_ms} of {duration} ms) could make Plex count a play: {}",
-                            rule.why
-                        )),
-                    );
-                    continue;
-                }
-                (Some(*position_ms), duration)
-            } else {
-                if li.view_offset.is_none() {
-                    out.set(i, Outcome::AlreadyAbsent);
-                    continue;
-                }
-                (None, li.duration.unwrap_or(0))
+        }
+        let mut sent: Vec<Sent> = Vec::new();
+        while let Some(chunk) = w.next_chunk(1)? {
+            let i = chunk[0];
+            let Some(s) = plan[i].take() else { continue };
+            let duration = lib
+                .get(&s.rating_key)
+                .and_then(|li| li.duration)
+                .unwrap_or(0);
+            let duration = match &entries[i].payload {
+                Payload::Progress { duration_ms, .. } if duration == 0 => duration_ms.unwrap_or(0),
+                _ => duration,
             };
-            if let Err(err) = cx.check_cancelled() {
-                if sent.is_empty() {
-                    return Err(err);
-                }
-                out.fill(&Outcome::failed(&err));
-                break;
-            }
-            let rk = li.rating_key.clone();
             match self
-                .timeline(&rk, want.unwrap_or(0), duration)
-                .idempotent()
-                .send(cx)
+                .timeline(cx, &s.rating_key, s.want.unwrap_or(0), duration)
                 .await
             {
-                Ok(_) => sent.push(Sent {
-                    index: i,
-                    rating_key: rk,
-                    want,
-                    views_before: li.view_count,
-                }),
-                Err(err) => {
-                    if out.fail(i, &err) {
-                        break;
-                    }
+                Ok(()) => {
+                    sent.push(s);
+                    w.record(&chunk, Ok(ChunkAnswer::accepted(1)));
                 }
+                Err(e) => w.record_one(i, Err(e)),
             }
         }
         if sent.is_empty() {
-            return Ok(out.report(entries));
+            return Ok(w.finish());
         }
         let mut keys: Vec<&str> = sent.iter().map(|s| s.rating_key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
-        let (state, failed) = self.view_offsets(cx, &keys).await;
+        let (rows, failed) = self.read_back(cx, &keys).await;
+        let failed: HashMap<String, String> = failed.into_iter().collect();
+        let state: HashMap<String, ItemState> = rows
+            .iter()
+            .map(|r| (r.rating_key.0.clone(), ItemState::of(r)))
+            .collect();
         for s in &sent {
-            let o = if let Some(err) = failed.get(&s.rating_key) {
-                unconfirmed(format!(
+            let o = match failed.get(&s.rating_key) {
+                Some(err) => unconfirmed(format!(
                     "Plex accepted the timeline report, but the item could not be read back: {err}"
-                ))
-            } else {
-                match (state.get(&s.rating_key), s.want) {
-                    (None, _) => unconfirmed(
-                        "Plex accepted the timeline report, but the item was not found when read back".into(),
-                    ),
-                    (Some((Some(have), _)), Some(want))
-                        if have.abs_diff(want) < SAME_OFFSET_MS =>
-                    {
-                        Outcome::Confirmed
-                    }
-                    (Some((_, views)), Some(_)) if *views > s.views_before => {
-                        unconfirmed(format!(
-                            "Plex counted the timeline report as a play (viewCount {} -> {views}) and kept no resume point",
-                            s.views_before
-                        ))
-                    }
-                    (Some((have, _)), Some(want)) => unconfirmed(format!(
-                        "Plex accepted the timeline report at {want} ms, but the item reads {}",
-                        have.map_or("no resume point".to_owned(), |h| format!(
-                            "viewOffset {h} ms"
-                        ))
-                    )),
-                    (Some((None, _)), None) => Outcome::Confirmed,
-                    (Some((Some(have), _)), None) => unconfirmed(format!(
-                        "Plex accepted the timeline report at 0 ms (an undocumented way to clear a resume point), but the item still reads viewOffset {have} ms"
-                    )),
-                }
+                )),
+                None => judge(s, state.get(&s.rating_key)),
             };
-            out.set(s.index, o);
+            w.settle(s.index, o);
         }
-        Ok(out.report(entries))
+        for (rk, s) in state {
+            if let Some(held) = lib.state_mut(&rk) {
+                *held = s;
+            }
+        }
+        Ok(w.finish())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Envelope;
     use serde_json::json;
 
     #[test]
@@ -436,15 +371,23 @@ mod tests {
         );
     }
 
+    fn prefs(v: serde_json::Value) -> Prefs {
+        serde_json::from_value::<Envelope<Prefs>>(v).unwrap().mc
+    }
+
     #[test]
     fn prefs_values_may_be_numbers_or_strings() {
         let body = json!({"MediaContainer": {"size": 2, "Setting": [
             {"id": "LibraryVideoPlayedThreshold", "type": "int", "value": "85"},
             {"id": "LibraryVideoPlayedAtBehaviour", "type": "text", "value": 0},
         ]}});
-        assert_eq!(played_settings(body).unwrap(), (Some(85), Some("0".into())));
+        assert_eq!(
+            played_settings(prefs(body)).unwrap(),
+            (Some(85), Some("0".into()))
+        );
         let none = json!({"MediaContainer": {"size": 0}});
-        assert_eq!(played_settings(none).unwrap(), (None, None));
-        assert!(played_settings(json!([])).is_err());
+        assert_eq!(played_settings(prefs(none)).unwrap(), (None, None));
+        let bad = json!({"MediaContainer": {"Setting": [null]}});
+        assert!(played_settings(prefs(bad)).is_err());
     }
 }

@@ -1,13 +1,18 @@
-//! The contract suite against the Plex simulator (PMS + Discover).
+//! The contract suite against the Plex simulator (PMS + Discover), fault checks included.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::Secret;
+use ferry_core::harness::Harness;
 use ferry_http::RetryPolicy;
-use ferry_testkit::contract::{Subject, run_contract_suite};
+use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
 use ferry_testkit::sim::plex::PlexSim;
 use plex::{PlexConfig, PlexOptions, PlexProvider};
+
+/// Rows per page: below the sample library and the seeded watchlist, so every read the
+/// fault checks attack has a second page.
+const PAGE_SIZE: usize = 10;
 
 fn provider(sim: &PlexSim) -> PlexProvider {
     let config = PlexConfig {
@@ -20,6 +25,7 @@ fn provider(sim: &PlexSim) -> PlexProvider {
     let options = PlexOptions {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        page_size: PAGE_SIZE,
         ..PlexOptions::default()
     };
     PlexProvider::new("plex-contract", config, options).expect("build")
@@ -28,11 +34,17 @@ fn provider(sim: &PlexSim) -> PlexProvider {
 #[tokio::test]
 async fn plex_passes_the_contract_suite() {
     let sim = PlexSim::start().await;
+    // Titles the checks never write (they use samples up to 41), so the Discover
+    // watchlist read spans two pages.
+    for n in 50..64 {
+        sim.seed_watchlist(PlexSim::movie_key(n));
+    }
     let p = provider(&sim);
-    let report = run_contract_suite(Subject::new(Arc::new(p)).with_secrets([sim.token()])).await;
+    // Through the harness the registry puts around every provider, as the binary runs it.
+    let subject = Subject::new(Harness::wrap(Arc::new(p)))
+        .with_secrets([sim.token()])
+        .with_faults(Arc::new(sim.clone()));
+    let report = run_contract_suite(subject).await;
     report.assert_passed();
-    assert_eq!(
-        report.passed.len(),
-        ferry_testkit::contract::all_checks().len()
-    );
+    assert_eq!(report.passed.len(), all_checks().len());
 }

@@ -52,7 +52,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs, window};
+use crate::sim::knobs::{Fault, FaultControl, FaultRule, Knobs, ListFault, window};
 use crate::sim::plex_tv::{PlexTvRouter, TvState};
 
 /// The token the simulator accepts unless told otherwise.
@@ -791,6 +791,45 @@ impl PlexSim {
     }
 }
 
+/// One set of fault rules for both hosts: each rule is scheduled on the server and on
+/// Discover, and its path prefix decides which host it can fire on (Discover serves only
+/// `/library/sections/watchlist/all` and `/actions/…`; the server's sections are
+/// `/library/sections/{id}/all`).
+impl FaultControl for PlexSim {
+    fn inject(&self, rule: FaultRule) {
+        let mut st = self.st();
+        st.pms.inject(rule.clone());
+        st.discover.inject(rule);
+    }
+
+    fn clear_faults(&self) {
+        PlexSim::clear_faults(self);
+    }
+
+    fn faults_fired(&self) -> u64 {
+        let st = self.st();
+        st.pms.fired() + st.discover.fired()
+    }
+
+    /// The watchlist pages through Discover's list; history, ratings, progress and
+    /// playlists all read the library, whose movie section (the sample library) spans
+    /// pages.
+    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
+        use ferry_core::Feature as F;
+        Some(match feature {
+            F::Watchlist => "/library/sections/watchlist/all".to_owned(),
+            F::History | F::Ratings | F::Progress | F::Playlists => {
+                "/library/sections/1/all".to_owned()
+            }
+        })
+    }
+
+    fn rate_limit_gap(&self) -> Option<Duration> {
+        let st = self.st();
+        st.pms.rate_limit_gap().or(st.discover.rate_limit_gap())
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Request plumbing.
 
@@ -855,34 +894,38 @@ fn paged(
     rows: Vec<Value>,
     start: usize,
     size: Option<usize>,
-    truncate: bool,
+    fault: &ListFault,
     extra: Value,
 ) -> ResponseTemplate {
-    paged_with(rows, start, size, truncate, extra, |v| v)
+    paged_with(rows, start, size, fault, extra, |v| v)
 }
 
 /// A paged `MediaContainer` over `rows`, rendering only the rows on the page (large
-/// libraries would otherwise render every row for every page).
+/// libraries would otherwise render every row for every page). A list fault shapes the
+/// page and its `totalSize` ([`ListFault::shape`]).
 fn paged_with<T>(
     rows: Vec<T>,
     start: usize,
     size: Option<usize>,
-    truncate: bool,
+    fault: &ListFault,
     extra: Value,
     render: impl FnMut(T) -> Value,
 ) -> ResponseTemplate {
     let total = rows.len();
-    let (from, to) = window(total, start, size, truncate);
+    let (from, to) = window(total, start, size, fault.truncates());
     let page: Vec<Value> = rows
         .into_iter()
         .skip(from)
         .take(to - from)
         .map(render)
         .collect();
+    let (page, declared) = fault.shape(page, total);
     let mut mc = Map::new();
     mc.insert("size".into(), json!(page.len()));
     if size.is_some() {
-        mc.insert("totalSize".into(), json!(total));
+        if let Some(t) = declared.json() {
+            mc.insert("totalSize".into(), t);
+        }
         mc.insert("offset".into(), json!(from));
     }
     if let Value::Object(extra) = extra {
@@ -921,7 +964,7 @@ impl Respond for PmsRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
         let seen = st.pms.begin(req);
-        seen.answer(|method, path, truncate| st.pms_route(req, method, path, truncate))
+        seen.answer_list(|method, path, fault| st.pms_route(req, method, path, fault))
     }
 }
 
@@ -1130,7 +1173,7 @@ impl PlexState {
         req: &Request,
         method: &str,
         path: &str,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let q = query(req);
         if method == "GET" && path == "/identity" {
@@ -1168,7 +1211,7 @@ impl PlexState {
                     self.search(&q, Some(section), Some(ty)),
                     start,
                     size,
-                    truncate,
+                    fault,
                     json!({"librarySectionID": section}),
                     |i| self.item_json(i, guids),
                 )
@@ -1180,7 +1223,7 @@ impl PlexState {
                     self.search(&q, None, ty),
                     start,
                     size,
-                    truncate,
+                    fault,
                     json!({}),
                     |i| self.item_json(i, guids),
                 )
@@ -1231,7 +1274,7 @@ impl PlexState {
                     rows.sort_by(|a, b| a.viewed_at.cmp(&b.viewed_at).then(a.id.cmp(&b.id)));
                 }
                 rows.retain(|r| self.item(r.rating_key).is_some());
-                paged_with(rows, start, size, truncate, json!({}), |r| {
+                paged_with(rows, start, size, fault, json!({}), |r| {
                     let Some(item) = self.item(r.rating_key) else {
                         return Value::Null;
                     };
@@ -1395,7 +1438,7 @@ impl PlexState {
                     .filter(|p| p.folder || q.get("playlistType").is_none_or(|t| t == "video"))
                     .map(playlist_json)
                     .collect();
-                paged(rows, start, size, truncate, json!({}))
+                paged(rows, start, size, fault, json!({}))
             }
             ("POST", ["playlists"]) => {
                 let title = q.get("title").map(|t| t.trim()).unwrap_or_default();
@@ -1430,7 +1473,7 @@ impl PlexState {
                 else {
                     return not_found();
                 };
-                self.playlist_route(pi, m, rest, &q, start, size, truncate, guids)
+                self.playlist_route(pi, m, rest, &q, start, size, fault, guids)
             }
             _ => not_found(),
         }
@@ -1445,7 +1488,7 @@ impl PlexState {
         q: &HashMap<String, String>,
         start: usize,
         size: Option<usize>,
-        truncate: bool,
+        fault: &ListFault,
         guids: bool,
     ) -> ResponseTemplate {
         let pl = &self.playlists[pi];
@@ -1492,7 +1535,7 @@ impl PlexState {
                     rows,
                     start,
                     size,
-                    truncate,
+                    fault,
                     json!({"title": title, "playlistType": "video"}),
                 )
             }
@@ -1598,7 +1641,7 @@ impl Respond for DiscoverRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
         let seen = st.discover.begin(req);
-        seen.answer(|method, path, truncate| st.discover_route(req, method, path, truncate))
+        seen.answer_list(|method, path, fault| st.discover_route(req, method, path, fault))
     }
 }
 
@@ -1614,7 +1657,7 @@ impl PlexState {
         req: &Request,
         method: &str,
         path: &str,
-        truncate: bool,
+        fault: &ListFault,
     ) -> ResponseTemplate {
         let q = query(req);
         if plex_token(req, &q).as_deref() != Some(self.discover_token.as_str()) {
@@ -1662,7 +1705,7 @@ impl PlexState {
                     rows,
                     start,
                     size,
-                    truncate,
+                    fault,
                     json!({"librarySectionID": "watchlist", "identifier": "tv.plex.provider.discover"}),
                 )
             }
