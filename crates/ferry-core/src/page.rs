@@ -282,7 +282,8 @@ impl Progress {
             }
             Next::Counts { pages, items } => {
                 let pc = self.declared(pages, "page count", Slot::Pages);
-                let ic = self.declared(items, "item count", Slot::Total);
+                // Checked here (valid, unchanged); matched against the rows at the end.
+                self.declared(items, "item count", Slot::Total);
                 let page = self.index as u64;
                 match pc {
                     Some(p) if page >= p => false,
@@ -291,9 +292,6 @@ impl Progress {
                             self.partial(format!("page {page} of {p} is empty"));
                             return false;
                         }
-                        // An item count already reached with pages left: read on, the
-                        // final count decides.
-                        let _ = ic;
                         true
                     }
                     None => n >= size,
