@@ -25,6 +25,7 @@ pub mod identity;
 pub mod ids;
 pub mod item;
 pub mod ledger;
+pub mod lists;
 pub mod memory;
 pub mod ops;
 pub mod page;

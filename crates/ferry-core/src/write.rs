@@ -71,6 +71,21 @@ impl ChunkAnswer {
         }
     }
 
+    /// An answer that counts what the service did (`done`: written, or already so) and
+    /// echoes what it did not find (`echoed`), as the Trakt-style `/sync` APIs answer:
+    /// when the count accounts for every entry and nothing was echoed, each is confirmed;
+    /// otherwise each is only accepted (a re-read confirms it: see
+    /// [`BatchWriter::awaits_confirmation`]) and the echoed ones are not found.
+    pub fn counted(chunk: &[&Entry], done: u64, echoed: &[Ids]) -> Self {
+        let mut a = if echoed.is_empty() && done == chunk.len() as u64 {
+            ChunkAnswer::all(chunk.len(), Outcome::Confirmed)
+        } else {
+            ChunkAnswer::accepted(chunk.len())
+        };
+        a.not_found(chunk, echoed);
+        a
+    }
+
     /// The service echoed these ids as not found: each chunk entry sharing an id with
     /// one of them is `Unresolved(NotFound)`.
     pub fn not_found(&mut self, chunk: &[&Entry], echoed: &[Ids]) {
@@ -188,6 +203,12 @@ impl<'a> BatchWriter<'a> {
         self.record(&[i], r.map(|o| ChunkAnswer::all(1, o)));
     }
 
+    /// Whether some entry was accepted and waits for a confirmation by re-read
+    /// ([`BatchWriter::confirm`]).
+    pub fn awaits_confirmation(&self) -> bool {
+        self.slots.contains(&Slot::Sent)
+    }
+
     /// Whether an error stopped the batch.
     pub fn stopped(&self) -> bool {
         self.stopped
@@ -266,6 +287,39 @@ mod tests {
             2000,
             Ids::new().with(IdKind::Tmdb, &n.to_string()),
         ))
+    }
+
+    #[test]
+    fn a_counted_answer_confirms_only_when_the_count_covers_the_chunk() {
+        let cx = Context::default();
+        let entries: Vec<Entry> = (1..=3).map(e).collect();
+        let mut w = BatchWriter::new(&cx, &entries);
+        let c = w.next_chunk(3).unwrap().unwrap();
+        w.record(&c, Ok(ChunkAnswer::counted(&w.chunk_entries(&c), 3, &[])));
+        assert!(!w.awaits_confirmation());
+        assert_eq!(w.finish().confirmed(), 3);
+        let mut w = BatchWriter::new(&cx, &entries);
+        let c = w.next_chunk(3).unwrap().unwrap();
+        let gone = [Ids::new().with(IdKind::Tmdb, "2")];
+        w.record(&c, Ok(ChunkAnswer::counted(&w.chunk_entries(&c), 2, &gone)));
+        assert!(w.awaits_confirmation(), "the count does not say which two");
+        w.confirm(true, |x| x.item.ids.get(IdKind::Tmdb) == Some("1"));
+        let r = w.finish();
+        assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+        assert!(matches!(
+            r.items[1].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::NotFound,
+                ..
+            }
+        ));
+        assert!(matches!(
+            r.items[2].outcome,
+            Outcome::Unresolved {
+                reason: UnresolvedReason::Unconfirmed,
+                ..
+            }
+        ));
     }
 
     #[test]

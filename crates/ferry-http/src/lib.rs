@@ -72,6 +72,7 @@ mod breaker;
 mod classify;
 mod client;
 mod clock;
+pub mod health;
 pub mod page;
 mod probe;
 mod ratelimit;
@@ -84,6 +85,7 @@ pub use breaker::{BREAKER_NAMESPACE, BreakerConfig, BreakerSnapshot, BreakerStat
 pub use classify::{EXCERPT_MAX_CHARS, classify_status, parse_retry_after};
 pub use client::{HttpClient, HttpClientBuilder, Pagination, RequestBuilder, Response, USER_AGENT};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
+pub use health::service_health;
 pub use probe::{PROBE_TIMEOUT, ProbeSchedule, ProbeStats, run_health_probes};
 
 pub use reqwest::Method;
