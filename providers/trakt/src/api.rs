@@ -7,9 +7,11 @@ use ferry_core::ops::RateInfo;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_core::{
-    Context, Declared, Error, ErrorKind, PageRequest, Pager, Paging, Read, Result, Row, Timestamp,
+    Context, Declared, Error, ErrorKind, PageRequest, Pager, Paging, Read, Reader, Result, Row,
+    Timestamp,
 };
-use ferry_http::{HttpClient, Response, page::numbered_page};
+use ferry_http::page::{array_body, numbered_page};
+use ferry_http::{HttpClient, Response};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -166,6 +168,27 @@ impl Api {
             return Ok(None);
         }
         read.map(Some)
+    }
+
+    /// A list Trakt documents as one unpaged document (`/users/me/lists`): read whole,
+    /// each row decoded on its own. Should Trakt page it after all, a second page is
+    /// never taken for the end of the list.
+    pub(crate) async fn read_whole<T>(
+        &self,
+        cx: &Context,
+        what: &str,
+        call: &ListCall,
+        mut decode: impl FnMut(Value) -> Row<T>,
+    ) -> Result<Read<T>> {
+        let resp = self.http.get(call.op, &call.path).send(cx).await?;
+        let mut reader = Reader::new(what);
+        reader.rows(array_body(&resp)?, &mut decode);
+        if let Some(pages) = Declared::from_text(resp.header("x-pagination-page-count")).valid()
+            && pages > 1
+        {
+            reader.mark_partial(format!("{what}: Trakt paged it ({pages} pages)"));
+        }
+        Ok(reader.finish_whole())
     }
 
     /// `X-Pagination-Item-Count` of a one-row read: how many items a list holds now.

@@ -34,11 +34,11 @@ fn desc(d: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The user's personal lists.
+/// The user's personal lists: one document (Trakt documents no pagination for it).
 async fn lists(api: &Api, cx: &Context) -> Result<(Vec<ListRow>, Proof)> {
     let call = ListCall::new("GET /users/me/lists", "/users/me/lists");
     let read = api
-        .read(cx, "lists", &call, |v| {
+        .read_whole(cx, "lists", &call, |v| {
             Row::from_result(decode::<ListRow>(&v))
         })
         .await?;
