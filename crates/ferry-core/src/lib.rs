@@ -29,7 +29,6 @@ pub mod lists;
 pub mod memory;
 pub mod ops;
 pub mod page;
-pub mod paging;
 pub mod read;
 pub mod registry;
 pub mod report;
@@ -54,7 +53,6 @@ pub use ops::{
     PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
 pub use page::{Page, PageRequest, Pager, Paging};
-pub use paging::OffsetPages;
 pub use read::{Declared, Proof, Read, Reader, Row};
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
 pub use report::{Outcome, OutcomeSlots, UnresolvedReason, WriteReport};
