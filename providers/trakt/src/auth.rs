@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_core::{Context, Error, ErrorKind, Result, Secret, Timestamp};
 use ferry_http::{Clock, HttpClient, RetryPolicy, SystemClock, TokenRefresher, Tokens};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::model::{DeviceCodeWire, TokenWire};
 
 /// The HTTP status an error came from, when it came from a response.
 fn status_of(e: &Error) -> Option<u16> {
@@ -55,24 +57,24 @@ pub struct TokenGrant {
 }
 
 impl TokenGrant {
-    fn parse(v: &Value) -> Result<Self> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|x| !x.is_empty());
-        let (Some(access), Some(refresh)) = (s("access_token"), s("refresh_token")) else {
+    fn from_wire(w: TokenWire) -> Result<Self> {
+        let present = |s: Option<String>| s.filter(|x| !x.is_empty());
+        let (Some(access), Some(refresh)) = (present(w.access_token), present(w.refresh_token))
+        else {
             return Err(Error::new(
                 ErrorKind::MalformedResponse,
                 "the token answer has no access_token or refresh_token",
             )
             .with_provider("trakt"));
         };
-        let created = v.get("created_at").and_then(Value::as_i64);
-        let expires = v.get("expires_in").and_then(Value::as_i64);
         Ok(TokenGrant {
             access_token: Secret::new(access),
             refresh_token: Secret::new(refresh),
-            expires_at: created
-                .zip(expires)
+            expires_at: w
+                .created_at
+                .zip(w.expires_in)
                 .map(|(c, e)| Timestamp::from_unix(c + e)),
-            scope: s("scope").map(str::to_owned),
+            scope: present(w.scope),
         })
     }
 
@@ -167,35 +169,28 @@ impl DeviceFlow {
 
     /// `POST /oauth/device/code`.
     pub async fn request_code(&self, cx: &Context) -> Result<DeviceCode> {
-        let v: Value = self
+        let w: DeviceCodeWire = self
             .http
             .post("POST /oauth/device/code", "/oauth/device/code")
             .without_auth()
             .json(&json!({"client_id": self.client_id.expose()}))
             .send_json(cx)
             .await?;
-        let device_code = v
-            .get("device_code")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty());
-        let user_code = v.get("user_code").and_then(Value::as_str);
-        let (Some(device_code), Some(user_code)) = (device_code, user_code) else {
+        let device_code = w.device_code.filter(|c| !c.is_empty());
+        let (Some(device_code), Some(user_code)) = (device_code, w.user_code) else {
             return Err(Error::new(
                 ErrorKind::MalformedResponse,
                 "the device code answer has no device_code or user_code",
             )
             .with_provider("trakt"));
         };
-        let secs = |k: &str, d: u64| v.get(k).and_then(Value::as_u64).unwrap_or(d);
         Ok(DeviceCode {
-            user_code: user_code.to_owned(),
-            verification_url: v
-                .get("verification_url")
-                .and_then(Value::as_str)
-                .unwrap_or("https://trakt.tv/activate")
-                .to_owned(),
-            expires_in: Duration::from_secs(secs("expires_in", 600)),
-            interval: Duration::from_secs(secs("interval", 5).max(1)),
+            user_code,
+            verification_url: w
+                .verification_url
+                .unwrap_or_else(|| "https://trakt.tv/activate".to_owned()),
+            expires_in: Duration::from_secs(w.expires_in.unwrap_or(600)),
+            interval: Duration::from_secs(w.interval.unwrap_or(5).max(1)),
             device_code: Secret::new(device_code),
         })
     }
@@ -232,7 +227,7 @@ impl DeviceFlow {
                 .send(cx)
                 .await;
             let e = match result {
-                Ok(resp) => return TokenGrant::parse(&resp.json::<Value>()?),
+                Ok(resp) => return TokenGrant::from_wire(resp.json::<TokenWire>()?),
                 Err(e) => e,
             };
             match status_of(&e) {
@@ -318,7 +313,7 @@ impl TokenRefresher for Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let v: Value = self
+        let w: TokenWire = self
             .http
             .post("POST /oauth/token", "/oauth/token")
             .without_auth()
@@ -332,7 +327,7 @@ impl TokenRefresher for Refresher {
             }))
             .send_json(cx)
             .await?;
-        let grant = TokenGrant::parse(&v)?;
+        let grant = TokenGrant::from_wire(w)?;
         *self.refresh.lock().unwrap_or_else(|p| p.into_inner()) = grant.refresh_token.clone();
         Ok(grant.tokens())
     }
@@ -344,7 +339,8 @@ mod tests {
 
     #[test]
     fn grants_parse_and_never_print_tokens() {
-        let g = TokenGrant::parse(&json!({
+        let parse = |v| TokenGrant::from_wire(serde_json::from_value(v).unwrap());
+        let g = parse(json!({
             "access_token": "acc-123456", "refresh_token": "ref-654321",
             "expires_in": 100, "created_at": 1000, "scope": "public", "token_type": "bearer"
         }))
@@ -355,6 +351,6 @@ mod tests {
             !dbg.contains("acc-123456") && !dbg.contains("ref-654321"),
             "{dbg}"
         );
-        assert!(TokenGrant::parse(&json!({"access_token": "x"})).is_err());
+        assert!(parse(json!({"access_token": "x"})).is_err());
     }
 }

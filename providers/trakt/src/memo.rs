@@ -42,6 +42,13 @@ pub(crate) const GRACE_MS: u64 = 60 * 60 * 1000;
 
 const VERSION: u32 = 1;
 
+/// Just the version of a record, read before the record itself.
+#[derive(Debug, Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    v: Option<u64>,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Played {
     v: u32,
@@ -177,9 +184,9 @@ impl WatchlistMemo {
                 return T::default();
             }
         };
-        let version = serde_json::from_str::<serde_json::Value>(&raw)
+        let version = serde_json::from_str::<Versioned>(&raw)
             .ok()
-            .and_then(|v| v.get("v").and_then(serde_json::Value::as_u64));
+            .and_then(|v| v.v);
         if version != Some(u64::from(VERSION)) {
             self.problem(
                 cx,

@@ -231,3 +231,33 @@ pub(crate) struct ReorderAnswer {
     #[serde(default)]
     pub(crate) skipped_ids: Vec<u64>,
 }
+
+/// An OAuth token answer (`/oauth/device/token`, `/oauth/token`).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TokenWire {
+    #[serde(default)]
+    pub(crate) access_token: Option<String>,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<String>,
+    #[serde(default)]
+    pub(crate) created_at: Option<i64>,
+    #[serde(default)]
+    pub(crate) expires_in: Option<i64>,
+    #[serde(default)]
+    pub(crate) scope: Option<String>,
+}
+
+/// `POST /oauth/device/code`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeviceCodeWire {
+    #[serde(default)]
+    pub(crate) device_code: Option<String>,
+    #[serde(default)]
+    pub(crate) user_code: Option<String>,
+    #[serde(default)]
+    pub(crate) verification_url: Option<String>,
+    #[serde(default)]
+    pub(crate) expires_in: Option<u64>,
+    #[serde(default)]
+    pub(crate) interval: Option<u64>,
+}
