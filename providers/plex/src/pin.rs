@@ -12,7 +12,32 @@ use std::time::Duration;
 
 use ferry_core::{Context, Error, ErrorKind, Result, Secret};
 use ferry_http::{HttpClient, RetryPolicy};
-use serde_json::Value;
+use serde::Deserialize;
+
+use crate::model::Key;
+
+/// A PIN as plex.tv answers it (`POST /api/v2/pins`, `GET /api/v2/pins/{id}`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PinWire {
+    #[serde(default)]
+    id: Option<Key>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    auth_token: Option<String>,
+}
+
+/// `GET /api/v2/user`.
+#[derive(Debug, Deserialize)]
+struct UserWire {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+}
 
 /// plex.tv, where accounts, PINs and server lists live.
 pub const DEFAULT_PLEX_TV_URL: &str = "https://plex.tv";
@@ -81,28 +106,20 @@ impl PinFlow {
     /// for a browser redirect, which a command line does not have).
     pub async fn start(&self, cx: &Context) -> Result<PlexPin> {
         let op = "POST /api/v2/pins";
-        let v: Value = self
+        let v: PinWire = self
             .http
             .post(op, "/api/v2/pins")
             .query("strong", "false")
             .send_json(cx)
             .await?;
-        let id = v.get("id").and_then(|i| {
-            i.as_u64()
-                .or_else(|| i.as_str().and_then(|s| s.parse().ok()))
-        });
-        let code = v
-            .get("code")
-            .and_then(Value::as_str)
-            .filter(|c| !c.trim().is_empty());
+        let id = v.id.and_then(|k| k.0.parse::<u64>().ok());
+        let code = v.code.filter(|c| !c.trim().is_empty());
         match (id, code) {
             (Some(id), Some(code)) => Ok(PlexPin {
                 id,
-                code: code.to_owned(),
+                code,
                 verification_url: LINK_URL.to_owned(),
-                expires_in: Duration::from_secs(
-                    v.get("expiresIn").and_then(Value::as_u64).unwrap_or(900),
-                ),
+                expires_in: Duration::from_secs(v.expires_in.unwrap_or(900)),
                 interval: POLL_INTERVAL,
             }),
             _ => Err(malformed(op, "the PIN answer has no id or code")),
@@ -118,7 +135,7 @@ impl PinFlow {
             .get(op, format!("/api/v2/pins/{}", pin.id))
             .send(cx)
             .await;
-        let v: Value = match r {
+        let v: PinWire = match r {
             Ok(resp) => resp.json()?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::new(
@@ -129,11 +146,10 @@ impl PinFlow {
             }
             Err(e) => return Err(e),
         };
-        if v.get("id").is_none() {
+        if v.id.is_none() {
             return Err(malformed(op, "the PIN answer has no id"));
         }
-        Ok(v.get("authToken")
-            .and_then(Value::as_str)
+        Ok(v.auth_token
             .filter(|t| !t.trim().is_empty())
             .map(Secret::new))
     }
@@ -164,19 +180,16 @@ impl PinFlow {
     /// accept is an auth error.
     pub async fn account(&self, cx: &Context, token: &Secret) -> Result<PlexAccount> {
         let op = "GET /api/v2/user";
-        let v: Value = self
+        let v: UserWire = self
             .http
             .get(op, "/api/v2/user")
             .header("X-Plex-Token", token.expose())
             .send_json(cx)
             .await?;
         let username = v
-            .get("username")
-            .or_else(|| v.get("title"))
-            .and_then(Value::as_str)
+            .username
+            .or(v.title)
             .ok_or_else(|| malformed(op, "the account answer has no username"))?;
-        Ok(PlexAccount {
-            username: username.to_owned(),
-        })
+        Ok(PlexAccount { username })
     }
 }
