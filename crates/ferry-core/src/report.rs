@@ -98,6 +98,25 @@ impl Outcome {
         }
     }
 
+    /// An entry the provider cannot write (a media type, an id or a payload the service
+    /// does not take): what is missing, for the user.
+    pub fn unsupported(detail: impl Into<String>) -> Self {
+        Outcome::Unresolved {
+            reason: UnresolvedReason::Unsupported,
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// `AlreadyPresent` for an add, `AlreadyAbsent` for a removal: the entry is already
+    /// as the write wants it.
+    pub fn already(add: bool) -> Self {
+        if add {
+            Outcome::AlreadyPresent
+        } else {
+            Outcome::AlreadyAbsent
+        }
+    }
+
     /// An entry whose payload belongs to another feature than the one being written.
     pub fn wrong_payload(e: &Entry, feature: Feature) -> Self {
         Outcome::Unresolved {
