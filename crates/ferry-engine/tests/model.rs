@@ -201,3 +201,150 @@ async fn two_way_unresolved_retry_writes_a_deleted_play_after_a_partial_read() {
     )
     .await;
 }
+
+/// Added without a source, the simplest form of the suspect-source finding: A's user
+/// lists title 1, its add to B fails; A's user then lists 2 and unlists 1, a collapsed
+/// read of A's baseline {1}. The engine plans from A's previous baseline and adds
+/// title 1, deleted on A, to B, which never had it.
+#[tokio::test(start_paused = true)]
+async fn one_way_collapsed_source_adds_a_title_its_user_deleted() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, List(1)),
+            Run(None, Some(WritesFail(0))),
+            User(A, List(2)),
+            User(A, Unlist(1)),
+        ],
+    )
+    .await;
+}
+
+/// User deletion reversed after a kill: B's user lists title 3; the run's add of it to A
+/// lands and the process dies before recording the outcome (a `pending` journal row).
+/// B's user unlists 3. The next run does not count the pending add as written (only
+/// plays are looked for on the target), so 3 on A looks like A's own new title and is
+/// added back to B.
+#[tokio::test(start_paused = true)]
+async fn two_way_add_landed_before_a_kill_is_re_added_where_the_user_deleted_it() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(0)),
+            Run(None, Some(Unknown)),
+            User(B, List(3)),
+            Run(Some(Kill(0)), None),
+            User(B, Unlist(3)),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost after a kill, one-way: A's user lists title 3; the run's add of
+/// it to B lands and the process dies (a `pending` journal row). A's user unlists 3.
+/// The pending add is not counted in A's baseline, so A's deletion leaves no evidence
+/// and B keeps title 3 for good.
+#[tokio::test(start_paused = true)]
+async fn one_way_add_landed_before_a_kill_is_never_removed_after_the_source_deletes_it() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, List(0)),
+            Settle,
+            User(A, List(3)),
+            Run(None, Some(Kill(0))),
+            User(A, Unlist(3)),
+        ],
+    )
+    .await;
+}
+
+/// Added without a source, two-way form of the suspect-source finding: A's user lists
+/// title 3 while B is down (the add is left unresolved); A's user then lists 0 and
+/// unlists 3, a collapsed read of A's baseline {3}. Planned from A's previous baseline,
+/// title 3 is added to B.
+#[tokio::test(start_paused = true)]
+async fn two_way_collapsed_side_adds_a_title_its_user_deleted() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(3)),
+            Run(None, Some(Down)),
+            User(A, List(0)),
+            User(A, Unlist(3)),
+        ],
+    )
+    .await;
+}
+
+/// Removal without a user deletion: A's history is read empty twice in a row (a lie
+/// each time) while A's checkpoint has not moved since its baseline was committed. The
+/// second empty read is taken as confirming the first, and mirror removes B's copy of
+/// the viewing. A checkpoint that did not move since the baseline says nothing was
+/// deleted; an empty read against it is never a user's deletion.
+#[tokio::test(start_paused = true)]
+async fn mirror_two_empty_reads_without_a_checkpoint_move_remove_a_play() {
+    replay(
+        PairMode::Mirror,
+        &[
+            PlayBoth(0, 0),
+            Run(None, None),
+            Run(Some(Empty), Some(Unknown)),
+            Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}
+
+/// The same in two-way, and on the watchlist.
+#[tokio::test(start_paused = true)]
+async fn two_way_two_empty_reads_without_a_checkpoint_move_remove_a_title() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(0)),
+            Run(None, None),
+            Run(Some(Empty), None),
+            Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}
+
+/// Lost user change, the first-read-empty finding after a partial read: A's first read
+/// is partial (A's baseline is committed without the title), the second answers empty
+/// while B's health is fine; A's title and rating never reach B.
+#[tokio::test(start_paused = true)]
+async fn two_way_empty_read_after_a_partial_first_read_is_committed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(0)),
+            User(A, List(0)),
+            User(A, Rate(0, 0)),
+            Run(Some(Partial(0)), Some(Unknown)),
+            Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (held for good): B's user deletes the only play B has; the first
+/// run after it has both sides' health unknown (B's empty read is suspect, its deletion
+/// held). Every later healthy read of B is empty too, with the checkpoint that run
+/// committed, and is reported `suspect: empty` again: the collapse is never confirmed
+/// (checked over six more runs) and the play stays on A.
+#[tokio::test(start_paused = true)]
+async fn two_way_emptied_list_first_read_with_unknown_health_is_never_confirmed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(0)),
+            User(B, Play(0)),
+            Run(None, None),
+            User(B, Unplay(0, 0)),
+            Run(Some(Unknown), Some(Unknown)),
+        ],
+    )
+    .await;
+}

@@ -29,7 +29,44 @@ struct Harness {
     now: i64,
     /// Fault-free runs since the last user change or faulty run.
     streak: u32,
+    lies: Lies,
     trace: bool,
+}
+
+/// Which empty lies a case may still tell.
+///
+/// ferry's rule acts on an empty read once a read in a later run shows the same. After a
+/// user change moved a side's checkpoint, two empty lies in a row look exactly like the
+/// user emptying the list: nothing, checkpoints included, tells them apart. So once a
+/// side has lied after a user change, it does not lie again before a fault-free run
+/// (which reads it truthfully). Without a user change in between, repeated lies stay:
+/// the unmoved checkpoint says nothing was deleted.
+#[derive(Default)]
+struct Lies {
+    /// Per side: the user changed it since the last fault-free run.
+    dirty: [bool; 2],
+    /// Per side: it lied after such a change.
+    lied: [bool; 2],
+}
+
+impl Lies {
+    fn admit(&mut self, faults: [Option<Fault>; 2]) -> [Option<Fault>; 2] {
+        let mut out = faults;
+        for (i, f) in out.iter_mut().enumerate() {
+            if *f == Some(Fault::Empty) {
+                if self.lied[i] {
+                    *f = None;
+                } else if self.dirty[i] {
+                    self.lied[i] = true;
+                }
+            }
+        }
+        out
+    }
+
+    fn fault_free_run(&mut self) {
+        *self = Lies::default();
+    }
 }
 
 /// Plays `steps` (then three fault-free runs) and checks every invariant; the error
@@ -41,6 +78,7 @@ pub async fn check_case(mode: PairMode, steps: &[Step]) -> Result<(), String> {
         model: Model::new(mode),
         now: samples::BASE_TIME + 1_000_000,
         streak: 0,
+        lies: Lies::default(),
         trace: std::env::var_os("MODEL_TRACE").is_some(),
     };
     for (i, step) in steps.iter().copied().chain([Step::Settle]).enumerate() {
@@ -95,6 +133,7 @@ impl Harness {
         }
         self.streak = 0;
         for (side, e) in edits {
+            self.lies.dirty[side.idx()] = true;
             self.trace(|| format!("  {side:?}: {e:?}"));
             e.apply(self.world.fake(side));
         }
@@ -102,6 +141,7 @@ impl Harness {
 
     async fn run(&mut self, faults: [Option<Fault>; 2]) -> Result<(), String> {
         self.tick();
+        let faults = self.lies.admit(faults);
         let before = self.world.views();
         let summary = self.world.run(faults).await?;
         let after = self.world.views();
@@ -118,6 +158,9 @@ impl Harness {
         check::check_run(&self.model, &before, &after).map_err(context)?;
         let clean = faults.iter().all(|f| f.is_none_or(Fault::is_benign));
         self.streak = if clean { self.streak + 1 } else { 0 };
+        if clean && summary.is_some() {
+            self.lies.fault_free_run();
+        }
         if self.streak == 2 {
             self.model
                 .check_converged([&after[0], &after[1]])
