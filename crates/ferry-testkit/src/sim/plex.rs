@@ -39,7 +39,11 @@
 //!   / `titleSort`.
 //!
 //! The server clock starts at [`START_TIME`] and moves one second per write, so runs are
-//! deterministic. Faults are scheduled per host with [`FaultRule`]s.
+//! deterministic. Faults are scheduled per host with [`FaultRule`]s; every paged list
+//! (library sections, `/library/all`, history, playlists and their items, the Discover
+//! watchlist) takes the shared list faults ([`ListFault::shape`]: truncated, empty,
+//! an undecodable row, `totalSize` missing or not a count), and [`FaultControl`]
+//! schedules one rule on both hosts for the contract suite's fault checks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
