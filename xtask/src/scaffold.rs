@@ -214,7 +214,6 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<Vec<PathBuf>, Stri
         fs::write(&p, contents).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
         created.push(p);
     }
-    format_rust(&created);
     for (p, text) in [
         (&root_toml_p, root_toml),
         (&runner_toml_p, runner_toml),
@@ -222,11 +221,13 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<Vec<PathBuf>, Stri
     ] {
         fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
+    // The `use` line goes in name order, where rustfmt wants it.
+    format_rust(&[created.as_slice(), &[providers_rs_p]].concat());
     Ok(created)
 }
 
-/// Formats the generated Rust files (their layout depends on the name's length), so
-/// the new crate passes `cargo fmt --check` at once. Without rustfmt they stay as
+/// Formats the generated Rust files (their layout depends on the name's length) and the
+/// runner's `providers.rs`, so everything passes `cargo fmt --check` at once. Without rustfmt they stay as
 /// generated: valid, only unformatted.
 fn format_rust(files: &[PathBuf]) {
     let rs: Vec<&PathBuf> = files

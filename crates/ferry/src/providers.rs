@@ -16,6 +16,8 @@ use mdblist as _;
 use plex as _;
 #[cfg(feature = "provider-simkl")]
 use simkl as _;
+#[cfg(feature = "provider-tmdb")]
+use tmdb as _;
 #[cfg(feature = "provider-trakt")]
 use trakt as _;
 // xtask:use (new-provider inserts above)
@@ -40,6 +42,8 @@ pub(crate) fn enabled_features() -> Vec<&'static str> {
     v.push("simkl");
     #[cfg(feature = "provider-mdblist")]
     v.push("mdblist");
+    #[cfg(feature = "provider-tmdb")]
+    v.push("tmdb");
     // xtask:enabled (new-provider inserts above)
     v
 }
