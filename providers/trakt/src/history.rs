@@ -135,6 +135,8 @@ pub(crate) async fn add(
         }
     }
     let mut unsure = false;
+    // Entries a request carried: only their plays may be on Trakt now.
+    let mut sent = vec![false; entries.len()];
     while let Some(chunk) = w.next_chunk(BATCH)? {
         let mut body = Body::new();
         let mut answer = ChunkAnswer::accepted(chunk.len());
@@ -156,8 +158,11 @@ pub(crate) async fn add(
             w.record(&chunk, Ok(answer));
             continue;
         }
+        for &i in &chunk {
+            sent[i] = true;
+        }
         // Not idempotent: a repeated add would record the play twice.
-        let sent = api
+        let answered = api
             .write(
                 cx,
                 "POST /sync/history",
@@ -166,7 +171,7 @@ pub(crate) async fn add(
                 false,
             )
             .await;
-        let sent = sent.map(|a| {
+        let answered = answered.map(|a| {
             // Left accepted (to be read back): what the answer does not account for.
             let outs = match a {
                 Some(a) => chunk_outcomes(chunk.len(), &body, &a, WriteKind::Add),
@@ -184,13 +189,13 @@ pub(crate) async fn add(
             }
             answer
         });
-        w.record(&chunk, sent);
+        w.record(&chunk, answered);
     }
     if unsure {
         confirm_plays(api, cx, entries, &mut w).await;
     }
     let report = w.finish();
-    note_plays(memo, cx, entries, &report);
+    note_plays(memo, cx, entries, &sent, &report);
     Ok(report)
 }
 
@@ -209,14 +214,23 @@ async fn confirm_plays(
     });
 }
 
-/// Remembers the plays that may now be on Trakt: Trakt takes those titles off the
-/// watchlist, and the next watchlist read must not take that for the user's removal.
-fn note_plays(memo: &WatchlistMemo, cx: &Context, entries: &[Entry], report: &WriteReport) {
+/// Remembers the plays that may now be on Trakt (sent, and not known to have failed
+/// before Trakt applied them): Trakt takes those titles off the watchlist, and the next
+/// watchlist read must not take that for the user's removal. An entry never sent (the
+/// batch stopped first) played nothing.
+fn note_plays(
+    memo: &WatchlistMemo,
+    cx: &Context,
+    entries: &[Entry],
+    sent: &[bool],
+    report: &WriteReport,
+) {
     let played: Vec<&Item> = entries
         .iter()
         .zip(&report.items)
-        .filter(|(e, o)| e.feature() == Feature::History && may_have_played(&o.outcome))
-        .map(|(e, _)| &e.item)
+        .zip(sent)
+        .filter(|((_, o), sent)| **sent && may_have_played(&o.outcome))
+        .map(|((e, _), _)| &e.item)
         .collect();
     memo.record_plays(cx, played);
 }

@@ -251,3 +251,35 @@ async fn unreadable_records_are_reported_and_taken_as_empty() {
     play(&r, samples::movie(2)).await;
     assert!(has(&watchlist(&r).await, &samples::movie(2)));
 }
+
+#[tokio::test]
+async fn a_play_never_sent_is_not_taken_for_the_cause_of_a_removal() {
+    let sim = sim().await;
+    sim.seed_watchlist(&[samples::movie(1), samples::movie(200)]);
+    let r = rig(&sim);
+    assert_eq!(watchlist(&r).await.len(), 2);
+    // Two batches of plays; the first fails with Trakt down, so the second (holding
+    // movie 200) is never sent.
+    sim.inject(
+        FaultRule::new(Fault::Status(503))
+            .on("/sync/history")
+            .method("POST")
+            .times(10),
+    );
+    let plays: Vec<Entry> = (100..=200)
+        .map(|n| Entry::watch(samples::movie(n), samples::time(i64::from(n))))
+        .collect();
+    let report = r
+        .provider
+        .add(&cx(), Feature::History, &plays)
+        .await
+        .unwrap();
+    assert!(report.items.iter().all(|i| !i.outcome.is_settled()));
+    assert_eq!(sim.request_count("POST", "/sync/history"), 1);
+    // The user removes movie 200 on trakt.tv: a removal ferry did not cause.
+    sim.unwatchlist(&[samples::movie(200)]);
+    let snap = watchlist(&r).await;
+    assert!(snap.is_complete());
+    assert!(!has(&snap, &samples::movie(200)));
+    assert_eq!(snap.len(), 1);
+}
