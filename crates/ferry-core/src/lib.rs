@@ -55,7 +55,7 @@ pub use ops::{
 pub use page::{Page, PageRequest, Pager, Paging};
 pub use read::{Declared, Proof, Read, Reader, Row};
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
-pub use report::{Outcome, OutcomeSlots, UnresolvedReason, WriteReport};
+pub use report::{Outcome, UnresolvedReason, WriteReport};
 pub use secret::Secret;
 pub use snapshot::{Completeness, IndexSemantics, Snapshot};
 pub use store::{KvStore, MemoryKvStore};

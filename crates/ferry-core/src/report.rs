@@ -152,59 +152,6 @@ impl Outcome {
     }
 }
 
-/// One outcome per entry of a batch, collected out of order and reported in order. An
-/// entry that never got one is reported `Unresolved(Unconfirmed)`, never settled.
-#[derive(Debug)]
-pub struct OutcomeSlots {
-    slots: Vec<Option<Outcome>>,
-}
-
-impl OutcomeSlots {
-    pub fn new(n: usize) -> Self {
-        OutcomeSlots {
-            slots: vec![None; n],
-        }
-    }
-
-    pub fn set(&mut self, i: usize, o: Outcome) {
-        self.slots[i] = Some(o);
-    }
-
-    /// Records a failed write of entry `i`. When the error stops the batch (auth, an
-    /// account limit, cancellation: [`Error::stops_batch`]), every entry still without an
-    /// outcome gets the same one and the answer is `true`: the caller sends nothing more.
-    pub fn fail(&mut self, i: usize, err: &Error) -> bool {
-        let o = Outcome::from_error(err);
-        self.set(i, o.clone());
-        let stop = err.stops_batch();
-        if stop {
-            self.fill(&o);
-        }
-        stop
-    }
-
-    /// Gives every entry without an outcome yet this one (a batch stopped early).
-    pub fn fill(&mut self, o: &Outcome) {
-        for s in self.slots.iter_mut().filter(|s| s.is_none()) {
-            *s = Some(o.clone());
-        }
-    }
-
-    pub fn report(self, entries: &[Entry]) -> WriteReport {
-        let mut r = WriteReport::new();
-        for (e, o) in entries.iter().zip(self.slots) {
-            r.push(
-                e,
-                o.unwrap_or(Outcome::Unresolved {
-                    reason: UnresolvedReason::Unconfirmed,
-                    detail: Some("no outcome was recorded".into()),
-                }),
-            );
-        }
-        r
-    }
-}
-
 /// The outcome for one item, identified by the [`Entry::key`] of the entry sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemOutcome {
@@ -296,36 +243,6 @@ mod tests {
     use crate::item::Item;
 
     #[test]
-    fn a_failure_that_stops_the_batch_settles_every_entry_left() {
-        let e =
-            |n: &str| Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)));
-        let entries = [e("1"), e("2"), e("3"), e("4")];
-        let mut slots = OutcomeSlots::new(entries.len());
-        slots.set(0, Outcome::Confirmed);
-        assert!(!slots.fail(1, &Error::new(ErrorKind::Conflict, "409")));
-        assert!(slots.fail(2, &Error::new(ErrorKind::Auth, "401")));
-        let r = slots.report(&entries);
-        assert_eq!(r.items[0].outcome, Outcome::Confirmed);
-        assert!(matches!(
-            r.items[1].outcome,
-            Outcome::Unresolved {
-                reason: UnresolvedReason::Conflict,
-                ..
-            }
-        ));
-        assert!(matches!(
-            r.items[2].outcome,
-            Outcome::Failed {
-                kind: ErrorKind::Auth,
-                ..
-            }
-        ));
-        // The auth failure is also the outcome of entry 4, which was never sent.
-        assert_eq!(r.items[2].outcome, r.items[3].outcome);
-        assert_ne!(r.items[1].outcome, r.items[2].outcome);
-    }
-
-    #[test]
     fn counts_come_from_outcomes() {
         let e =
             |n: &str| Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)));
@@ -356,9 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_become_outcomes_and_missing_slots_stay_unconfirmed() {
-        let e =
-            |n: &str| Entry::watchlist(Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, n)));
+    fn errors_become_outcomes() {
         let down = Error::new(ErrorKind::Unavailable, "503");
         assert!(matches!(
             Outcome::from_error(&down),
@@ -388,19 +303,5 @@ mod tests {
             "a miss on a partial read is never 'already absent'"
         );
         assert_eq!(Outcome::unmatched(&[], false, "x"), Outcome::AlreadyAbsent);
-        let entries = [e("1"), e("2"), e("3")];
-        let mut slots = OutcomeSlots::new(3);
-        slots.set(2, Outcome::Confirmed);
-        slots.set(0, Outcome::AlreadyPresent);
-        let r = slots.report(&entries);
-        assert_eq!(r.items[0].outcome, Outcome::AlreadyPresent);
-        assert!(matches!(
-            r.items[1].outcome,
-            Outcome::Unresolved {
-                reason: UnresolvedReason::Unconfirmed,
-                ..
-            }
-        ));
-        assert_eq!(r.items[2].outcome, Outcome::Confirmed);
     }
 }
