@@ -323,9 +323,66 @@ pub(crate) async fn list_add(
     Ok(report)
 }
 
-/// Removes the entries' titles from a list holding `current`. Titles not on it are
+/// Removes the entries' titles from what Trakt holds (`rows`, read with `partial` as the
+/// reasons it may be incomplete) through `op`/`path`. Titles not there are
 /// `AlreadyAbsent` without a request (unknown after a partial read); the rest are sent
-/// with Trakt's own ids for them. `current` follows the titles removed.
+/// with Trakt's own ids for them. `rows` follows the titles removed.
+pub(crate) async fn sync_remove<T>(
+    api: &Api,
+    cx: &Context,
+    entries: &[Entry],
+    pre: Vec<Option<Outcome>>,
+    (rows, item_of): (&mut Vec<T>, fn(&T) -> &Item),
+    partial: &[String],
+    (op, path): (&str, &str),
+) -> Result<WriteReport> {
+    let mut w = writer(cx, entries, pre);
+    let m = Matcher::new(rows.iter().map(item_of));
+    let mut dups = Dups::default();
+    let mut matched: Vec<Option<usize>> = vec![None; entries.len()];
+    for (i, e) in entries.iter().enumerate() {
+        if w.is_settled(i) {
+            continue;
+        }
+        match m.find(&e.item) {
+            None => w.settle(i, Outcome::unmatched(partial, false, "not on Trakt")),
+            Some(row) => {
+                if dups.first(&mut w, format!("row:{row}"), i) {
+                    matched[i] = Some(row);
+                }
+            }
+        }
+    }
+    while let Some(chunk) = w.next_chunk(BATCH)? {
+        let items: Vec<(&Item, Map<String, Value>)> = chunk
+            .iter()
+            .map(|&i| {
+                let item = matched[i].map_or(&entries[i].item, |r| item_of(&rows[r]));
+                (item, Map::new())
+            })
+            .collect();
+        let sent = sync_chunk(api, cx, (op, path), WriteKind::Remove, true, &items).await;
+        w.record(&chunk, sent.map(|(a, _)| a));
+    }
+    let mut report = w.finish();
+    dups.resolve(&mut report, &Outcome::AlreadyAbsent);
+    let mut gone = vec![false; rows.len()];
+    for (i, o) in report.items.iter().enumerate() {
+        if o.outcome.is_settled()
+            && let Some(r) = matched.get(i).copied().flatten()
+        {
+            gone[r] = true;
+        }
+    }
+    let mut k = 0;
+    rows.retain(|_| {
+        k += 1;
+        !gone[k - 1]
+    });
+    Ok(report)
+}
+
+/// Removes the entries' titles from a list holding `current`.
 pub(crate) async fn list_remove(
     api: &Api,
     cx: &Context,
@@ -334,62 +391,13 @@ pub(crate) async fn list_remove(
     pre: Vec<Option<Outcome>>,
     current: &mut Listing,
 ) -> Result<WriteReport> {
-    let mut w = writer(cx, entries, pre);
-    let m = Matcher::new(current.rows.iter().map(|r| &r.item));
-    let mut dups = Dups::default();
-    let mut rows: Vec<Option<usize>> = vec![None; entries.len()];
-    for (i, e) in entries.iter().enumerate() {
-        if w.is_settled(i) {
-            continue;
-        }
-        match m.find(&e.item) {
-            None => w.settle(
-                i,
-                Outcome::unmatched(&current.partial, false, "not on the Trakt list"),
-            ),
-            Some(row) => {
-                if dups.first(&mut w, format!("row:{row}"), i) {
-                    rows[i] = Some(row);
-                }
-            }
-        }
-    }
     let path = format!("{}/remove", target.items_path());
-    while let Some(chunk) = w.next_chunk(BATCH)? {
-        let items: Vec<(&Item, Map<String, Value>)> = chunk
-            .iter()
-            .map(|&i| {
-                let item = rows[i].map_or(&entries[i].item, |r| &current.rows[r].item);
-                (item, Map::new())
-            })
-            .collect();
-        let sent = sync_chunk(
-            api,
-            cx,
-            (target.remove_op(), &path),
-            WriteKind::Remove,
-            true,
-            &items,
-        )
-        .await;
-        w.record(&chunk, sent.map(|(a, _)| a));
-    }
-    let mut report = w.finish();
-    dups.resolve(&mut report, &Outcome::AlreadyAbsent);
-    let mut gone = vec![false; current.rows.len()];
-    for (i, o) in report.items.iter().enumerate() {
-        if o.outcome.is_settled()
-            && let Some(r) = rows.get(i).copied().flatten()
-        {
-            gone[r] = true;
-        }
-    }
-    let mut k = 0;
-    current.rows.retain(|_| {
-        k += 1;
-        !gone[k - 1]
-    });
-    Ok(report)
+    let rows = (
+        &mut current.rows,
+        (|r: &Listed| &r.item) as fn(&Listed) -> &Item,
+    );
+    let ops = (target.remove_op(), path.as_str());
+    sync_remove(api, cx, entries, pre, rows, &current.partial, ops).await
 }
 
 /// Adds or changes ratings against `current` (Trakt's ratings). A title already rated the
@@ -461,8 +469,7 @@ pub(crate) async fn ratings_add(
     Ok(report)
 }
 
-/// Removes ratings: titles Trakt has no rating for are `AlreadyAbsent` (unknown after a
-/// partial read); the rest are sent with Trakt's own ids.
+/// Removes ratings from what Trakt holds (`current`).
 pub(crate) async fn ratings_remove(
     api: &Api,
     cx: &Context,
@@ -471,49 +478,7 @@ pub(crate) async fn ratings_remove(
     current: &mut Vec<Rated>,
     partial: &[String],
 ) -> Result<WriteReport> {
-    let mut w = writer(cx, entries, pre);
-    let m = Matcher::new(current.iter().map(|r| &r.item));
-    let mut dups = Dups::default();
-    let mut rows: Vec<Option<usize>> = vec![None; entries.len()];
-    for (i, e) in entries.iter().enumerate() {
-        if w.is_settled(i) {
-            continue;
-        }
-        match m.find(&e.item) {
-            None => w.settle(i, Outcome::unmatched(partial, false, "not rated on Trakt")),
-            Some(row) => {
-                if dups.first(&mut w, format!("row:{row}"), i) {
-                    rows[i] = Some(row);
-                }
-            }
-        }
-    }
-    while let Some(chunk) = w.next_chunk(BATCH)? {
-        let items: Vec<(&Item, Map<String, Value>)> = chunk
-            .iter()
-            .map(|&i| {
-                let item = rows[i].map_or(&entries[i].item, |r| &current[r].item);
-                (item, Map::new())
-            })
-            .collect();
-        let ops = ("POST /sync/ratings/remove", "/sync/ratings/remove");
-        let sent = sync_chunk(api, cx, ops, WriteKind::Remove, true, &items).await;
-        w.record(&chunk, sent.map(|(a, _)| a));
-    }
-    let mut report = w.finish();
-    dups.resolve(&mut report, &Outcome::AlreadyAbsent);
-    let mut gone = vec![false; current.len()];
-    for (i, o) in report.items.iter().enumerate() {
-        if o.outcome.is_settled()
-            && let Some(r) = rows.get(i).copied().flatten()
-        {
-            gone[r] = true;
-        }
-    }
-    let mut k = 0;
-    current.retain(|_| {
-        k += 1;
-        !gone[k - 1]
-    });
-    Ok(report)
+    let rows = (current, (|r: &Rated| &r.item) as fn(&Rated) -> &Item);
+    let ops = ("POST /sync/ratings/remove", "/sync/ratings/remove");
+    sync_remove(api, cx, entries, pre, rows, partial, ops).await
 }
