@@ -1,47 +1,112 @@
-//! Memory of collapsed reads (ferry's rule, spec §6 "empty reads"): a trusted read that
-//! dropped every title of a non-empty baseline is suspect the first time; the run after
-//! it that reads the same collapse again from a trusted read confirms it and may act.
-//! The marker is the run id of the first sighting, kept in the state's key-value table
-//! per (pair, instance, feature); any read that does not collapse clears it.
+//! Memory of collapsed reads (ferry's rule, spec §6 "empty reads"): a whole read that
+//! dropped every title of a non-empty baseline is suspect the first time. A read in a
+//! later run that shows the same collapse confirms it, and the run may act, but only if
+//! the checkpoints tell the story of a user emptying the list: the checkpoint had moved
+//! at the first sighting (away from the one committed with the last baseline that held
+//! the titles) and has not moved since (nothing was listed after the emptying). An
+//! empty answer against an unmoved checkpoint is a lie however often it is repeated,
+//! and a change between the two sightings starts over. A side without checkpoints is
+//! confirmed by the second sighting alone.
+//!
+//! "The same collapse" means the same read: the confirming read holds exactly the keys
+//! the first sighting held (a fingerprint of them), so a list that changed again in
+//! between starts over.
+//!
+//! The marker is kept in the state's key-value table per (pair, instance, feature):
+//! the run of the first sighting, the checkpoints around it and the read's fingerprint.
+//! Any read that does not collapse clears it.
 
-use ferry_core::{Feature, KvStore};
+use std::hash::{Hash, Hasher};
+
+use ferry_core::{Feature, KvStore, Snapshot};
 use ferry_state::StateStore;
+use serde::{Deserialize, Serialize};
 
 const NAMESPACE: &str = "engine.collapse";
+
+/// The first sighting of a collapse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Sighting {
+    pub(crate) run: i64,
+    /// The side's checkpoint committed with the last baseline that still held the titles.
+    pub(crate) before: Option<String>,
+    /// The side's checkpoint at the first sighting.
+    #[serde(default)]
+    pub(crate) at: Option<String>,
+    /// The fingerprint of the read at the first sighting ([`fingerprint`]).
+    #[serde(default)]
+    pub(crate) read: u64,
+}
+
+/// A stable fingerprint of a read's keys (they come sorted from the snapshot).
+pub(crate) fn fingerprint(snap: &Snapshot) -> u64 {
+    // FNV-1a: stable across runs and builds, unlike `DefaultHasher`'s seed policy.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    for k in snap.keys() {
+        k.hash(&mut h);
+    }
+    h.finish()
+}
 
 fn key(pair: &str, instance: &str, feature: Feature) -> String {
     format!("{pair}\u{1f}{instance}\u{1f}{}", feature.as_str())
 }
 
-/// Whether an earlier run (not `run_id`) already saw this side's read collapse.
-pub(crate) fn seen_before(
+fn load(state: &StateStore, k: &str) -> Option<Sighting> {
+    let v = state.get(NAMESPACE, k).ok()??;
+    serde_json::from_str(&v).ok()
+}
+
+/// Whether an earlier run (not `run_id`) saw this side collapse and the side's
+/// checkpoint has moved since before that collapse (see the module notes). A marker
+/// that cannot be read confirms nothing: the collapse stays suspect.
+pub(crate) fn confirmed(
     state: &StateStore,
     pair: &str,
     instance: &str,
     feature: Feature,
     run_id: Option<i64>,
+    now_checkpoint: Option<&str>,
+    read: Option<&Snapshot>,
 ) -> bool {
-    match state.get(NAMESPACE, &key(pair, instance, feature)) {
-        Ok(Some(v)) => v.parse::<i64>().ok() != run_id,
-        // A marker that cannot be read confirms nothing: the collapse stays suspect.
-        _ => false,
-    }
+    let Some(s) = load(state, &key(pair, instance, feature)) else {
+        return false;
+    };
+    let earlier = Some(s.run) != run_id;
+    let same = read.is_some_and(|r| fingerprint(r) == s.read);
+    let story = match (s.before.as_deref(), s.at.as_deref(), now_checkpoint) {
+        (Some(before), Some(at), Some(now)) => at != before && now == at,
+        _ => true,
+    };
+    earlier && same && story
 }
 
-/// Records this run's sighting (`Some(run_id)`; an earlier sighting is kept) or clears
-/// the marker (`None`: the read did not collapse).
+/// Records a sighting (an earlier one is kept) or clears the marker (`None`: the read
+/// did not collapse).
 pub(crate) fn record(
     state: &StateStore,
     pair: &str,
     instance: &str,
     feature: Feature,
-    sighting: Option<i64>,
+    sighting: Option<Sighting>,
 ) -> ferry_core::Result<()> {
     let k = key(pair, instance, feature);
     match sighting {
-        Some(run) => {
-            if state.get(NAMESPACE, &k)?.is_none() {
-                state.put(NAMESPACE, &k, &run.to_string())?;
+        Some(s) => {
+            if load(state, &k).is_none() {
+                let v = serde_json::to_string(&s).unwrap_or_default();
+                state.put(NAMESPACE, &k, &v)?;
             }
             Ok(())
         }

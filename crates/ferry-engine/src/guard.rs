@@ -89,8 +89,7 @@ pub fn drop_guard(
 /// `None` when the read did not collapse.
 pub fn collapse_guard(prev: Option<&Snapshot>, cur: &Snapshot, confirmed: bool) -> Option<Suspect> {
     let prev = prev.filter(|p| !p.is_empty())?;
-    let collapsed = cur.is_empty() || prev.keys().all(|k| !cur.contains_key(k));
-    if !collapsed || confirmed {
+    if !is_collapse(Some(prev), cur) || confirmed {
         return None;
     }
     Some(Suspect {
@@ -104,10 +103,18 @@ pub fn collapse_guard(prev: Option<&Snapshot>, cur: &Snapshot, confirmed: bool) 
 }
 
 /// Whether a read dropped every title of a non-empty baseline (see [`collapse_guard`]).
+/// Titles, not keys: a history whose plays all changed still holds its titles.
 pub fn is_collapse(prev: Option<&Snapshot>, cur: &Snapshot) -> bool {
-    prev.is_some_and(|p| {
-        !p.is_empty() && (cur.is_empty() || p.keys().all(|k| !cur.contains_key(k)))
-    })
+    let Some(p) = prev.filter(|p| !p.is_empty()) else {
+        return false;
+    };
+    let title = |k: &str| -> String {
+        ferry_core::identity::split_event_key(k)
+            .map_or(k, |(base, _)| base)
+            .to_owned()
+    };
+    let held: HashSet<String> = cur.keys().map(title).collect();
+    p.keys().all(|k| !held.contains(&title(k)))
 }
 
 /// `current` joined with `baseline`: current entries win, baseline entries fill in.
@@ -137,6 +144,10 @@ pub struct SideVerdict {
     /// `Some(trusted)`, where `trusted` says the side's health lets this sighting count
     /// (the engine remembers it so a later run can confirm it).
     pub collapsed: Option<bool>,
+    /// The side's checkpoint read before its snapshot (what a collapse sighting records).
+    pub read_checkpoint: Option<String>,
+    /// The fingerprint of the read itself (`crate::collapse::fingerprint`).
+    pub read_fingerprint: u64,
     /// The view's keys that the baseline filled in (partial or suspect read): never
     /// proposed to the other side (see [`crate::plan::SideInput::filled`]).
     pub filled: HashSet<String>,
@@ -182,6 +193,8 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             yields_deletions: false,
             holds_deletions: false,
             collapsed: None,
+            read_checkpoint: v.now_checkpoint.map(str::to_owned),
+            read_fingerprint: 0,
             recheck_if_empty: false,
             filled: HashSet::new(),
             untrusted: vec!["down".into()],
@@ -230,6 +243,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     // waits for a normal run.
     let collapsed =
         (complete && !delta && is_collapse(v.baseline, &snap)).then(|| v.gate.healthy());
+    let read_fingerprint = crate::collapse::fingerprint(&snap);
     // An empty read of a list that was empty or never read, whose checkpoint moved: not
     // conclusive (a lie looks the same): see `recheck_if_empty`.
     let inconclusive_empty = complete
@@ -265,6 +279,8 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         yields_deletions,
         holds_deletions: !yields_deletions && read_proves && add_only && !v.other_down,
         collapsed,
+        read_checkpoint: v.now_checkpoint.map(str::to_owned),
+        read_fingerprint,
         recheck_if_empty: inconclusive_empty,
         filled,
         untrusted,

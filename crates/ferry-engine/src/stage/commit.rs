@@ -52,7 +52,12 @@ pub(super) fn commit(
         let sighting = match v.collapsed {
             _ if !v.read => continue,
             Some(false) => continue,
-            Some(true) => rc.run_id,
+            Some(true) => rc.run_id.map(|run| crate::collapse::Sighting {
+                run,
+                before: ci.inputs.prev_checkpoint.get(side).clone(),
+                at: v.read_checkpoint.clone(),
+                read: v.read_fingerprint,
+            }),
             None => None,
         };
         if let Err(e) =
@@ -219,7 +224,14 @@ fn build_commit(
             let pending = pending || v.recheck_if_empty;
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
-                ci.written.checkpoint.get(side).clone(),
+                // A suspect read was not taken: its side keeps the checkpoint of the
+                // last read that was, so a collapse can later be told from a lie
+                // (`crate::collapse`).
+                if v.suspect.is_some() {
+                    ci.inputs.prev_checkpoint.get(side).clone()
+                } else {
+                    ci.written.checkpoint.get(side).clone()
+                },
                 pending,
                 next.entries(),
             )?);

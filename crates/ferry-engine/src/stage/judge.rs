@@ -37,12 +37,14 @@ pub(super) fn judge(
     let verdicts = snaps.map_sides(|side, snap| {
         let inst = *fx.instance.get(side);
         let collapse_confirmed = rc.cfg.allow_mass_delete
-            || crate::collapse::seen_before(
+            || crate::collapse::confirmed(
                 &engine.state,
                 &fx.pair.name,
                 inst,
                 fx.feature,
                 rc.run_id,
+                now_checkpoint.get(side).as_deref(),
+                snap.as_ref(),
             );
         let input = VerdictInput {
             gate: gates.get(side),
