@@ -14,8 +14,9 @@
 //! plus the writes, not a library read per batch. A copy follows ferry's own confirmed
 //! writes and is dropped after a write it cannot follow (a failed or unconfirmed one);
 //! it is read again when older than [`CACHE_TTL`], or when the read was partial (a write
-//! after a partial read sees the server as it is now, not the read's gaps). A change made on the server after the
-//! read and before a write is not seen by that write; the window is the TTL at most.
+//! after a partial read sees the server as it is now, not the read's gaps). A change
+//! made on the server after the read and before a write is not seen by that write; the
+//! window is the TTL at most (history writes read their items' played state afresh).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
