@@ -1,8 +1,9 @@
 //! MDBList over HTTP: one page of a list, one write, the activity stamps, the health probe.
 
+use ferry_core::lists::Lists;
 use ferry_core::{Context, Page, PageRequest, Result};
 use ferry_http::{HttpClient, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::model::{LastActivities, PageBody, WriteAnswer};
 
@@ -13,10 +14,8 @@ pub(crate) struct List {
     pub(crate) what: &'static str,
     pub(crate) path: &'static str,
     pub(crate) query: &'static [(&'static str, &'static str)],
-    /// Lists whose rows this read holds.
-    pub(crate) keep: &'static [&'static str],
-    /// Lists that are known and not held (show- and season-level rows).
-    pub(crate) skip: &'static [&'static str],
+    /// The answer's lists this read holds, and those it knows and skips.
+    pub(crate) lists: Lists,
 }
 
 pub(crate) const WATCHLIST: List = List {
@@ -24,8 +23,10 @@ pub(crate) const WATCHLIST: List = List {
     path: "/watchlist/items",
     query: &[("unified", "true")],
     // `unified=true` may answer one list (`items`, `results`) instead of two.
-    keep: &["movies", "shows", "items", "results"],
-    skip: &[],
+    lists: Lists {
+        keep: &["movies", "shows", "items", "results"],
+        skip: &[],
+    },
 };
 
 pub(crate) const RATINGS: List = List {
@@ -33,8 +34,10 @@ pub(crate) const RATINGS: List = List {
     path: "/sync/ratings",
     query: &[],
     // Season and episode ratings are not declared.
-    keep: &["movies", "shows"],
-    skip: &["seasons", "episodes"],
+    lists: Lists {
+        keep: &["movies", "shows"],
+        skip: &["seasons", "episodes"],
+    },
 };
 
 pub(crate) const HISTORY: List = List {
@@ -42,17 +45,15 @@ pub(crate) const HISTORY: List = List {
     path: "/sync/watched",
     // One row per play, each with its `play_id`: what a removal names.
     query: &[("plays", "all")],
-    keep: &["movies", "episodes"],
-    skip: &["shows", "seasons"],
+    // Show- and season-level rows are not plays ferry can key.
+    lists: Lists {
+        keep: &["movies", "episodes"],
+        skip: &["shows", "seasons"],
+    },
 };
 
 /// The service's name for the declared total, in reasons.
 pub(crate) const TOTAL_NAME: &str = "pagination total_*";
-
-/// A raw row with the name of the list it came in (the decoder needs both).
-pub(crate) fn tagged(list: &str, row: Value) -> Value {
-    json!({"list": list, "row": row})
-}
 
 #[derive(Debug)]
 pub(crate) struct Api {
@@ -61,8 +62,7 @@ pub(crate) struct Api {
 
 impl Api {
     /// One page of `list`: `limit`/`offset`, every row of every list on the page, tagged
-    /// with its list (every list takes page slots, so each row is accounted for: rows of
-    /// a list nobody expects do not decode and make the read partial).
+    /// with its list (every list takes page slots, so each row is accounted for).
     pub(crate) async fn page(&self, cx: &Context, list: &List, req: PageRequest) -> Result<Page> {
         let op = format!("GET {}", list.path);
         let mut rb = self
@@ -79,19 +79,7 @@ impl Api {
             return Err(resp.malformed(format!("MDBList answered with an error: {e}")));
         }
         let total = body.total();
-        let mut rows = Vec::new();
-        for (name, v) in body.lists {
-            match v {
-                Value::Array(list_rows) => {
-                    rows.extend(list_rows.into_iter().map(|r| tagged(&name, r)));
-                }
-                Value::Null => {}
-                _ if list.keep.contains(&name.as_str()) => {
-                    return Err(resp.malformed(format!("`{name}` is not a list")));
-                }
-                _ => {}
-            }
-        }
+        let rows = list.lists.rows(body.lists).map_err(|m| resp.malformed(m))?;
         Ok(Page::offset(rows, total))
     }
 

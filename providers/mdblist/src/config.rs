@@ -93,28 +93,3 @@ pub(crate) fn client(
     }
     Ok((b.build()?, page_size as usize))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ferry_core::ProviderConfig;
-
-    #[test]
-    fn config_rejects_unknown_keys_and_bad_page_sizes() {
-        let c = ProviderConfig::new("m", "mdblist")
-            .set("api_key", "key-123456")
-            .set("apikey", "typo");
-        assert_eq!(
-            c.parse::<MdblistConfig>().unwrap_err().field.as_deref(),
-            Some("apikey")
-        );
-        let cfg = ProviderConfig::new("m", "mdblist")
-            .set("api_key", "key-123456")
-            .set("page_size", 5000)
-            .parse::<MdblistConfig>()
-            .unwrap();
-        let e = client("m", &cfg, &MdblistOptions::default()).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("page_size"), "{e}");
-    }
-}

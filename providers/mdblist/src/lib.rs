@@ -14,8 +14,6 @@ mod model;
 mod read;
 mod write;
 
-use std::time::Instant;
-
 use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, Feature, FeatureCaps, Health,
@@ -52,6 +50,23 @@ impl MdblistProvider {
             page_size,
             views: Views::default(),
         })
+    }
+
+    async fn write(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        entries: &[Entry],
+        add: bool,
+    ) -> Result<WriteReport> {
+        match feature {
+            _ if entries.is_empty() => Ok(WriteReport::new()),
+            Feature::Watchlist | Feature::Ratings => {
+                self.title_write(cx, feature, entries, add).await
+            }
+            Feature::History => self.history_write(cx, entries, add).await,
+            other => Err(Self::unsupported(other)),
+        }
     }
 
     fn unsupported(feature: Feature) -> Error {
@@ -108,17 +123,8 @@ impl InventoryOps for MdblistProvider {
 
     /// One `GET /user`, bypassing the breaker.
     async fn health(&self, cx: &Context) -> Health {
-        if let Some(h) = self.api.http.breaker_health() {
-            return h;
-        }
-        let started = Instant::now();
-        let mut h = match self.api.user(cx).await {
-            Ok(()) => Health::ok().with_features(&Self::capabilities(), true),
-            Err(e) => Health::from_error(&e),
-        };
-        h.latency_ms = Some(started.elapsed().as_millis() as u64);
-        h.rate = self.api.http.rate_info();
-        h
+        let caps = Self::capabilities();
+        ferry_http::service_health(&self.api.http, &caps, self.api.user(cx)).await
     }
 
     async fn build_index(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
@@ -129,57 +135,15 @@ impl InventoryOps for MdblistProvider {
     }
 
     async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        if entries.is_empty() {
-            return Ok(WriteReport::new());
-        }
-        match feature {
-            Feature::Watchlist | Feature::Ratings => {
-                self.title_write(cx, feature, entries, true).await
-            }
-            Feature::History => self.history_add(cx, entries).await,
-            other => Err(Self::unsupported(other)),
-        }
+        self.write(cx, feature, entries, true).await
     }
 
-    async fn remove(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        entries: &[Entry],
-    ) -> Result<WriteReport> {
-        if entries.is_empty() {
-            return Ok(WriteReport::new());
-        }
-        match feature {
-            Feature::Watchlist | Feature::Ratings => {
-                self.title_write(cx, feature, entries, false).await
-            }
-            Feature::History => self.history_remove(cx, entries).await,
-            other => Err(Self::unsupported(other)),
-        }
+    async fn remove(&self, cx: &Context, f: Feature, entries: &[Entry]) -> Result<WriteReport> {
+        self.write(cx, f, entries, false).await
     }
 
     async fn activities(&self, cx: &Context) -> Result<Activities> {
         let a = self.api.last_activities(cx).await?;
         Ok(convert::activities(&a, &FEATURES))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn declared_capabilities() {
-        let caps = MdblistProvider::capabilities();
-        assert!(caps.activities);
-        assert_eq!(caps.rate_limits.len(), 2);
-        for f in FEATURES {
-            assert_eq!(
-                caps.get(f).unwrap().semantics,
-                ferry_core::IndexSemantics::Present
-            );
-        }
-        assert!(!caps.supports(Feature::Progress));
     }
 }

@@ -191,28 +191,3 @@ pub(crate) struct LastActivities {
     pub(crate) season_watched_at: Option<String>,
     pub(crate) journal_at: Option<String>,
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn page(v: Value) -> PageBody {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn the_total_is_the_sum_of_the_declared_totals() {
-        let p = page(
-            json!({"movies": [], "pagination": {"has_more": false, "total_movies": 3, "total_shows": 2}}),
-        );
-        assert_eq!(p.total(), Declared::Valid(5));
-        let p = page(json!({"movies": [], "pagination": {"has_more": false}}));
-        assert_eq!(p.total(), Declared::Missing);
-        assert_eq!(page(json!({"movies": []})).total(), Declared::Missing);
-        for bad in [json!("3"), json!(-1), json!(null)] {
-            let p = page(json!({"pagination": {"total_movies": 3, "total_shows": bad}}));
-            assert!(matches!(p.total(), Declared::Invalid(_)), "{bad}");
-        }
-    }
-}

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use ferry_core::identity::TitleIndex;
 use ferry_core::{
-    Context, Entry, Feature, ListCache, Pager, Paging, Payload, Rating, Read, Result, Row,
-    Snapshot, Timestamp,
+    Context, Entry, Feature, ListCache, Pager, Paging, Payload, Rating, Result, Row, Snapshot,
+    Timestamp,
 };
 use serde_json::Value;
 
 use crate::MdblistProvider;
 use crate::api::{HISTORY, List, RATINGS, TOTAL_NAME, WATCHLIST};
-use crate::convert::{play_row, rating_row, watchlist_row};
+use crate::convert::{Listed, Play, Rated, play_row, rating_row, watchlist_row};
 
 /// How long writes may plan against a read before reading the list again.
 pub(crate) const VIEW_TTL: Duration = Duration::from_secs(120);
@@ -82,61 +82,53 @@ fn usable<V>(cache: &ListCache<View<V>>) -> Option<(Instant, View<V>)> {
 }
 
 impl MdblistProvider {
-    async fn list<T>(
+    /// Reads `list` through the pager, keeps its view (`hold` files a row in it) and
+    /// makes the snapshot (`entry`).
+    async fn keep<T, V: Held>(
         &self,
         cx: &Context,
+        feature: Feature,
         list: &List,
-        decode: impl FnMut(Value) -> Row<T>,
-    ) -> Result<Read<T>> {
+        decode: fn(Value) -> Row<T>,
+        hold: fn(&mut TitleIndex<V>, &T),
+        entry: fn(T) -> Entry,
+    ) -> Result<Snapshot> {
         let paging = Paging::Offset {
             page_size: self.page_size,
             total_name: TOTAL_NAME,
         };
-        Pager::new(cx, list.what, paging)
+        let read = Pager::new(cx, list.what, paging)
             .read(|req| self.api.page(cx, list, req), decode)
-            .await
+            .await?;
+        let (rows, proof) = read.into_parts();
+        let mut held = TitleIndex::new();
+        rows.iter().for_each(|r| hold(&mut held, r));
+        let partial = proof.reasons().to_vec();
+        V::cache(&self.views, feature).store(View { held, partial });
+        Ok(proof.snapshot(feature, rows.into_iter().map(entry)))
     }
 
     /// A full read of `feature` (`present` semantics); its view is kept for writes.
-    pub(crate) async fn read(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
-        match feature {
+    pub(crate) async fn read(&self, cx: &Context, f: Feature) -> Result<Snapshot> {
+        match f {
             Feature::Watchlist => {
-                let (rows, proof) = self.list(cx, &WATCHLIST, watchlist_row).await?.into_parts();
-                let mut held = TitleIndex::new();
-                for (item, _) in &rows {
-                    held.insert(item, None);
-                }
-                let partial = proof.reasons().to_vec();
-                self.views.watchlist.store(View { held, partial });
-                let entries = rows
-                    .into_iter()
-                    .map(|(item, listed_at)| Entry::new(item, Payload::Watchlist { listed_at }));
-                Ok(proof.snapshot(feature, entries))
+                let hold = |h: &mut TitleIndex<_>, (item, _): &Listed| h.insert(item, None);
+                let entry = |(item, listed_at)| Entry::new(item, Payload::Watchlist { listed_at });
+                self.keep(cx, f, &WATCHLIST, watchlist_row, hold, entry)
+                    .await
             }
             Feature::Ratings => {
-                let (rows, proof) = self.list(cx, &RATINGS, rating_row).await?.into_parts();
-                let mut held = TitleIndex::new();
-                for (item, rating, _) in &rows {
-                    held.insert(item, Some(*rating));
-                }
-                let partial = proof.reasons().to_vec();
-                self.views.ratings.store(View { held, partial });
-                let entries = rows
-                    .into_iter()
-                    .map(|(item, rating, at)| Entry::rating(item, rating, at));
-                Ok(proof.snapshot(feature, entries))
+                let hold = |h: &mut TitleIndex<_>, (item, r, _): &Rated| h.insert(item, Some(*r));
+                let entry = |(item, rating, at)| Entry::rating(item, rating, at);
+                self.keep(cx, f, &RATINGS, rating_row, hold, entry).await
             }
             _ => {
-                let (rows, proof) = self.list(cx, &HISTORY, play_row).await?.into_parts();
-                let mut held: TitleIndex<Vec<(Timestamp, Option<u64>)>> = TitleIndex::new();
-                for p in &rows {
-                    held.get_or_insert_with(&p.item, Vec::new)
-                        .push((p.at, Some(p.play_id)));
-                }
-                let partial = proof.reasons().to_vec();
-                self.views.history.store(View { held, partial });
-                let entries = rows.into_iter().map(|p| Entry::watch(p.item, p.at));
-                Ok(proof.snapshot(feature, entries))
+                let hold = |h: &mut TitleIndex<Vec<_>>, p: &Play| {
+                    let plays = h.get_or_insert_with(&p.item, Vec::new);
+                    plays.push((p.at, Some(p.play_id)));
+                };
+                let entry = |p: Play| Entry::watch(p.item, p.at);
+                self.keep(cx, f, &HISTORY, play_row, hold, entry).await
             }
         }
     }

@@ -3,22 +3,21 @@
 //!
 //! MDBList answers a write with counts (`added`, `existing`, `deleted`, …) and echoes
 //! what it did not find. When the counts account for every entry of a chunk, each is
-//! confirmed (those echoed are `not_found`); otherwise, or when the answer does not
-//! decode, the chunk is only accepted and one re-read after the call decides. Writes
-//! plan against the feature's last read ([`View`]) and update it with what they
-//! confirmed, so a first sync costs one list read plus the writes.
+//! confirmed (echoed titles are `not_found`, echoed play ids already gone); otherwise, or
+//! when the answer does not decode, the chunk is only accepted and one re-read after the
+//! call decides. Writes plan against the feature's last read ([`View`]) and update it
+//! with what they confirmed, so a first sync costs one list read plus the writes.
 //!
 //! History is a list of plays, not a set: a play posted twice is two plays. So a play
 //! missing from an incomplete read may well be there, and is never posted; a removal
 //! deletes exactly the play it names (by its `play_id`), never the title's other plays.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use ferry_core::identity::{TitleIndex, nearest_play};
 use ferry_core::{
     BatchWriter, ChunkAnswer, Context, Entry, Feature, MediaType, Outcome, Payload, Result,
-    Timestamp, UnresolvedReason, WriteReport,
+    Timestamp, WriteReport,
 };
 use serde_json::{Value, json};
 
@@ -28,104 +27,71 @@ use crate::model::WriteAnswer;
 use crate::read::{Held, Plays, Titles, View};
 use crate::{MdblistProvider, PLAYS, TITLES};
 
-fn unsupported(detail: impl Into<String>) -> Outcome {
-    Outcome::Unresolved {
-        reason: UnresolvedReason::Unsupported,
-        detail: Some(detail.into()),
-    }
+/// Makes a request from a chunk's entries and the parts they send.
+type Request = fn(&[(&Entry, &Value)]) -> Value;
+
+/// One write call: where it goes, its entries with the body part each sends (`None`:
+/// settled without sending), and how the request is made from a chunk's parts.
+struct Job<'a> {
+    path: &'static str,
+    add: bool,
+    w: BatchWriter<'a>,
+    parts: Vec<Option<Value>>,
+    request: Request,
 }
 
-/// A chunk's answer from the counts and the `not_found` echoes, and whether some entry
-/// is left for a re-read (`None`: the answer did not decode).
-fn counted(chunk: &[&Entry], a: Option<&WriteAnswer>, done: u64) -> (ChunkAnswer, bool) {
-    let n = chunk.len();
+/// What a chunk's answer proves (`None`: it did not decode, a re-read decides).
+fn answer(chunk: &[(&Entry, &Value)], a: Option<WriteAnswer>, add: bool) -> ChunkAnswer {
     let Some(a) = a else {
-        return (ChunkAnswer::accepted(n), true);
+        return ChunkAnswer::accepted(chunk.len());
     };
-    let echoed: Vec<_> = a.not_found_rows().map(echoed_ids).collect();
-    let whole = echoed.is_empty() && done == n as u64;
-    let mut out = if whole {
-        ChunkAnswer::all(n, Outcome::Confirmed)
-    } else {
-        ChunkAnswer::accepted(n)
-    };
-    out.not_found(chunk, &echoed);
-    (out, !whole)
-}
-
-/// A play removal's answer: play ids echoed as not found were already gone; the rest are
-/// confirmed when the count of removed plays accounts for them.
-fn plays_removed(ids: &[u64], a: Option<&WriteAnswer>) -> (ChunkAnswer, bool) {
-    let n = ids.len();
-    let Some(a) = a else {
-        return (ChunkAnswer::accepted(n), true);
-    };
-    let gone = a.not_found.get("play_ids");
-    let gone: Vec<u64> = gone
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
+    let gone: Vec<&Value> = a.not_found.get("play_ids").into_iter().flatten().collect();
+    let done = a.done(add).max(a.plays.len() as u64) + gone.len() as u64;
+    let echoed: Vec<_> = a
+        .not_found_rows()
+        .map(echoed_ids)
+        .filter(|i| !i.is_empty())
         .collect();
-    let whole = a.done(false) + gone.len() as u64 == n as u64;
-    let mut out = if whole {
-        ChunkAnswer::all(n, Outcome::Confirmed)
-    } else {
-        ChunkAnswer::accepted(n)
-    };
-    for (j, id) in ids.iter().enumerate() {
-        if gone.contains(id) {
+    let entries: Vec<&Entry> = chunk.iter().map(|(e, _)| *e).collect();
+    let mut out = ChunkAnswer::counted(&entries, done, &echoed);
+    for (j, (_, part)) in chunk.iter().enumerate() {
+        if gone.contains(part) {
             out.set(j, Outcome::AlreadyAbsent);
         }
     }
-    (out, !whole)
+    out
 }
 
 impl MdblistProvider {
-    /// Sends every chunk: `body` makes a chunk's request, `answer` reads its answer.
-    /// Whether some entry was only accepted.
-    async fn send(
-        &self,
-        cx: &Context,
-        w: &mut BatchWriter<'_>,
-        path: &str,
-        body: impl Fn(&[usize]) -> Value,
-        answer: impl Fn(&[usize], Option<&WriteAnswer>) -> (ChunkAnswer, bool),
-    ) -> Result<bool> {
-        let mut open = false;
-        while let Some(chunk) = w.next_chunk(BATCH_SIZE)? {
-            let got = self.api.write(cx, path, &body(&chunk)).await;
-            let got = got.map(|a| {
-                let (answer, left) = answer(&chunk, a.as_ref());
-                open |= left;
-                answer
-            });
-            w.record(&chunk, got);
-        }
-        Ok(open)
-    }
-
-    /// Settles the call: a re-read decides what the answers left open (`held(view,
-    /// entry)`: the re-read shows it as written; a partial one never confirms a removal);
-    /// otherwise the view takes what was confirmed (`apply`).
-    async fn settle<V: Held>(
+    /// Sends `job`'s chunks, then settles the call: a re-read decides what the answers
+    /// left open (`held(view, entry)`: the re-read shows it as written; a partial one
+    /// never confirms a removal); otherwise the view takes what was confirmed (`apply`).
+    async fn run<V: Held>(
         &self,
         cx: &Context,
         feature: Feature,
-        (mut w, open, add): (BatchWriter<'_>, bool, bool),
-        (at, mut view): (Instant, View<V>),
+        mut job: Job<'_>,
+        (at, mut view): (std::time::Instant, View<V>),
         held: impl Fn(&View<V>, &Entry) -> bool,
         apply: impl Fn(&mut View<V>, &Entry),
     ) -> Result<WriteReport> {
+        let (add, entries) = (job.add, job.w.entries());
+        while let Some(chunk) = job.w.next_chunk(BATCH_SIZE)? {
+            let parts: Vec<(&Entry, &Value)> = (chunk.iter())
+                .filter_map(|i| Some((&entries[*i], job.parts[*i].as_ref()?)))
+                .collect();
+            let got = self.api.write(cx, job.path, &(job.request)(&parts)).await;
+            job.w.record(&chunk, got.map(|a| answer(&parts, a, add)));
+        }
         let cache = V::cache(&self.views, feature);
-        if open {
+        if job.w.awaits_confirmation() {
             let (at, view) = self.view::<V>(cx, feature, true).await?;
             let whole = view.partial.is_empty();
-            w.confirm(add, |e| held(&view, e) || (!add && !whole));
+            job.w.confirm(add, |e| held(&view, e) || (!add && !whole));
             cache.put_back(at, view);
-            return Ok(w.finish());
+            return Ok(job.w.finish());
         }
-        let entries = w.entries();
-        let report = w.finish();
+        let report = job.w.finish();
         for (e, r) in entries.iter().zip(&report.items) {
             if r.outcome == Outcome::Confirmed {
                 apply(&mut view, e);
@@ -151,35 +117,35 @@ impl MdblistProvider {
         };
         let (at, view) = self.view::<Option<_>>(cx, feature, false).await?;
         let mut w = BatchWriter::new(cx, entries);
-        let mut bodies: Vec<Option<Value>> = vec![None; entries.len()];
+        let mut parts = vec![None; entries.len()];
         let mut queued = TitleIndex::new();
         for (i, e) in entries.iter().enumerate() {
             match plan_title(e, feature, &view, add) {
                 Err(o) => w.settle(i, o),
-                Ok(_) if queued.contains(&e.item) => w.settle(i, already(add)),
+                Ok(_) if queued.contains(&e.item) => w.settle(i, Outcome::already(add)),
                 Ok(b) => {
                     queued.insert(&e.item, ());
-                    bodies[i] = Some(b);
+                    parts[i] = Some(b);
                 }
             }
         }
-        let body = |chunk: &[usize]| {
-            let mut m: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-            for (&i, b) in chunk.iter().filter_map(|i| Some((i, bodies[*i].clone()?))) {
-                let list = if entries[i].item.kind == MediaType::Movie {
-                    "movies"
-                } else {
-                    "shows"
-                };
-                m.entry(list).or_default().push(b);
+        let request: Request = |parts| {
+            let mut m: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+            for (e, part) in parts {
+                let movie = e.item.kind == MediaType::Movie;
+                m.entry(if movie { "movies" } else { "shows" })
+                    .or_default()
+                    .push(part);
             }
             json!(m)
         };
-        let answer = |chunk: &[usize], a: Option<&WriteAnswer>| {
-            let chunk: Vec<&Entry> = chunk.iter().map(|i| &entries[*i]).collect();
-            counted(&chunk, a, a.map_or(0, |a| a.done(add)))
+        let job = Job {
+            path,
+            add,
+            w,
+            parts,
+            request,
         };
-        let open = self.send(cx, &mut w, path, body, answer).await?;
         let held = |v: &Titles, e: &Entry| match (v.held.get(&e.item), &e.payload) {
             (Some(Some(r)), Payload::Rating { rating, .. }) => !add || r == rating,
             (held, _) => held.is_some(),
@@ -189,113 +155,79 @@ impl MdblistProvider {
             (_, true) => v.held.insert(&e.item, None),
             (_, false) => drop(v.held.remove(&e.item)),
         };
-        self.settle(cx, feature, (w, open, add), (at, view), held, apply)
-            .await
+        self.run(cx, feature, job, (at, view), held, apply).await
     }
 
-    /// History: post plays not yet there.
-    pub(crate) async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let (at, view) = self.view::<Vec<_>>(cx, Feature::History, false).await?;
-        let mut w = BatchWriter::new(cx, entries);
-        let mut queued: TitleIndex<Vec<(Timestamp, ())>> = TitleIndex::new();
-        for (i, e) in entries.iter().enumerate() {
-            match plan_play(e, &view) {
-                Err(o) => w.settle(i, o),
-                Ok(t) => {
-                    let plays = queued.get_or_insert_with(&e.item, Vec::new);
-                    if nearest_play(plays, t).is_some() {
-                        w.settle(i, Outcome::AlreadyPresent);
-                    }
-                    plays.push((t, ()));
-                }
-            }
-        }
-        let body = |chunk: &[usize]| play_body(chunk.iter().map(|i| &entries[*i]));
-        let answer = |chunk: &[usize], a: Option<&WriteAnswer>| {
-            let chunk: Vec<&Entry> = chunk.iter().map(|i| &entries[*i]).collect();
-            let done = a.map_or(0, |a| (a.plays.len() as u64).max(a.done(true)));
-            counted(&chunk, a, done)
-        };
-        let open = self.send(cx, &mut w, "/sync/watched", body, answer).await?;
-        let apply = |v: &mut Plays, e: &Entry| {
-            if let Payload::Watch { watched_at } = e.payload {
-                v.held
-                    .get_or_insert_with(&e.item, Vec::new)
-                    .push((watched_at, None));
-            }
-        };
-        let held = |v: &Plays, e: &Entry| held_play(v, e).is_some();
-        self.settle(
-            cx,
-            Feature::History,
-            (w, open, true),
-            (at, view),
-            held,
-            apply,
-        )
-        .await
-    }
-
-    /// History: remove exactly the plays named, by their play ids.
-    pub(crate) async fn history_remove(
+    /// History: post plays not yet there, or remove exactly the plays named.
+    pub(crate) async fn history_write(
         &self,
         cx: &Context,
         entries: &[Entry],
+        add: bool,
     ) -> Result<WriteReport> {
-        let (mut at, mut view) = self.view::<Vec<_>>(cx, Feature::History, false).await?;
+        let f = Feature::History;
+        let (mut at, mut view) = self.view::<Vec<_>>(cx, f, false).await?;
         // A play ferry wrote since the last read has no play id yet: read again.
-        if entries
-            .iter()
-            .any(|e| matches!(held_play(&view, e), Some((_, None))))
+        if !add
+            && entries
+                .iter()
+                .any(|e| matches!(held_play(&view, e), Some((_, None))))
         {
-            (at, view) = self.view::<Vec<_>>(cx, Feature::History, true).await?;
+            (at, view) = self.view::<Vec<_>>(cx, f, true).await?;
         }
         let mut w = BatchWriter::new(cx, entries);
-        let mut ids: Vec<Option<u64>> = vec![None; entries.len()];
+        let mut parts = vec![None; entries.len()];
+        // Plays queued in this call, per title (two entries may name one play).
+        let mut queued: TitleIndex<Vec<(Timestamp, ())>> = TitleIndex::new();
         for (i, e) in entries.iter().enumerate() {
-            if !matches!(e.payload, Payload::Watch { .. }) {
-                w.settle(i, unsupported("not a play"));
-                continue;
-            }
-            match held_play(&view, e) {
-                Some((_, Some(id))) if !ids.contains(&Some(id)) => ids[i] = Some(id),
-                // Two entries naming the same play: the first removes it.
-                Some((_, Some(_))) => w.settle(i, Outcome::AlreadyAbsent),
-                // Its play id is unknown: nothing can be removed safely.
-                _ => w.settle(i, Outcome::unmatched(&view.partial, false, "")),
+            let planned = match plan_play(e, &view, add) {
+                Err(o) => Err(o),
+                Ok((at, part)) => {
+                    let plays = queued.get_or_insert_with(&e.item, Vec::new);
+                    let twice = nearest_play(plays, at).is_some();
+                    plays.push((at, ()));
+                    if twice {
+                        Err(Outcome::already(add))
+                    } else {
+                        Ok(part)
+                    }
+                }
+            };
+            match planned {
+                Ok(part) => parts[i] = Some(part),
+                Err(o) => w.settle(i, o),
             }
         }
-        let sent = |chunk: &[usize]| -> Vec<u64> { chunk.iter().filter_map(|i| ids[*i]).collect() };
-        let body = |chunk: &[usize]| json!({"play_ids": sent(chunk)});
-        let answer = |chunk: &[usize], a: Option<&WriteAnswer>| plays_removed(&sent(chunk), a);
-        let path = "/sync/watched/plays/remove";
-        let open = self.send(cx, &mut w, path, body, answer).await?;
+        let (path, request): (_, Request) = if add {
+            ("/sync/watched", |parts| {
+                play_body(parts.iter().map(|(e, _)| *e))
+            })
+        } else {
+            (
+                "/sync/watched/plays/remove",
+                |parts| json!({"play_ids": parts.iter().map(|(_, id)| *id).collect::<Vec<_>>()}),
+            )
+        };
+        let job = Job {
+            path,
+            add,
+            w,
+            parts,
+            request,
+        };
         let apply = |v: &mut Plays, e: &Entry| {
-            if let (Payload::Watch { watched_at }, Some(plays)) =
-                (&e.payload, v.held.get_mut(&e.item))
-                && let Some(k) = nearest_play(plays, *watched_at)
-            {
-                plays.remove(k);
+            let Payload::Watch { watched_at } = e.payload else {
+                return;
+            };
+            let plays = v.held.get_or_insert_with(&e.item, Vec::new);
+            match nearest_play(plays, watched_at) {
+                Some(k) if !add => drop(plays.remove(k)),
+                _ if add => plays.push((watched_at, None)),
+                _ => {}
             }
         };
         let held = |v: &Plays, e: &Entry| held_play(v, e).is_some();
-        self.settle(
-            cx,
-            Feature::History,
-            (w, open, false),
-            (at, view),
-            held,
-            apply,
-        )
-        .await
-    }
-}
-
-fn already(add: bool) -> Outcome {
-    if add {
-        Outcome::AlreadyPresent
-    } else {
-        Outcome::AlreadyAbsent
+        self.run(cx, f, job, (at, view), held, apply).await
     }
 }
 
@@ -308,30 +240,32 @@ fn held_play(view: &Plays, e: &Entry) -> Option<(Timestamp, Option<u64>)> {
     nearest_play(plays, watched_at).map(|k| plays[k])
 }
 
-/// A play to add: when it was watched, or the outcome it settles with unsent.
-fn plan_play(e: &Entry, view: &Plays) -> Result<Timestamp, Outcome> {
+/// A play to write: when it was watched and what it sends (nothing for an add, which
+/// sends the entry; the play id for a removal), or the outcome it settles with unsent.
+fn plan_play(e: &Entry, view: &Plays, add: bool) -> Result<(Timestamp, Value), Outcome> {
     let Payload::Watch { watched_at } = e.payload else {
-        return Err(unsupported("not a play"));
+        return Err(Outcome::unsupported("not a play"));
     };
+    match (held_play(view, e), add) {
+        (Some(_), true) => return Err(Outcome::AlreadyPresent),
+        (Some((_, Some(id))), false) => return Ok((watched_at, json!(id))),
+        // Not held, or its play id unknown: after a partial read it may be there, so
+        // nothing is posted (a duplicate) or removed (which play?).
+        _ if !view.partial.is_empty() => return Err(Outcome::unmatched(&view.partial, add, "")),
+        (_, false) => return Err(Outcome::AlreadyAbsent),
+        (None, true) => {}
+    }
     if !PLAYS.contains(&e.item.kind) {
-        return Err(unsupported(format!(
-            "ferry writes movie and episode plays to MDBList, not a {}",
-            e.item.kind
-        )));
-    }
-    if held_play(view, e).is_some() {
-        return Err(Outcome::AlreadyPresent);
-    }
-    if !view.partial.is_empty() {
-        return Err(Outcome::unmatched(&view.partial, true, ""));
+        let why = "ferry writes movie and episode plays to MDBList, not a";
+        return Err(Outcome::unsupported(format!("{why} {}", e.item.kind)));
     }
     let movie = e.item.kind == MediaType::Movie;
     if !movie && (e.item.season.is_none() || e.item.episode.is_none()) {
-        return Err(unsupported("an episode without season and number"));
+        return Err(Outcome::unsupported("an episode without season and number"));
     }
     match sync_ids(if movie { &e.item.ids } else { &e.item.show_ids }) {
-        Some(_) => Ok(watched_at),
-        None => Err(unsupported("no id MDBList resolves")),
+        Some(_) => Ok((watched_at, Value::Null)),
+        None => Err(Outcome::unsupported("no id MDBList resolves")),
     }
 }
 
@@ -344,8 +278,7 @@ fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
         let Payload::Watch { watched_at } = e.payload else {
             continue;
         };
-        let at = watched_at.to_rfc3339();
-        let item = &e.item;
+        let (item, at) = (&e.item, watched_at.to_rfc3339());
         if item.kind == MediaType::Movie {
             movies.extend(sync_ids(&item.ids).map(|ids| json!({"ids": ids, "watched_at": at})));
         } else if let (Some(ids), Some(s), Some(n)) =
@@ -353,7 +286,7 @@ fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
         {
             let show = shows
                 .entry(ids.to_string())
-                .or_insert_with(|| (ids, BTreeMap::new()));
+                .or_insert((ids, BTreeMap::new()));
             let episode = json!({"number": n, "watched_at": at});
             show.1.entry(s).or_default().push(episode);
         }
@@ -361,8 +294,7 @@ fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
     let shows: Vec<Value> = shows
         .into_values()
         .map(|(ids, seasons)| {
-            let seasons: Vec<Value> = seasons
-                .into_iter()
+            let seasons: Vec<Value> = (seasons.into_iter())
                 .map(|(s, eps)| json!({"number": s, "episodes": eps}))
                 .collect();
             json!({"ids": ids, "seasons": seasons})
@@ -374,10 +306,8 @@ fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
 /// An entry's write body, or the outcome it settles with unsent.
 fn plan_title(e: &Entry, feature: Feature, view: &Titles, add: bool) -> Result<Value, Outcome> {
     if !TITLES.contains(&e.item.kind) || e.feature() != feature {
-        return Err(unsupported(format!(
-            "MDBList's {feature} holds movies and shows, not this {}",
-            e.item.kind
-        )));
+        let why = format!("MDBList's {feature} holds movies and shows, not this");
+        return Err(Outcome::unsupported(format!("{why} {}", e.item.kind)));
     }
     let held = view.held.get(&e.item);
     // A title missing from a partial read may still be there: remove it anyway (a
@@ -390,12 +320,13 @@ fn plan_title(e: &Entry, feature: Feature, view: &Titles, add: bool) -> Result<V
             return Err(Outcome::AlreadyPresent);
         }
         let why = "MDBList's watchlist needs an IMDb or TMDB id";
-        return flat_ids(&e.item).ok_or_else(|| unsupported(why));
+        return flat_ids(&e.item).ok_or_else(|| Outcome::unsupported(why));
     };
     if add && held == Some(&Some(*rating)) {
         return Err(Outcome::AlreadyPresent);
     }
-    let ids = sync_ids(&e.item.ids).ok_or_else(|| unsupported("no id MDBList resolves"))?;
+    let ids =
+        sync_ids(&e.item.ids).ok_or_else(|| Outcome::unsupported("no id MDBList resolves"))?;
     Ok(match (add, rated_at) {
         (false, _) => json!({"ids": ids}),
         (true, None) => json!({"ids": ids, "rating": rating.get()}),

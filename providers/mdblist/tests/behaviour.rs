@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::{
-    Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, Ids, InventoryOps,
-    Item, Outcome, Secret, Snapshot, Timestamp, UnresolvedReason,
+    Completeness, Context, Entry, ErrorKind, Feature, HealthStatus, IdKind, Ids, IndexSemantics,
+    InventoryOps, Item, Outcome, ProviderConfig, ProviderKind, Secret, Snapshot, Timestamp,
+    UnresolvedReason,
 };
 use ferry_http::ManualClock;
 use ferry_testkit::samples;
-use ferry_testkit::sim::knobs::{Fault, FaultRule};
+use ferry_testkit::sim::knobs::{Fault, FaultRule, RowDamage};
 use ferry_testkit::sim::mdblist::MdblistSim;
 use mdblist::{MdblistConfig, MdblistOptions, MdblistProvider};
 
@@ -59,6 +60,92 @@ fn unresolved(o: &Outcome) -> Option<UnresolvedReason> {
     match o {
         Outcome::Unresolved { reason, .. } => Some(*reason),
         _ => None,
+    }
+}
+
+// -- configuration and rows ------------------------------------------------------------------
+
+#[test]
+fn config_rejects_unknown_keys_and_bad_page_sizes() {
+    let c = ProviderConfig::new("m", "mdblist")
+        .set("api_key", "key-123456")
+        .set("apikey", "typo");
+    assert_eq!(
+        c.parse::<MdblistConfig>().unwrap_err().field.as_deref(),
+        Some("apikey")
+    );
+    let cfg = ProviderConfig::new("m", "mdblist")
+        .set("api_key", "key-123456")
+        .set("page_size", 5000)
+        .parse::<MdblistConfig>()
+        .unwrap();
+    let e = MdblistProvider::new("m", cfg, MdblistOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("page_size"), "{e}");
+}
+
+#[test]
+fn declared_capabilities() {
+    let caps = MdblistProvider::capabilities();
+    assert!(caps.activities);
+    assert_eq!(caps.rate_limits.len(), 2);
+    for f in [Feature::Watchlist, Feature::Ratings, Feature::History] {
+        assert_eq!(caps.get(f).unwrap().semantics, IndexSemantics::Present);
+    }
+    assert!(!caps.supports(Feature::Progress));
+}
+
+#[tokio::test]
+async fn flat_watchlist_ids_read_id_as_tmdb() {
+    let s = setup(None).await;
+    s.sim.seed_watchlist(&samples::movie(3));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    let (_, e) = snap.iter().next().expect("one title");
+    assert_eq!(e.item.ids.get(IdKind::Tmdb), Some("900003"));
+    assert_eq!(e.item.ids.get(IdKind::Imdb), Some("tt9000003"));
+    assert_eq!(e.item.year, samples::movie(3).year);
+}
+
+#[tokio::test]
+async fn a_null_rating_is_no_rating_and_a_garbled_one_is_a_bad_row() {
+    let s = setup(None).await;
+    for n in 1..=3 {
+        s.sim.seed_rating(&samples::movie(n), 6);
+    }
+    let damage = |value| {
+        FaultRule::new(Fault::UndecodableRow(RowDamage::Set {
+            pointer: "/rating".into(),
+            value,
+        }))
+        .on("/sync/ratings")
+    };
+    s.sim.inject(damage(serde_json::Value::Null));
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
+    assert_eq!(snap.len(), 2, "MDBList's null rating is a removed one");
+    s.sim.inject(damage(serde_json::json!("great")));
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert_eq!(snap.len(), 2);
+    assert!(partial_reason(&snap).contains("undecodable_row"));
+}
+
+#[tokio::test]
+async fn an_episode_play_reads_its_show_beside_or_inside_the_episode() {
+    let s = setup(None).await;
+    let ep = samples::episode(1, 1, 2);
+    s.sim.seed_play(&ep, samples::time(0));
+    for inside in [false, true] {
+        s.sim.set_show_inside_episode(inside);
+        let snap = index(&s.p, Feature::History).await;
+        assert!(snap.is_complete(), "{:?}", snap.completeness());
+        let (_, e) = snap.iter().next().expect("one play");
+        assert_eq!((e.item.season, e.item.episode), (Some(1), Some(2)));
+        assert_eq!(
+            e.item.show_ids.get(IdKind::Tmdb),
+            ep.show_ids.get(IdKind::Tmdb)
+        );
+        assert_eq!(e.item.show_title, ep.show_title);
+        assert_eq!(e.item.ids.get(IdKind::Tvdb), ep.ids.get(IdKind::Tvdb));
     }
 }
 

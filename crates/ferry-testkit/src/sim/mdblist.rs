@@ -170,6 +170,7 @@ struct MdbState {
     knobs: Knobs,
     extra: Vec<ExtraRule>,
     declare_totals: bool,
+    show_inside_episode: bool,
 }
 
 fn lock(m: &Mutex<MdbState>) -> MutexGuard<'_, MdbState> {
@@ -257,6 +258,7 @@ impl MdblistSimBuilder {
             knobs: Knobs::default(),
             extra: Vec::new(),
             declare_totals: true,
+            show_inside_episode: false,
         }));
         let server = super::server().await;
         Mock::given(any())
@@ -496,6 +498,13 @@ impl MdblistSim {
     /// only `has_more` tells where a read ends.
     pub fn set_declare_totals(&self, on: bool) {
         self.st().declare_totals = on;
+    }
+
+    /// Episode plays carry their show inside `episode` (CrossWatch's reading of the
+    /// API) instead of beside it (default `false`); which the live service sends is
+    /// unverified, so the provider must read both.
+    pub fn set_show_inside_episode(&self, on: bool) {
+        self.st().show_inside_episode = on;
     }
 
     pub fn clear_faults(&self) {
@@ -1039,11 +1048,14 @@ impl MdbState {
                     l.push("movies", Value::Object(row));
                 }
                 Some((s, e)) => {
-                    row.insert(
-                        "episode".into(),
-                        json!({"season": s, "number": e, "ids": {"tvdb": t.episode_tvdb(s, e)}}),
-                    );
-                    row.insert("show".into(), t.object_json());
+                    let mut ep =
+                        json!({"season": s, "number": e, "ids": {"tvdb": t.episode_tvdb(s, e)}});
+                    if self.show_inside_episode {
+                        ep["show"] = t.object_json();
+                    } else {
+                        row.insert("show".into(), t.object_json());
+                    }
+                    row.insert("episode".into(), ep);
                     l.push("episodes", Value::Object(row));
                 }
             }
