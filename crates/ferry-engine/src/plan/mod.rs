@@ -245,6 +245,9 @@ pub enum HoldReason {
     /// The side that deleted it is add-only this run (first run after an outage, or its
     /// health is unknown): the deletion waits for a normal run, its evidence kept.
     Recovering,
+    /// The other side's copy was not read this run (its read was partial or suspect):
+    /// the deletion waits for a whole read of it, its evidence kept.
+    PartialRead,
 }
 
 impl HoldReason {
@@ -256,6 +259,7 @@ impl HoldReason {
             HoldReason::Tombstone => "tombstone",
             HoldReason::Blackbox => "blackbox",
             HoldReason::Recovering => "recovering",
+            HoldReason::PartialRead => "partial_read",
         }
     }
 }

@@ -126,10 +126,9 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
     }
     let pp = cx.prep(p);
     let (pkey, pe) = pp.entries[idx];
-    if ps.is_filled(pkey) {
-        // Not read on P this run: neither a title to give Q nor one to remove from P.
-        return;
-    }
+    // Not read on P this run (a baseline fill-in): neither a title to give Q nor one to
+    // remove from P; a deletion Q made is held, its evidence kept.
+    let filled = ps.is_filled(pkey);
     let sw = cx.input.switch;
     let hold = |plan: &mut Plan, reason, evidence| {
         plan.held.push(Held {
@@ -158,6 +157,10 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
             key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
             since: None,
         };
+        if filled && qs.absence() != Absence::Unknown {
+            hold(plan, HoldReason::PartialRead, Some(evidence));
+            return;
+        }
         if qs.absence() == Absence::HeldDeletion {
             // Q deleted it, but Q is add-only this run: neither removed from P nor added
             // back to Q; the commit keeps Q's evidence for the next normal run.
@@ -185,7 +188,7 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
         .filter(|t| !newer_than(pe, t.created_at))
     {
         // ferry removed this from P because Q deleted it, and it is back on P.
-        if qs.yields_deletions && sw.remove && ps.accepts_removals {
+        if qs.yields_deletions && sw.remove && ps.accepts_removals && !filled {
             plan.side_mut(p).removes.push(Removal {
                 entry: pe.clone(),
                 evidence: Evidence {
@@ -206,7 +209,7 @@ fn missing(cx: &Ctx<'_, '_>, plan: &mut Plan, p: Side, idx: usize) {
         }
         return;
     }
-    if !sw.add || !qs.accepts_adds {
+    if filled || !sw.add || !qs.accepts_adds {
         return;
     }
     if qs.blackbox.is_some_and(|b| b.contains(pkey)) {
@@ -394,9 +397,7 @@ fn latest_missing(
     }
     let (pp, qp) = (cx.prep(p), cx.prep(q));
     let (pkey, pe) = pp.entries[idx];
-    if ps.is_filled(pkey) {
-        return Judged::Other;
-    }
+    let filled = ps.is_filled(pkey);
     let at = pp.play_time(idx).unwrap_or(i64::MIN);
     let tol = cx.tol as i64;
     let sw = cx.input.switch;
@@ -454,7 +455,9 @@ fn latest_missing(
                 key: cx.base(q).map_or("", |b| b.entries[k].0).to_owned(),
                 since: None,
             };
-            if absence == Absence::HeldDeletion {
+            if filled {
+                hold(plan, HoldReason::PartialRead, Some(evidence));
+            } else if absence == Absence::HeldDeletion {
                 hold(plan, HoldReason::Recovering, Some(evidence));
             } else if !sw.remove {
                 hold(plan, HoldReason::RemovalsDisabled, Some(evidence));
@@ -479,7 +482,7 @@ fn latest_missing(
                 .filter(|t| !newer_than(pe, t.created_at))
             {
                 // ferry removed this from P because Q deleted it, and it is back on P.
-                if qs.yields_deletions && sw.remove && ps.accepts_removals {
+                if qs.yields_deletions && sw.remove && ps.accepts_removals && !filled {
                     plan.side_mut(p).removes.push(Removal {
                         entry: pe.clone(),
                         evidence: Evidence {
@@ -502,7 +505,7 @@ fn latest_missing(
             }
         }
     }
-    if !sw.add || !qs.accepts_adds {
+    if filled || !sw.add || !qs.accepts_adds {
         return Judged::Other;
     }
     // Written to a side that keeps one play per title: only the title's latest play.
