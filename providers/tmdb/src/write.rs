@@ -17,14 +17,13 @@ fn target(e: &Entry, feature: Feature) -> std::result::Result<(Kind, u64), Outco
     if e.feature() != feature {
         return Err(Outcome::wrong_payload(e, feature));
     }
-    let unresolved = |reason, detail: &str| Outcome::Unresolved {
-        reason,
-        detail: Some(detail.to_owned()),
-    };
-    let kind = Kind::of(e.item.kind)
-        .ok_or_else(|| unresolved(UnresolvedReason::Unsupported, "TMDB lists movies and shows"))?;
+    let kind =
+        Kind::of(e.item.kind).ok_or_else(|| Outcome::unsupported("TMDB lists movies and shows"))?;
     let id = e.item.ids.get(IdKind::Tmdb).and_then(|v| v.parse().ok());
-    let id = id.ok_or_else(|| unresolved(UnresolvedReason::NotFound, "no TMDB id"))?;
+    let id = id.ok_or(Outcome::Unresolved {
+        reason: UnresolvedReason::NotFound,
+        detail: Some("no TMDB id".into()),
+    })?;
     Ok((kind, id))
 }
 
@@ -55,11 +54,7 @@ async fn write_one(
         Err(unsent) => return Ok(unsent),
     };
     let held = api.states(cx, kind, id).await?;
-    let unchanged = if add {
-        Outcome::AlreadyPresent
-    } else {
-        Outcome::AlreadyAbsent
-    };
+    let unchanged = Outcome::already(add);
     match &e.payload {
         Payload::Watchlist { .. } if held.watchlist == add => return Ok(unchanged),
         Payload::Watchlist { .. } => api.set_watchlist(cx, kind, id, add).await?,
