@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{Capabilities, InventoryOps};
+use crate::sign_in::SignIn;
+use crate::simulate::Simulator;
 use crate::store::{KvStore, MemoryKvStore};
 
 /// One provider instance's raw configuration: the `[providers.<instance>]` table minus
@@ -116,6 +118,13 @@ pub trait ProviderKind: InventoryOps + Sized + 'static {
     /// Capabilities known without any configuration, for `ferry providers`.
     fn capabilities() -> Capabilities;
 
+    /// `ferry auth <id>`: the service's interactive sign-in, if it has one.
+    const SIGN_IN: Option<SignIn> = None;
+    /// `ferry simulate <id>` and `ferry demo`: the service's simulator, declared behind
+    /// the provider crate's own `sim` cargo feature so a build without it links no
+    /// simulator.
+    const SIMULATOR: Option<Simulator> = None;
+
     fn build(instance: &str, config: Self::Config, env: &BuildEnv) -> Result<Self>;
 }
 
@@ -128,6 +137,10 @@ pub struct ProviderDescriptor {
     pub validate: fn(&ProviderConfig) -> Result<(), ConfigError>,
     /// Parses the config and builds an instance, inside the [`crate::harness::Harness`].
     pub build: fn(&ProviderConfig, &BuildEnv) -> Result<Arc<dyn InventoryOps>>,
+    /// [`ProviderKind::SIGN_IN`].
+    pub sign_in: Option<SignIn>,
+    /// [`ProviderKind::SIMULATOR`].
+    pub simulator: Option<Simulator>,
 }
 
 impl fmt::Debug for ProviderDescriptor {
@@ -135,6 +148,8 @@ impl fmt::Debug for ProviderDescriptor {
         f.debug_struct("ProviderDescriptor")
             .field("id", &self.id)
             .field("label", &self.label)
+            .field("sign_in", &self.sign_in)
+            .field("simulator", &self.simulator)
             .finish()
     }
 }
@@ -163,6 +178,8 @@ impl ProviderDescriptor {
             capabilities: P::capabilities,
             validate: validate_config::<P>,
             build: build_provider::<P>,
+            sign_in: P::SIGN_IN,
+            simulator: P::SIMULATOR,
         }
     }
 }

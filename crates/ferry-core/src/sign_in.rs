@@ -1,0 +1,72 @@
+//! Sign-in flows a provider declares in its descriptor, run by `ferry auth <provider>`.
+//!
+//! The runner knows no service: it finds the instance's config, opens the store the
+//! flow keeps its token in, and hands both to the provider's [`SignIn`] with a
+//! [`SignInPrompt`] that shows the user what to enter where. The flow itself (device code,
+//! PIN, whatever the service publishes) lives in the provider crate, which owns HTTP.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::ops::Context;
+use crate::registry::{BuildEnv, ProviderConfig};
+
+/// A boxed future a descriptor's hook returns (a fn pointer cannot name an `async fn`'s type).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the user must do to approve a sign-in: open `verification_url`, enter `user_code`
+/// before `expires_in` runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCode {
+    pub user_code: String,
+    pub verification_url: String,
+    pub expires_in: Duration,
+}
+
+/// Where a flow talks to the user (the terminal, or `auth:code` events with `--json`).
+pub trait SignInPrompt: Send + Sync {
+    fn show_code(&self, code: &UserCode);
+}
+
+/// One sign-in, as the runner hands it to a provider's flow.
+pub struct SignInRequest<'a> {
+    /// The instance's config (`${VAR}`s substituted), parsed by the flow itself.
+    pub config: &'a ProviderConfig,
+    /// `kv` is where the flow keeps the tokens it obtains (the state database, under the
+    /// instance's name), exactly where the provider's `build` looks for them.
+    pub env: &'a BuildEnv,
+    pub cx: &'a Context,
+    pub prompt: &'a dyn SignInPrompt,
+}
+
+impl fmt::Debug for SignInRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A provider's interactive sign-in: `ferry auth <id>` runs it.
+///
+/// `run` obtains a token, stores it through `env.kv` and returns; an
+/// [`crate::ErrorKind::InvalidInput`] error means the config cannot start the flow (the
+/// message names the key), any other error that the flow itself failed. Tokens never
+/// appear in its errors or events.
+#[derive(Clone, Copy)]
+pub struct SignIn {
+    /// How the user approves, for listings: `device code`, `PIN`.
+    pub method: &'static str,
+    pub run: for<'a> fn(SignInRequest<'a>) -> BoxFuture<'a, Result<()>>,
+}
+
+impl fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignIn")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
