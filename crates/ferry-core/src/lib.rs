@@ -38,6 +38,7 @@ pub mod simulate;
 pub mod snapshot;
 pub mod store;
 pub mod time;
+pub mod wire;
 pub mod write;
 
 pub use cache::ListCache;
