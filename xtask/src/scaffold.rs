@@ -44,7 +44,7 @@ fn camel(name: &str) -> String {
 /// The templates of a new provider crate (`xtask/templates/provider`), by path inside
 /// the crate. `{{name}}` is the provider id, `{{crate}}` its Rust crate name, `{{Type}}`
 /// the type prefix (`my-tv`, `my_tv`, `MyTv`).
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     (
         "Cargo.toml",
         include_str!("../templates/provider/Cargo.toml.tmpl"),
@@ -88,6 +88,10 @@ const TEMPLATES: [(&str, &str); 11] = [
     (
         "tests/contract.rs",
         include_str!("../templates/provider/tests/contract.rs.tmpl"),
+    ),
+    (
+        "tests/sim.rs",
+        include_str!("../templates/provider/tests/sim.rs.tmpl"),
     ),
 ];
 

@@ -38,7 +38,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-pub use crate::sim::knobs::{FaultControl, FaultRule, Knobs, ListFault, TotalOut};
+pub use crate::sim::knobs::{
+    BadTotal, Fault, FaultControl, FaultRule, Knobs, ListFault, RowDamage, TotalOut,
+};
 
 /// Sample shows every kit simulator's catalog holds (next to
 /// [`SAMPLE_LIBRARY_SIZE`] sample movies).
