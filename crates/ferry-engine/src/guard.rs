@@ -148,6 +148,9 @@ pub struct SideVerdict {
     pub read_checkpoint: Option<String>,
     /// The fingerprint of the read itself (`crate::collapse::fingerprint`).
     pub read_fingerprint: u64,
+    /// The read was partial or suspect: it was not taken as the side's inventory, so
+    /// the side keeps the checkpoint committed with the last read that was.
+    pub not_taken: bool,
     /// The view's keys that the baseline filled in (partial or suspect read): never
     /// proposed to the other side (see [`crate::plan::SideInput::filled`]).
     pub filled: HashSet<String>,
@@ -195,6 +198,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             collapsed: None,
             read_checkpoint: v.now_checkpoint.map(str::to_owned),
             read_fingerprint: 0,
+            not_taken: false,
             recheck_if_empty: false,
             filled: HashSet::new(),
             untrusted: vec!["down".into()],
@@ -281,6 +285,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         collapsed,
         read_checkpoint: v.now_checkpoint.map(str::to_owned),
         read_fingerprint,
+        not_taken: !complete || suspect.is_some(),
         recheck_if_empty: inconclusive_empty,
         filled,
         untrusted,

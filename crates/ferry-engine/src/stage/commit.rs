@@ -224,10 +224,10 @@ fn build_commit(
             let pending = pending || v.recheck_if_empty;
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
-                // A suspect read was not taken: its side keeps the checkpoint of the
-                // last read that was, so a collapse can later be told from a lie
-                // (`crate::collapse`).
-                if v.suspect.is_some() {
+                // A partial or suspect read was not taken: its side keeps the
+                // checkpoint of the last read that was, so a collapse can later be
+                // told from a lie (`crate::collapse`).
+                if v.not_taken {
                     ci.inputs.prev_checkpoint.get(side).clone()
                 } else {
                     ci.written.checkpoint.get(side).clone()
