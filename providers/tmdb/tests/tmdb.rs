@@ -169,3 +169,29 @@ async fn a_rating_ferry_cannot_read_makes_the_read_partial_and_keeps_the_rest() 
     let lowest = snap.get(&rating(44, 1).key()).expect("0.5 is kept");
     assert!(matches!(lowest.payload, Payload::Rating { rating, .. } if rating.get() == 1));
 }
+
+#[tokio::test]
+async fn shows_are_written_in_tmdbs_tv_id_space() {
+    let sim = TmdbSim::start().await;
+    let p = build(config(&sim)).unwrap();
+    let cx = Context::default();
+    let show = Entry::watchlist(samples::show(1));
+    let rated = Entry::rating(samples::show(1), Rating::new(6).unwrap(), None);
+    let r = p
+        .add(&cx, Feature::Watchlist, std::slice::from_ref(&show))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    let r = p
+        .add(&cx, Feature::Ratings, std::slice::from_ref(&rated))
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed);
+    assert!(sim.with(|s| s.watchlist.contains(&("tv", 800_001))));
+    assert!(sim.with(|s| s.ratings.contains(&(("tv", 800_001), 6.0))));
+    let snap = p.build_index(&cx, Feature::Ratings).await.unwrap();
+    let got = snap
+        .get(&rated.key())
+        .expect("the show's rating reads back");
+    assert_eq!(got.item.kind, ferry_core::MediaType::Show);
+}
