@@ -348,3 +348,76 @@ async fn two_way_emptied_list_first_read_with_unknown_health_is_never_confirmed(
     )
     .await;
 }
+
+/// User deletion reversed: B's user deletes B's own play of a title both sides hold;
+/// the next run reads A partially while B's health is unknown (B's deletion must be
+/// held). B's evidence is consumed instead (B's baseline no longer has the play), and
+/// the first fault-free run adds A's copy back to B.
+#[tokio::test(start_paused = true)]
+async fn two_way_deletion_on_unknown_side_is_consumed_when_the_other_read_is_partial() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Play(0)),
+            User(B, Play(0)),
+            Run(None, None),
+            User(B, Unplay(0, 91)),
+            Run(Some(Partial(0)), Some(Unknown)),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (the never-confirmed collapse, one-way): A's user deletes the only
+/// play A has; the first run after it reads A partially (B's health unknown). Every
+/// later read of A is empty with the checkpoint that run committed, and the deletion
+/// never reaches B.
+#[tokio::test(start_paused = true)]
+async fn one_way_emptied_list_first_read_partial_is_never_confirmed() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Play(4)),
+            Settle,
+            User(A, Unplay(4, 0)),
+            Run(Some(Partial(0)), Some(Unknown)),
+            Run(None, None),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (held for good): A's rating list is read empty once (a lie; A's
+/// checkpoint did not move, so it is suspect and proves nothing). A's user then really
+/// deletes that only rating. Every later read of A is empty with a moved checkpoint,
+/// yet stays `suspect: empty` (checked over seven runs): the deletion never reaches B.
+#[tokio::test(start_paused = true)]
+async fn one_way_list_emptied_after_an_empty_lie_is_never_confirmed() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Rate(0, 0)),
+            Run(None, None),
+            Run(Some(Empty), None),
+            User(A, Unrate(0)),
+        ],
+    )
+    .await;
+}
+
+/// Removal without a user deletion (mirror): the first read of A is partial (A's
+/// baseline is committed without A's play), the second answers an empty "complete"
+/// list. The empty read is inconclusive (it is read again next run), yet mirror acts on
+/// it in the same run and removes B's copy of the viewing A still holds.
+#[tokio::test(start_paused = true)]
+async fn mirror_acts_on_an_inconclusive_empty_read_of_its_source() {
+    replay(
+        PairMode::Mirror,
+        &[
+            PlayBoth(0, 0),
+            Run(Some(Partial(0)), None),
+            Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}

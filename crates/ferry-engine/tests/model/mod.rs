@@ -36,14 +36,15 @@ struct Harness {
 /// Which empty lies a case may still tell.
 ///
 /// ferry's rule acts on an empty read once a read in a later run shows the same. After a
-/// user change moved a side's checkpoint, two empty lies in a row look exactly like the
-/// user emptying the list: nothing, checkpoints included, tells them apart. So once a
-/// side has lied after a user change, it does not lie again before a fault-free run
-/// (which reads it truthfully). Without a user change in between, repeated lies stay:
-/// the unmoved checkpoint says nothing was deleted.
+/// user change (or a killed run's landed writes) moved a side's checkpoint, two empty
+/// lies in a row look exactly like the user emptying the list: nothing, checkpoints
+/// included, tells them apart. So once a side has lied after such a move, it does not
+/// lie again before a fault-free run (which reads it truthfully). Without a move in
+/// between, repeated lies stay: the unmoved checkpoint says nothing was deleted.
 #[derive(Default)]
 struct Lies {
-    /// Per side: the user changed it since the last fault-free run.
+    /// Per side: its checkpoint moved (a user change, a killed run) since the last
+    /// fault-free run.
     dirty: [bool; 2],
     /// Per side: it lied after such a change.
     lied: [bool; 2],
@@ -160,6 +161,11 @@ impl Harness {
         self.streak = if clean { self.streak + 1 } else { 0 };
         if clean && summary.is_some() {
             self.lies.fault_free_run();
+        }
+        if summary.is_none() {
+            // Writes the killed run landed moved checkpoints it never committed: to the
+            // engine that is a change like a user's.
+            self.lies.dirty = [true, true];
         }
         if self.streak == 2 {
             self.model
