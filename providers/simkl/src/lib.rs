@@ -16,30 +16,26 @@
 
 mod api;
 mod convert;
+mod model;
 pub mod pin;
 mod read;
 mod write;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
-    Health, IndexSemantics, InventoryOps, Item, KvStore, MediaType, Outcome, Payload, ProviderKind,
-    RateLimit, Result, Secret, Snapshot, VerbClass, WriteReport,
+    Health, IndexSemantics, InventoryOps, KvStore, MediaType, ProviderKind, RateLimit, Reader,
+    Result, Secret, Snapshot, VerbClass, WriteReport,
 };
 use ferry_http::{Clock, HttpClient, RetryPolicy};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
-use crate::convert::{PLAN_TO_WATCH, ids_json, show_of};
-use crate::read::{
-    Library, Plays, Source, fetch, is_complete, same_play, snapshot, unlisted_reason,
-};
-use crate::write::{Sent, Wire, conflict, finalize, post_batches, unsupported};
+use crate::convert::PLAN_TO_WATCH;
+use crate::read::{Source, fetch, is_complete, snapshot};
 
 pub use crate::write::BATCH_SIZE;
 
@@ -115,6 +111,15 @@ const TITLES: [MediaType; 2] = [MediaType::Movie, MediaType::Show];
 const PLAYS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
 const FEATURES: [Feature; 3] = [Feature::History, Feature::Watchlist, Feature::Ratings];
 const WATERMARKS: &str = "simkl";
+
+/// Where a delta read of a feature starts: the checkpoint of its last complete read, and
+/// the `removed_from_list` stamp then (a newer one forces a full read).
+#[derive(Debug, Serialize, Deserialize)]
+struct Watermark {
+    at: String,
+    #[serde(default)]
+    removed: Option<String>,
+}
 
 /// The SIMKL provider.
 #[derive(Debug)]
@@ -238,16 +243,18 @@ impl SimklProvider {
             .as_ref()?
             .get(WATERMARKS, &self.watermark_key(feature))
             .ok()??;
-        let v: Value = serde_json::from_str(&raw).ok()?;
-        let at = v.get("at")?.as_str()?.to_owned();
-        let removed = v.get("removed").and_then(Value::as_str).map(str::to_owned);
-        Some((at, removed))
+        let w: Watermark = serde_json::from_str(&raw).ok()?;
+        Some((w.at, w.removed))
     }
 
     fn save_watermark(&self, feature: Feature, at: &str, removed: Option<&str>) {
         if let Some(s) = &self.store {
-            let v = json!({"at": at, "removed": removed});
-            if let Err(e) = s.put(WATERMARKS, &self.watermark_key(feature), &v.to_string()) {
+            let w = Watermark {
+                at: at.to_owned(),
+                removed: removed.map(str::to_owned),
+            };
+            let v = serde_json::to_string(&w).unwrap_or_default();
+            if let Err(e) = s.put(WATERMARKS, &self.watermark_key(feature), &v) {
                 tracing::warn!("simkl: could not store the {feature} watermark: {e}");
             }
         }
@@ -266,7 +273,11 @@ impl SimklProvider {
             && *was_removed == removed
         {
             if at == now_at {
-                snap = Some(Snapshot::unproven_legacy(feature).with_semantics(IndexSemantics::Delta));
+                // Nothing changed since the watermark: the activities, read whole, prove
+                // the delta empty.
+                let proof = Reader::<()>::new("activities").finish_whole();
+                let none = proof.proof().snapshot(feature, Vec::new());
+                snap = Some(none.with_semantics(IndexSemantics::Delta));
             } else if let Some(d) = self.read_delta(cx, feature, at).await? {
                 // The checkpoint moved but nothing shows: the change is one a delta cannot
                 // see (a rating or an episode taken away). Read in full.
@@ -286,691 +297,6 @@ impl SimklProvider {
         }
         Ok(snap)
     }
-
-    async fn library(&self, cx: &Context, op: &str) -> Result<Library> {
-        let lib = Library::new(fetch(&self.api, cx, Source::Library, None).await?);
-        if lib.complete() {
-            Ok(lib)
-        } else {
-            Err(Error::new(
-                ErrorKind::MalformedResponse,
-                format!(
-                    "the SIMKL library could not be read completely ({}); nothing was written",
-                    lib.reason()
-                ),
-            )
-            .with_provider("simkl")
-            .with_operation(op.to_owned()))
-        }
-    }
-
-    /// Where a confirming re-read of an *add* may start: SIMKL's newest activity stamp,
-    /// read just before the write. Everything the write changes is modified after it, so
-    /// a `date_from` read from there shows it, without reading the whole library again.
-    /// `None` (confirm with a full read) when SIMKL has no stamp yet or the read fails.
-    async fn write_mark(&self, cx: &Context) -> Option<String> {
-        match self.api.activities(cx).await {
-            Ok(v) => convert::newest_stamp(&v).map(|t| t.to_rfc3339()),
-            Err(e) => {
-                tracing::debug!(
-                    "simkl: no activity stamp before the write ({e}); confirming with a full read"
-                );
-                None
-            }
-        }
-    }
-
-    /// Re-reads `feature` after a write: changes since `since` (enough to confirm an
-    /// add: what was added was modified after the mark), or in full (`None`; a removal
-    /// needs that: `date_from` never shows what left).
-    async fn reread(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        since: Option<&str>,
-    ) -> std::result::Result<Snapshot, String> {
-        let source = Source::for_feature(feature);
-        fetch(&self.api, cx, source, since)
-            .await
-            .map(|f| snapshot(feature, source, &f))
-            .map_err(|e| format!("the re-read after the write failed: {e}"))
-    }
-
-    /// Re-reads `feature` after an add: the `date_from` delta from `mark` when that shows
-    /// every title SIMKL accepted (`shown(snapshot, entries)`), a full read otherwise —
-    /// so a write the delta does not show (should SIMKL filter `date_from` on a back-dated
-    /// watch or rating rather than on the change) is still confirmed when it landed.
-    async fn reread_after_add(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        mark: Option<&str>,
-        sent: &Sent,
-        shown: impl Fn(&Snapshot, &[usize]) -> bool,
-    ) -> std::result::Result<Snapshot, String> {
-        if let Some(since) = mark {
-            let expected: Vec<usize> = sent
-                .accepted
-                .iter()
-                .copied()
-                .filter(|i| !sent.not_found.contains(i))
-                .collect();
-            match self.reread(cx, feature, Some(since)).await {
-                Ok(delta) if shown(&delta, &expected) => return Ok(delta),
-                Ok(_) => tracing::debug!(
-                    "simkl: the {feature} delta since {since} does not show every write; reading in full"
-                ),
-                Err(e) => tracing::debug!("simkl: {e}; reading in full"),
-            }
-        }
-        self.reread(cx, feature, None).await
-    }
-
-    fn emit_write(&self, cx: &Context, feature: Feature, op: &str, r: &WriteReport) {
-        cx.emitter.emit(
-            "simkl:write",
-            json!({
-                "instance": self.instance, "feature": feature, "op": op,
-                "confirmed": r.confirmed(), "unchanged": r.unchanged(),
-                "unresolved": r.unresolved(), "failed": r.failed(),
-            }),
-        );
-    }
-
-    // -- watchlist ------------------------------------------------------------------------
-
-    async fn watchlist_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let op = "POST /sync/add-to-list";
-        let lib = self.library(cx, op).await?;
-        let mut decided = vec![None; entries.len()];
-        let mut wires = Vec::new();
-        let mut queued: HashMap<String, usize> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if !matches!(e.payload, Payload::Watchlist { .. }) || !TITLES.contains(&e.item.kind) {
-                decided[i] = unsupported(format!(
-                    "SIMKL's watchlist holds movies and shows, not this {}",
-                    e.item.kind
-                ));
-                continue;
-            }
-            let Some(ids) = ids_json(&e.item.ids) else {
-                decided[i] = unsupported("no id SIMKL can resolve");
-                continue;
-            };
-            match lib.find(&e.item) {
-                Some(r) if r.status.as_deref() == Some(PLAN_TO_WATCH) => {
-                    decided[i] = Some(Outcome::AlreadyPresent);
-                }
-                Some(r) => {
-                    decided[i] = conflict(format!(
-                        "on SIMKL's `{}` list; adding it to Plan to Watch would move it off that list",
-                        r.status.as_deref().unwrap_or("unknown")
-                    ));
-                }
-                None => match queued.get(&e.item.key()) {
-                    Some(_) => decided[i] = Some(Outcome::AlreadyPresent),
-                    None => {
-                        queued.insert(e.item.key(), i);
-                        wires.push(Wire {
-                            group: group_of(&e.item),
-                            body: json!({"ids": ids, "to": PLAN_TO_WATCH}),
-                            ids: e.item.ids.clone(),
-                            idxs: vec![i],
-                        });
-                    }
-                },
-            }
-        }
-        let mark = if wires.is_empty() {
-            None
-        } else {
-            self.write_mark(cx).await
-        };
-        let sent = post_batches(&self.api, cx, op, "/sync/add-to-list", wires).await?;
-        let report = if sent.any_sent() {
-            let after = self
-                .reread_after_add(
-                    cx,
-                    Feature::Watchlist,
-                    mark.as_deref(),
-                    &sent,
-                    |snap, is| {
-                        let listed = listed_in(entries, snap);
-                        is.iter().all(|i| listed(*i))
-                    },
-                )
-                .await;
-            match &after {
-                Ok(snap) => {
-                    let confirm = listed_in(entries, snap);
-                    finalize(entries, decided, sent, Some(&confirm), None)
-                }
-                Err(msg) => finalize(entries, decided, sent, None, Some(msg.clone())),
-            }
-        } else {
-            finalize(entries, decided, sent, None, None)
-        };
-        Ok(report)
-    }
-
-    async fn watchlist_remove(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let op = "POST /sync/history/remove";
-        let lib = self.library(cx, op).await?;
-        let mut decided = vec![None; entries.len()];
-        let mut wires = Vec::new();
-        let mut queued: HashMap<String, usize> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if !matches!(e.payload, Payload::Watchlist { .. }) || !TITLES.contains(&e.item.kind) {
-                decided[i] = unsupported(format!(
-                    "SIMKL's watchlist holds movies and shows, not this {}",
-                    e.item.kind
-                ));
-                continue;
-            }
-            let row = match lib.find(&e.item) {
-                Some(r) if r.status.as_deref() == Some(PLAN_TO_WATCH) => r,
-                // Not in the library, or in another bucket: not on the watchlist.
-                _ => {
-                    decided[i] = Some(Outcome::AlreadyAbsent);
-                    continue;
-                }
-            };
-            if row.rating.is_some() {
-                decided[i] = conflict(
-                    "SIMKL takes a title off Plan to Watch only by removing it from the whole library, which would delete its rating",
-                );
-                continue;
-            }
-            if row.last_watched_at.is_some() || !row.episodes.is_empty() || row.episodes_missing() {
-                decided[i] = conflict(
-                    "SIMKL takes a title off Plan to Watch only by removing it from the whole library, which would delete its watch history",
-                );
-                continue;
-            }
-            let key = row.item.key();
-            if queued.contains_key(&key) {
-                decided[i] = Some(Outcome::AlreadyAbsent);
-                continue;
-            }
-            let Some(ids) = ids_json(&row.item.ids) else {
-                decided[i] = unsupported("no id SIMKL can resolve");
-                continue;
-            };
-            queued.insert(key, i);
-            wires.push(Wire {
-                group: group_of(&row.item),
-                body: json!({"ids": ids}),
-                ids: row.item.ids.clone(),
-                idxs: vec![i],
-            });
-        }
-        let sent = post_batches(&self.api, cx, op, "/sync/history/remove", wires).await?;
-        let report = if sent.any_sent() {
-            match self.reread(cx, Feature::Watchlist, None).await {
-                Ok(snap) if is_complete(&snap) => {
-                    let idx = index_of(&snap);
-                    let confirm =
-                        |i: usize| idx.find(&entries[i].item.key(), &entries[i].item).is_none();
-                    finalize(entries, decided, sent, Some(&confirm), None)
-                }
-                Ok(snap) => finalize(entries, decided, sent, None, Some(partial_reread(&snap))),
-                Err(msg) => finalize(entries, decided, sent, None, Some(msg)),
-            }
-        } else {
-            finalize(entries, decided, sent, None, None)
-        };
-        Ok(report)
-    }
-
-    // -- ratings --------------------------------------------------------------------------
-
-    async fn ratings_write(
-        &self,
-        cx: &Context,
-        entries: &[Entry],
-        add: bool,
-    ) -> Result<WriteReport> {
-        let (op, path) = if add {
-            ("POST /sync/ratings", "/sync/ratings")
-        } else {
-            ("POST /sync/ratings/remove", "/sync/ratings/remove")
-        };
-        let before = self.read_full(cx, Feature::Ratings).await?;
-        let before_complete = is_complete(&before);
-        let idx = index_of(&before);
-        let mut decided = vec![None; entries.len()];
-        let mut wires = Vec::new();
-        let mut queued: HashMap<String, usize> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            let rating = match e.payload {
-                Payload::Rating { rating, .. } if TITLES.contains(&e.item.kind) => rating,
-                _ => {
-                    decided[i] = unsupported(format!(
-                        "SIMKL rates movies and shows, not this {}",
-                        e.item.kind
-                    ));
-                    continue;
-                }
-            };
-            let Some(ids) = ids_json(&e.item.ids) else {
-                decided[i] = unsupported("no id SIMKL can resolve");
-                continue;
-            };
-            let current = idx
-                .find(&e.item.key(), &e.item)
-                .and_then(|k| before.get(k))
-                .and_then(|x| match x.payload {
-                    Payload::Rating { rating, .. } => Some(rating),
-                    _ => None,
-                });
-            if add && current == Some(rating) {
-                decided[i] = Some(Outcome::AlreadyPresent);
-                continue;
-            }
-            if !add && current.is_none() && before_complete {
-                decided[i] = Some(Outcome::AlreadyAbsent);
-                continue;
-            }
-            if queued.contains_key(&e.item.key()) {
-                decided[i] = Some(if add {
-                    Outcome::AlreadyPresent
-                } else {
-                    Outcome::AlreadyAbsent
-                });
-                continue;
-            }
-            queued.insert(e.item.key(), i);
-            let mut body = json!({"ids": ids});
-            if add {
-                body["rating"] = json!(rating.get());
-                if let Payload::Rating {
-                    rated_at: Some(t), ..
-                } = e.payload
-                {
-                    body["rated_at"] = json!(t.to_rfc3339());
-                }
-            }
-            wires.push(Wire {
-                group: group_of(&e.item),
-                body,
-                ids: e.item.ids.clone(),
-                idxs: vec![i],
-            });
-        }
-        let mark = if add && !wires.is_empty() {
-            self.write_mark(cx).await
-        } else {
-            None
-        };
-        let sent = post_batches(&self.api, cx, op, path, wires).await?;
-        if !sent.any_sent() {
-            return Ok(finalize(entries, decided, sent, None, None));
-        }
-        let after = if add {
-            self.reread_after_add(cx, Feature::Ratings, mark.as_deref(), &sent, |snap, is| {
-                let rated = rated_as(entries, snap, true);
-                is.iter().all(|i| rated(*i))
-            })
-            .await
-        } else {
-            self.reread(cx, Feature::Ratings, None).await
-        };
-        let report = match after {
-            Ok(snap) if add || is_complete(&snap) => {
-                let confirm = rated_as(entries, &snap, add);
-                finalize(entries, decided, sent, Some(&confirm), None)
-            }
-            Ok(snap) => finalize(entries, decided, sent, None, Some(partial_reread(&snap))),
-            Err(msg) => finalize(entries, decided, sent, None, Some(msg)),
-        };
-        Ok(report)
-    }
-
-    // -- history --------------------------------------------------------------------------
-
-    async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let op = "POST /sync/history";
-        let lib = self.library(cx, op).await?;
-        let mut decided = vec![None; entries.len()];
-        let mut movies: Vec<Wire> = Vec::new();
-        let mut shows = ShowGroups::default();
-        // Plays queued in this call: title or episode key → time.
-        let mut queued: HashMap<String, ferry_core::Timestamp> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            let Payload::Watch { watched_at } = e.payload else {
-                decided[i] = unsupported("not a play");
-                continue;
-            };
-            if !PLAYS.contains(&e.item.kind) {
-                decided[i] = unsupported(format!(
-                    "SIMKL history holds movie and episode plays, not a {}",
-                    e.item.kind
-                ));
-                continue;
-            }
-            let key = e.item.key();
-            if let Some(t) = queued.get(&key) {
-                decided[i] = if same_play(*t, watched_at) {
-                    Some(Outcome::AlreadyPresent)
-                } else {
-                    unsupported(
-                        "SIMKL keeps one watch per title without rewatches; another play of it is in this batch",
-                    )
-                };
-                continue;
-            }
-            if e.item.kind == MediaType::Movie {
-                let Some(ids) = ids_json(&e.item.ids) else {
-                    decided[i] = unsupported("no id SIMKL can resolve");
-                    continue;
-                };
-                if let Some(t) = lib.find(&e.item).and_then(|r| r.last_watched_at) {
-                    decided[i] = if same_play(t, watched_at) {
-                        Some(Outcome::AlreadyPresent)
-                    } else {
-                        unsupported(format!(
-                            "SIMKL keeps one watch per movie without rewatches; it already holds one at {t}"
-                        ))
-                    };
-                    continue;
-                }
-                queued.insert(key, watched_at);
-                movies.push(Wire {
-                    group: "movies",
-                    body: json!({"ids": ids, "watched_at": watched_at.to_rfc3339()}),
-                    ids: e.item.ids.clone(),
-                    idxs: vec![i],
-                });
-                continue;
-            }
-            // An episode: SIMKL files it under its show.
-            let (Some(s), Some(n)) = (e.item.season, e.item.episode) else {
-                decided[i] = unsupported("an episode without season and number");
-                continue;
-            };
-            let show = show_of(&e.item);
-            let row = lib.find(&show);
-            let show_ids = row.map_or(&show.ids, |r| &r.item.ids);
-            let Some(ids) = ids_json(show_ids) else {
-                decided[i] = unsupported("no show id SIMKL can resolve");
-                continue;
-            };
-            if let Some(r) = row.filter(|r| r.episodes_missing()) {
-                // SIMKL says the show has watched episodes but did not list them: this one
-                // may be among them, and re-sending it could move its date.
-                decided[i] = Some(Outcome::unmatched(
-                    &[unlisted_reason(1, r)],
-                    true,
-                    "not in SIMKL's library",
-                ));
-                continue;
-            }
-            if let Some((_, _, at)) =
-                row.and_then(|r| r.episodes.iter().find(|(rs, re, _)| *rs == s && *re == n))
-            {
-                decided[i] = match at {
-                    Some(t) if same_play(*t, watched_at) => Some(Outcome::AlreadyPresent),
-                    Some(t) => unsupported(format!(
-                        "SIMKL keeps one watch per episode without rewatches; it already holds one at {t}"
-                    )),
-                    None => {
-                        unsupported("SIMKL already has this episode as watched, without a date")
-                    }
-                };
-                continue;
-            }
-            queued.insert(key, watched_at);
-            let show_wire = Wire {
-                group: "shows",
-                body: json!({"ids": ids}),
-                ids: show_ids.clone(),
-                idxs: Vec::new(),
-            };
-            shows.push(
-                show.key(),
-                show_wire,
-                i,
-                (s, n, Some(watched_at.to_rfc3339())),
-            );
-        }
-        let mut wires = movies;
-        wires.extend(shows.into_wires());
-        let mark = if wires.is_empty() {
-            None
-        } else {
-            self.write_mark(cx).await
-        };
-        let sent = post_batches(&self.api, cx, op, "/sync/history", wires).await?;
-        if !sent.any_sent() {
-            return Ok(finalize(entries, decided, sent, None, None));
-        }
-        let after = self
-            .reread_after_add(cx, Feature::History, mark.as_deref(), &sent, |snap, is| {
-                let played = played_in(entries, snap);
-                is.iter().all(|i| played(*i))
-            })
-            .await;
-        let report = match after {
-            Ok(snap) => {
-                let confirm = played_in(entries, &snap);
-                finalize(entries, decided, sent, Some(&confirm), None)
-            }
-            Err(msg) => finalize(entries, decided, sent, None, Some(msg)),
-        };
-        Ok(report)
-    }
-
-    async fn history_remove(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
-        let op = "POST /sync/history/remove";
-        let lib = self.library(cx, op).await?;
-        let mut decided = vec![None; entries.len()];
-        let mut movies: Vec<Wire> = Vec::new();
-        let mut shows = ShowGroups::default();
-        let mut queued: HashMap<String, usize> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            let Payload::Watch { watched_at } = e.payload else {
-                decided[i] = unsupported("not a play");
-                continue;
-            };
-            if !PLAYS.contains(&e.item.kind) {
-                decided[i] = unsupported(format!(
-                    "SIMKL history holds movie and episode plays, not a {}",
-                    e.item.kind
-                ));
-                continue;
-            }
-            let key = e.item.key();
-            if queued.contains_key(&key) {
-                decided[i] = Some(Outcome::AlreadyAbsent);
-                continue;
-            }
-            if e.item.kind == MediaType::Movie {
-                let row = match lib.find(&e.item) {
-                    Some(r) if r.last_watched_at.is_some_and(|t| same_play(t, watched_at)) => r,
-                    _ => {
-                        decided[i] = Some(Outcome::AlreadyAbsent);
-                        continue;
-                    }
-                };
-                if row.rating.is_some() {
-                    decided[i] = conflict(
-                        "SIMKL removes a movie's watch by removing the movie from the library, which would delete its rating",
-                    );
-                    continue;
-                }
-                let Some(ids) = ids_json(&row.item.ids) else {
-                    decided[i] = unsupported("no id SIMKL can resolve");
-                    continue;
-                };
-                queued.insert(key, i);
-                movies.push(Wire {
-                    group: "movies",
-                    body: json!({"ids": ids}),
-                    ids: row.item.ids.clone(),
-                    idxs: vec![i],
-                });
-                continue;
-            }
-            let (Some(s), Some(n)) = (e.item.season, e.item.episode) else {
-                decided[i] = unsupported("an episode without season and number");
-                continue;
-            };
-            let show = show_of(&e.item);
-            let found = lib.find(&show);
-            if let Some(r) = found.filter(|r| r.episodes_missing()) {
-                decided[i] = Some(Outcome::unmatched(
-                    &[unlisted_reason(1, r)],
-                    false,
-                    "not in SIMKL's library",
-                ));
-                continue;
-            }
-            let Some(row) = found.filter(|r| {
-                r.episodes.iter().any(|(rs, re, at)| {
-                    *rs == s && *re == n && at.is_some_and(|t| same_play(t, watched_at))
-                })
-            }) else {
-                decided[i] = Some(Outcome::AlreadyAbsent);
-                continue;
-            };
-            let Some(ids) = ids_json(&row.item.ids) else {
-                decided[i] = unsupported("no show id SIMKL can resolve");
-                continue;
-            };
-            queued.insert(key, i);
-            let show_wire = Wire {
-                group: "shows",
-                body: json!({"ids": ids}),
-                ids: row.item.ids.clone(),
-                idxs: Vec::new(),
-            };
-            // Always with explicit episodes: a bare show would leave the library entirely.
-            shows.push(row.item.key(), show_wire, i, (s, n, None));
-        }
-        let mut wires = movies;
-        wires.extend(shows.into_wires());
-        let sent = post_batches(&self.api, cx, op, "/sync/history/remove", wires).await?;
-        if !sent.any_sent() {
-            return Ok(finalize(entries, decided, sent, None, None));
-        }
-        // Confirmed only for plays a complete, full re-read no longer shows.
-        let report = match self.reread(cx, Feature::History, None).await {
-            Ok(snap) if is_complete(&snap) => {
-                let plays = Plays::new(&snap);
-                let confirm = |i: usize| match entries[i].payload {
-                    Payload::Watch { watched_at } => !plays.has(&entries[i].item, watched_at),
-                    _ => false,
-                };
-                finalize(entries, decided, sent, Some(&confirm), None)
-            }
-            Ok(snap) => finalize(entries, decided, sent, None, Some(partial_reread(&snap))),
-            Err(msg) => finalize(entries, decided, sent, None, Some(msg)),
-        };
-        Ok(report)
-    }
-}
-
-/// Episodes grouped under their show: one show object per show in a write.
-#[derive(Debug, Default)]
-struct ShowGroups(Vec<(String, Wire, Vec<EpisodeMark>)>);
-
-/// `(season, episode, watched_at)` of one episode in a write.
-type EpisodeMark = (u32, u32, Option<String>);
-
-impl ShowGroups {
-    fn push(&mut self, key: String, show: Wire, idx: usize, mark: EpisodeMark) {
-        let pos = match self.0.iter().position(|(k, _, _)| *k == key) {
-            Some(p) => p,
-            None => {
-                self.0.push((key, show, Vec::new()));
-                self.0.len() - 1
-            }
-        };
-        self.0[pos].1.idxs.push(idx);
-        self.0[pos].2.push(mark);
-    }
-
-    /// The show objects, each with explicit seasons and episodes.
-    fn into_wires(self) -> impl Iterator<Item = Wire> {
-        self.0.into_iter().map(|(_, mut w, eps)| {
-            w.body["seasons"] = seasons_json(eps.iter().map(|(s, n, at)| (*s, *n, at.as_deref())));
-            w
-        })
-    }
-}
-
-fn group_of(item: &Item) -> &'static str {
-    if item.kind == MediaType::Movie {
-        "movies"
-    } else {
-        "shows"
-    }
-}
-
-/// Whether entry `i`'s title is in `snap` (a watchlist read).
-fn listed_in<'a>(entries: &'a [Entry], snap: &Snapshot) -> impl Fn(usize) -> bool + 'a {
-    let idx = index_of(snap);
-    move |i| idx.find(&entries[i].item.key(), &entries[i].item).is_some()
-}
-
-/// Whether `snap` (a ratings read) shows entry `i` written: rated as asked (`add`), or
-/// unrated (a removal).
-fn rated_as<'a>(
-    entries: &'a [Entry],
-    snap: &'a Snapshot,
-    add: bool,
-) -> impl Fn(usize) -> bool + 'a {
-    let idx = index_of(snap);
-    move |i| {
-        let e = &entries[i];
-        let now = idx.find(&e.item.key(), &e.item).and_then(|k| snap.get(k));
-        match (&e.payload, now.map(|x| &x.payload)) {
-            (Payload::Rating { rating, .. }, Some(Payload::Rating { rating: r, .. })) => {
-                add && rating == r
-            }
-            (_, None) => !add,
-            _ => false,
-        }
-    }
-}
-
-/// Whether `snap` (a history read) holds entry `i`'s play.
-fn played_in<'a>(entries: &'a [Entry], snap: &Snapshot) -> impl Fn(usize) -> bool + 'a {
-    let plays = Plays::new(snap);
-    move |i| match entries[i].payload {
-        Payload::Watch { watched_at } => plays.has(&entries[i].item, watched_at),
-        _ => false,
-    }
-}
-
-fn index_of(snap: &Snapshot) -> ferry_core::identity::AliasIndex {
-    ferry_core::identity::AliasIndex::build(snap.iter().map(|(k, e)| (k, &e.item)))
-}
-
-fn partial_reread(snap: &Snapshot) -> String {
-    match snap.completeness() {
-        ferry_core::Completeness::Partial { reason } => {
-            format!("the re-read after the write was incomplete ({reason})")
-        }
-        ferry_core::Completeness::Complete => "the re-read was complete".into(),
-    }
-}
-
-/// `[{number, episodes: [{number, watched_at?}]}]`, seasons in order.
-fn seasons_json<'a>(eps: impl Iterator<Item = (u32, u32, Option<&'a str>)>) -> Value {
-    let mut by: std::collections::BTreeMap<u32, Vec<Value>> = Default::default();
-    for (s, n, at) in eps {
-        let mut e = json!({"number": n});
-        if let Some(at) = at {
-            e["watched_at"] = json!(at);
-        }
-        by.entry(s).or_default().push(e);
-    }
-    Value::Array(
-        by.into_iter()
-            .map(|(s, eps)| json!({"number": s, "episodes": eps}))
-            .collect(),
-    )
 }
 
 impl ProviderKind for SimklProvider {
@@ -1022,20 +348,14 @@ impl InventoryOps for SimklProvider {
 
     /// One `GET /sync/activities`, bypassing the breaker (SIMKL's cheapest call).
     async fn health(&self, cx: &Context) -> Health {
-        if let Some(h) = self.api.http.breaker_health() {
-            return h;
-        }
-        let started = Instant::now();
-        let op = "GET /sync/activities";
-        let result = self.api.get(op, "/sync/activities").probe().send(cx).await;
-        let mut h = match result.and_then(|r| api::decode(&r, op)) {
-            Ok(v) if v.is_object() => Health::ok().with_features(&Self::capabilities(), true),
-            Ok(_) => Health::down("SIMKL's activities answer is not an object"),
-            Err(e) => Health::from_error(&e),
+        let probe = async {
+            let resp = (self.api.get("GET /sync/activities", "/sync/activities"))
+                .probe()
+                .send(cx)
+                .await?;
+            ferry_http::page::envelope::<model::ActivitiesRow>(&resp).map(|_| ())
         };
-        h.latency_ms = Some(started.elapsed().as_millis() as u64);
-        h.rate = self.api.http.rate_info();
-        h
+        ferry_http::service_health(&self.api.http, &Self::capabilities(), probe).await
     }
 
     async fn build_index(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
@@ -1051,32 +371,23 @@ impl InventoryOps for SimklProvider {
         if entries.is_empty() {
             return Ok(WriteReport::new());
         }
-        let r = match feature {
-            Feature::Watchlist => self.watchlist_add(cx, entries).await?,
-            Feature::Ratings => self.ratings_write(cx, entries, true).await?,
-            _ => self.history_add(cx, entries).await?,
-        };
-        self.emit_write(cx, feature, "add", &r);
-        Ok(r)
+        match feature {
+            Feature::Watchlist => self.watchlist_add(cx, entries).await,
+            Feature::Ratings => self.ratings_write(cx, entries, true).await,
+            _ => self.history_add(cx, entries).await,
+        }
     }
 
-    async fn remove(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        entries: &[Entry],
-    ) -> Result<WriteReport> {
-        self.check(cx, feature)?;
+    async fn remove(&self, cx: &Context, f: Feature, entries: &[Entry]) -> Result<WriteReport> {
+        self.check(cx, f)?;
         if entries.is_empty() {
             return Ok(WriteReport::new());
         }
-        let r = match feature {
-            Feature::Watchlist => self.watchlist_remove(cx, entries).await?,
-            Feature::Ratings => self.ratings_write(cx, entries, false).await?,
-            _ => self.history_remove(cx, entries).await?,
-        };
-        self.emit_write(cx, feature, "remove", &r);
-        Ok(r)
+        match f {
+            Feature::Watchlist => self.watchlist_remove(cx, entries).await,
+            Feature::Ratings => self.ratings_write(cx, entries, false).await,
+            _ => self.history_remove(cx, entries).await,
+        }
     }
 
     async fn activities(&self, cx: &Context) -> Result<Activities> {

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use ferry_core::identity::{AliasIndex, split_event_key};
 use ferry_core::{
-    Completeness, Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, Payload, Result, Snapshot,
-    Timestamp,
+    Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, Payload, Proof, Reader, Result,
+    Snapshot, Timestamp,
 };
 
 use crate::api::Api;
-use crate::convert::{Bucket, PLAN_TO_WATCH, Row, parse_row};
+use crate::convert::{Bucket, PLAN_TO_WATCH, Row, decode_row};
 
 /// Every rating value, so `/sync/ratings/{type}/{ratings}` returns every rated title.
 const ALL_RATINGS: &str = "1,2,3,4,5,6,7,8,9,10";
@@ -26,6 +26,15 @@ pub(crate) enum Source {
 }
 
 impl Source {
+    /// Names the read in reasons and events.
+    fn what(self) -> &'static str {
+        match self {
+            Source::PlanToWatch => "plantowatch",
+            Source::Library => "library",
+            Source::Ratings => "ratings",
+        }
+    }
+
     pub(crate) fn for_feature(f: Feature) -> Source {
         match f {
             Feature::Watchlist => Source::PlanToWatch,
@@ -35,20 +44,21 @@ impl Source {
     }
 }
 
-/// Rows of one read, with the problems that make it partial.
-#[derive(Debug, Default)]
+/// Rows of one read, and how complete it is: each catalog's document read whole, every
+/// row decoded.
+#[derive(Debug)]
 pub(crate) struct Fetched {
     pub(crate) rows: Vec<Row>,
-    pub(crate) problems: Vec<String>,
+    pub(crate) proof: Proof,
 }
 
 impl Fetched {
     pub(crate) fn complete(&self) -> bool {
-        self.problems.is_empty()
+        self.proof.is_complete()
     }
 
     fn reason(&self) -> String {
-        self.problems.join("; ")
+        self.proof.reason().unwrap_or_default()
     }
 }
 
@@ -59,8 +69,8 @@ pub(crate) async fn fetch(
     source: Source,
     date_from: Option<&str>,
 ) -> Result<Fetched> {
-    let mut out = Fetched::default();
-    let mut unreadable: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut proof: Option<Proof> = None;
     for b in Bucket::ALL {
         cx.check_cancelled()?;
         let t = b.as_str();
@@ -95,34 +105,32 @@ pub(crate) async fn fetch(
         if let Some(d) = date_from {
             query.push(("date_from", d.to_owned()));
         }
-        for row in api.rows(cx, &op, &path, &query, b).await? {
-            match parse_row(b, &row) {
-                Ok(r) => out.rows.push(r),
-                Err(msg) => unreadable.push(msg),
-            }
-        }
+        let mut reader = Reader::new(format!("{} {t}", source.what()));
+        reader.rows(api.rows(cx, &op, &path, &query, b).await?, &mut |v| {
+            decode_row(b, v)
+        });
+        let (got, p) = reader.finish_whole().into_parts();
+        rows.extend(got);
+        proof = Some(match proof {
+            Some(all) => all.and(&p),
+            None => p,
+        });
     }
-    if !unreadable.is_empty() {
-        out.problems.push(format!(
-            "{} rows could not be read (first: {})",
-            unreadable.len(),
-            unreadable[0]
-        ));
-    }
-    Ok(out)
+    let proof = proof.unwrap_or_else(|| Reader::<()>::new("library").finish_whole().into_parts().1);
+    Ok(Fetched { rows, proof })
 }
 
 /// The snapshot of `feature` a read yields.
 pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> Snapshot {
-    let mut snap = Snapshot::unproven_legacy(feature);
-    let mut problems = fetched.problems.clone();
+    let mut entries = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let mut unrated = 0usize;
     let mut unlisted: Vec<&Row> = Vec::new();
     for r in &fetched.rows {
         match feature {
             Feature::Watchlist => {
                 if r.status.as_deref().is_none_or(|s| s == PLAN_TO_WATCH) {
-                    snap.insert(Entry::new(
+                    entries.push(Entry::new(
                         r.item.clone(),
                         Payload::Watchlist {
                             listed_at: r.added_at,
@@ -131,7 +139,7 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
                 }
             }
             Feature::Ratings => match r.rating {
-                Some(rating) => snap.insert(Entry::rating(r.item.clone(), rating, r.rated_at)),
+                Some(rating) => entries.push(Entry::rating(r.item.clone(), rating, r.rated_at)),
                 // The ratings read only returns rated titles; a row without a rating there
                 // is a row we did not understand.
                 None if source == Source::Ratings => unrated += 1,
@@ -142,14 +150,14 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
                     // A movie filed as completed without a date (a rating files it so) has
                     // no play ferry can key; it is not a deletion either.
                     if let Some(t) = r.last_watched_at {
-                        snap.insert(Entry::watch(r.item.clone(), t));
+                        entries.push(Entry::watch(r.item.clone(), t));
                     }
                 } else {
                     if r.episodes_missing() {
                         unlisted.push(r);
                     }
                     for (ep, t) in r.episode_plays() {
-                        snap.insert(Entry::watch(ep, t));
+                        entries.push(Entry::watch(ep, t));
                     }
                 }
             }
@@ -163,10 +171,11 @@ pub(crate) fn snapshot(feature: Feature, source: Source, fetched: &Fetched) -> S
             "{unrated} rows of the ratings read carry no rating"
         ));
     }
-    if !problems.is_empty() {
-        snap.mark_partial(problems.join("; "));
+    let mut proof = fetched.proof.clone();
+    for p in problems {
+        proof.mark_partial(p);
     }
-    snap
+    proof.snapshot(feature, entries)
 }
 
 /// Why a read is partial when `n` show rows (the first being `first`) say episodes were
@@ -180,7 +189,7 @@ pub(crate) fn unlisted_reason(n: usize, first: &Row) -> String {
 
 /// Whether a snapshot read from `fetched` is complete.
 pub(crate) fn is_complete(s: &Snapshot) -> bool {
-    matches!(s.completeness(), Completeness::Complete)
+    s.is_complete()
 }
 
 /// The library: every row, findable by any of its ids.
@@ -266,13 +275,10 @@ mod tests {
     use serde_json::json;
 
     fn history_of(rows: &[serde_json::Value]) -> Snapshot {
-        let fetched = Fetched {
-            rows: rows
-                .iter()
-                .map(|r| parse_row(Bucket::Shows, r).unwrap())
-                .collect(),
-            problems: Vec::new(),
-        };
+        let mut reader = Reader::new("library");
+        reader.rows(rows.to_vec(), &mut |v| decode_row(Bucket::Shows, v));
+        let (rows, proof) = reader.finish_whole().into_parts();
+        let fetched = Fetched { rows, proof };
         snapshot(Feature::History, Source::Library, &fetched)
     }
 
@@ -286,7 +292,7 @@ mod tests {
         let snap = history_of(&[listed.clone(), unlisted]);
         assert_eq!(snap.len(), 1);
         match snap.completeness() {
-            Completeness::Partial { reason } => {
+            ferry_core::Completeness::Partial { reason } => {
                 assert!(reason.contains("Finished"), "{reason}")
             }
             c => panic!("{c:?}"),
