@@ -10,7 +10,8 @@
 //! - **Pagination**: `page`/`limit` with `X-Pagination-Page`, `-Limit`, `-Page-Count` and
 //!   `-Item-Count`. `limit` is clamped to 250 (the header says what was applied); without
 //!   `limit`, list endpoints serve 100 rows (Trakt's 2026 forced pagination) and history
-//!   10 (the documented default).
+//!   10 (the documented default). `GET /users/me/lists` is documented without
+//!   pagination: it answers every list, without `X-Pagination-*` headers.
 //! - **Sync**: `/sync/watchlist[/{type}]` (GET, POST, `/remove`), `/sync/ratings[/{type}]`,
 //!   `/sync/history[/{type}[/{id}]]` with `start_at`/`end_at` (POST with `watched_at`,
 //!   `/remove` by history ids or by title), `/sync/playback[/{type}]` and
@@ -43,7 +44,10 @@
 //!
 //! Titles are the [`crate::samples`] (movies, shows with 5 seasons of 24 episodes), so ids
 //! line up with the other simulators; unknown ids are `not_found`. Faults are scheduled
-//! with [`FaultRule`]s (status codes, 429s, broken JSON, truncated pages) plus latency.
+//! with [`FaultRule`]s through the shared knobs ([`FaultControl`]): whole answers
+//! (statuses, 429s, expired tokens, empty, HTML or cut-off bodies) and list pages
+//! (truncated, empty, an undecodable row, and a missing or invalid total, which damages
+//! both `X-Pagination-Page-Count` and `-Item-Count`), plus latency.
 
 mod catalog;
 mod state;
