@@ -92,8 +92,10 @@ pub(crate) fn confirmed(
     earlier && same && story
 }
 
-/// Records a sighting (an earlier one is kept) or clears the marker (`None`: the read
-/// did not collapse).
+/// Records a sighting or clears the marker (`None`: the read did not collapse). An
+/// earlier sighting of the same read at the same checkpoint is kept (it is what a later
+/// run confirms); any other is replaced, so a lie seen once never blocks a real
+/// emptying seen later.
 pub(crate) fn record(
     state: &StateStore,
     pair: &str,
@@ -104,7 +106,8 @@ pub(crate) fn record(
     let k = key(pair, instance, feature);
     match sighting {
         Some(s) => {
-            if load(state, &k).is_none() {
+            let same = load(state, &k).is_some_and(|e| e.read == s.read && e.at == s.at);
+            if !same {
                 let v = serde_json::to_string(&s).unwrap_or_default();
                 state.put(NAMESPACE, &k, &v)?;
             }

@@ -176,6 +176,9 @@ pub struct VerdictInput<'a> {
     /// The previous baseline was committed `pending` (built from a read that could not
     /// be fully judged): its agreement with an empty read proves nothing.
     pub prev_pending: bool,
+    /// The read as the provider answered it, when the journal added to it (else the
+    /// snapshot itself): what the collapse and empty-read rules judge.
+    pub raw_read: Option<&'a Snapshot>,
     /// Two-way: the other side is down, so observed deletions are off for both.
     pub other_down: bool,
     /// A trusted read in an earlier run already saw this side collapse (see
@@ -216,8 +219,9 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     if delta {
         untrusted.push("delta".into());
     }
+    let raw = v.raw_read.unwrap_or(&snap);
     let suspect = if complete && !delta {
-        collapse_guard(v.baseline, &snap, v.collapse_confirmed)
+        collapse_guard(v.baseline, raw, v.collapse_confirmed)
             .or_else(|| drop_guard(v.baseline, &snap, v.prev_checkpoint, v.now_checkpoint, g))
     } else {
         None
@@ -245,16 +249,20 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     }
     // A recovering side's read counts as a sighting: it is whole, only acting on it
     // waits for a normal run.
-    let collapsed =
-        (complete && !delta && is_collapse(v.baseline, &snap)).then(|| v.gate.healthy());
-    let read_fingerprint = crate::collapse::fingerprint(&snap);
+    let collapsed = (complete && !delta && is_collapse(v.baseline, raw)).then(|| v.gate.healthy());
+    let read_fingerprint = crate::collapse::fingerprint(raw);
     // An empty read of a list that was empty or never read, whose checkpoint moved: not
     // conclusive (a lie looks the same): see `recheck_if_empty`.
     let inconclusive_empty = complete
         && !delta
-        && snap.is_empty()
+        && raw.is_empty()
         && v.baseline.is_none_or(|b| b.is_empty())
         && (v.baseline.is_none() || v.prev_pending || v.prev_checkpoint != v.now_checkpoint);
+    if inconclusive_empty {
+        // Nothing it lacks is a deletion before a second read agrees (mirror would
+        // otherwise empty the other side on one lie).
+        untrusted.push("inconclusive empty read".into());
+    }
     let unsure_read = !complete || delta || suspect.is_some();
     // A delta read's baseline entries are the side's known inventory; a partial or
     // suspect read's are only what it held before.
@@ -417,6 +425,7 @@ mod tests {
                 baseline: Some(&base),
                 prev_checkpoint: None,
                 prev_pending: false,
+                raw_read: None,
                 now_checkpoint: None,
                 other_down: false,
                 collapse_confirmed: false,

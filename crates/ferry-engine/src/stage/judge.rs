@@ -44,7 +44,7 @@ pub(super) fn judge(
                 fx.feature,
                 rc.run_id,
                 now_checkpoint.get(side).as_deref(),
-                snap.as_ref(),
+                inputs.raw_reads.get(side).as_ref().or(snap.as_ref()),
             );
         let input = VerdictInput {
             gate: gates.get(side),
@@ -53,6 +53,7 @@ pub(super) fn judge(
             baseline: inputs.bases.get(side).as_ref(),
             prev_checkpoint: inputs.prev_checkpoint.get(side).as_deref(),
             prev_pending: *inputs.prev_pending.get(side),
+            raw_read: inputs.raw_reads.get(side).as_ref(),
             now_checkpoint: now_checkpoint.get(side).as_deref(),
             other_down: fx.two_way && *down.get(side.other()),
             collapse_confirmed,

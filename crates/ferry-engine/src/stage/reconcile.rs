@@ -20,6 +20,10 @@ pub(super) struct Inputs {
     pub(super) prev_checkpoint: Sides<Option<String>>,
     /// Whether the previous baseline was committed `pending` (not fully judged).
     pub(super) prev_pending: Sides<bool>,
+    /// The reads as the providers answered them, when the journal changed them: the
+    /// collapse and empty-read rules judge what the side said, not what the journal
+    /// added to it.
+    pub(super) raw_reads: Sides<Option<Snapshot>>,
     pub(super) rec: Reconciled,
 }
 
@@ -38,6 +42,11 @@ pub(super) fn reconcile(
         .map(|b| b.as_ref().is_some_and(|b| b.pending));
     let mut bases = stored.map(|b| b.map(|b| Snapshot::committed_baseline(fx.feature, b.entries)));
     let rec = Reconciled::from_records(journal);
+    let raw_reads = if rec.is_empty() {
+        Sides::new(None, None)
+    } else {
+        snaps.clone()
+    };
     if !rec.is_empty() {
         let tol = rc.cfg.guardrails.history_tolerance_secs;
         let Sides {
@@ -76,6 +85,7 @@ pub(super) fn reconcile(
         bases,
         prev_checkpoint,
         prev_pending,
+        raw_reads,
         rec,
     };
     (inputs, snaps)
