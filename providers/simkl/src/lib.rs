@@ -27,17 +27,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
-    Health, IndexSemantics, InventoryOps, KvStore, MediaType, ProviderKind, RateLimit, Reader,
-    Result, Secret, Snapshot, VerbClass, WriteReport,
+    Health, IndexSemantics, InventoryOps, KvStore, ListCache, MediaType, ProviderKind, RateLimit,
+    Reader, Result, Secret, Snapshot, VerbClass, WriteReport,
 };
 use ferry_http::{Clock, HttpClient, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
 use crate::convert::PLAN_TO_WATCH;
-use crate::read::{Source, fetch, is_complete, snapshot};
+use crate::read::{Library, Source, fetch, is_complete, snapshot};
 
 pub use crate::write::BATCH_SIZE;
+
+/// How long writes may plan against a library read before reading it again.
+const LIBRARY_TTL: Duration = Duration::from_secs(120);
 
 /// SIMKL's API host.
 pub const DEFAULT_BASE_URL: &str = "https://api.simkl.com";
@@ -128,6 +131,8 @@ pub struct SimklProvider {
     api: Api,
     read_mode: ReadMode,
     store: Option<Arc<dyn KvStore>>,
+    /// The last library read, which writes plan against.
+    library: ListCache<Library>,
 }
 
 impl SimklProvider {
@@ -184,6 +189,7 @@ impl SimklProvider {
             api: Api::new(b.build()?, config.client_id),
             read_mode: config.read_mode,
             store: options.store,
+            library: ListCache::new(LIBRARY_TTL),
         })
     }
 

@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 
-use ferry_core::identity::{AliasIndex, split_event_key};
+use ferry_core::identity::{AliasIndex, TitleIndex, split_event_key};
 use ferry_core::{
-    Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, Payload, Proof, Reader, Result,
-    Snapshot, Timestamp,
+    Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, MediaType, Payload, Proof, Reader,
+    Result, Snapshot, Timestamp,
 };
 
 use crate::api::Api;
-use crate::convert::{Bucket, PLAN_TO_WATCH, Row, decode_row};
+use crate::convert::{Bucket, PLAN_TO_WATCH, Row, decode_row, show_of};
 
 /// Every rating value, so `/sync/ratings/{type}/{ratings}` returns every rated title.
 const ALL_RATINGS: &str = "1,2,3,4,5,6,7,8,9,10";
@@ -198,6 +198,8 @@ pub(crate) struct Library {
     pub(crate) fetched: Fetched,
     index: AliasIndex,
     by_key: HashMap<String, usize>,
+    /// Titles written since the read: their rows may be out of date.
+    touched: TitleIndex<()>,
 }
 
 impl Library {
@@ -213,6 +215,7 @@ impl Library {
             fetched,
             index,
             by_key,
+            touched: TitleIndex::new(),
         }
     }
 
@@ -222,6 +225,20 @@ impl Library {
 
     pub(crate) fn reason(&self) -> String {
         self.fetched.reason()
+    }
+
+    /// Notes a title (an episode's show) written since the read.
+    pub(crate) fn touch(&mut self, item: &Item) {
+        self.touched.insert(item, ());
+        if item.kind == MediaType::Episode {
+            self.touched.insert(&show_of(item), ());
+        }
+    }
+
+    /// Whether a write since the read touched this title (or the episode's show).
+    pub(crate) fn touched(&self, item: &Item) -> bool {
+        self.touched.contains(item)
+            || (item.kind == MediaType::Episode && self.touched.contains(&show_of(item)))
     }
 
     /// The row of this movie or show.

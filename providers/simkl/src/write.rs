@@ -8,6 +8,7 @@
 //! everything else the service accepted is `Unresolved(Unconfirmed)`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use ferry_core::{
     BatchWriter, ChunkAnswer, Context, Entry, Error, ErrorKind, Feature, Item, MediaType, Outcome,
@@ -135,6 +136,32 @@ pub(crate) async fn send<'a>(
 }
 
 impl SimklProvider {
+    /// The library to plan a write of `entries` against: the last read while it is fresh
+    /// (`ListCache`), unless this call writes a title an earlier write touched; then
+    /// SIMKL's current state is read. The engine writes a feature in batches right after
+    /// reading, so a first sync reads the library once, not once per batch.
+    async fn library_for(
+        &self,
+        cx: &Context,
+        op: &str,
+        entries: &[Entry],
+    ) -> Result<(Instant, Library)> {
+        if let Some((at, lib)) = self.library.take_fresh()
+            && !entries.iter().any(|e| lib.touched(&e.item))
+        {
+            return Ok((at, lib));
+        }
+        Ok((Instant::now(), self.library(cx, op).await?))
+    }
+
+    /// Puts the library back for the next write, the titles of `entries` marked touched.
+    fn done_with(&self, (at, mut lib): (Instant, Library), entries: &[Entry]) {
+        for e in entries {
+            lib.touch(&e.item);
+        }
+        self.library.put_back(at, lib);
+    }
+
     async fn library(&self, cx: &Context, op: &str) -> Result<Library> {
         let lib = Library::new(fetch(&self.api, cx, Source::Library, None).await?);
         if lib.complete() {
@@ -215,7 +242,7 @@ impl SimklProvider {
         entries: &[Entry],
     ) -> Result<WriteReport> {
         let op = "POST /sync/add-to-list";
-        let lib = self.library(cx, op).await?;
+        let (at, lib) = self.library_for(cx, op, entries).await?;
         let mut decided = vec![None; entries.len()];
         let mut parts = vec![None; entries.len()];
         let mut queued: HashMap<String, usize> = HashMap::new();
@@ -260,6 +287,7 @@ impl SimklProvider {
         };
         let sent = sent_of(&parts);
         let mut w = send(&self.api, cx, "/sync/add-to-list", entries, decided, parts).await?;
+        self.done_with((at, lib), entries);
         if w.awaits_confirmation() {
             let shown = |snap: &Snapshot| all_done(&sent, entries, listed_in(snap));
             let after = self
@@ -278,7 +306,7 @@ impl SimklProvider {
         entries: &[Entry],
     ) -> Result<WriteReport> {
         let op = "POST /sync/history/remove";
-        let lib = self.library(cx, op).await?;
+        let (at, lib) = self.library_for(cx, op, entries).await?;
         let mut decided = vec![None; entries.len()];
         let mut parts = vec![None; entries.len()];
         let mut queued: HashMap<String, usize> = HashMap::new();
@@ -334,6 +362,7 @@ impl SimklProvider {
             parts,
         )
         .await?;
+        self.done_with((at, lib), entries);
         // Confirmed only for titles a complete re-read no longer lists.
         if w.awaits_confirmation()
             && let Ok(snap) = self.reread(cx, Feature::Watchlist, None).await
@@ -358,9 +387,8 @@ impl SimklProvider {
         } else {
             "/sync/ratings/remove"
         };
-        let before = self.read_full(cx, Feature::Ratings).await?;
-        let before_complete = is_complete(&before);
-        let idx = index_of(&before);
+        let op = path;
+        let (at, lib) = self.library_for(cx, op, entries).await?;
         let mut decided = vec![None; entries.len()];
         let mut parts = vec![None; entries.len()];
         let mut queued: HashMap<String, usize> = HashMap::new();
@@ -379,18 +407,12 @@ impl SimklProvider {
                 decided[i] = unsupported("no id SIMKL can resolve");
                 continue;
             };
-            let current = idx
-                .find(&e.item.key(), &e.item)
-                .and_then(|k| before.get(k))
-                .and_then(|x| match x.payload {
-                    Payload::Rating { rating, .. } => Some(rating),
-                    _ => None,
-                });
+            let current = lib.find(&e.item).and_then(|r| r.rating);
             if add && current == Some(rating) {
                 decided[i] = Some(Outcome::AlreadyPresent);
                 continue;
             }
-            if !add && current.is_none() && before_complete {
+            if !add && current.is_none() {
                 decided[i] = Some(Outcome::AlreadyAbsent);
                 continue;
             }
@@ -425,6 +447,7 @@ impl SimklProvider {
         };
         let sent = sent_of(&parts);
         let mut w = send(&self.api, cx, path, entries, decided, parts).await?;
+        self.done_with((at, lib), entries);
         if !w.awaits_confirmation() {
             return Ok(w.finish());
         }
@@ -447,7 +470,7 @@ impl SimklProvider {
 
     pub(crate) async fn history_add(&self, cx: &Context, entries: &[Entry]) -> Result<WriteReport> {
         let op = "POST /sync/history";
-        let lib = self.library(cx, op).await?;
+        let (at, lib) = self.library_for(cx, op, entries).await?;
         let mut decided = vec![None; entries.len()];
         let mut parts = vec![None; entries.len()];
         // Plays queued in this call: title or episode key → time.
@@ -548,6 +571,7 @@ impl SimklProvider {
         };
         let sent = sent_of(&parts);
         let mut w = send(&self.api, cx, "/sync/history", entries, decided, parts).await?;
+        self.done_with((at, lib), entries);
         if !w.awaits_confirmation() {
             return Ok(w.finish());
         }
@@ -567,7 +591,7 @@ impl SimklProvider {
         entries: &[Entry],
     ) -> Result<WriteReport> {
         let op = "POST /sync/history/remove";
-        let lib = self.library(cx, op).await?;
+        let (at, lib) = self.library_for(cx, op, entries).await?;
         let mut decided = vec![None; entries.len()];
         let mut parts = vec![None; entries.len()];
         let mut queued: HashMap<String, usize> = HashMap::new();
@@ -657,6 +681,7 @@ impl SimklProvider {
             parts,
         )
         .await?;
+        self.done_with((at, lib), entries);
         // Confirmed only for plays a complete, full re-read no longer shows.
         if w.awaits_confirmation()
             && let Ok(snap) = self.reread(cx, Feature::History, None).await

@@ -574,12 +574,15 @@ async fn a_show_row_without_its_episodes_is_partial_and_never_rewritten() {
 async fn adds_are_confirmed_by_a_date_from_read_not_a_full_one() {
     let s = setup().await;
     s.sim.seed_play(&samples::movie(2), samples::time(0));
-    for (feature, entry) in [
-        (Feature::History, play(1, 3600)),
-        (Feature::Watchlist, wl(3)),
+    // The library is read in full once (three catalogs) to plan; the writes after it
+    // plan against that read (other titles), and none is confirmed by a full read.
+    for (feature, entry, full) in [
+        (Feature::History, play(1, 3600), 3),
+        (Feature::Watchlist, wl(3), 0),
         (
             Feature::Ratings,
             Entry::rating(samples::movie(4), Rating::new(7).unwrap(), None),
+            0,
         ),
     ] {
         s.sim.reset_counts();
@@ -587,8 +590,8 @@ async fn adds_are_confirmed_by_a_date_from_read_not_a_full_one() {
         assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{feature}: {r:?}");
         assert_eq!(
             s.sim.full_list_reads(),
-            3,
-            "{feature}: one full read (three catalogs) to plan, none to confirm: {:?}",
+            full,
+            "{feature}: {:?}",
             s.sim.routes()
         );
         assert_eq!(s.sim.requests("/sync/activities"), 1, "{feature}: the mark");
@@ -600,7 +603,7 @@ async fn adds_are_confirmed_by_a_date_from_read_not_a_full_one() {
             .await
             .unwrap();
     assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
-    assert_eq!(s.sim.full_list_reads(), 6);
+    assert_eq!(s.sim.full_list_reads(), 3, "planned on the last read");
 }
 
 #[tokio::test]
@@ -615,13 +618,18 @@ async fn a_back_dated_add_the_delta_misses_is_confirmed_by_a_full_read() {
         Rating::new(7).unwrap(),
         Some(samples::time(0)),
     );
-    for (feature, entry) in [(Feature::History, play(1, 0)), (Feature::Ratings, rating)] {
+    // History plans on a library read (three catalogs) and confirms with a full one;
+    // ratings plan on that same library read.
+    for (feature, entry, full) in [
+        (Feature::History, play(1, 0), 6),
+        (Feature::Ratings, rating, 3),
+    ] {
         s.sim.reset_counts();
         let r = s.p.add(&cx(), feature, &[entry]).await.unwrap();
         assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{feature}: {r:?}");
         assert_eq!(
             s.sim.full_list_reads(),
-            6,
+            full,
             "{feature}: {:?}",
             s.sim.routes()
         );
@@ -839,4 +847,51 @@ async fn the_simulator_files_a_rated_title_like_simkl() {
         a["movies"].get("watching").is_none(),
         "movies have no watching bucket"
     );
+}
+
+// -- cost --------------------------------------------------------------------------------------
+
+/// A first sync of 250 titles, written as the engine writes (batches of the declared
+/// batch size, each its own `add` call), reads the library in full once: each later
+/// batch plans on that read, and adds are confirmed by `date_from` reads of what changed.
+#[tokio::test]
+async fn a_first_sync_of_250_titles_reads_the_library_once() {
+    const N: u32 = 250;
+    let sim = SimklSim::builder().movies(N).start().await;
+    let p = build(
+        &sim,
+        ReadMode::Full,
+        Arc::new(ManualClock::new(1_750_000_000)),
+    );
+    let batches = (N as usize).div_ceil(simkl::BATCH_SIZE) as u64;
+    for f in [Feature::Watchlist, Feature::History] {
+        assert!(index(&p, f).await.is_empty());
+        sim.reset_counts();
+        let entries: Vec<Entry> = (0..N)
+            .map(|n| match f {
+                Feature::History => play(n, 3600),
+                _ => wl(n),
+            })
+            .collect();
+        for batch in entries.chunks(simkl::BATCH_SIZE) {
+            let r = p.add(&cx(), f, batch).await.unwrap();
+            assert_eq!(r.confirmed(), batch.len(), "{f}: {r:?}");
+        }
+        // The three catalogs read whole once to plan, and once to confirm the very first
+        // write (an account without activity stamps has no `date_from` to read from);
+        // per batch: the mark, the write, a `date_from` read of three catalogs.
+        let full = sim.full_list_reads();
+        assert!(
+            full <= 6,
+            "{f}: {full} full catalog reads: {:?}",
+            sim.routes()
+        );
+        let spent = sim.total_requests();
+        assert!(
+            spent <= 3 + 5 * batches,
+            "{f}: {spent} requests for {N} titles: {:?}",
+            sim.routes()
+        );
+        assert_eq!(index(&p, f).await.len(), N as usize);
+    }
 }
