@@ -51,3 +51,83 @@ async fn simkl_in_delta_mode_passes_the_contract_suite() {
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());
 }
+
+/// The fault checks, on a simulator whose lists hold titles in every catalog (so the
+/// second request of a read, the shows catalog, has rows to damage).
+///
+/// Two checks cannot hold for SIMKL and are expected to fail: SIMKL's list reads are one
+/// document per catalog with no declared total or count (its API reference documents
+/// none), and an empty list (`null`, `{}`, `[]`) is SIMKL's ordinary answer for "nothing
+/// here". So an emptied catalog and a missing or invalid total are not detectable on the
+/// wire; the engine's suspect-read guards (an empty or collapsed read of a non-empty
+/// baseline) are the backstop there. Every other fault check passes for real.
+#[tokio::test]
+async fn simkl_passes_the_fault_checks_its_protocol_can_prove() {
+    use std::time::Duration;
+
+    use ferry_core::harness::Harness;
+    use ferry_core::{RateLimit, VerbClass};
+    use ferry_http::RetryPolicy;
+    use ferry_testkit::samples;
+    use ferry_testkit::sim::simkl::{ListStatus, anime_item};
+
+    let sim = SimklSim::builder()
+        .movies(120)
+        .shows(16, 2, 5)
+        .anime(4)
+        .start()
+        .await;
+    for n in 100..104 {
+        sim.seed_watchlist(&samples::movie(n));
+        sim.seed_rating(&samples::movie(n + 4), 7);
+        sim.seed_play(&samples::movie(n + 8), samples::time(i64::from(n) * 3600));
+    }
+    for n in 10..12 {
+        sim.seed_watchlist(&samples::show(n));
+        sim.seed_rating(&samples::show(n + 2), 8);
+        sim.seed_status(&samples::show(n + 4), ListStatus::Watching);
+        sim.seed_episode_play(&samples::show(n + 4), 1, 1, samples::time(7200));
+    }
+    sim.seed_watchlist(&anime_item(0));
+    sim.seed_rating(&anime_item(1), 9);
+    let config = SimklConfig {
+        client_id: Secret::new(sim.client_id()),
+        access_token: Some(Secret::new(sim.token())),
+        base_url: Some(sim.uri()),
+        read_mode: ReadMode::Full,
+    };
+    // The real clock, so a 429's Retry-After is really waited out.
+    let fast = |class| RateLimit {
+        class,
+        requests: 1000,
+        per: Duration::from_secs(1),
+    };
+    let options = SimklOptions {
+        retry: RetryPolicy::default()
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        rate_limits: Some(vec![fast(VerbClass::Read), fast(VerbClass::Write)]),
+        store: Some(Arc::new(MemoryKvStore::new()) as Arc<dyn KvStore>),
+        seed: Some(7),
+        ..SimklOptions::default()
+    };
+    let p = SimklProvider::new("simkl-faults", config, options).expect("build");
+    let subject = Subject::new(Harness::wrap(Arc::new(p)))
+        .with_secrets([sim.client_id(), sim.token()])
+        .with_faults(Arc::new(sim.clone()));
+    let report = run_contract_suite(subject).await;
+    let mut failed: Vec<&str> = report.failed.iter().map(|(name, _)| *name).collect();
+    failed.sort_unstable();
+    assert_eq!(
+        failed,
+        [
+            "fault_empty_page_is_never_complete",
+            "fault_missing_or_invalid_total_is_never_complete"
+        ],
+        "{:?}",
+        report.failed
+    );
+    for (name, why) in &report.failed {
+        assert!(why.contains("came back Complete"), "{name}: {why}");
+    }
+    assert_eq!(report.passed.len(), all_checks().len() - 2);
+}

@@ -42,7 +42,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
-use crate::sim::knobs::{Fault, FaultRule, Knobs};
+use crate::sim::knobs::{Fault, FaultControl, FaultRule, Knobs, ListFault};
 
 /// The app `client_id` the simulator accepts unless told otherwise.
 pub const DEFAULT_CLIENT_ID: &str = "simkl-sim-client-0123456789abcdef";
@@ -851,83 +851,95 @@ fn template(status: u16, body: Vec<u8>, headers: &[(&'static str, String)]) -> R
     t
 }
 
+impl FaultControl for SimklSim {
+    fn inject(&self, rule: FaultRule) {
+        SimklSim::inject(self, rule);
+    }
+
+    fn clear_faults(&self) {
+        SimklSim::clear_faults(self);
+    }
+
+    fn faults_fired(&self) -> u64 {
+        self.st().knobs.fired()
+    }
+
+    /// Each feature's read is one document per catalog (movies, shows, anime): the
+    /// second request of a read is the shows catalog.
+    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
+        use ferry_core::Feature as F;
+        match feature {
+            F::Watchlist | F::History => Some("/sync/all-items/".into()),
+            F::Ratings => Some("/sync/ratings/".into()),
+            F::Progress | F::Playlists => None,
+        }
+    }
+
+    fn rate_limit_gap(&self) -> Option<Duration> {
+        self.st().knobs.rate_limit_gap()
+    }
+}
+
 struct SimklRouter(Arc<Mutex<SimklState>>);
 
 impl Respond for SimklRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = lock(&self.0);
-        let method = req.method.as_str().to_owned();
-        let path = req.url.path().to_owned();
-        let fault = st.knobs.observe(&method, &path);
-        let extra = st.take_extra(&path);
-        let latency = st.knobs.latency();
+        let seen = st.knobs.begin(req);
+        let extra = st.take_extra(&seen.path);
         st.note_app_params(req);
-        let t = if let Some(r) = st.over_limit(&method) {
-            template(r.status, r.bytes(), &r.headers)
-        } else {
-            match fault {
-                Some(Fault::Status(code)) => {
-                    let r = Reply::error(code, "server_error", &format!("simulated HTTP {code}"));
-                    template(code, r.bytes(), &[])
-                }
-                Some(Fault::RateLimited { retry_after_secs }) => template(
-                    429,
-                    br#"{"error":"too_many_requests"}"#.to_vec(),
-                    &[("Retry-After", retry_after_secs.to_string())],
-                ),
-                Some(Fault::Unauthorized) => {
-                    let r = Reply::error(401, "user_token_failed", "token expired");
-                    template(401, r.bytes(), &[])
-                }
-                Some(Fault::Malformed) => template(
-                    200,
-                    br#"{"movies":[{"status":"plantowatch","movie":{"title":"#.to_vec(),
-                    &[],
-                ),
-                Some(Fault::Truncate) => {
-                    let r = st.route(req, &method, &path);
-                    let mut b = r.bytes();
-                    b.truncate(b.len() / 2);
-                    template(r.status, b, &r.headers)
-                }
-                // Faults written once in the knobs; list-shaping ones are not wired here.
-                Some(other) => match crate::sim::knobs::fault_response(&other) {
-                    Some(t) => t,
-                    None => {
-                        let r = st.route(req, &method, &path);
-                        template(r.status, r.bytes(), &r.headers)
-                    }
-                },
-                None => {
-                    let mut r = st.route(req, &method, &path);
-                    match extra {
-                        Some(Extra::EmptyBody) => template(200, Vec::new(), &[]),
-                        Some(Extra::BadRow) => {
-                            if let Body::Json(Value::Object(m)) = &mut r.body
-                                && let Some(row) = m
-                                    .values_mut()
-                                    .filter_map(Value::as_array_mut)
-                                    .find_map(|rows| rows.first_mut())
-                            {
-                                for k in ["movie", "show"] {
-                                    if let Some(t) = row.get_mut(k).and_then(Value::as_object_mut) {
-                                        t.remove("ids");
-                                    }
-                                }
-                            }
-                            template(r.status, r.bytes(), &r.headers)
-                        }
-                        None => template(r.status, r.bytes(), &r.headers),
-                    }
-                }
-            }
-        };
-        if latency.is_zero() {
-            t
-        } else {
-            t.set_delay(latency)
+        if let Some(r) = st.over_limit(&seen.method) {
+            return template(r.status, r.bytes(), &r.headers);
         }
+        seen.answer_list(|method, path, fault| {
+            let mut r = st.route(req, method, path);
+            if fault.truncates() {
+                // A list read is one document, not a page: what a truncated answer means
+                // for it is a body cut off mid-way.
+                let mut b = r.bytes();
+                b.truncate(b.len() / 2);
+                return template(r.status, b, &r.headers);
+            }
+            if let Body::Json(v) = &mut r.body {
+                shape_list(v, fault);
+            }
+            match extra {
+                Some(Extra::EmptyBody) => template(200, Vec::new(), &[]),
+                Some(Extra::BadRow) => {
+                    if let Body::Json(Value::Object(m)) = &mut r.body
+                        && let Some(row) = m
+                            .values_mut()
+                            .filter_map(Value::as_array_mut)
+                            .find_map(|rows| rows.first_mut())
+                    {
+                        for k in ["movie", "show"] {
+                            if let Some(t) = row.get_mut(k).and_then(Value::as_object_mut) {
+                                t.remove("ids");
+                            }
+                        }
+                    }
+                    template(r.status, r.bytes(), &r.headers)
+                }
+                None => template(r.status, r.bytes(), &r.headers),
+            }
+        })
     }
+}
+
+/// Applies a list fault to a list answer's rows (the first list in the answer). SIMKL
+/// declares no totals, so a missing or invalid total changes nothing on the wire.
+fn shape_list(v: &mut Value, fault: &ListFault) {
+    let rows = match v {
+        Value::Array(rows) => rows,
+        Value::Object(m) => match m.values_mut().find_map(Value::as_array_mut) {
+            Some(rows) => rows,
+            None => return,
+        },
+        _ => return,
+    };
+    let n = rows.len();
+    let (shaped, _) = fault.shape(std::mem::take(rows), n);
+    *rows = shaped;
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
