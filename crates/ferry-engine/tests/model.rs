@@ -28,7 +28,7 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 /// Steps per case (a final three-run settle is always added).
-const MAX_STEPS: usize = 40;
+const MAX_STEPS: usize = 32;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -56,7 +56,7 @@ fn run_case(mode: PairMode, steps: &[Step]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(24))]
 
     #[test]
     fn one_way(steps in steps(MAX_STEPS)) {
