@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferry_core::{Context, Error, ErrorKind, Result, Secret};
 use ferry_http::{HttpClient, RetryPolicy};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::DEFAULT_BASE_URL;
 use crate::api::{APP_NAME, APP_VERSION};
@@ -54,33 +54,29 @@ impl PinFlow {
         })
     }
 
-    async fn get(&self, cx: &Context, op: &str, path: &str) -> Result<Value> {
-        self.http
+    async fn get(&self, cx: &Context, op: &str, path: &str) -> Result<PinAnswer> {
+        let resp = self
+            .http
             .get(op, path)
             .query("client_id", self.client_id.expose())
             .query("app-name", APP_NAME)
             .query("app-version", APP_VERSION)
-            .send_json(cx)
-            .await
+            .send(cx)
+            .await?;
+        ferry_http::page::envelope(&resp)
     }
 
     /// `GET /oauth/pin`: a new code.
     pub async fn start(&self, cx: &Context) -> Result<PinCode> {
         let op = "GET /oauth/pin";
         let v = self.get(cx, op, "/oauth/pin").await?;
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let secs =
-            |k: &str, d: u64| Duration::from_secs(v.get(k).and_then(Value::as_u64).unwrap_or(d));
-        match (
-            s("result").as_deref(),
-            s("user_code"),
-            s("verification_url"),
-        ) {
+        let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        match (v.result.as_deref(), v.user_code, v.verification_url) {
             (Some("OK"), Some(user_code), Some(verification_url)) => Ok(PinCode {
                 user_code,
                 verification_url,
-                expires_in: secs("expires_in", 900),
-                interval: secs("interval", 5).max(Duration::from_secs(1)),
+                expires_in: secs(v.expires_in, 900),
+                interval: secs(v.interval, 5).max(Duration::from_secs(1)),
             }),
             _ => Err(malformed(op, "the PIN answer has no user_code")),
         }
@@ -93,10 +89,7 @@ impl PinFlow {
         let v = self
             .get(cx, op, &format!("/oauth/pin/{}", code.user_code))
             .await?;
-        match (
-            v.get("result").and_then(Value::as_str),
-            v.get("access_token").and_then(Value::as_str),
-        ) {
+        match (v.result.as_deref(), v.access_token.as_deref()) {
             (Some("OK"), Some(t)) if !t.is_empty() => Ok(Some(Secret::new(t))),
             (Some(_), _) => Ok(None),
             _ => Err(malformed(op, "the PIN poll answer has no result")),
@@ -124,4 +117,16 @@ impl PinFlow {
             }
         }
     }
+}
+
+/// `GET /oauth/pin` and `GET /oauth/pin/{user_code}` answers (fields of both).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct PinAnswer {
+    result: Option<String>,
+    user_code: Option<String>,
+    verification_url: Option<String>,
+    expires_in: Option<u64>,
+    interval: Option<u64>,
+    access_token: Option<String>,
 }
