@@ -86,13 +86,6 @@ impl Snapshot {
         s
     }
 
-    /// Transitional, for providers not yet on the read kit: a snapshot their own paging
-    /// loop vouches for. Removed once every provider reads through [`crate::page`].
-    #[doc(hidden)]
-    pub fn unproven_legacy(feature: Feature) -> Self {
-        Snapshot::empty_complete(feature)
-    }
-
     pub fn feature(&self) -> Feature {
         self.feature
     }
