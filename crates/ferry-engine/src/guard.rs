@@ -173,9 +173,6 @@ pub struct VerdictInput<'a> {
     pub baseline: Option<&'a Snapshot>,
     pub prev_checkpoint: Option<&'a str>,
     pub now_checkpoint: Option<&'a str>,
-    /// The previous baseline was committed `pending` (built from a read that could not
-    /// be fully judged): its agreement with an empty read proves nothing.
-    pub prev_pending: bool,
     /// The read as the provider answered it, when the journal added to it (else the
     /// snapshot itself): what the collapse and empty-read rules judge.
     pub raw_read: Option<&'a Snapshot>,
@@ -252,12 +249,14 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     let collapsed = (complete && !delta && is_collapse(v.baseline, raw)).then(|| v.gate.healthy());
     let read_fingerprint = crate::collapse::fingerprint(raw);
     // An empty read of a list that was empty or never read, whose checkpoint moved: not
-    // conclusive (a lie looks the same): see `recheck_if_empty`.
+    // conclusive (a lie looks the same): see `recheck_if_empty`. A partial or suspect
+    // read never advances the committed checkpoint, so an empty read after one still
+    // counts as moved.
     let inconclusive_empty = complete
         && !delta
         && raw.is_empty()
         && v.baseline.is_none_or(|b| b.is_empty())
-        && (v.baseline.is_none() || v.prev_pending || v.prev_checkpoint != v.now_checkpoint);
+        && (v.baseline.is_none() || v.prev_checkpoint != v.now_checkpoint);
     if inconclusive_empty {
         // Nothing it lacks is a deletion before a second read agrees (mirror would
         // otherwise empty the other side on one lie).
@@ -424,7 +423,6 @@ mod tests {
                 caps: None,
                 baseline: Some(&base),
                 prev_checkpoint: None,
-                prev_pending: false,
                 raw_read: None,
                 now_checkpoint: None,
                 other_down: false,

@@ -52,7 +52,6 @@ pub(super) fn judge(
             caps: fx.caps.get(side).as_ref(),
             baseline: inputs.bases.get(side).as_ref(),
             prev_checkpoint: inputs.prev_checkpoint.get(side).as_deref(),
-            prev_pending: *inputs.prev_pending.get(side),
             raw_read: inputs.raw_reads.get(side).as_ref(),
             now_checkpoint: now_checkpoint.get(side).as_deref(),
             other_down: fx.two_way && *down.get(side.other()),

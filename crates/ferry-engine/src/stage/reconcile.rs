@@ -18,8 +18,6 @@ pub(super) struct Inputs {
     pub(super) bases: Sides<Option<Snapshot>>,
     /// The checkpoints committed with the previous baselines.
     pub(super) prev_checkpoint: Sides<Option<String>>,
-    /// Whether the previous baseline was committed `pending` (not fully judged).
-    pub(super) prev_pending: Sides<bool>,
     /// The reads as the providers answered them, when the journal changed them: the
     /// collapse and empty-read rules judge what the side said, not what the journal
     /// added to it.
@@ -37,9 +35,6 @@ pub(super) fn reconcile(
     let prev_checkpoint = stored
         .as_ref()
         .map(|b| b.as_ref().and_then(|b| b.checkpoint.clone()));
-    let prev_pending = stored
-        .as_ref()
-        .map(|b| b.as_ref().is_some_and(|b| b.pending));
     let mut bases = stored.map(|b| b.map(|b| Snapshot::committed_baseline(fx.feature, b.entries)));
     let rec = Reconciled::from_records(journal);
     let raw_reads = if rec.is_empty() {
@@ -84,7 +79,6 @@ pub(super) fn reconcile(
     let inputs = Inputs {
         bases,
         prev_checkpoint,
-        prev_pending,
         raw_reads,
         rec,
     };
