@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::Error;
 use crate::ops::Context;
 use crate::registry::{BuildEnv, ProviderConfig};
 
@@ -50,17 +50,51 @@ impl fmt::Debug for SignInRequest<'_> {
     }
 }
 
+/// Why a sign-in did not finish. The runner reports the two differently: a config the
+/// flow cannot start from is a usage error, a flow that failed is an error.
+#[derive(Debug)]
+pub enum SignInFailure {
+    /// The instance's config cannot start the flow; the message names the key
+    /// (`providers.tv.client_secret: ...`).
+    Config(Error),
+    /// The service refused, the user denied, the code expired, the run was cancelled.
+    Flow(Error),
+}
+
+impl SignInFailure {
+    pub fn config(e: impl Into<Error>) -> Self {
+        SignInFailure::Config(e.into())
+    }
+}
+
+/// Any error a flow's step returns is a failed flow; config problems are said so
+/// explicitly with [`SignInFailure::config`].
+impl From<Error> for SignInFailure {
+    fn from(e: Error) -> Self {
+        SignInFailure::Flow(e)
+    }
+}
+
+impl fmt::Display for SignInFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignInFailure::Config(e) | SignInFailure::Flow(e) => e.fmt(f),
+        }
+    }
+}
+
+/// What a [`SignIn`]'s `run` returns.
+pub type SignInRun<'a> = BoxFuture<'a, Result<(), SignInFailure>>;
+
 /// A provider's interactive sign-in: `ferry auth <id>` runs it.
 ///
-/// `run` obtains a token, stores it through `env.kv` and returns; an
-/// [`crate::ErrorKind::InvalidInput`] error means the config cannot start the flow (the
-/// message names the key), any other error that the flow itself failed. Tokens never
-/// appear in its errors or events.
+/// `run` obtains a token, stores it through `env.kv` (where the provider's `build` finds
+/// it) and returns. Tokens never appear in its errors or events.
 #[derive(Clone, Copy)]
 pub struct SignIn {
     /// How the user approves, for listings: `device code`, `PIN`.
     pub method: &'static str,
-    pub run: for<'a> fn(SignInRequest<'a>) -> BoxFuture<'a, Result<()>>,
+    pub run: for<'a> fn(SignInRequest<'a>) -> SignInRun<'a>,
 }
 
 impl fmt::Debug for SignIn {

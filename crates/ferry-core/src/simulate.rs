@@ -57,6 +57,9 @@ pub enum DemoRole {
     },
 }
 
+/// What a [`Simulator`]'s `start` returns: the running simulator, once it listens.
+pub type SimStart = BoxFuture<'static, Result<Box<dyn SimHandle>>>;
+
 /// A provider's simulator: `ferry simulate <id>` and `ferry demo` start it.
 #[derive(Clone, Copy)]
 pub struct Simulator {
@@ -64,7 +67,7 @@ pub struct Simulator {
     /// account API beside the media server, takes more than one).
     pub ports: u16,
     /// Starts the simulator on loopback, seeded for the scenario.
-    pub start: fn(Scenario) -> BoxFuture<'static, Result<Box<dyn SimHandle>>>,
+    pub start: fn(Scenario) -> SimStart,
     /// Its part in `ferry demo`, if it has one.
     pub demo: Option<DemoRole>,
 }
