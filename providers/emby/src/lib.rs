@@ -27,6 +27,8 @@ impl ProviderKind for EmbyProvider {
     const ID: &'static str = "emby";
     const LABEL: &'static str = "Emby";
     type Config = EmbyConfig;
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(jellyfin::simulator::EMBY);
 
     fn capabilities() -> Capabilities {
         MediaServer::capabilities()

@@ -25,6 +25,8 @@ mod model;
 mod outcome;
 mod playlists;
 mod read;
+#[cfg(feature = "sim")]
+pub mod simulator;
 mod write;
 
 use std::time::Duration;
@@ -56,6 +58,8 @@ impl ProviderKind for JellyfinProvider {
     const ID: &'static str = "jellyfin";
     const LABEL: &'static str = "Jellyfin";
     type Config = JellyfinConfig;
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::JELLYFIN);
 
     fn capabilities() -> Capabilities {
         MediaServer::capabilities()

@@ -12,6 +12,8 @@ mod config;
 mod convert;
 mod model;
 mod read;
+#[cfg(feature = "sim")]
+mod simulator;
 mod write;
 
 use async_trait::async_trait;
@@ -78,6 +80,8 @@ impl ProviderKind for MdblistProvider {
     const ID: &'static str = "mdblist";
     const LABEL: &'static str = "MDBList";
     type Config = MdblistConfig;
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     fn capabilities() -> Capabilities {
         Capabilities::new()

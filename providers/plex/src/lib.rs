@@ -24,6 +24,9 @@ pub mod pin;
 mod playlists;
 mod progress;
 mod read;
+mod sign_in;
+#[cfg(feature = "sim")]
+mod simulator;
 mod write;
 
 use std::time::Duration;
@@ -44,6 +47,9 @@ impl ProviderKind for PlexProvider {
     const ID: &'static str = "plex";
     const LABEL: &'static str = "Plex";
     type Config = PlexConfig;
+    const SIGN_IN: Option<ferry_core::SignIn> = Some(sign_in::FLOW);
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     /// Every feature; change checkpoints for watchlist, history and ratings (see
     /// [`activity`]).

@@ -19,6 +19,9 @@ mod convert;
 mod model;
 pub mod pin;
 mod read;
+mod sign_in;
+#[cfg(feature = "sim")]
+mod simulator;
 mod write;
 
 use std::sync::Arc;
@@ -309,6 +312,9 @@ impl ProviderKind for SimklProvider {
     const ID: &'static str = "simkl";
     const LABEL: &'static str = "SIMKL";
     type Config = SimklConfig;
+    const SIGN_IN: Option<ferry_core::SignIn> = Some(sign_in::FLOW);
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     fn capabilities() -> Capabilities {
         Capabilities::new()

@@ -14,6 +14,8 @@ mod config;
 mod convert;
 mod model;
 mod read;
+#[cfg(feature = "sim")]
+mod simulator;
 mod write;
 
 #[cfg(feature = "sim")]
@@ -47,6 +49,8 @@ impl ProviderKind for TmdbProvider {
     const ID: &'static str = "tmdb";
     const LABEL: &'static str = "TMDB";
     type Config = TmdbConfig;
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     /// One title per request (no batch routes); no change checkpoints, so the engine
     /// reads both features every run.

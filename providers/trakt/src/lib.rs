@@ -36,6 +36,9 @@ mod model;
 mod playlists;
 mod progress;
 mod read;
+mod sign_in;
+#[cfg(feature = "sim")]
+mod simulator;
 mod write;
 
 use std::sync::Arc;
@@ -264,6 +267,9 @@ impl ProviderKind for TraktProvider {
     const ID: &'static str = "trakt";
     const LABEL: &'static str = "Trakt";
     type Config = TraktConfig;
+    const SIGN_IN: Option<ferry_core::SignIn> = Some(sign_in::FLOW);
+    #[cfg(feature = "sim")]
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     fn capabilities() -> Capabilities {
         Capabilities::new()
