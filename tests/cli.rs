@@ -62,6 +62,57 @@ fn providers_json_is_one_object_per_line() {
     assert!(out.contains("\"id\":\"local\""));
 }
 
+/// `ferry auth` and `ferry simulate` offer what the descriptors declare: `providers`
+/// says which kinds have a sign-in and a simulator, and an unknown kind is refused with
+/// exactly those lists.
+#[test]
+fn auth_and_simulate_offer_what_the_descriptors_declare() {
+    let o = ferry(&["--json", "providers"], None);
+    assert!(o.status.success());
+    let rows: Vec<serde_json::Value> = text(&o)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let method = |id: &str| {
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["sign_in"].clone())
+            .unwrap_or_else(|| panic!("no provider {id}"))
+    };
+    assert_eq!(method("trakt"), "device code");
+    assert_eq!(method("simkl"), "PIN");
+    assert_eq!(method("plex"), "PIN");
+    assert_eq!(method("jellyfin"), serde_json::Value::Null);
+    let simulated: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["simulator"] == true)
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(
+        simulated.contains(&"trakt") && simulated.contains(&"emby"),
+        "{simulated:?}"
+    );
+    assert!(!simulated.contains(&"local"), "{simulated:?}");
+
+    let o = ferry(&["auth", "vhs"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("sign-in flows: plex (PIN), simkl (PIN), trakt (device code)"),
+        "{err}"
+    );
+    for kind in ["vhs", "local"] {
+        let o = ferry(&["simulate", kind], None);
+        assert_eq!(o.status.code(), Some(2), "simulate {kind}");
+        let (_, err) = text(&o);
+        assert!(
+            err.contains(&format!("simulated providers: {}", simulated.join(", "))),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let o = ferry(&["frobnicate"], None);

@@ -1,5 +1,5 @@
-//! `cargo xtask bench [--quick]`: builds `ferry` in release, runs its hidden
-//! `bench-sync` command (a full Plex → Trakt sync against simulators with latency and
+//! `cargo xtask bench [--quick]`: builds the `ferry` package's `bench_sync` example in
+//! release and runs it (a full Plex → Trakt sync against simulators with latency and
 //! Trakt's rate limits, then the unchanged rerun), and writes the figures into the marked
 //! section of `docs/benchmarks.md`. `--quick` runs a scaled-down library and only prints
 //! the section.
@@ -29,15 +29,25 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
             }
         }
     }
-    crate::run(root, "cargo", &["build", "--release", "-p", "ferry"])?;
+    crate::run(
+        root,
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "ferry",
+            "--example",
+            "bench_sync",
+        ],
+    )?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let exe = target.join("release").join("ferry");
+    let exe = target.join("release").join("examples").join("bench_sync");
     let (movies, plays) = if quick { QUICK } else { FULL };
     let bench_args = [
         "--json".to_owned(),
-        "bench-sync".to_owned(),
         "--movies".to_owned(),
         movies.to_string(),
         "--plays".to_owned(),
@@ -45,7 +55,10 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         "--latency-ms".to_owned(),
         LATENCY_MS.to_string(),
     ];
-    let command = format!("target/release/ferry {}", bench_args.join(" "));
+    let command = format!(
+        "target/release/examples/bench_sync {}",
+        bench_args.join(" ")
+    );
     report(&format!("$ {command}"));
     let machine = Machine::probe();
     let output = Command::new(&exe)
@@ -60,8 +73,8 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("bench-sync printed no result ({})", output.status))?;
-    let result = Json::parse(line).map_err(|e| format!("bench-sync result: {e}"))?;
+        .ok_or_else(|| format!("bench_sync printed no result ({})", output.status))?;
+    let result = Json::parse(line).map_err(|e| format!("bench_sync result: {e}"))?;
     let section = render(&result, &command, &machine, &today());
     if quick {
         report("--quick: docs/benchmarks.md left as it is; the section would read:\n");
@@ -75,7 +88,7 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
         report(&format!("updated {}", path.display()));
     }
     if !output.status.success() {
-        return Err(format!("bench-sync exited with {}", output.status));
+        return Err(format!("bench_sync exited with {}", output.status));
     }
     Ok(())
 }
@@ -406,7 +419,7 @@ pub(crate) fn render(r: &Json, command: &str, machine: &Machine, date: &str) -> 
     s
 }
 
-/// A JSON value: just enough of JSON to read `bench-sync`'s result without a dependency.
+/// A JSON value: just enough of JSON to read `bench_sync`'s result without a dependency.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json {
     Null,
@@ -702,7 +715,7 @@ mod tests {
             mem_gib: Some(24.0),
             load: Some("1.50".into()),
         };
-        let s = render(&r, "ferry bench-sync", &m, "2025-11-22");
+        let s = render(&r, "ferry bench_sync", &m, "2025-11-22");
         assert!(s.contains("2 logical CPUs (Test CPU), 24 GiB"), "{s}");
         assert!(s.contains("| wall time | 28.3 s | 3.8 s |"), "{s}");
         assert!(

@@ -1,4 +1,5 @@
-//! `ferry bench-sync` (hidden): the measurement behind `cargo xtask bench`.
+//! `cargo run --release -p ferry --example bench_sync`: the measurement behind
+//! `cargo xtask bench`.
 //!
 //! A first full sync Plex → Trakt of a large library, then the same sync unchanged, through
 //! the real providers and the real engine against in-process simulators with latency on
@@ -12,19 +13,29 @@
 //! episodes whose episodes are watched once each, in order, one a day from a start date
 //! per show, `plays` episode plays in all. Play dates are spread over ten years by a fixed
 //! seed, so runs are comparable.
+//!
+//! A target of its own rather than a command of the binary: it measures two particular
+//! services, which the `ferry` binary never names (it learns them from the registry).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry_core::{Event, EventSink, Feature, InventoryOps, ProviderConfig};
-use ferry_engine::{FeatureSwitch, PairConfig, RunConfig, RunSummary};
+use clap::Parser;
+use ferry_core::{BuildEnv, Emitter, Event, EventSink, Feature, InventoryOps, ProviderConfig};
+use ferry_engine::{Engine, FeatureSwitch, PairConfig, RunConfig, RunSummary};
+use ferry_state::StateStore;
 use ferry_testkit::samples;
 use ferry_testkit::sim::plex::PlexSim;
 use ferry_testkit::sim::trakt::TraktSim;
 use serde_json::{Map, Value, json};
-
-use crate::{Failure, app, out, report};
+// Linked so that their registrations are in the registry this benchmark builds from.
+use plex as _;
+use trakt as _;
 
 /// Trakt's published limits, as the provider declares them and the simulator enforces them.
 const GET_LIMIT: u64 = 1000;
@@ -36,25 +47,120 @@ const EPISODES: u32 = 20;
 const PAIR: &str = "plex-to-trakt";
 const FEATURES: [Feature; 3] = [Feature::History, Feature::Ratings, Feature::Watchlist];
 
-/// What `ferry bench-sync` was asked to do.
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub(crate) struct BenchArgs {
+/// What the benchmark was asked to do.
+#[derive(Debug, Clone, Copy, Parser)]
+#[command(
+    name = "bench_sync",
+    about = "A full Plex → Trakt sync against simulators, then the unchanged rerun."
+)]
+struct BenchArgs {
     /// Films in the Plex library, each watched once.
     #[arg(long, default_value_t = 5000)]
-    pub(crate) movies: u32,
+    movies: u32,
     /// Episode plays in the Plex history.
     #[arg(long, default_value_t = 20000)]
-    pub(crate) plays: u32,
+    plays: u32,
     /// Latency of every simulator answer, in milliseconds.
     #[arg(long, default_value_t = 50)]
-    pub(crate) latency_ms: u64,
+    latency_ms: u64,
+    /// Print one JSON object on stdout instead of the short report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Why the benchmark could not run, and its exit code (2: bad arguments, 1: a failure).
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    fn errors(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+fn out(line: &str) {
+    println!("{line}");
+}
+
+/// 1 for a run with errors or cancelled, 3 for one that left items unresolved, else 0
+/// (the binary's exit codes for the same summaries).
+fn exit_code(s: &RunSummary) -> u8 {
+    if s.totals.errors > 0 || s.cancelled {
+        1
+    } else if s.totals.unresolved > 0 {
+        3
+    } else {
+        0
+    }
+}
+
+/// Events are only counted; warnings reach stderr through `tracing` (stdout holds only
+/// the result).
+struct Discard;
+
+impl EventSink for Discard {
+    fn event(&self, _: &Event) {}
+}
+
+fn build_providers(
+    configs: &BTreeMap<String, ProviderConfig>,
+    data_root: &Path,
+    store: &StateStore,
+) -> Result<BTreeMap<String, Arc<dyn InventoryOps>>, Failure> {
+    let mut out = BTreeMap::new();
+    for (instance, pc) in configs {
+        let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::errors(e.to_string()))?;
+        let env = BuildEnv::new(data_root.join(instance), Arc::new(store.clone()));
+        let ops = (d.build)(pc, &env)
+            .map_err(|e| Failure::errors(format!("providers.{instance}: {e}")))?;
+        out.insert(instance.clone(), ops);
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let args = BenchArgs::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench_sync: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("bench_sync: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
 }
 
 /// The least wall time Trakt's rate limits allow for `writes` write requests and `gets`
 /// GETs with `latency` per answer: writes one per second, each 1000 GETs after the first
 /// needing a fresh 300 s window, plus one latency for the reads that must precede the
 /// first write and one for the answer to the last request.
-pub(crate) fn lower_bound(writes: u64, gets: u64, latency: Duration) -> Duration {
+fn lower_bound(writes: u64, gets: u64, latency: Duration) -> Duration {
     if writes == 0 && gets == 0 {
         return Duration::ZERO;
     }
@@ -272,7 +378,7 @@ struct Measured {
 
 async fn measure(
     w: &World,
-    engine: &ferry_engine::Engine,
+    engine: &Engine,
     providers: &BTreeMap<String, Arc<dyn InventoryOps>>,
     counting: &Counting,
     cfg: &RunConfig,
@@ -285,7 +391,7 @@ async fn measure(
     let start_kib = status_kib("VmRSS");
     let started = Instant::now();
     let summary = engine
-        .run(providers, cfg, crate::cancel_on_ctrl_c())
+        .run(providers, cfg, ferry_core::CancelToken::new())
         .await
         .map_err(|e| Failure::errors(e.to_string()))?;
     let wall = started.elapsed();
@@ -368,7 +474,8 @@ fn run_json(m: &Measured, latency: Duration) -> Value {
     })
 }
 
-pub(crate) async fn run(json_out: bool, args: BenchArgs) -> Result<u8, Failure> {
+async fn run(args: BenchArgs) -> Result<u8, Failure> {
+    let json_out = args.json;
     if !(1..=100_000).contains(&args.movies) {
         return Err(Failure::usage("--movies: between 1 and 100000"));
     }
@@ -382,19 +489,23 @@ pub(crate) async fn run(json_out: bool, args: BenchArgs) -> Result<u8, Failure> 
     let setup = Instant::now();
     let world = start_world(&args).await;
     let temp = std::env::temp_dir().join(format!("ferry-bench-{}", std::process::id()));
-    let store = app::open_state(&temp.join("ferry.db"))?;
-    let providers = app::build_from(
-        &provider_configs(&world),
-        &temp.join("data"),
-        Arc::new(store.clone()),
-    )?;
-    // Progress bars and warnings on stderr; stdout holds only the result.
+    let store = StateStore::open(temp.join("ferry.db"))
+        .map_err(|e| Failure::errors(format!("state database: {e}")))?;
+    let providers = build_providers(&provider_configs(&world), &temp.join("data"), &store)?;
     let counting = Arc::new(Counting {
-        inner: app::sink(false),
+        inner: Arc::new(Discard),
         hits: Mutex::new(Hits::default()),
     });
-    let em = app::emitter(counting.clone(), &providers, false);
-    let engine = app::engine(store, em);
+    let secrets: Vec<String> = providers
+        .values()
+        .flat_map(|p| p.secrets())
+        .map(|s| s.expose().to_owned())
+        .collect();
+    let em = Emitter::builder()
+        .sink(counting.clone())
+        .build()
+        .with_redactions(secrets);
+    let engine = Engine::new(store, em);
     let mut pair = PairConfig::new(PAIR, "plex", "trakt");
     for f in FEATURES {
         pair = pair.feature(f, FeatureSwitch::add_only());
@@ -462,7 +573,7 @@ pub(crate) async fn run(json_out: bool, args: BenchArgs) -> Result<u8, Failure> 
     } else {
         human(&v);
     }
-    let code = report::exit_code(&first.summary, &[]).max(report::exit_code(&second.summary, &[]));
+    let code = exit_code(&first.summary).max(exit_code(&second.summary));
     Ok(if complete { code } else { code.max(1) })
 }
 

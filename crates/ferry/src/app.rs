@@ -59,14 +59,20 @@ pub(crate) fn build_instance(
             cfg.file.display()
         ))
     })?;
+    let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::usage(e.to_string()))?;
+    (d.build)(pc, &build_env(cfg, instance, kv))
+        .map_err(|e| cfg.provider_error(instance, e.message()).into())
+}
+
+/// What a configured instance gets besides its config: its data directory beside the
+/// state file, and `kv`.
+pub(crate) fn build_env(cfg: &Config, instance: &str, kv: Arc<dyn KvStore>) -> BuildEnv {
     let data_root = cfg
         .state_path
         .parent()
         .map(|p| p.join("data"))
         .unwrap_or_else(|| PathBuf::from("data"));
-    let d = ferry_core::registry::find(&pc.kind).map_err(|e| Failure::usage(e.to_string()))?;
-    let env = BuildEnv::new(data_root.join(instance), kv);
-    (d.build)(pc, &env).map_err(|e| cfg.provider_error(instance, e.message()).into())
+    BuildEnv::new(data_root.join(instance), kv)
 }
 
 /// Builds instances configured in code (the demo, the benchmark: no config file).

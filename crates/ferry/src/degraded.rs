@@ -9,9 +9,6 @@ use ferry_core::{Event, EventSink, ProviderConfig};
 use ferry_engine::{FeatureStatus, RunSummary};
 use serde::Serialize;
 
-/// Commands with a sign-in flow: `ferry auth <kind>`.
-pub(crate) const SIGN_IN: [&str; 3] = ["trakt", "simkl", "plex"];
-
 /// Records each instance's status from the engine's `health` events (one per instance
 /// per run) and passes every event on.
 pub(crate) struct HealthTap {
@@ -58,11 +55,11 @@ impl EventSink for HealthTap {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Degraded {
     pub(crate) instance: String,
-    /// The provider kind (`trakt`).
+    /// The provider kind (`kind = "..."` of the instance).
     pub(crate) provider: String,
     /// `down` or `auth_failed`.
     pub(crate) status: String,
-    /// What was not done: `pair plex-to-trakt skipped`, `history of plex-to-trakt not
+    /// What was not done: `pair den-to-cloud skipped`, `history of den-to-cloud not
     /// synced`, `3 writes kept for the next run`.
     pub(crate) affected: Vec<String>,
     /// What the user should do.
@@ -146,7 +143,8 @@ fn fix(
 ) -> String {
     let kind = pc.map(|c| c.kind.as_str()).unwrap_or("");
     if status == AUTH {
-        if SIGN_IN.contains(&kind) {
+        let signs_in = ferry_core::registry::find(kind).is_ok_and(|d| d.sign_in.is_some());
+        if signs_in {
             let several = all.values().filter(|c| c.kind == kind).count() > 1;
             let inst = if several {
                 format!(" --instance {instance}")
@@ -227,11 +225,24 @@ mod tests {
     #[test]
     fn the_fix_names_the_sign_in_command_or_the_server() {
         let file = std::path::Path::new("/c.toml");
-        let trakt = ProviderConfig::new("tr", "trakt");
-        let jf = ProviderConfig::new("jf", "jellyfin").set("base_url", "http://nas:8096");
-        let all = BTreeMap::from([("tr".to_owned(), trakt.clone()), ("jf".into(), jf.clone())]);
-        let f = fix("tr", AUTH, Some(&trakt), &all, file);
-        assert!(f.contains("`ferry auth trakt`"), "{f}");
+        // A kind whose descriptor declares a sign-in (any, in this build) and one that
+        // no provider registers.
+        let Some(kind) = ferry_core::registry::providers()
+            .into_iter()
+            .find(|d| d.sign_in.is_some())
+            .map(|d| d.id)
+        else {
+            let pc = ProviderConfig::new("tr", "no-such-kind");
+            let all = BTreeMap::from([("tr".to_owned(), pc.clone())]);
+            let f = fix("tr", AUTH, Some(&pc), &all, file);
+            assert!(!f.contains("ferry auth"), "{f}");
+            return;
+        };
+        let tr = ProviderConfig::new("tr", kind);
+        let jf = ProviderConfig::new("jf", "no-such-kind").set("base_url", "http://nas:8096");
+        let all = BTreeMap::from([("tr".to_owned(), tr.clone()), ("jf".into(), jf.clone())]);
+        let f = fix("tr", AUTH, Some(&tr), &all, file);
+        assert!(f.contains(&format!("`ferry auth {kind}`")), "{f}");
         let f = fix("jf", AUTH, Some(&jf), &all, file);
         assert!(
             f.contains("[providers.jf]") && !f.contains("ferry auth"),
@@ -240,8 +251,11 @@ mod tests {
         let f = fix("jf", DOWN, Some(&jf), &all, file);
         assert!(f.contains("server at http://nas:8096 is reachable"), "{f}");
         let mut two = all.clone();
-        two.insert("tr2".into(), ProviderConfig::new("tr2", "trakt"));
-        let f = fix("tr", AUTH, Some(&trakt), &two, file);
-        assert!(f.contains("`ferry auth trakt --instance tr`"), "{f}");
+        two.insert("tr2".into(), ProviderConfig::new("tr2", kind));
+        let f = fix("tr", AUTH, Some(&tr), &two, file);
+        assert!(
+            f.contains(&format!("`ferry auth {kind} --instance tr`")),
+            "{f}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `ferry`: keep your watch state in agreement across media servers and trackers.
 
 mod app;
-mod bench;
+mod auth;
 mod config;
 mod daemon;
 mod degraded;
@@ -11,8 +11,9 @@ mod output;
 mod providers;
 mod report;
 mod sims;
+#[cfg(test)]
+mod tidy;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -82,7 +83,8 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         interval_minutes: u64,
     },
-    /// Sync simulated Plex, Jellyfin and Trakt servers on loopback (no account, no network).
+    /// Sync simulated media servers with a simulated tracker account on loopback (no
+    /// account, no network).
     Demo {
         /// Films in each simulated media server's library (plus 20 shows of 24 episodes).
         #[arg(long, default_value_t = 1500)]
@@ -91,23 +93,21 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         state: Option<PathBuf>,
     },
-    /// Sign in to a service and keep its token in the state database (Trakt: device
-    /// code; SIMKL and Plex: PIN).
+    /// Sign in to a service and keep its token in the state database (the provider's
+    /// device-code or PIN flow; `ferry providers` lists which have one).
     Auth {
-        /// The provider: trakt, simkl or plex.
+        /// The provider (its kind, as in `kind = "..."`).
         provider: String,
         /// The configured instance to sign in (default: the only instance of that provider).
         #[arg(long, value_name = "NAME")]
         instance: Option<String>,
     },
-    /// Benchmark: a full Plex → Trakt sync against simulators, then the unchanged rerun.
-    #[command(hide = true)]
-    BenchSync(bench::BenchArgs),
     /// Serve a stateful simulator of a service on loopback, for integrators' CI.
     Simulate {
-        /// The service: trakt, plex, jellyfin, emby, simkl or mdblist.
+        /// The provider whose service to simulate (`ferry providers` lists which have one).
         provider: String,
-        /// Listen on this loopback port (Plex also takes the next one, for Discover).
+        /// Listen on this loopback port (a service with a second host takes the next ones
+        /// too; the ready line names them).
         #[arg(long)]
         port: Option<u16>,
         /// How many titles the simulated library holds.
@@ -225,8 +225,7 @@ async fn dispatch(cli: &Cli) -> Result<u8, Failure> {
             interval_minutes,
         } => daemon::run(cli, *max_runs, *interval_minutes).await,
         Command::Demo { movies, state } => demo::run(cli.json, *movies, state.clone()).await,
-        Command::Auth { provider, instance } => cmd_auth(cli, provider, instance.as_deref()).await,
-        Command::BenchSync(args) => bench::run(cli.json, *args).await,
+        Command::Auth { provider, instance } => auth::run(cli, provider, instance.as_deref()).await,
         Command::Simulate {
             provider,
             port,
@@ -272,7 +271,8 @@ fn cmd_providers(json: bool) -> u8 {
     if json {
         for d in &list {
             let caps = (d.capabilities)();
-            let line = serde_json::json!({"event": "provider", "id": d.id, "label": d.label, "capabilities": caps});
+            let line = serde_json::json!({"event": "provider", "id": d.id, "label": d.label, "capabilities": caps,
+                "sign_in": d.sign_in.map(|s| s.method), "simulator": d.simulator.is_some()});
             out(&line.to_string());
         }
         return 0;
@@ -281,8 +281,20 @@ fn cmd_providers(json: bool) -> u8 {
     for d in &list {
         let caps = (d.capabilities)();
         let extra = if caps.activities { " +activities" } else { "" };
+        let mut tools = Vec::new();
+        if let Some(s) = d.sign_in {
+            tools.push(format!("`ferry auth {}` ({})", d.id, s.method));
+        }
+        if d.simulator.is_some() {
+            tools.push(format!("`ferry simulate {}`", d.id));
+        }
+        let tools = if tools.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", tools.join(", "))
+        };
         out(&format!(
-            "{:width$}  {}  [{}{extra}]",
+            "{:width$}  {}  [{}{extra}]{tools}",
             d.id,
             d.label,
             caps.summary()
@@ -351,7 +363,7 @@ async fn cmd_health(cli: &Cli) -> Result<u8, Failure> {
         if !h.status.is_usable() {
             worst = EXIT_ERRORS;
         }
-        // The breaker record of this instance (and of its sub-clients, e.g. Plex Discover).
+        // The breaker record of this instance (and of its sub-clients, `<instance>/...`).
         let breaker: Vec<String> = breakers
             .iter()
             .filter(|b| b.key == *instance || b.key.starts_with(&format!("{instance}/")))
@@ -410,18 +422,12 @@ async fn cmd_simulate(
     port: Option<u16>,
     items: u32,
 ) -> Result<u8, Failure> {
-    let kind = provider.trim().to_ascii_lowercase();
-    if !sims::SIMULATED.contains(&kind.as_str()) {
-        return Err(Failure::usage(format!(
-            "no simulator for `{provider}`; simulated services: {}",
-            sims::SIMULATED.join(", ")
-        )));
-    }
+    let (descriptor, simulator) = sims::find(provider).map_err(Failure::usage)?;
     if items > 100_000 {
         return Err(Failure::usage("--items: at most 100000 titles"));
     }
     if let Some(p) = port {
-        let needed = if kind == "plex" { 2 } else { 1 };
+        let needed = simulator.ports.max(1);
         for q in 0..needed {
             let Some(port) = p.checked_add(q) else {
                 return Err(Failure::usage(format!(
@@ -432,11 +438,17 @@ async fn cmd_simulate(
                 Failure::usage(format!("--port: cannot listen on 127.0.0.1:{port}: {e}"))
             })?;
         }
-        ferry_testkit::sim::listen_from(p);
+        sims::listen_from(p);
     }
-    let sim = sims::start(&kind, items).await.map_err(Failure::usage)?;
+    let sim = sims::start(
+        descriptor,
+        simulator,
+        ferry_core::Scenario::Library { items },
+    )
+    .await
+    .map_err(Failure::errors)?;
     if json {
-        let line = serde_json::json!({"event": "simulate:ready", "provider": sim.kind, "uri": sim.uri(), "items": items, "config": sim.config});
+        let line = serde_json::json!({"event": "simulate:ready", "provider": sim.kind, "uri": sim.uri(), "items": items, "config": sim.config()});
         out(&line.to_string());
     } else {
         out(&format!(
@@ -674,196 +686,4 @@ async fn cmd_restore(cli: &Cli, id: Option<i64>) -> Result<u8, Failure> {
     } else {
         report::EXIT_OK
     })
-}
-
-async fn cmd_auth(cli: &Cli, provider: &str, instance: Option<&str>) -> Result<u8, Failure> {
-    let kind = provider.trim().to_ascii_lowercase();
-    if !degraded::SIGN_IN.contains(&kind.as_str()) {
-        return Err(Failure::usage(format!(
-            "`ferry auth {provider}`: sign-in flows exist for trakt (device code), simkl and plex (PIN); other providers take their token or API key in the config"
-        )));
-    }
-    let cfg = load_config(cli)?;
-    let candidates: Vec<&ferry_core::ProviderConfig> =
-        cfg.providers.values().filter(|p| p.kind == kind).collect();
-    let pc = match instance {
-        Some(name) => cfg
-            .providers
-            .get(name)
-            .filter(|p| p.kind == kind)
-            .ok_or_else(|| {
-                Failure::usage(format!(
-                    "--instance: no {kind} instance named `{name}` in {}",
-                    cfg.file.display()
-                ))
-            })?,
-        None => match candidates.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(Failure::usage(format!(
-                    "no [providers.<name>] with kind = \"{kind}\" in {}",
-                    cfg.file.display()
-                )));
-            }
-            _ => {
-                return Err(Failure::usage(format!(
-                    "several {kind} instances are configured; pick one with --instance"
-                )));
-            }
-        },
-    };
-    let _lock = take_lock(&cfg, &format!("auth {kind}"))?;
-    let state = app::open_state(&cfg.state_path)?;
-    let em = app::emitter(app::sink(cli.json), &BTreeMap::new(), false);
-    let cx = Context::new(em.clone(), cancel_on_ctrl_c());
-    let show = |code: &str, url: &str, expires: std::time::Duration| {
-        if cli.json {
-            em.emit("auth:code", serde_json::json!({"provider": kind, "user_code": code, "verification_url": url, "expires_in_secs": expires.as_secs()}));
-        } else {
-            out(&format!("open {url} and enter the code {code}"));
-            out(&format!(
-                "waiting for you to approve (the code expires in {} minutes)...",
-                expires.as_secs() / 60
-            ));
-        }
-    };
-    let tokens = match kind.as_str() {
-        "trakt" => auth_trakt(&cfg, pc, &state, &cx, &show).await?,
-        "simkl" => auth_simkl(pc, &cx, &show).await?,
-        _ => auth_plex(pc, &cx, &show).await?,
-    };
-    ferry_http::TokenSink::persist(
-        &ferry_http::KvTokenStore::new(Arc::new(state), &pc.instance),
-        &tokens,
-    )
-    .map_err(|e| Failure::errors(format!("could not store the tokens: {e}")))?;
-    if cli.json {
-        em.emit(
-            "auth:done",
-            serde_json::json!({"provider": kind, "instance": pc.instance}),
-        );
-    } else {
-        out(&format!(
-            "signed in: the token for `{}` is kept in {}",
-            pc.instance,
-            cfg.state_path.display()
-        ));
-        out("it is used until you write a token for this instance in the config");
-    }
-    Ok(0)
-}
-
-type ShowCode<'a> = dyn Fn(&str, &str, std::time::Duration) + Sync + 'a;
-
-#[cfg(not(feature = "provider-trakt"))]
-async fn auth_trakt(
-    _cfg: &config::Config,
-    _pc: &ferry_core::ProviderConfig,
-    _state: &ferry_state::StateStore,
-    _cx: &Context,
-    _show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    Err(Failure::usage(
-        "this ferry was built without the provider-trakt feature",
-    ))
-}
-
-#[cfg(feature = "provider-trakt")]
-async fn auth_trakt(
-    cfg: &config::Config,
-    pc: &ferry_core::ProviderConfig,
-    state: &ferry_state::StateStore,
-    cx: &Context,
-    show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    let parsed: trakt::TraktConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
-    let Some(secret) = parsed.client_secret.clone() else {
-        return Err(Failure::usage(format!(
-            "providers.{}.client_secret: the device sign-in needs your Trakt app's client secret",
-            pc.instance
-        )));
-    };
-    // Building the instance first records which configured tokens the stored ones replace.
-    app::build_instance(cfg, &pc.instance, Arc::new(state.clone()))?;
-    let grant = trakt::device_flow(
-        cx,
-        &parsed.base_url,
-        parsed.client_id.clone(),
-        secret,
-        |code| show(&code.user_code, &code.verification_url, code.expires_in),
-    )
-    .await
-    .map_err(|e| Failure::errors(format!("trakt sign-in failed: {e}")))?;
-    Ok(ferry_http::Tokens {
-        access: grant.access_token,
-        refresh: Some(grant.refresh_token),
-        expires_at: grant.expires_at,
-    })
-}
-
-#[cfg(not(feature = "provider-simkl"))]
-async fn auth_simkl(
-    _pc: &ferry_core::ProviderConfig,
-    _cx: &Context,
-    _show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    Err(Failure::usage(
-        "this ferry was built without the provider-simkl feature",
-    ))
-}
-
-#[cfg(feature = "provider-simkl")]
-async fn auth_simkl(
-    pc: &ferry_core::ProviderConfig,
-    cx: &Context,
-    show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    let parsed: simkl::SimklConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
-    let flow =
-        simkl::pin::PinFlow::new(&pc.instance, parsed.base_url.as_deref(), &parsed.client_id)
-            .map_err(|e| Failure::usage(e.to_string()))?;
-    let code = flow
-        .start(cx)
-        .await
-        .map_err(|e| Failure::errors(format!("simkl sign-in failed: {e}")))?;
-    show(&code.user_code, &code.verification_url, code.expires_in);
-    let token = flow
-        .wait(cx, &code)
-        .await
-        .map_err(|e| Failure::errors(format!("simkl sign-in failed: {e}")))?;
-    Ok(ferry_http::Tokens::new(token))
-}
-
-#[cfg(not(feature = "provider-plex"))]
-async fn auth_plex(
-    _pc: &ferry_core::ProviderConfig,
-    _cx: &Context,
-    _show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    Err(Failure::usage(
-        "this ferry was built without the provider-plex feature",
-    ))
-}
-
-/// plex.tv's PIN: the user enters a 4-character code at plex.tv/link; the account token
-/// it hands out is checked against `/api/v2/user` before it is kept.
-#[cfg(feature = "provider-plex")]
-async fn auth_plex(
-    pc: &ferry_core::ProviderConfig,
-    cx: &Context,
-    show: &ShowCode<'_>,
-) -> Result<ferry_http::Tokens, Failure> {
-    let parsed: plex::PlexConfig = pc.parse().map_err(|e| Failure::usage(e.to_string()))?;
-    let flow = plex::pin::PinFlow::new(&pc.instance, Some(&parsed.plex_tv_url))
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let failed = |e: ferry_core::Error| Failure::errors(format!("plex sign-in failed: {e}"));
-    let pin = flow.start(cx).await.map_err(failed)?;
-    show(&pin.code, &pin.verification_url, pin.expires_in);
-    let token = flow.wait(cx, &pin).await.map_err(failed)?;
-    let account = flow.account(cx, &token).await.map_err(failed)?;
-    cx.emitter.info(&format!(
-        "plex: signed in as {} for `{}`",
-        account.username, pc.instance
-    ));
-    Ok(ferry_http::Tokens::new(token))
 }

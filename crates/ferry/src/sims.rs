@@ -1,32 +1,16 @@
-//! Simulators the CLI serves: `ferry simulate` (one service, for integrators' CI) and
-//! `ferry demo` (Plex, Jellyfin and Trakt seeded with a realistic library).
+//! Simulators the CLI serves: `ferry simulate <provider>` (one service, for integrators'
+//! CI) and `ferry demo`. Each comes from the provider's descriptor in the registry
+//! ([`ferry_core::Simulator`]); this module names no service.
 
-use ferry_core::Timestamp;
-use ferry_testkit::samples;
-use ferry_testkit::sim::jellyfin::JellyfinSim;
-use ferry_testkit::sim::mdblist::MdblistSim;
-use ferry_testkit::sim::plex::PlexSim;
-use ferry_testkit::sim::simkl::SimklSim;
-use ferry_testkit::sim::trakt::TraktSim;
-use serde_json::{Map, Value, json};
-
-/// The services `ferry simulate` can serve.
-pub(crate) const SIMULATED: [&str; 6] = ["trakt", "plex", "jellyfin", "emby", "simkl", "mdblist"];
-
-enum Handle {
-    Trakt(TraktSim),
-    Plex(PlexSim),
-    Jellyfin(JellyfinSim),
-    Simkl(SimklSim),
-    Mdblist(MdblistSim),
-}
+use ferry_core::registry::{self, ProviderDescriptor};
+use ferry_core::{DemoRole, Scenario, SimHandle, Simulator};
+use serde_json::{Map, Value};
 
 /// A running simulator and the provider config that points at it.
 pub(crate) struct RunningSim {
     pub(crate) kind: &'static str,
-    /// `[providers.<instance>]` values (besides `kind`) for a provider using this simulator.
-    pub(crate) config: Map<String, Value>,
-    handle: Handle,
+    pub(crate) label: &'static str,
+    handle: Box<dyn SimHandle>,
 }
 
 impl std::fmt::Debug for RunningSim {
@@ -40,205 +24,164 @@ impl std::fmt::Debug for RunningSim {
 
 impl RunningSim {
     pub(crate) fn uri(&self) -> String {
-        match &self.handle {
-            Handle::Trakt(s) => s.uri(),
-            Handle::Plex(s) => s.uri(),
-            Handle::Jellyfin(s) => s.uri(),
-            Handle::Simkl(s) => s.uri(),
-            Handle::Mdblist(s) => s.uri(),
-        }
+        self.handle.base_url()
+    }
+
+    /// `[providers.<instance>]` values (besides `kind`) for a provider using this simulator.
+    pub(crate) fn config(&self) -> Map<String, Value> {
+        self.handle.config()
     }
 
     /// Requests the simulator has answered so far.
     pub(crate) fn requests(&self) -> u64 {
-        match &self.handle {
-            Handle::Trakt(s) => s.total_requests(),
-            Handle::Plex(s) => s.total_requests(),
-            Handle::Jellyfin(s) => s.total_requests(),
-            Handle::Simkl(s) => s.total_requests(),
-            Handle::Mdblist(s) => s.total_requests(),
-        }
+        self.handle.requests()
     }
 
     /// The config snippet a user pastes to point ferry at this simulator.
     pub(crate) fn toml_snippet(&self, instance: &str) -> String {
         let mut s = format!("[providers.{instance}]\nkind = \"{}\"\n", self.kind);
-        for (k, v) in &self.config {
+        for (k, v) in &self.config() {
             s.push_str(&format!("{k} = {v}\n"));
         }
         s
     }
 }
 
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
+/// Every compiled-in provider that declares a simulator, by id.
+pub(crate) fn simulated() -> Vec<(&'static ProviderDescriptor, Simulator)> {
+    registry::providers()
+        .into_iter()
+        .filter_map(|d| d.simulator.map(|s| (d, s)))
+        .collect()
+}
+
+/// The ids of `list`, for an error that says what there is.
+pub(crate) fn ids(list: &[(&'static ProviderDescriptor, Simulator)]) -> String {
+    if list.is_empty() {
+        return format!("none ({})", without_sim());
+    }
+    list.iter()
+        .map(|(d, _)| d.id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a build may have no simulator at all.
+fn without_sim() -> &'static str {
+    if cfg!(feature = "sim") {
+        "no provider compiled in declares one"
+    } else {
+        "this ferry was built without the `sim` feature"
     }
 }
 
-/// Starts the simulator of `kind` holding `items` titles.
-pub(crate) async fn start(kind: &str, items: u32) -> Result<RunningSim, String> {
-    Ok(match kind {
-        "trakt" => {
-            let sim = TraktSim::start().await;
-            let n = items.min(5_000);
-            let plays: Vec<_> = (0..n)
-                .map(|i| (samples::movie(i), samples::time(3_600 * i64::from(i))))
-                .collect();
-            sim.seed_history(&plays);
-            sim.seed_watchlist(&(0..n.min(100)).map(samples::movie).collect::<Vec<_>>());
-            let config = obj(
-                json!({"base_url": sim.uri(), "client_id": sim.client_id(), "access_token": sim.access_token()}),
-            );
-            RunningSim {
-                kind: "trakt",
-                config,
-                handle: Handle::Trakt(sim),
-            }
-        }
-        "plex" => {
-            let sim = PlexSim::builder().movies(items).start().await;
-            let config = obj(
-                json!({"base_url": sim.uri(), "discover_url": sim.discover_uri(), "plex_tv_url": sim.plex_tv_uri(), "token": sim.token()}),
-            );
-            RunningSim {
-                kind: "plex",
-                config,
-                handle: Handle::Plex(sim),
-            }
-        }
-        "jellyfin" | "emby" => {
-            let b = JellyfinSim::builder().movies(items);
-            let sim = if kind == "emby" {
-                b.flavor(ferry_testkit::sim::jellyfin::Flavor::Emby)
-                    .start()
-                    .await
-            } else {
-                b.start().await
-            };
-            let config = obj(
-                json!({"base_url": sim.uri(), "api_key": sim.token(), "user_id": sim.user_id()}),
-            );
-            RunningSim {
-                kind: if kind == "emby" { "emby" } else { "jellyfin" },
-                config,
-                handle: Handle::Jellyfin(sim),
-            }
-        }
-        "simkl" => {
-            let sim = SimklSim::builder().movies(items).start().await;
-            let config = obj(
-                json!({"base_url": sim.uri(), "client_id": sim.client_id(), "access_token": sim.token()}),
-            );
-            RunningSim {
-                kind: "simkl",
-                config,
-                handle: Handle::Simkl(sim),
-            }
-        }
-        "mdblist" => {
-            let sim = MdblistSim::builder().movies(items).start().await;
-            let config = obj(json!({"base_url": sim.uri(), "api_key": sim.api_key()}));
-            RunningSim {
-                kind: "mdblist",
-                config,
-                handle: Handle::Mdblist(sim),
-            }
-        }
-        other => {
-            return Err(format!(
-                "no simulator for `{other}`; simulated services: {}",
-                SIMULATED.join(", ")
-            ));
-        }
+/// The simulator of provider `kind`; the error lists the simulated providers.
+pub(crate) fn find(kind: &str) -> Result<(&'static ProviderDescriptor, Simulator), String> {
+    let kind = kind.trim().to_ascii_lowercase();
+    let all = simulated();
+    all.iter()
+        .find(|(d, _)| d.id == kind)
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "no simulator for `{kind}`; simulated providers: {}",
+                ids(&all)
+            )
+        })
+}
+
+/// Starts `sim` (the simulator of `d`) seeded for `scenario`.
+pub(crate) async fn start(
+    d: &'static ProviderDescriptor,
+    sim: Simulator,
+    scenario: Scenario,
+) -> Result<RunningSim, String> {
+    let handle = (sim.start)(scenario)
+        .await
+        .map_err(|e| format!("the {} simulator did not start: {e}", d.label))?;
+    Ok(RunningSim {
+        kind: d.id,
+        label: d.label,
+        handle,
     })
 }
 
-/// The demo's three services, seeded like a real household: a Plex server and a Jellyfin
-/// server with the same library of `movies` films plus shows, each with its own viewing
-/// history, ratings and watchlist, and a Trakt account that already knows some of it.
-pub(crate) struct DemoWorld {
-    pub(crate) plex: RunningSim,
-    pub(crate) jellyfin: RunningSim,
-    pub(crate) trakt: RunningSim,
+/// Simulators started from now on listen from this loopback port upwards.
+#[cfg(feature = "sim")]
+pub(crate) fn listen_from(port: u16) {
+    ferry_testkit::sim::listen_from(port);
 }
 
-pub(crate) async fn start_demo(movies: u32, shows: u32) -> DemoWorld {
-    let plex = PlexSim::builder()
-        .movies(movies)
-        .shows(shows, 2, 12)
-        .start()
-        .await;
-    let jellyfin = JellyfinSim::builder()
-        .movies(movies)
-        .shows(shows, 2, 12)
-        .start()
-        .await;
-    let trakt = TraktSim::start().await;
-    let base = samples::BASE_TIME;
-    for n in 0..movies {
-        let key = PlexSim::movie_key(n);
-        if n % 3 == 0 {
-            plex.seed_play(key, base + 3_600 * i64::from(n));
-        }
-        if n % 7 == 0 {
-            plex.seed_rating(key, Some(f64::from(2 + (n % 5) * 2)));
-        }
-        if n % 50 == 0 {
-            plex.seed_watchlist(key);
-        }
-        let id = jellyfin.movie_id(n);
-        if n % 4 == 1 {
-            jellyfin.seed_played(&id, base + 1_800 * i64::from(n));
-        }
-        if n % 40 == 3 {
-            jellyfin.seed_favorite(&id, true);
-        }
+/// Without the `sim` feature no simulator is compiled in, so none ever listens.
+#[cfg(not(feature = "sim"))]
+pub(crate) fn listen_from(_port: u16) {}
+
+/// One library of the demo and how it syncs with the hub.
+#[derive(Debug)]
+pub(crate) struct DemoLibrary {
+    pub(crate) sim: RunningSim,
+    pub(crate) two_way: bool,
+    pub(crate) removals: bool,
+    pub(crate) features: &'static [ferry_core::Feature],
+}
+
+/// The demo's services, seeded like a real household: the libraries (media servers
+/// holding the same films and shows, each with its own history, ratings and watchlist)
+/// and the hub, an account that already knows some of it.
+#[derive(Debug)]
+pub(crate) struct DemoWorld {
+    pub(crate) hub: RunningSim,
+    pub(crate) libraries: Vec<DemoLibrary>,
+}
+
+impl DemoWorld {
+    pub(crate) fn requests(&self) -> u64 {
+        self.hub.requests() + self.libraries.iter().map(|l| l.sim.requests()).sum::<u64>()
     }
-    let known: Vec<_> = (0..movies)
-        .filter(|n| n % 9 == 0)
-        .map(|n| {
-            (
-                samples::movie(n),
-                Timestamp::from_unix(base + 3_600 * i64::from(n)),
-            )
+}
+
+/// Starts every simulator with a part in the demo: the first hub by id, and every
+/// library, one-way ones first.
+pub(crate) async fn start_demo(movies: u32, shows: u32) -> Result<DemoWorld, String> {
+    let all = simulated();
+    let hub = all
+        .iter()
+        .find(|(_, s)| s.demo == Some(DemoRole::Hub))
+        .copied();
+    let libraries: Vec<_> = all
+        .iter()
+        .filter_map(|(d, s)| match s.demo {
+            Some(DemoRole::Library {
+                two_way,
+                removals,
+                features,
+            }) => Some((*d, *s, two_way, removals, features)),
+            _ => None,
         })
         .collect();
-    trakt.seed_history(&known);
-    trakt.seed_watchlist(
-        &(0..movies)
-            .filter(|n| n % 97 == 5)
-            .map(samples::movie)
-            .collect::<Vec<_>>(),
-    );
-    trakt.seed_ratings(
-        &(0..movies)
-            .filter(|n| n % 13 == 2)
-            .map(|n| (samples::movie(n), (n % 10 + 1) as u8))
-            .collect::<Vec<_>>(),
-    );
-    DemoWorld {
-        plex: RunningSim {
-            kind: "plex",
-            config: obj(
-                json!({"base_url": plex.uri(), "discover_url": plex.discover_uri(), "plex_tv_url": plex.plex_tv_uri(), "token": plex.token()}),
-            ),
-            handle: Handle::Plex(plex),
-        },
-        jellyfin: RunningSim {
-            kind: "jellyfin",
-            config: obj(
-                json!({"base_url": jellyfin.uri(), "api_key": jellyfin.token(), "user_id": jellyfin.user_id()}),
-            ),
-            handle: Handle::Jellyfin(jellyfin),
-        },
-        trakt: RunningSim {
-            kind: "trakt",
-            config: obj(
-                json!({"base_url": trakt.uri(), "client_id": trakt.client_id(), "access_token": trakt.access_token()}),
-            ),
-            handle: Handle::Trakt(trakt),
-        },
+    let Some((hub_d, hub_s)) = hub.filter(|_| !libraries.is_empty()) else {
+        return Err(format!(
+            "the demo needs a simulated account to sync with and at least one simulated library; simulated providers: {}",
+            ids(&all)
+        ));
+    };
+    // One-way libraries only feed the hub; the two-way pairs run after them, so what the
+    // one-way pairs added reaches the two-way libraries in the same run and an unchanged
+    // second run has nothing left to do.
+    let mut libraries = libraries;
+    libraries.sort_by_key(|(d, _, two_way, _, _)| (*two_way, d.id));
+    let scenario = Scenario::Demo { movies, shows };
+    let mut started = Vec::with_capacity(libraries.len());
+    for (d, s, two_way, removals, features) in libraries {
+        started.push(DemoLibrary {
+            sim: start(d, s, scenario).await?,
+            two_way,
+            removals,
+            features,
+        });
     }
+    Ok(DemoWorld {
+        hub: start(hub_d, hub_s, scenario).await?,
+        libraries: started,
+    })
 }

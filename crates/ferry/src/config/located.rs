@@ -71,7 +71,7 @@ fn frame(file: &Path, text: &str, span: Range<usize>, key: Option<&str>) -> Stri
     Renderer::plain().render(report).to_string()
 }
 
-/// One key of the file: its dotted path (`providers.trakt.base_url`, `pairs[0].name`),
+/// One key of the file: its dotted path (`providers.den.base_url`, `pairs[0].name`),
 /// where the key is written and where its value is.
 #[derive(Debug, Clone)]
 struct KeyAt {
@@ -177,7 +177,7 @@ impl Located {
         }
     }
 
-    /// An error about the key at `path` (`providers.trakt.base_url`). When that key is
+    /// An error about the key at `path` (`providers.den.base_url`). When that key is
     /// not written in the file (a missing field), the nearest written table above it is
     /// shown, and the key named is still `path`.
     pub(crate) fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {

@@ -271,13 +271,16 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
             Some(_) => {
                 return Err(loc.error(
                     &at("kind"),
-                    "expected a string naming a provider, e.g. kind = \"trakt\"",
+                    format!("expected a string naming a provider: {}", kinds()),
                 ));
             }
             None => {
                 return Err(loc.error(
                     &at("kind"),
-                    "missing `kind`: every provider instance names its provider, e.g. kind = \"trakt\"",
+                    format!(
+                        "missing `kind`: every provider instance names its provider: {}",
+                        kinds()
+                    ),
                 ));
             }
         };
@@ -423,6 +426,19 @@ impl Config {
         };
         self.located
             .error(&path, format!("{message} (provider `{kind}`)"))
+    }
+}
+
+/// The kinds this binary knows, for an error about `kind`.
+fn kinds() -> String {
+    let ids: Vec<_> = ferry_core::registry::providers()
+        .iter()
+        .map(|d| format!("\"{}\"", d.id))
+        .collect();
+    if ids.is_empty() {
+        "none is compiled into this ferry".to_owned()
+    } else {
+        format!("one of {}", ids.join(", "))
     }
 }
 
