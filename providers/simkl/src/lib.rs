@@ -15,6 +15,7 @@
 //! - every write is confirmed by a re-read: `Confirmed` only for what the re-read shows.
 
 mod api;
+mod config;
 mod convert;
 mod model;
 pub mod pin;
@@ -29,11 +30,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_core::{
-    Activities, BuildEnv, Capabilities, Context, Entry, Error, ErrorKind, Feature, FeatureCaps,
-    Health, IndexSemantics, InventoryOps, KvStore, ListCache, MediaType, ProviderKind, RateLimit,
-    Reader, Result, Secret, Snapshot, VerbClass, WriteReport,
+    Activities, BuildEnv, Capabilities, Context, Entry, Error, Feature, FeatureCaps, Health,
+    IndexSemantics, InventoryOps, KvStore, ListCache, MediaType, ProviderKind, Reader, Result,
+    Secret, Snapshot, WriteReport,
 };
-use ferry_http::{Clock, HttpClient, RetryPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
@@ -45,73 +45,9 @@ pub use crate::write::BATCH_SIZE;
 /// How long writes may plan against a library read before reading it again.
 const LIBRARY_TTL: Duration = Duration::from_secs(120);
 
-/// SIMKL's API host.
-pub const DEFAULT_BASE_URL: &str = "https://api.simkl.com";
-
-/// Reads: SIMKL publishes 10 GETs per second per user token; ferry asks for half that,
-/// because SIMKL suspends apps that lean on it.
-pub const READ_LIMIT: RateLimit = RateLimit {
-    class: VerbClass::Read,
-    requests: 5,
-    per: Duration::from_secs(1),
+pub use crate::config::{
+    DEFAULT_BASE_URL, READ_LIMIT, ReadMode, SimklConfig, SimklOptions, WRITE_LIMIT,
 };
-
-/// Writes: SIMKL publishes 1 POST per second and *blocks* the token on overage (repeated
-/// overages extend the block), and serialises a user's writes server-side; ferry sends at
-/// most one write every two seconds.
-pub const WRITE_LIMIT: RateLimit = RateLimit {
-    class: VerbClass::Write,
-    requests: 1,
-    per: Duration::from_secs(2),
-};
-
-/// How `build_index` reads.
-///
-/// The default is [`ReadMode::Delta`]: SIMKL's API reference asks apps to call
-/// `/sync/all-items?date_from=…` only when an activity stamp changed and suspends the
-/// `client_id` of apps that re-download the whole library.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadMode {
-    /// Every read is a full read (`present` semantics).
-    Full,
-    /// After a first full read, reads are `date_from` deltas (`delta` semantics) while
-    /// nothing left the library; see the provider docs for what a delta cannot see.
-    #[default]
-    Delta,
-}
-
-/// `[providers.<instance>]` keys for `kind = "simkl"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimklConfig {
-    /// The app's `client_id` (sent as `simkl-api-key` and as the `client_id` parameter).
-    pub client_id: Secret,
-    /// The user's access token (from the PIN or OAuth flow; SIMKL tokens do not expire).
-    /// Optional: `ferry auth simkl` keeps the token in the state database instead.
-    #[serde(default)]
-    pub access_token: Option<Secret>,
-    /// Another API host (a proxy, a simulator). Default [`DEFAULT_BASE_URL`].
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// `delta` (default) or `full`.
-    #[serde(default)]
-    pub read_mode: ReadMode,
-}
-
-/// Knobs that are not user configuration: retries, the clock, the state store, limits.
-#[derive(Debug, Clone, Default)]
-pub struct SimklOptions {
-    pub retry: RetryPolicy,
-    /// Waits and breaker timestamps (tests pass a `ManualClock`).
-    pub clock: Option<Arc<dyn Clock>>,
-    /// Where the breaker record and the delta watermarks live.
-    pub store: Option<Arc<dyn KvStore>>,
-    /// Seeds the retry jitter.
-    pub seed: Option<u64>,
-    /// Replaces the declared [`READ_LIMIT`] and [`WRITE_LIMIT`].
-    pub rate_limits: Option<Vec<RateLimit>>,
-}
 
 const TITLES: [MediaType; 2] = [MediaType::Movie, MediaType::Show];
 const PLAYS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
@@ -140,56 +76,10 @@ pub struct SimklProvider {
 
 impl SimklProvider {
     pub fn new(instance: &str, config: SimklConfig, options: SimklOptions) -> Result<Self> {
-        let invalid = |msg: String| Error::new(ErrorKind::InvalidInput, msg).with_provider("simkl");
-        if config.client_id.expose().trim().is_empty() {
-            return Err(invalid(format!("providers.{instance}.client_id is empty")));
-        }
-        let token = match &config.access_token {
-            Some(t) if t.expose().trim().is_empty() => {
-                return Err(invalid(format!(
-                    "providers.{instance}.access_token is empty; remove it and run `ferry auth simkl`, or paste the token"
-                )));
-            }
-            Some(t) => t.clone(),
-            None => {
-                let stored = options.store.as_ref().and_then(|kv| {
-                    ferry_http::KvTokenStore::new(kv.clone(), instance)
-                        .load()
-                        .ok()
-                        .flatten()
-                });
-                match stored {
-                    Some(t) => t.access,
-                    None => {
-                        return Err(invalid(format!(
-                            "providers.{instance}: no access_token in the config and none stored; run `ferry auth simkl`"
-                        )));
-                    }
-                }
-            }
-        };
-        let limits = options
-            .rate_limits
-            .clone()
-            .unwrap_or_else(|| vec![READ_LIMIT, WRITE_LIMIT]);
-        let mut b = HttpClient::builder("simkl", instance)
-            .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
-            .secret_header("simkl-api-key", &config.client_id)
-            .bearer(&token)
-            .rate_limits(&limits)
-            .retry(options.retry);
-        if let Some(s) = &options.store {
-            b = b.store(s.clone());
-        }
-        if let Some(c) = &options.clock {
-            b = b.clock(c.clone());
-        }
-        if let Some(seed) = options.seed {
-            b = b.seed(seed);
-        }
+        let http = config::client(instance, &config, &options)?;
         Ok(SimklProvider {
             instance: instance.to_owned(),
-            api: Api::new(b.build()?, config.client_id),
+            api: Api::new(http, config.client_id),
             read_mode: config.read_mode,
             store: options.store,
             library: ListCache::new(LIBRARY_TTL),
@@ -413,6 +303,7 @@ impl InventoryOps for SimklProvider {
 mod tests {
     use super::*;
     use ferry_core::ProviderConfig;
+    use ferry_core::{ErrorKind, RateLimit, VerbClass};
 
     #[test]
     fn config_rejects_unknown_keys_and_names_them() {
