@@ -14,8 +14,6 @@ mod config;
 mod convert;
 mod model;
 mod read;
-#[cfg(feature = "sim")]
-mod simulator;
 mod write;
 
 #[cfg(feature = "sim")]
@@ -50,7 +48,7 @@ impl ProviderKind for TmdbProvider {
     const LABEL: &'static str = "TMDB";
     type Config = TmdbConfig;
     #[cfg(feature = "sim")]
-    const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
+    const SIMULATOR: Option<ferry_core::Simulator> = Some(sim::SIMULATOR);
 
     /// One title per request (no batch routes); no change checkpoints, so the engine
     /// reads both features every run.

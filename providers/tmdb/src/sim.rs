@@ -22,11 +22,15 @@
 //!   `404` `status_code` 34.
 //!
 //! The kit adds the fault knobs; the list routes shape their page (rows, and both
-//! `total_pages` and `total_results`) with the fault they are handed.
+//! `total_pages` and `total_results`) with the fault they are handed. [`SIMULATOR`] is
+//! the hook `ferry simulate tmdb` starts it through.
 
-use ferry_core::{Feature, IdKind, Item, MediaType};
-use ferry_testkit::sim::kit::{self, Host, ListFault, Routes, TotalOut};
-use serde_json::{Value, json};
+use ferry_core::{Feature, IdKind, Item, MediaType, Scenario, SimHandle, SimStart, Simulator};
+use ferry_testkit::samples;
+use ferry_testkit::sim::kit::{
+    self, Host, ListFault, Routes, SAMPLE_SHOWS, Simulator as _, TotalOut,
+};
+use serde_json::{Map, Value, json};
 use wiremock::{Request, ResponseTemplate};
 
 /// The user access token the simulator accepts as `Bearer`.
@@ -352,4 +356,61 @@ impl Routes for TmdbRoutes {
             _ => not_found(),
         }
     }
+}
+
+/// `ferry simulate tmdb` and `ferry demo`: this simulator, declared in the provider's
+/// descriptor (`ProviderKind::SIMULATOR`).
+pub(crate) const SIMULATOR: Simulator = Simulator {
+    ports: 1,
+    start,
+    demo: None,
+};
+
+struct Handle(TmdbSim);
+
+impl SimHandle for Handle {
+    fn base_url(&self) -> String {
+        self.0.uri()
+    }
+
+    /// What a `[providers.<instance>]` table needs to use this simulator.
+    fn config(&self) -> Map<String, Value> {
+        let v = json!({"base_url": self.0.uri(), "account_id": ACCOUNT_ID,
+            "access_token": TOKEN});
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn requests(&self) -> u64 {
+        self.0.knobs(|k| k.total())
+    }
+}
+
+/// An account over `items` sample films (and the sample shows): every film on the
+/// watchlist, every third rated.
+fn account(items: u32) -> TmdbRoutes {
+    let movies = samples::library(items);
+    let watchlist: Vec<Key> = movies.iter().filter_map(key_of).collect();
+    let ratings = watchlist
+        .iter()
+        .step_by(3)
+        .map(|k| (*k, f64::from((k.1 % 10) as u8 + 1)))
+        .collect();
+    let mut catalog = movies;
+    catalog.extend((0..SAMPLE_SHOWS).map(samples::show));
+    TmdbRoutes {
+        catalog,
+        watchlist,
+        ratings,
+    }
+}
+
+fn start(scenario: Scenario) -> SimStart {
+    Box::pin(async move {
+        let items = match scenario {
+            Scenario::Library { items } => items,
+            Scenario::Demo { movies, .. } => movies,
+        };
+        let sim = TmdbSim::serve(account(items)).await;
+        Ok(Box::new(Handle(sim)) as Box<dyn SimHandle>)
+    })
 }

@@ -195,3 +195,23 @@ async fn shows_are_written_in_tmdbs_tv_id_space() {
         .expect("the show's rating reads back");
     assert_eq!(got.item.kind, ferry_core::MediaType::Show);
 }
+
+/// `ferry simulate tmdb` starts the simulator through the descriptor's hook, and the
+/// configuration it hands out is one this provider accepts and reads completely.
+#[tokio::test]
+async fn the_descriptors_simulator_serves_a_config_the_provider_reads() {
+    use ferry_core::{ProviderKind, Scenario};
+    let hook = TmdbProvider::SIMULATOR.expect("tmdb declares its simulator");
+    let handle = (hook.start)(Scenario::Library { items: 30 }).await.unwrap();
+    let config: TmdbConfig =
+        serde_json::from_value(serde_json::Value::Object(handle.config())).unwrap();
+    assert_eq!(config.base_url.as_deref(), Some(handle.base_url().as_str()));
+    let p = build(config).unwrap();
+    let snap = p
+        .build_index(&Context::default(), Feature::Watchlist)
+        .await
+        .unwrap();
+    assert!(snap.is_complete());
+    assert_eq!(snap.len(), 30);
+    assert!(handle.requests() >= 3, "two movie pages and the tv list");
+}
