@@ -60,7 +60,7 @@ pub(crate) fn watchlist_row(v: Value) -> Row<Listed> {
     if ids.is_empty() {
         return Row::Bad(format!("{list}: a row without ids"));
     }
-    let year = r.release_year.0.or(r.year.0);
+    let year = r.release_year.year().or(r.year.year());
     let item = Item {
         title: r.title,
         year,
@@ -76,7 +76,7 @@ fn title_item(obj: Option<TitleObj>, kind: MediaType) -> Result<Item, String> {
     if ids.is_empty() {
         return Err(format!("a {kind} without ids"));
     }
-    let year = obj.year.0;
+    let year = obj.year.year();
     Ok(Item {
         title: obj.title,
         year,

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use ferry_core::{Declared, Timestamp};
+use ferry_core::Declared;
+use ferry_core::wire::{Loose, Stamp};
 use serde::Deserialize;
-use serde::de::{self, Deserializer};
 use serde_json::{Map, Value};
 
 /// One page of a paged read: lists of rows by name (`movies`, `shows`, `episodes`, …)
@@ -42,38 +42,6 @@ impl PageBody {
     }
 }
 
-/// A timestamp field: absent, `null` or empty is none; anything but a timestamp is an
-/// error (the row is bad, never read as "no date").
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Stamp(pub(crate) Option<Timestamp>);
-
-impl<'de> Deserialize<'de> for Stamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            None => Ok(Stamp(None)),
-            Some(s) if s.trim().is_empty() => Ok(Stamp(None)),
-            Some(s) => Timestamp::parse(&s)
-                .map(|t| Stamp(Some(t)))
-                .ok_or_else(|| de::Error::custom(format!("not a timestamp: {s:?}"))),
-        }
-    }
-}
-
-/// A year sent as a number or a string (`"1995"`); anything unreadable is no year.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Year(pub(crate) Option<u16>);
-
-impl<'de> Deserialize<'de> for Year {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let y = match Value::deserialize(d)? {
-            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-            Value::String(s) => s.trim().parse::<u16>().ok(),
-            _ => None,
-        };
-        Ok(Year(y.filter(|y| *y > 0)))
-    }
-}
-
 /// A watchlist row: *flat* ids (`id` = TMDB, `imdb_id`, `tvdb_id`, …), sometimes an
 /// `ids` block as well.
 #[derive(Debug, Default, Deserialize)]
@@ -81,8 +49,8 @@ impl<'de> Deserialize<'de> for Year {
 pub(crate) struct WatchlistRow {
     pub(crate) mediatype: Option<String>,
     pub(crate) title: Option<String>,
-    pub(crate) release_year: Year,
-    pub(crate) year: Year,
+    pub(crate) release_year: Loose,
+    pub(crate) year: Loose,
     pub(crate) watchlisted_at: Stamp,
     pub(crate) ids: Option<Map<String, Value>>,
     /// Every other field, the flat ids among them.
@@ -95,7 +63,7 @@ pub(crate) struct WatchlistRow {
 #[serde(default)]
 pub(crate) struct TitleObj {
     pub(crate) title: Option<String>,
-    pub(crate) year: Year,
+    pub(crate) year: Loose,
     pub(crate) ids: Map<String, Value>,
 }
 

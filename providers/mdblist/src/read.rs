@@ -22,75 +22,57 @@ use crate::convert::{Listed, Play, Rated, play_row, rating_row, watchlist_row};
 /// How long writes may plan against a read before reading the list again.
 pub(crate) const VIEW_TTL: Duration = Duration::from_secs(120);
 
-/// What one read showed: the titles (with their rating, or plays) and, when it was
-/// partial, why.
+/// What a read showed of one title: its rating (ratings), its plays (history: when,
+/// and the play id once known; plays ferry wrote have none until the next read).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Held {
+    pub(crate) rating: Option<Rating>,
+    pub(crate) plays: Vec<(Timestamp, Option<u64>)>,
+}
+
+/// What one read showed: the titles and, when it was partial, why.
 #[derive(Debug)]
-pub(crate) struct View<V> {
-    pub(crate) held: TitleIndex<V>,
+pub(crate) struct View {
+    pub(crate) held: TitleIndex<Held>,
     pub(crate) partial: Vec<String>,
 }
 
-/// A watchlist title holds `None`, a rated title its rating.
-pub(crate) type Titles = View<Option<Rating>>;
-/// Each title's plays: when, and the play id once known (plays ferry wrote are held
-/// without one until the next read).
-pub(crate) type Plays = View<Vec<(Timestamp, Option<u64>)>>;
-
-/// The last read of each feature.
+/// The last read of each feature: watchlist, ratings, history.
 #[derive(Debug)]
-pub(crate) struct Views {
-    pub(crate) watchlist: ListCache<Titles>,
-    pub(crate) ratings: ListCache<Titles>,
-    pub(crate) history: ListCache<Plays>,
-}
+pub(crate) struct Views([ListCache<View>; 3]);
 
 impl Default for Views {
     fn default() -> Self {
-        Views {
-            watchlist: ListCache::new(VIEW_TTL),
-            ratings: ListCache::new(VIEW_TTL),
-            history: ListCache::new(VIEW_TTL),
-        }
+        Views(std::array::from_fn(|_| ListCache::new(VIEW_TTL)))
     }
 }
 
-/// What a view holds per title, and where its feature's view is kept.
-pub(crate) trait Held: Sized {
-    fn cache(views: &Views, f: Feature) -> &ListCache<View<Self>>;
-}
-
-impl Held for Option<Rating> {
-    fn cache(views: &Views, f: Feature) -> &ListCache<Titles> {
-        if f == Feature::Ratings {
-            &views.ratings
-        } else {
-            &views.watchlist
-        }
-    }
-}
-
-impl Held for Vec<(Timestamp, Option<u64>)> {
-    fn cache(views: &Views, _: Feature) -> &ListCache<Plays> {
-        &views.history
+impl Views {
+    pub(crate) fn of(&self, f: Feature) -> &ListCache<View> {
+        &self.0[match f {
+            Feature::Watchlist => 0,
+            Feature::Ratings => 1,
+            _ => 2,
+        }]
     }
 }
 
 /// The last read if it is fresh and was complete: writes planned on a partial read defer
 /// what it may have missed, so after one the list is read again.
-fn usable<V>(cache: &ListCache<View<V>>) -> Option<(Instant, View<V>)> {
+fn usable(cache: &ListCache<View>) -> Option<(Instant, View)> {
     cache.take_fresh().filter(|(_, v)| v.partial.is_empty())
 }
 
 impl MdblistProvider {
     /// Reads `list` through the pager, keeps its view (`hold` files a row in it) and
     /// makes the snapshot (`entry`).
-    async fn keep<T, V: Held>(
+    async fn keep<T>(
         &self,
         cx: &Context,
         feature: Feature,
         list: &List,
         decode: fn(Value) -> Row<T>,
-        hold: fn(&mut TitleIndex<V>, &T),
+        hold: fn(&mut TitleIndex<Held>, &T),
         entry: fn(T) -> Entry,
     ) -> Result<Snapshot> {
         let paging = Paging::Offset {
@@ -104,7 +86,7 @@ impl MdblistProvider {
         let mut held = TitleIndex::new();
         rows.iter().for_each(|r| hold(&mut held, r));
         let partial = proof.reasons().to_vec();
-        V::cache(&self.views, feature).store(View { held, partial });
+        self.views.of(feature).store(View { held, partial });
         Ok(proof.snapshot(feature, rows.into_iter().map(entry)))
     }
 
@@ -112,19 +94,22 @@ impl MdblistProvider {
     pub(crate) async fn read(&self, cx: &Context, f: Feature) -> Result<Snapshot> {
         match f {
             Feature::Watchlist => {
-                let hold = |h: &mut TitleIndex<_>, (item, _): &Listed| h.insert(item, None);
+                let hold =
+                    |h: &mut TitleIndex<_>, (item, _): &Listed| h.insert(item, Held::default());
                 let entry = |(item, listed_at)| Entry::new(item, Payload::Watchlist { listed_at });
                 self.keep(cx, f, &WATCHLIST, watchlist_row, hold, entry)
                     .await
             }
             Feature::Ratings => {
-                let hold = |h: &mut TitleIndex<_>, (item, r, _): &Rated| h.insert(item, Some(*r));
+                let hold = |h: &mut TitleIndex<_>, (item, r, _): &Rated| {
+                    h.get_or_insert_with(item, Held::default).rating = Some(*r)
+                };
                 let entry = |(item, rating, at)| Entry::rating(item, rating, at);
                 self.keep(cx, f, &RATINGS, rating_row, hold, entry).await
             }
             _ => {
-                let hold = |h: &mut TitleIndex<Vec<_>>, p: &Play| {
-                    let plays = h.get_or_insert_with(&p.item, Vec::new);
+                let hold = |h: &mut TitleIndex<Held>, p: &Play| {
+                    let plays = &mut h.get_or_insert_with(&p.item, Held::default).plays;
                     plays.push((p.at, Some(p.play_id)));
                 };
                 let entry = |p: Play| Entry::watch(p.item, p.at);
@@ -135,13 +120,13 @@ impl MdblistProvider {
 
     /// A feature's view as last read; read now if that is too old, was partial, or
     /// `force`.
-    pub(crate) async fn view<V: Held>(
+    pub(crate) async fn view(
         &self,
         cx: &Context,
         feature: Feature,
         force: bool,
-    ) -> Result<(Instant, View<V>)> {
-        let cache = V::cache(&self.views, feature);
+    ) -> Result<(Instant, View)> {
+        let cache = self.views.of(feature);
         if !force && let Some(v) = usable(cache) {
             return Ok(v);
         }

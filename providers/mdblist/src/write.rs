@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::config::BATCH_SIZE;
 use crate::convert::{echoed_ids, flat_ids, sync_ids};
 use crate::model::WriteAnswer;
-use crate::read::{Held, Plays, Titles, View};
+use crate::read::{Held, View};
 use crate::{MdblistProvider, PLAYS, TITLES};
 
 /// Makes a request from a chunk's entries and the parts they send.
@@ -66,14 +66,14 @@ impl MdblistProvider {
     /// Sends `job`'s chunks, then settles the call: a re-read decides what the answers
     /// left open (`held(view, entry)`: the re-read shows it as written; a partial one
     /// never confirms a removal); otherwise the view takes what was confirmed (`apply`).
-    async fn run<V: Held>(
+    async fn run(
         &self,
         cx: &Context,
         feature: Feature,
         mut job: Job<'_>,
-        (at, mut view): (std::time::Instant, View<V>),
-        held: impl Fn(&View<V>, &Entry) -> bool,
-        apply: impl Fn(&mut View<V>, &Entry),
+        (at, mut view): (std::time::Instant, View),
+        held: impl Fn(&View, &Entry) -> bool,
+        apply: impl Fn(&mut View, &Entry),
     ) -> Result<WriteReport> {
         let (add, entries) = (job.add, job.w.entries());
         while let Some(chunk) = job.w.next_chunk(BATCH_SIZE)? {
@@ -83,9 +83,9 @@ impl MdblistProvider {
             let got = self.api.write(cx, job.path, &(job.request)(&parts)).await;
             job.w.record(&chunk, got.map(|a| answer(&parts, a, add)));
         }
-        let cache = V::cache(&self.views, feature);
+        let cache = self.views.of(feature);
         if job.w.awaits_confirmation() {
-            let (at, view) = self.view::<V>(cx, feature, true).await?;
+            let (at, view) = self.view(cx, feature, true).await?;
             let whole = view.partial.is_empty();
             job.w.confirm(add, |e| held(&view, e) || (!add && !whole));
             cache.put_back(at, view);
@@ -115,7 +115,7 @@ impl MdblistProvider {
             (_, true) => "/sync/ratings",
             (_, false) => "/sync/ratings/remove",
         };
-        let (at, view) = self.view::<Option<_>>(cx, feature, false).await?;
+        let (at, view) = self.view(cx, feature, false).await?;
         let mut w = BatchWriter::new(cx, entries);
         let mut parts = vec![None; entries.len()];
         let mut queued = TitleIndex::new();
@@ -146,13 +146,17 @@ impl MdblistProvider {
             parts,
             request,
         };
-        let held = |v: &Titles, e: &Entry| match (v.held.get(&e.item), &e.payload) {
-            (Some(Some(r)), Payload::Rating { rating, .. }) => !add || r == rating,
+        let held = |v: &View, e: &Entry| match (v.held.get(&e.item), &e.payload) {
+            (Some(h), Payload::Rating { rating, .. }) => {
+                h.rating.is_some_and(|r| !add || r == *rating)
+            }
             (held, _) => held.is_some(),
         };
-        let apply = |v: &mut Titles, e: &Entry| match (&e.payload, add) {
-            (Payload::Rating { rating, .. }, true) => v.held.insert(&e.item, Some(*rating)),
-            (_, true) => v.held.insert(&e.item, None),
+        let apply = |v: &mut View, e: &Entry| match (&e.payload, add) {
+            (Payload::Rating { rating, .. }, true) => {
+                v.held.get_or_insert_with(&e.item, Held::default).rating = Some(*rating)
+            }
+            (_, true) => drop(v.held.get_or_insert_with(&e.item, Held::default)),
             (_, false) => drop(v.held.remove(&e.item)),
         };
         self.run(cx, feature, job, (at, view), held, apply).await
@@ -166,14 +170,14 @@ impl MdblistProvider {
         add: bool,
     ) -> Result<WriteReport> {
         let f = Feature::History;
-        let (mut at, mut view) = self.view::<Vec<_>>(cx, f, false).await?;
+        let (mut at, mut view) = self.view(cx, f, false).await?;
         // A play ferry wrote since the last read has no play id yet: read again.
         if !add
             && entries
                 .iter()
                 .any(|e| matches!(held_play(&view, e), Some((_, None))))
         {
-            (at, view) = self.view::<Vec<_>>(cx, f, true).await?;
+            (at, view) = self.view(cx, f, true).await?;
         }
         let mut w = BatchWriter::new(cx, entries);
         let mut parts = vec![None; entries.len()];
@@ -215,34 +219,34 @@ impl MdblistProvider {
             parts,
             request,
         };
-        let apply = |v: &mut Plays, e: &Entry| {
+        let apply = |v: &mut View, e: &Entry| {
             let Payload::Watch { watched_at } = e.payload else {
                 return;
             };
-            let plays = v.held.get_or_insert_with(&e.item, Vec::new);
+            let plays = &mut v.held.get_or_insert_with(&e.item, Held::default).plays;
             match nearest_play(plays, watched_at) {
                 Some(k) if !add => drop(plays.remove(k)),
                 _ if add => plays.push((watched_at, None)),
                 _ => {}
             }
         };
-        let held = |v: &Plays, e: &Entry| held_play(v, e).is_some();
+        let held = |v: &View, e: &Entry| held_play(v, e).is_some();
         self.run(cx, f, job, (at, view), held, apply).await
     }
 }
 
 /// The play `e` names in `view`: when, and its id if known.
-fn held_play(view: &Plays, e: &Entry) -> Option<(Timestamp, Option<u64>)> {
+fn held_play(view: &View, e: &Entry) -> Option<(Timestamp, Option<u64>)> {
     let Payload::Watch { watched_at } = e.payload else {
         return None;
     };
-    let plays = view.held.get(&e.item)?;
+    let plays = &view.held.get(&e.item)?.plays;
     nearest_play(plays, watched_at).map(|k| plays[k])
 }
 
 /// A play to write: when it was watched and what it sends (nothing for an add, which
 /// sends the entry; the play id for a removal), or the outcome it settles with unsent.
-fn plan_play(e: &Entry, view: &Plays, add: bool) -> Result<(Timestamp, Value), Outcome> {
+fn plan_play(e: &Entry, view: &View, add: bool) -> Result<(Timestamp, Value), Outcome> {
     let Payload::Watch { watched_at } = e.payload else {
         return Err(Outcome::unsupported("not a play"));
     };
@@ -304,7 +308,7 @@ fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
 }
 
 /// An entry's write body, or the outcome it settles with unsent.
-fn plan_title(e: &Entry, feature: Feature, view: &Titles, add: bool) -> Result<Value, Outcome> {
+fn plan_title(e: &Entry, feature: Feature, view: &View, add: bool) -> Result<Value, Outcome> {
     if !TITLES.contains(&e.item.kind) || e.feature() != feature {
         let why = format!("MDBList's {feature} holds movies and shows, not this");
         return Err(Outcome::unsupported(format!("{why} {}", e.item.kind)));
@@ -322,7 +326,7 @@ fn plan_title(e: &Entry, feature: Feature, view: &Titles, add: bool) -> Result<V
         let why = "MDBList's watchlist needs an IMDb or TMDB id";
         return flat_ids(&e.item).ok_or_else(|| Outcome::unsupported(why));
     };
-    if add && held == Some(&Some(*rating)) {
+    if add && held.is_some_and(|h| h.rating == Some(*rating)) {
         return Err(Outcome::AlreadyPresent);
     }
     let ids =
