@@ -6,7 +6,8 @@
 //! the titles) and has not moved since (nothing was listed after the emptying). An
 //! empty answer against an unmoved checkpoint is a lie however often it is repeated,
 //! and a change between the two sightings starts over. A side without checkpoints is
-//! confirmed by the second sighting alone.
+//! confirmed by the second sighting alone; a side whose checkpoint could not be read
+//! at one of the three moments is not confirmed (the user can `--allow-mass-delete`).
 //!
 //! "The same collapse" means the same read: the confirming read holds exactly the keys
 //! the first sighting held (a fingerprint of them), so a list that changed again in
@@ -87,7 +88,11 @@ pub(crate) fn confirmed(
     let same = read.is_some_and(|r| fingerprint(r) == s.read);
     let story = match (s.before.as_deref(), s.at.as_deref(), now_checkpoint) {
         (Some(before), Some(at), Some(now)) => at != before && now == at,
-        _ => true,
+        // A side without checkpoints: the second sighting is all there is.
+        (None, None, None) => true,
+        // Checkpoints exist but one was unreadable: the story cannot be told, so the
+        // collapse stays suspect (`--allow-mass-delete` confirms it by hand).
+        _ => false,
     };
     earlier && same && story
 }

@@ -227,10 +227,17 @@ fn build_commit(
                 // A partial or suspect read was not taken: its side keeps the
                 // checkpoint of the last read that was, so a collapse can later be
                 // told from a lie (`crate::collapse`).
+                // A checkpoint that could not be read this run leaves the last known
+                // one in place: it stays the anchor a collapse is judged against, and a
+                // change since it still differs from it next run.
                 if v.not_taken {
                     ci.inputs.prev_checkpoint.get(side).clone()
                 } else {
-                    ci.written.checkpoint.get(side).clone()
+                    ci.written
+                        .checkpoint
+                        .get(side)
+                        .clone()
+                        .or_else(|| ci.inputs.prev_checkpoint.get(side).clone())
                 },
                 pending,
                 next.entries(),
