@@ -96,21 +96,31 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result<(), String> {
 /// `doc` with the text between the markers replaced by `body`; a document without the
 /// markers gets a new section at its end.
 pub(crate) fn replace_section(doc: &str, body: &str) -> Result<String, String> {
+    replace_marked(doc, (START, END), "Full sync (`cargo xtask bench`)", body)
+}
+
+/// `doc` with the text between the `(start, end)` markers replaced by `body`; a document
+/// without them gets a new section headed `heading` at its end.
+pub(crate) fn replace_marked(
+    doc: &str,
+    (start, end): (&str, &str),
+    heading: &str,
+    body: &str,
+) -> Result<String, String> {
     let body = body.trim_end_matches('\n');
-    match (doc.find(START), doc.find(END)) {
+    match (doc.find(start), doc.find(end)) {
         (Some(s), Some(e)) if s < e => {
-            let before = &doc[..s + START.len()];
+            let before = &doc[..s + start.len()];
             let after = &doc[e..];
             Ok(format!("{before}\n{body}\n{after}"))
         }
         (None, None) => {
             let mut out = doc.trim_end_matches('\n').to_owned();
-            out.push_str("\n\n## Full sync (`cargo xtask bench`)\n\n");
-            let _ = write!(out, "{START}\n{body}\n{END}\n");
+            let _ = write!(out, "\n\n## {heading}\n\n{start}\n{body}\n{end}\n");
             Ok(out)
         }
         _ => Err(format!(
-            "docs/benchmarks.md: the markers `{START}` and `{END}` must both be present, in that order"
+            "docs/benchmarks.md: the markers `{start}` and `{end}` must both be present, in that order"
         )),
     }
 }
@@ -125,7 +135,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    fn probe() -> Self {
+    pub(crate) fn probe() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Machine {
@@ -146,7 +156,7 @@ impl Machine {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut s = format!("{} logical CPUs", self.cpus);
         if let Some(m) = &self.cpu_model {
             let _ = write!(s, " ({m})");
@@ -162,7 +172,7 @@ impl Machine {
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -467,7 +477,7 @@ impl Json {
         self.get(path).and_then(Json::as_num)
     }
 
-    fn keys(&self) -> Vec<&str> {
+    pub(crate) fn keys(&self) -> Vec<&str> {
         match self {
             Json::Obj(m) => m.iter().map(|(k, _)| k.as_str()).collect(),
             _ => Vec::new(),

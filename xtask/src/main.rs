@@ -4,8 +4,11 @@
 //! - `new-provider NAME`: scaffolds `providers/NAME` and wires it into the runner.
 //! - `bench [--quick]`: the full-sync benchmark (Plex → Trakt against simulators); writes
 //!   its figures into `docs/benchmarks.md` (`--quick`: a small library, printed only).
+//! - `bench-write [--quick]`: requests and CPU of a first sync of 1,000 and 10,000 titles
+//!   into Jellyfin and Trakt against their simulators; writes `docs/benchmarks.md` too.
 
 mod bench;
+mod bench_write;
 mod scaffold;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +27,11 @@ fn main() -> ExitCode {
             None => Err("usage: cargo xtask new-provider NAME".to_owned()),
         },
         Some("bench") => bench::bench(&root, &args[1..]),
-        _ => Err("usage: cargo xtask <ci | new-provider NAME | bench [--quick]>".to_owned()),
+        Some("bench-write") => bench_write::bench_write(&root, &args[1..]),
+        _ => Err(
+            "usage: cargo xtask <ci | new-provider NAME | bench [--quick] | bench-write [--quick]>"
+                .to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
