@@ -479,3 +479,68 @@ async fn trakts_published_limits_keep_the_provider_out_of_429s() {
     }
     assert_eq!(sim.watchlist().len(), 2);
 }
+
+#[tokio::test]
+async fn a_removal_after_a_partial_read_is_never_already_absent() {
+    let sim = sim().await;
+    sim.set_limits(TraktLimits::VIP);
+    sim.seed_watchlist(&(0..600).map(samples::movie).collect::<Vec<_>>());
+    let r = rig(&sim);
+    // The read the removal resolves against loses half of its second page.
+    sim.inject(
+        FaultRule::new(Fault::Truncate)
+            .on("/sync/watchlist")
+            .method("GET")
+            .after(1),
+    );
+    let report = r
+        .provider
+        .remove(&cx(), Feature::Watchlist, &[wl(1), wl(400)])
+        .await
+        .unwrap();
+    assert_eq!(report.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(
+        reason(&report.items[1].outcome),
+        Some(UnresolvedReason::ProviderDown),
+        "{:?}",
+        report.items[1]
+    );
+    assert_eq!(sim.watchlist().len(), 599, "movie 400 is still there");
+}
+
+#[tokio::test]
+async fn an_uncertain_write_drops_the_kept_read() {
+    let sim = sim().await;
+    sim.seed_watchlist(&[samples::movie(1)]);
+    let r = rig(&sim);
+    r.provider
+        .build_index(&cx(), Feature::Watchlist)
+        .await
+        .unwrap();
+    sim.inject(
+        FaultRule::new(Fault::Status(503))
+            .on("/sync/watchlist")
+            .method("POST")
+            .times(10),
+    );
+    let report = r
+        .provider
+        .add(&cx(), Feature::Watchlist, &[wl(2)])
+        .await
+        .unwrap();
+    assert!(!report.items[0].outcome.is_settled());
+    assert_eq!(
+        sim.request_count("GET", "/sync/watchlist"),
+        1,
+        "the kept read"
+    );
+    sim.clear_faults();
+    // What Trakt holds is unknown now: the next write reads it again.
+    let report = r
+        .provider
+        .add(&cx(), Feature::Watchlist, &[wl(2)])
+        .await
+        .unwrap();
+    assert_eq!(report.items[0].outcome, Outcome::Confirmed);
+    assert_eq!(sim.request_count("GET", "/sync/watchlist"), 2);
+}
