@@ -171,6 +171,8 @@ pub(crate) fn wire(
         &format!("provider-{name} = [\"dep:{name}\"]"),
     )?;
     runner = add_to_array(&runner, "default", &format!("provider-{name}"))?;
+    // The binary's `sim` feature turns on each linked provider's simulator.
+    runner = insert_before_marker(&runner, "# xtask:sim", &format!("\"{name}?/sim\","))?;
     runner = insert_before_marker(
         &runner,
         "# xtask:dependencies",
@@ -263,14 +265,15 @@ mod tests {
     fn wiring_edits_every_registration_point_once() {
         let root =
             "[workspace.dependencies]\nlocal = { path = \"providers/local\" }\n# xtask:providers\n";
-        let runner = "[features]\ndefault = [\"provider-local\"]\nprovider-local = [\"dep:local\"]\n# xtask:features\n\n[dependencies]\nlocal = { workspace = true, optional = true }\n# xtask:dependencies\n";
+        let runner = "[features]\ndefault = [\"sim\", \"provider-local\"]\nsim = [\n    \"dep:ferry-testkit\",\n    # xtask:sim\n]\nprovider-local = [\"dep:local\"]\n# xtask:features\n\n[dependencies]\nlocal = { workspace = true, optional = true }\n# xtask:dependencies\n";
         let prs = "#[cfg(feature = \"provider-local\")]\nuse local as _;\n// xtask:use\nfn f() {\n    v.push(\"local\");\n    // xtask:enabled\n}\n";
         let (r, ru, p) = wire(root, runner, prs, "my-tv").unwrap();
         assert!(r.contains("my-tv = { path = \"providers/my-tv\" }\n# xtask:providers"));
         assert!(
-            ru.contains("default = [\"provider-local\", \"provider-my-tv\"]"),
+            ru.contains("default = [\"sim\", \"provider-local\", \"provider-my-tv\"]"),
             "{ru}"
         );
+        assert!(ru.contains("    \"my-tv?/sim\",\n    # xtask:sim"), "{ru}");
         assert!(ru.contains("provider-my-tv = [\"dep:my-tv\"]"));
         assert!(ru.contains("my-tv = { workspace = true, optional = true }"));
         assert!(p.contains("use my_tv as _;"));
@@ -335,6 +338,11 @@ mod tests {
         assert!(sim.contains("impl Routes for MyTvRoutes"));
         assert!(sim.contains("pub type MyTvSim = Host<MyTvRoutes>;"));
         assert!(sim.contains("fault.shape("));
+        assert!(sim.contains("pub(crate) const SIMULATOR: Simulator = Simulator {"));
+        let lib = file(&files, "src/lib.rs");
+        assert!(
+            lib.contains("const SIMULATOR: Option<ferry_core::Simulator> = Some(sim::SIMULATOR);")
+        );
         assert!(file(&files, "tests/contract.rs").contains(".with_faults(Arc::new(sim.clone()))"));
         for (path, text) in &files {
             for forbidden in ["unproven_legacy", "Completeness::Complete", "#[ignore]"] {
@@ -382,6 +390,10 @@ mod tests {
         let runner = read("crates/ferry/Cargo.toml");
         assert!(runner.contains("provider-scaffold-probe = [\"dep:scaffold-probe\"]"));
         assert!(runner.contains("scaffold-probe = { workspace = true, optional = true }"));
+        assert!(
+            runner.contains("\"scaffold-probe?/sim\","),
+            "the simulator feature"
+        );
         assert!(
             runner.contains("\"provider-scaffold-probe\"]"),
             "default features"
