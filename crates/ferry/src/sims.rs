@@ -185,3 +185,38 @@ pub(crate) async fn start_demo(movies: u32, shows: u32) -> Result<DemoWorld, Str
         libraries: started,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::{BuildEnv, Context, ProviderConfig};
+
+    /// What `ferry simulate` prints is what a user pastes: every simulator's config
+    /// passes its provider's own parser, builds it, and its health check reaches the
+    /// simulator.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_simulator_serves_its_provider_with_the_config_it_prints() {
+        let all = simulated();
+        assert_eq!(all.is_empty(), !cfg!(feature = "sim"), "{}", ids(&all));
+        let dir = std::env::temp_dir().join(format!("ferry-sims-{}", std::process::id()));
+        for (d, s) in all {
+            let sim = start(d, s, Scenario::Library { items: 20 })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let pc = ProviderConfig {
+                instance: format!("{}-sim", d.id),
+                kind: d.id.to_owned(),
+                values: sim.config(),
+            };
+            (d.validate)(&pc).unwrap_or_else(|e| panic!("{}: {e}", d.id));
+            let ops = (d.build)(&pc, &BuildEnv::ephemeral(dir.join(d.id)))
+                .unwrap_or_else(|e| panic!("{}: {e}", d.id));
+            let before = sim.requests();
+            let h = ops.health(&Context::default()).await;
+            assert!(h.status.is_usable(), "{}: {:?}", d.id, h.status);
+            assert!(sim.requests() > before, "{}: health never reached it", d.id);
+            assert!(sim.uri().starts_with("http://127.0.0.1:"), "{}", sim.uri());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
