@@ -2,9 +2,9 @@
 //! both sides of one pair (watchlist adds and removals, ratings set, changed and removed,
 //! plays, rewatches and play deletions, one viewing recorded on both sides) and engine
 //! runs with per-side faults (a health blip, health down, auth failed, health unknown,
-//! partial reads, empty reads, failed writes, a kill mid-apply), in one-way, two-way
-//! and mirror, played against the real engine with two fake providers and against a
-//! reference model (`model/reference.rs`).
+//! partial reads, empty reads, failed writes, failed checkpoint requests, a kill
+//! mid-apply), in one-way, two-way and mirror, played against the real engine with two
+//! fake providers and against a reference model (`model/reference.rs`).
 //!
 //! After every run: no removal without a user deletion on the other side, nothing added
 //! back where the user deleted it, no play duplicated or invented, one-way never writes
@@ -16,7 +16,8 @@
 //! paused, so health-probe retries cost no wall time.
 //!
 //! `PROPTEST_CASES=n` overrides the case count; `MODEL_TRACE=1` prints every step;
-//! `MODEL_SKIP=Empty,Kill` leaves fault kinds out (triage).
+//! `MODEL_SKIP=Empty,Kill` leaves fault kinds out (triage); `MODEL_STEPS=n` makes longer
+//! cases.
 //! Shrunk failures are kept below as named tests.
 
 #[path = "model/mod.rs"]
@@ -27,8 +28,13 @@ use model::steps::{Act::*, Fault::*, PairMode, Side::*, Step, Step::*, steps};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-/// Steps per case (a final three-run settle is always added).
-const MAX_STEPS: usize = 32;
+/// Steps per case (a final three-run settle is always added); `MODEL_STEPS=n` overrides.
+fn max_steps() -> usize {
+    std::env::var("MODEL_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+}
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -59,17 +65,17 @@ proptest! {
     #![proptest_config(config(24))]
 
     #[test]
-    fn one_way(steps in steps(MAX_STEPS)) {
+    fn one_way(steps in steps(max_steps())) {
         run_case(PairMode::OneWay, &steps)?;
     }
 
     #[test]
-    fn two_way(steps in steps(MAX_STEPS)) {
+    fn two_way(steps in steps(max_steps())) {
         run_case(PairMode::TwoWay, &steps)?;
     }
 
     #[test]
-    fn mirror(steps in steps(MAX_STEPS)) {
+    fn mirror(steps in steps(max_steps())) {
         run_case(PairMode::Mirror, &steps)?;
     }
 }
@@ -417,6 +423,26 @@ async fn mirror_acts_on_an_inconclusive_empty_read_of_its_source() {
             PlayBoth(0, 0),
             Run(Some(Partial(0)), None),
             Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (held for good): A's user empties A's watchlist. The collapse is
+/// seen while B is down, confirmed in the next run (B recovering: the removal is held,
+/// `add_only`), then a partial read of A intervenes; from there on every read of A is
+/// `suspect: empty` again and the deletion never reaches B (six more runs checked).
+#[tokio::test(start_paused = true)]
+async fn one_way_confirmed_collapse_is_forgotten_after_a_partial_read() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, List(4)),
+            Run(None, None),
+            User(A, Unlist(4)),
+            Run(None, Some(Down)),
+            Run(None, None),
+            Run(Some(Partial(0)), None),
         ],
     )
     .await;

@@ -36,15 +36,16 @@ struct Harness {
 /// Which empty lies a case may still tell.
 ///
 /// ferry's rule acts on an empty read once a read in a later run shows the same. After a
-/// user change (or a killed run's landed writes) moved a side's checkpoint, two empty
-/// lies in a row look exactly like the user emptying the list: nothing, checkpoints
-/// included, tells them apart. So once a side has lied after such a move, it does not
+/// user change moved a side's checkpoint (or ferry's own writes did where the engine
+/// could not read the checkpoint after them: a killed run, failed checkpoint requests),
+/// two empty lies in a row look exactly like the user emptying the list: nothing,
+/// checkpoints included, tells them apart. So once a side has lied after such a move, it does not
 /// lie again before a fault-free run (which reads it truthfully). Without a move in
 /// between, repeated lies stay: the unmoved checkpoint says nothing was deleted.
 #[derive(Default)]
 struct Lies {
-    /// Per side: its checkpoint moved (a user change, a killed run) since the last
-    /// fault-free run.
+    /// Per side: its checkpoint moved unaccounted for (a user change, a killed run,
+    /// failed checkpoint requests) since the last fault-free run.
     dirty: [bool; 2],
     /// Per side: it lied after such a change.
     lied: [bool; 2],
@@ -54,6 +55,11 @@ impl Lies {
     fn admit(&mut self, faults: [Option<Fault>; 2]) -> [Option<Fault>; 2] {
         let mut out = faults;
         for (i, f) in out.iter_mut().enumerate() {
+            if matches!(f, Some(Fault::Blind(_))) {
+                // The checkpoint after ferry's own writes cannot be read: the engine
+                // sees it move as if someone else changed the side.
+                self.dirty[i] = true;
+            }
             if *f == Some(Fault::Empty) {
                 if self.lied[i] {
                     *f = None;

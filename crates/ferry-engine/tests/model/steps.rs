@@ -80,6 +80,8 @@ pub enum Fault {
     WritesFail(u8),
     /// After `n % 3` write calls, the next one lands and the process dies.
     Kill(u8),
+    /// The next `1 + n % 3` checkpoint requests fail as unavailable.
+    Blind(u8),
 }
 
 impl Fault {
@@ -141,6 +143,7 @@ fn all_faults() -> impl Strategy<Value = Option<Fault>> {
         2 => Just(Some(Fault::Empty)),
         1 => any::<u8>().prop_map(|n| Some(Fault::WritesFail(n))),
         1 => any::<u8>().prop_map(|n| Some(Fault::Kill(n))),
+        1 => any::<u8>().prop_map(|n| Some(Fault::Blind(n))),
     ]
 }
 

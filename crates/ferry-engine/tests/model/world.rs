@@ -161,5 +161,12 @@ fn script(fake: &FakeProvider, fault: Fault) {
         Fault::Kill(n) => {
             fake.crash_after_writes(usize::from(n % 3));
         }
+        Fault::Blind(n) => {
+            fake.fail_next(
+                FakeOp::Activities,
+                ErrorKind::Unavailable,
+                1 + usize::from(n % 3),
+            );
+        }
     }
 }
