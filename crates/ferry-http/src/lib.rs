@@ -76,7 +76,6 @@ pub mod health;
 pub mod page;
 mod probe;
 mod ratelimit;
-mod seams;
 
 pub use auth::{
     AuthScheme, KvTokenStore, REFRESH_AHEAD, TOKENS_NAMESPACE, TokenRefresher, TokenSink, Tokens,
@@ -87,7 +86,6 @@ pub use classify::{EXCERPT_MAX_CHARS, classify_status, parse_retry_after};
 pub use client::{HttpClient, HttpClientBuilder, Pagination, RequestBuilder, Response, USER_AGENT};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use health::service_health;
-pub use seams::Seams;
 pub use probe::{PROBE_TIMEOUT, ProbeSchedule, ProbeStats, run_health_probes};
 
 pub use reqwest::Method;
