@@ -76,6 +76,7 @@ pub mod health;
 pub mod page;
 mod probe;
 mod ratelimit;
+mod seams;
 
 pub use auth::{
     AuthScheme, KvTokenStore, REFRESH_AHEAD, TOKENS_NAMESPACE, TokenRefresher, TokenSink, Tokens,
@@ -87,6 +88,7 @@ pub use client::{HttpClient, HttpClientBuilder, Pagination, RequestBuilder, Resp
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use health::service_health;
 pub use probe::{PROBE_TIMEOUT, ProbeSchedule, ProbeStats, run_health_probes};
+pub use seams::Seams;
 
 pub use reqwest::Method;
 pub use reqwest::header;

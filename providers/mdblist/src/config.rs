@@ -1,11 +1,10 @@
 //! `[providers.<instance>]` keys for `kind = "mdblist"`, the knobs tests set, and the HTTP
 //! client they make.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::{Error, ErrorKind, KvStore, RateLimit, Result, Secret, VerbClass};
-use ferry_http::{AuthScheme, Clock, HttpClient, RetryPolicy};
+use ferry_core::{Error, ErrorKind, RateLimit, Result, Secret, VerbClass};
+use ferry_http::{AuthScheme, HttpClient};
 use serde::Deserialize;
 
 /// MDBList's API host.
@@ -44,18 +43,8 @@ pub struct MdblistConfig {
     pub page_size: Option<u32>,
 }
 
-/// Knobs that are not user configuration.
-#[derive(Debug, Clone, Default)]
-pub struct MdblistOptions {
-    pub retry: RetryPolicy,
-    /// Waits and breaker timestamps (tests pass a `ManualClock`).
-    pub clock: Option<Arc<dyn Clock>>,
-    /// Where the breaker record lives.
-    pub store: Option<Arc<dyn KvStore>>,
-    pub seed: Option<u64>,
-    /// Replaces the declared [`READ_LIMIT`] and [`WRITE_LIMIT`].
-    pub rate_limits: Option<Vec<RateLimit>>,
-}
+/// Knobs that are not user configuration (the kit's one test-seam struct).
+pub type MdblistOptions = ferry_http::Seams;
 
 /// The checked page size and the HTTP client of an instance.
 pub(crate) fn client(
@@ -73,23 +62,9 @@ pub(crate) fn client(
             "providers.{instance}.page_size must be 1-1000, not {page_size}"
         )));
     }
-    let limits = options
-        .rate_limits
-        .clone()
-        .unwrap_or_else(|| vec![READ_LIMIT, WRITE_LIMIT]);
-    let mut b = HttpClient::builder("mdblist", instance)
+    let b = HttpClient::builder("mdblist", instance)
         .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
         .auth(AuthScheme::Query("apikey".into()), &config.api_key)
-        .rate_limits(&limits)
-        .retry(options.retry);
-    if let Some(s) = &options.store {
-        b = b.store(s.clone());
-    }
-    if let Some(c) = &options.clock {
-        b = b.clock(c.clone());
-    }
-    if let Some(seed) = options.seed {
-        b = b.seed(seed);
-    }
+        .seams(options, &[READ_LIMIT, WRITE_LIMIT]);
     Ok((b.build()?, page_size as usize))
 }

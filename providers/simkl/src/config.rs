@@ -1,11 +1,10 @@
 //! `[providers.<instance>]` keys for `kind = "simkl"`, the knobs tests set, the declared
 //! limits, and the HTTP client they make.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_core::{Error, ErrorKind, KvStore, RateLimit, Result, Secret, VerbClass};
-use ferry_http::{Clock, HttpClient, RetryPolicy};
+use ferry_core::{Error, ErrorKind, RateLimit, Result, Secret, VerbClass};
+use ferry_http::HttpClient;
 use serde::Deserialize;
 
 /// SIMKL's API host.
@@ -62,19 +61,9 @@ pub struct SimklConfig {
     pub read_mode: ReadMode,
 }
 
-/// Knobs that are not user configuration: retries, the clock, the state store, limits.
-#[derive(Debug, Clone, Default)]
-pub struct SimklOptions {
-    pub retry: RetryPolicy,
-    /// Waits and breaker timestamps (tests pass a `ManualClock`).
-    pub clock: Option<Arc<dyn Clock>>,
-    /// Where the breaker record and the delta watermarks live.
-    pub store: Option<Arc<dyn KvStore>>,
-    /// Seeds the retry jitter.
-    pub seed: Option<u64>,
-    /// Replaces the declared [`READ_LIMIT`] and [`WRITE_LIMIT`].
-    pub rate_limits: Option<Vec<RateLimit>>,
-}
+/// Knobs that are not user configuration (the kit's one test-seam struct); the store
+/// also keeps the delta watermarks.
+pub type SimklOptions = ferry_http::Seams;
 
 /// The HTTP client of an instance: the app's `client_id` and the user's token (from
 /// the config, or the one `ferry auth simkl` stored).
@@ -111,24 +100,10 @@ pub(crate) fn client(
             }
         }
     };
-    let limits = options
-        .rate_limits
-        .clone()
-        .unwrap_or_else(|| vec![READ_LIMIT, WRITE_LIMIT]);
-    let mut b = HttpClient::builder("simkl", instance)
+    HttpClient::builder("simkl", instance)
         .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
         .secret_header("simkl-api-key", &config.client_id)
         .bearer(&token)
-        .rate_limits(&limits)
-        .retry(options.retry);
-    if let Some(s) = &options.store {
-        b = b.store(s.clone());
-    }
-    if let Some(c) = &options.clock {
-        b = b.clock(c.clone());
-    }
-    if let Some(seed) = options.seed {
-        b = b.seed(seed);
-    }
-    b.build()
+        .seams(options, &[READ_LIMIT, WRITE_LIMIT])
+        .build()
 }
