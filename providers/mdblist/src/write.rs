@@ -85,10 +85,12 @@ impl MdblistProvider {
         }
         let cache = self.views.of(feature);
         if job.w.awaits_confirmation() {
-            let (at, view) = self.view(cx, feature, true).await?;
-            let whole = view.partial.is_empty();
-            job.w.confirm(add, |e| held(&view, e) || (!add && !whole));
-            cache.put_back(at, view);
+            // A re-read that fails confirms nothing: those entries stay unconfirmed.
+            if let Ok((at, view)) = self.view(cx, feature, true).await {
+                let whole = view.partial.is_empty();
+                job.w.confirm(add, |e| held(&view, e) || (!add && !whole));
+                cache.put_back(at, view);
+            }
             return Ok(job.w.finish());
         }
         let report = job.w.finish();

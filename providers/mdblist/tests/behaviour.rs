@@ -638,3 +638,32 @@ async fn a_first_sync_of_250_titles_costs_reads_per_page_and_writes_per_batch() 
         assert_eq!(snap.len(), N as usize);
     }
 }
+
+/// A write whose answer is cut off and whose confirming re-read fails reports each entry
+/// unconfirmed: the call still answers, nothing is claimed either way.
+#[tokio::test]
+async fn a_failed_confirming_reread_leaves_the_write_unconfirmed() {
+    let s = setup(None).await;
+    index(&s.p, Feature::Watchlist).await;
+    s.sim
+        .inject(FaultRule::new(Fault::Malformed).on("/watchlist/items/add"));
+    s.sim.inject(
+        FaultRule::new(Fault::Status(500))
+            .on("/watchlist/items")
+            .method("GET")
+            .times(20),
+    );
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::Watchlist,
+            &[Entry::watchlist(samples::movie(2))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::Unconfirmed),
+        "{r:?}"
+    );
+}
