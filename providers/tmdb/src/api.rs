@@ -72,9 +72,9 @@ impl Api {
     /// the account: numeric path segments read `{id}`.
     fn call(&self, method: &str, path: String) -> RequestBuilder<'_> {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let label: Vec<&str> = path
-            .split('/')
-            .map(|s| if digits(s) { "{id}" } else { s })
+        // Segment 1 is the API version (`3`), kept.
+        let label: Vec<&str> = (path.split('/').enumerate())
+            .map(|(i, s)| if i > 1 && digits(s) { "{id}" } else { s })
             .collect();
         let op = format!("{method} {}", label.join("/"));
         let r = match method {

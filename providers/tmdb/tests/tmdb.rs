@@ -215,3 +215,33 @@ async fn the_descriptors_simulator_serves_a_config_the_provider_reads() {
     assert_eq!(snap.len(), 30);
     assert!(handle.requests() >= 3, "two movie pages and the tv list");
 }
+
+/// Events name routes, never the account or a title: `api:hit` ops are labels.
+#[tokio::test]
+async fn events_name_the_route_not_the_account_or_the_title() {
+    use ferry_core::{CancelToken, CollectingSink, Emitter};
+    let sim = TmdbSim::start().await;
+    let p = build(config(&sim)).unwrap();
+    let sink = CollectingSink::new();
+    let cx = Context::new(Emitter::to_sink(sink.clone()), CancelToken::new());
+    p.build_index(&cx, Feature::Watchlist).await.unwrap();
+    p.add(&cx, Feature::Ratings, &[rating(3, 6)]).await.unwrap();
+    let ops: Vec<String> = sink
+        .named("api:hit")
+        .iter()
+        .filter_map(|e| e.str("op").map(str::to_owned))
+        .collect();
+    for want in [
+        "GET /3/account/{id}/watchlist/movies",
+        "GET /3/account/{id}/watchlist/tv",
+        "GET /3/movie/{id}/account_states",
+        "POST /3/movie/{id}/rating",
+    ] {
+        assert!(ops.iter().any(|o| o == want), "{want} not in {ops:?}");
+    }
+    assert!(
+        !ops.iter()
+            .any(|o| o.contains("548") || o.contains("900003")),
+        "{ops:?}"
+    );
+}
