@@ -86,14 +86,20 @@ impl ChunkAnswer {
         a
     }
 
-    /// The service echoed these ids as not found: each chunk entry sharing an id with
-    /// one of them is `Unresolved(NotFound)`.
+    /// The service echoed these ids as not found: each chunk entry sharing one of its
+    /// own ids with one of them is `Unresolved(NotFound)`. A show's ids count only for
+    /// an entry that has no ids of its own (an episode sent as show + numbers): one
+    /// unknown episode must not take its siblings with it.
     pub fn not_found(&mut self, chunk: &[&Entry], echoed: &[Ids]) {
         for (j, e) in chunk.iter().enumerate() {
-            let hit = echoed.iter().any(|ids| {
-                ids.iter()
-                    .any(|(k, v)| e.item.ids.get(k) == Some(v) || e.item.show_ids.get(k) == Some(v))
-            });
+            let own = if e.item.ids.is_empty() {
+                &e.item.show_ids
+            } else {
+                &e.item.ids
+            };
+            let hit = echoed
+                .iter()
+                .any(|ids| ids.iter().any(|(k, v)| own.get(k) == Some(v)));
             if hit {
                 self.set(
                     j,
@@ -372,6 +378,31 @@ mod tests {
                 r.items[i].outcome
             );
         }
+    }
+
+    #[test]
+    fn an_unknown_episode_does_not_take_its_siblings_with_it() {
+        let show = Ids::new().with(IdKind::Tmdb, "7");
+        let ep = |n: u32, own: &str| {
+            let mut it = Item::episode("S", show.clone(), 1, n);
+            it.ids = Ids::new().with(IdKind::Tmdb, own);
+            Entry::watchlist(it)
+        };
+        let bare = Entry::watchlist(Item::episode("S", show.clone(), 1, 3));
+        let chunk = [ep(1, "101"), ep(2, "102"), bare];
+        let refs: Vec<&Entry> = chunk.iter().collect();
+        let mut a = ChunkAnswer::new(3);
+        a.not_found(&refs, &[Ids::new().with(IdKind::Tmdb, "101")]);
+        assert!(matches!(a.items[0], Slot::Done(Outcome::Unresolved { .. })));
+        assert!(
+            !matches!(a.items[1], Slot::Done(_)),
+            "a sibling is not echoed"
+        );
+        // The show echoed: only the entry known by the show's ids alone is not found.
+        let mut a = ChunkAnswer::new(3);
+        a.not_found(&refs, &[show.clone()]);
+        assert!(!matches!(a.items[0], Slot::Done(_)));
+        assert!(matches!(a.items[2], Slot::Done(Outcome::Unresolved { .. })));
     }
 
     #[test]
