@@ -400,7 +400,7 @@ mod tests {
         );
         // The show echoed: only the entry known by the show's ids alone is not found.
         let mut a = ChunkAnswer::new(3);
-        a.not_found(&refs, &[show.clone()]);
+        a.not_found(&refs, std::slice::from_ref(&show));
         assert!(!matches!(a.items[0], Slot::Done(_)));
         assert!(matches!(a.items[2], Slot::Done(Outcome::Unresolved { .. })));
     }
