@@ -7,6 +7,8 @@
 //!   sees it;
 //! - **cancellation**: checked before every call;
 //! - **error context**: every error names the provider, the instance and the operation;
+//! - **write events**: every add and remove call emits `provider:write` with its
+//!   per-item outcome counts ([`ProviderWrite`]);
 //! - **runtime contract**: `add`/`remove` must answer one outcome per entry, in order
 //!   (same keys), and `build_index` a snapshot of the feature asked for. A violation is
 //!   an `unexpected` error naming the provider, never a panic and never passed on.
@@ -120,12 +122,76 @@ impl Harness {
         if entries.is_empty() {
             return Ok(WriteReport::new());
         }
+        let started = std::time::Instant::now();
         let r = if add {
             self.inner.add(cx, feature, entries).await
         } else {
             self.inner.remove(cx, feature, entries).await
         };
-        self.checked_report(&op, entries, r)
+        let r = self.checked_report(&op, entries, r);
+        let (provider, instance) = (self.inner.provider(), self.inner.instance());
+        let ms = started.elapsed().as_millis() as u64;
+        cx.emitter.emit_value(
+            ProviderWrite::NAME,
+            &ProviderWrite::new(provider, instance, feature, add, entries.len(), &r, ms),
+        );
+        r
+    }
+}
+
+/// `provider:write`: one add or remove call as the provider answered it, emitted by the
+/// harness for every provider (counts from the per-item outcomes, never from a bare
+/// count the service claimed).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderWrite<'a> {
+    pub provider: &'a str,
+    pub instance: &'a str,
+    pub feature: Feature,
+    /// `add` or `remove`.
+    pub op: &'static str,
+    /// Entries sent to the call.
+    pub entries: usize,
+    pub confirmed: usize,
+    /// Already present (add) or already absent (remove).
+    pub unchanged: usize,
+    pub unresolved: usize,
+    pub failed: usize,
+    /// The error kind when the whole call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    pub ms: u64,
+}
+
+impl<'a> ProviderWrite<'a> {
+    pub const NAME: &'static str = "provider:write";
+
+    fn new(
+        provider: &'a str,
+        instance: &'a str,
+        feature: Feature,
+        add: bool,
+        entries: usize,
+        r: &Result<WriteReport>,
+        ms: u64,
+    ) -> Self {
+        let counts = |r: &WriteReport| (r.confirmed(), r.unchanged(), r.unresolved(), r.failed());
+        let ((confirmed, unchanged, unresolved, failed), error) = match r {
+            Ok(r) => (counts(r), None),
+            Err(e) => ((0, 0, 0, entries), Some(e.kind().as_str())),
+        };
+        ProviderWrite {
+            provider,
+            instance,
+            feature,
+            op: if add { "add" } else { "remove" },
+            entries,
+            confirmed,
+            unchanged,
+            unresolved,
+            failed,
+            error,
+            ms,
+        }
     }
 }
 
@@ -319,5 +385,29 @@ mod tests {
         cx.cancel.cancel();
         let e = p.build_index(&cx, Feature::Watchlist).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn every_write_call_is_reported_from_its_outcomes() {
+        let sink = crate::event::CollectingSink::new();
+        let cx = Context::new(
+            crate::event::Emitter::to_sink(sink.clone()),
+            crate::cancel::CancelToken::new(),
+        );
+        let p = rogue(Feature::Watchlist, false, false);
+        p.add(&cx, Feature::Watchlist, &entries()).await.unwrap();
+        assert!(p.remove(&cx, Feature::Watchlist, &entries()).await.is_err());
+        let ev = sink.named("provider:write");
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[0].str("op"), Some("add"));
+        assert_eq!(
+            (ev[0].u64("entries"), ev[0].u64("confirmed")),
+            (Some(2), Some(2))
+        );
+        assert_eq!(ev[1].str("op"), Some("remove"));
+        assert_eq!(
+            (ev[1].u64("failed"), ev[1].str("error")),
+            (Some(2), Some("unavailable"))
+        );
     }
 }
