@@ -6,6 +6,8 @@
 //! not hold (season-level rows of a title read) is skipped; a row of a list nobody
 //! expects is undecodable, since it is data the read would otherwise miss silently.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -70,6 +72,41 @@ pub fn tagged(list: &str, row: Value) -> Value {
     json!({"list": list, "row": row})
 }
 
+/// A write body of the same APIs: titles by list (`movies`, `shows`), and episodes
+/// under their show with explicit seasons (`{ids, seasons: [{number, episodes: [...]}]}`:
+/// a bare show would mean the whole show), shows and seasons in a stable order.
+#[derive(Debug, Default)]
+pub struct SyncBody {
+    lists: BTreeMap<String, Vec<Value>>,
+    shows: BTreeMap<String, (Value, BTreeMap<u32, Vec<Value>>)>,
+}
+
+impl SyncBody {
+    /// A movie or show object (`{ids, …}`) of `list`.
+    pub fn title(&mut self, list: &str, body: Value) {
+        self.lists.entry(list.to_owned()).or_default().push(body);
+    }
+
+    /// An episode object (`{number, …}`) of season `season` of the show `show` (its
+    /// object, `{ids}`), which `key` names among the shows of this body.
+    pub fn episode(&mut self, key: &str, show: &Value, season: u32, episode: Value) {
+        let entry =
+            (self.shows.entry(key.to_owned())).or_insert_with(|| (show.clone(), BTreeMap::new()));
+        entry.1.entry(season).or_default().push(episode);
+    }
+
+    pub fn finish(mut self) -> Value {
+        for (mut show, seasons) in self.shows.into_values() {
+            let seasons: Vec<Value> = (seasons.into_iter())
+                .map(|(number, episodes)| json!({"number": number, "episodes": episodes}))
+                .collect();
+            show["seasons"] = Value::Array(seasons);
+            self.lists.entry("shows".into()).or_default().push(show);
+        }
+        json!(self.lists)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +119,23 @@ mod tests {
     #[derive(Debug, Deserialize)]
     struct W {
         id: u32,
+    }
+
+    #[test]
+    fn a_sync_body_groups_episodes_under_their_show_by_season() {
+        let mut b = SyncBody::default();
+        let show = json!({"ids": {"tvdb": 1}});
+        b.title("movies", json!({"ids": {"tmdb": 9}}));
+        b.episode("s1", &show, 2, json!({"number": 1}));
+        b.episode("s1", &show, 1, json!({"number": 3}));
+        b.episode("s1", &show, 2, json!({"number": 2}));
+        assert_eq!(
+            b.finish(),
+            json!({"movies": [{"ids": {"tmdb": 9}}], "shows": [{"ids": {"tvdb": 1}, "seasons": [
+                {"number": 1, "episodes": [{"number": 3}]},
+                {"number": 2, "episodes": [{"number": 1}, {"number": 2}]},
+            ]}]})
+        );
     }
 
     #[test]
