@@ -447,3 +447,22 @@ async fn one_way_confirmed_collapse_is_forgotten_after_a_partial_read() {
     )
     .await;
 }
+
+/// User deletion lost, two-way form of F12: B's user empties B's watchlist; its empty
+/// reads come while health is unknown, then a partial read of B; from there on B is
+/// `suspect: empty` on every run and the deletion never reaches A.
+#[tokio::test(start_paused = true)]
+async fn two_way_collapse_seen_while_unknown_then_partial_is_never_confirmed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(2)),
+            Settle,
+            User(B, Unlist(2)),
+            Run(Some(Unknown), Some(Empty)),
+            Run(Some(Unknown), Some(Unknown)),
+            Run(None, Some(Partial(0))),
+        ],
+    )
+    .await;
+}
