@@ -156,7 +156,8 @@ pub struct SideVerdict {
     pub filled: HashSet<String>,
     /// The read was empty, of a list that was empty or never read, and its checkpoint
     /// moved: not conclusive (a lie looks the same). Its baseline is committed `pending`
-    /// so the next run reads it again whatever the checkpoints say (one list request).
+    /// so the next run reads it again whatever the checkpoints say (one list request),
+    /// unless it is a one-way target this run's writes filled (`stage::commit`).
     pub recheck_if_empty: bool,
     /// Why the side's absences are not deletions (empty when they are).
     pub untrusted: Vec<String>,

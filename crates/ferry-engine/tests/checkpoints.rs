@@ -355,9 +355,29 @@ async fn an_unchanged_feature_is_still_read_in_full_once_a_day() {
 
 #[tokio::test]
 async fn an_empty_first_read_is_read_again_before_it_is_trusted() {
-    // ferry's rule (empty reads): an empty answer is not conclusive on its own, so the
-    // run after it reads that list again even though no checkpoint moved; one more run
+    // ferry's rule (empty reads): an empty answer is not conclusive on its own. Two-way,
+    // the run after it reads that list again even though ferry's writes filled it and no
+    // checkpoint moved (a lie there would hide titles from the other side); one more run
     // and the pair is unchanged.
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(WL, entries(WL, 0..3));
+    let c = two_way("plex", "trakt");
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).to_b.added, 3);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Done);
+    assert_eq!(
+        w.sink.named("feature:read")[0].str("reason"),
+        Some("baseline_pending")
+    );
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+}
+
+#[tokio::test]
+async fn a_one_way_target_ferry_filled_is_settled_by_that_run() {
+    // Its own titles flow nowhere, so an empty first read of it that ferry's adds filled
+    // needs no second read: the next run is unchanged.
     let w = World::new(&["plex", "trakt"]);
     w.fake("plex").seed(WL, entries(WL, 0..3));
     let c = cfg(vec![pair(
@@ -367,14 +387,24 @@ async fn an_empty_first_read_is_read_again_before_it_is_trusted() {
         WL,
         FeatureSwitch::default(),
     )]);
+    w.run(&c).await;
     let s = w.run(&c).await;
-    assert_eq!(feat(&s, "p", WL).to_b.added, 3);
+    assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
+}
+
+#[tokio::test]
+async fn an_empty_one_way_source_is_read_again_before_it_is_trusted() {
+    let w = World::new(&["plex", "trakt"]);
+    let c = cfg(vec![pair(
+        "p",
+        "plex",
+        "trakt",
+        WL,
+        FeatureSwitch::default(),
+    )]);
+    w.run(&c).await;
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Done);
-    assert_eq!(
-        w.sink.named("feature:read")[0].str("reason"),
-        Some("baseline_pending")
-    );
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", WL).status, FeatureStatus::Unchanged);
 }
