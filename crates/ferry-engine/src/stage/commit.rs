@@ -52,6 +52,9 @@ pub(super) fn commit(
         let sighting = match v.collapsed {
             _ if !v.read => continue,
             Some(false) => continue,
+            // A partial or suspect read says nothing about a collapse either way: the
+            // marker (perhaps already confirmed, its removal held) stays.
+            None if v.not_taken => continue,
             Some(true) => rc.run_id.map(|run| crate::collapse::Sighting {
                 run,
                 before: ci.inputs.prev_checkpoint.get(side).clone(),
