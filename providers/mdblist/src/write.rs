@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use ferry_core::identity::{TitleIndex, nearest_play};
+use ferry_core::lists::SyncBody;
 use ferry_core::{
     BatchWriter, ChunkAnswer, Context, Entry, Feature, MediaType, Outcome, Payload, Result,
     Timestamp, WriteReport,
@@ -277,36 +278,24 @@ fn plan_play(e: &Entry, view: &View, add: bool) -> Result<(Timestamp, Value), Ou
 
 /// `POST /sync/watched`: movies with their `ids`, episodes under their show by season.
 fn play_body<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
-    let mut movies = Vec::new();
-    // Show ids (as sent) -> season -> episodes.
-    let mut shows: BTreeMap<String, (Value, BTreeMap<u32, Vec<Value>>)> = BTreeMap::new();
+    let mut body = SyncBody::default();
     for e in entries {
         let Payload::Watch { watched_at } = e.payload else {
             continue;
         };
         let (item, at) = (&e.item, watched_at.to_rfc3339());
         if item.kind == MediaType::Movie {
-            movies.extend(sync_ids(&item.ids).map(|ids| json!({"ids": ids, "watched_at": at})));
+            if let Some(ids) = sync_ids(&item.ids) {
+                body.title("movies", json!({"ids": ids, "watched_at": at}));
+            }
         } else if let (Some(ids), Some(s), Some(n)) =
             (sync_ids(&item.show_ids), item.season, item.episode)
         {
-            let show = shows
-                .entry(ids.to_string())
-                .or_insert((ids, BTreeMap::new()));
             let episode = json!({"number": n, "watched_at": at});
-            show.1.entry(s).or_default().push(episode);
+            body.episode(&ids.to_string(), &json!({"ids": ids}), s, episode);
         }
     }
-    let shows: Vec<Value> = shows
-        .into_values()
-        .map(|(ids, seasons)| {
-            let seasons: Vec<Value> = (seasons.into_iter())
-                .map(|(s, eps)| json!({"number": s, "episodes": eps}))
-                .collect();
-            json!({"ids": ids, "seasons": seasons})
-        })
-        .collect();
-    json!({"movies": movies, "shows": shows})
+    body.finish()
 }
 
 /// An entry's write body, or the outcome it settles with unsent.

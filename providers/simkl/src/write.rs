@@ -7,9 +7,10 @@
 //! ([`BatchWriter::confirm`]); `not_found` echoes become `Unresolved(NotFound)`;
 //! everything else the service accepted is `Unresolved(Unconfirmed)`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
+use ferry_core::lists::SyncBody;
 use ferry_core::{
     BatchWriter, ChunkAnswer, Context, Entry, Error, ErrorKind, Feature, Item, MediaType, Outcome,
     Payload, Result, Snapshot, UnresolvedReason, WriteReport,
@@ -56,38 +57,21 @@ pub(crate) enum Part {
 /// A chunk's request: titles by list, episodes grouped under their show with explicit
 /// seasons and episodes (a bare show would mean the whole show).
 fn request(parts: &[&Part]) -> Value {
-    let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut shows: BTreeMap<&str, (&Value, Vec<&EpisodeMark>)> = BTreeMap::new();
+    let mut body = SyncBody::default();
     for p in parts {
         match p {
-            Part::Title { group, body } => lists.entry(group).or_default().push(body.clone()),
+            Part::Title { group, body: title } => body.title(group, title.clone()),
             Part::Episode { key, show, mark } => {
-                shows.entry(key).or_insert((show, Vec::new())).1.push(mark)
+                let (s, n, at) = mark;
+                let mut e = json!({"number": n});
+                if let Some(at) = at {
+                    e["watched_at"] = json!(at);
+                }
+                body.episode(key, show, *s, e);
             }
         }
     }
-    for (show, marks) in shows.into_values() {
-        let mut body = show.clone();
-        body["seasons"] = seasons_json(marks.into_iter());
-        lists.entry("shows").or_default().push(body);
-    }
-    json!(lists)
-}
-
-/// `[{number, episodes: [{number, watched_at?}]}]`, seasons in order.
-fn seasons_json<'a>(eps: impl Iterator<Item = &'a EpisodeMark>) -> Value {
-    let mut by: BTreeMap<u32, Vec<Value>> = BTreeMap::new();
-    for (s, n, at) in eps {
-        let mut e = json!({"number": n});
-        if let Some(at) = at {
-            e["watched_at"] = json!(at);
-        }
-        by.entry(*s).or_default().push(e);
-    }
-    let seasons = by
-        .into_iter()
-        .map(|(s, eps)| json!({"number": s, "episodes": eps}));
-    Value::Array(seasons.collect())
+    body.finish()
 }
 
 /// Settles `decided` entries, sends every entry with a part, and leaves the rest
