@@ -222,11 +222,13 @@ fn build_commit(
         let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
         let pending = any_pending || unsure || !retain.is_empty() || deferred;
         if let Some(next) = next_baseline(&v.view, base, v.policy, settled, retain) {
-            // An inconclusive empty read is read again next run (see `guard::verdict`):
-            // when the side is still empty, and in two-way even when this run's writes
-            // filled it (what a lie hid there would never reach the other side). A
-            // one-way target's own titles flow nowhere, so filling it settles it.
-            let pending = pending || (v.recheck_if_empty && (fx.two_way || next.is_empty()));
+            // An inconclusive empty read is read again next run (see `guard::verdict`)
+            // when the side is still empty, and even when this run's writes filled it
+            // unless its own titles matter to nothing: a one-way `source_deletes`
+            // target (two-way, what a lie hid would never reach the other side; mirror
+            // would never remove a hidden extra).
+            let settles = !fx.two_way && fx.pair.remove_mode == RemoveMode::SourceDeletes;
+            let pending = pending || (v.recheck_if_empty && (!settles || next.is_empty()));
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
                 // A partial or suspect read was not taken: its side keeps the
