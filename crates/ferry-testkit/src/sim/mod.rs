@@ -8,7 +8,6 @@ pub mod kit;
 pub mod knobs;
 pub mod mdblist;
 pub mod plex;
-pub mod plex_tv;
 pub mod simkl;
 pub mod trakt;
 

@@ -1,5 +1,5 @@
 //! The plex.tv account service, as far as signing in goes: the PIN flow and the account
-//! lookup that proves a token. Served by [`PlexSim`](super::plex::PlexSim) on its third
+//! lookup that proves a token. Served by [`PlexSim`](super::PlexSim) on its third
 //! host (`plex_tv_uri()`).
 //!
 //! - `POST /api/v2/pins` (`strong=true|false`; `X-Plex-Product` and
@@ -13,7 +13,7 @@
 //!   `email`), `401` for any other token.
 //!
 //! A PIN expires `expiresIn` seconds of *simulated* time after it was made
-//! ([`PlexSim::expire_pins`](super::plex::PlexSim::expire_pins) ends them all at once).
+//! ([`PlexSim::expire_pins`](super::PlexSim::expire_pins) ends them all at once).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -37,16 +37,16 @@ struct Pin {
 }
 
 #[derive(Debug)]
-pub(crate) struct TvState {
-    pub(crate) account_token: String,
-    pub(crate) now: i64,
+pub(super) struct TvState {
+    pub(super) account_token: String,
+    pub(super) now: i64,
     pins: Vec<Pin>,
     next_id: u64,
-    pub(crate) knobs: Knobs,
+    pub(super) knobs: Knobs,
 }
 
 impl TvState {
-    pub(crate) fn new(account_token: String, now: i64) -> Self {
+    pub(super) fn new(account_token: String, now: i64) -> Self {
         TvState {
             account_token,
             now,
@@ -57,7 +57,7 @@ impl TvState {
     }
 
     /// Links the live PIN with this code to the account, as the user does at plex.tv/link.
-    pub(crate) fn link(&mut self, code: &str) -> bool {
+    pub(super) fn link(&mut self, code: &str) -> bool {
         let now = self.now;
         match self
             .pins
@@ -72,14 +72,14 @@ impl TvState {
         }
     }
 
-    pub(crate) fn expire_all(&mut self) {
+    pub(super) fn expire_all(&mut self) {
         let now = self.now;
         for p in &mut self.pins {
             p.expires_at = p.expires_at.min(now);
         }
     }
 
-    pub(crate) fn pin_count(&self) -> usize {
+    pub(super) fn pin_count(&self) -> usize {
         self.pins.len()
     }
 
@@ -204,7 +204,7 @@ fn lock(m: &Mutex<TvState>) -> MutexGuard<'_, TvState> {
 }
 
 #[derive(Debug)]
-pub(crate) struct PlexTvRouter(pub(crate) Arc<Mutex<TvState>>);
+pub(super) struct PlexTvRouter(pub(super) Arc<Mutex<TvState>>);
 
 impl Respond for PlexTvRouter {
     fn respond(&self, req: &Request) -> ResponseTemplate {
