@@ -1,7 +1,7 @@
 //! MDBList over HTTP: one page of a list, one write, the activity stamps, the health probe.
 
 use ferry_core::lists::Lists;
-use ferry_core::{Context, Page, PageRequest, Result};
+use ferry_core::{Context, Declared, Page, PageRequest, Result};
 use ferry_http::{HttpClient, Response};
 use serde_json::Value;
 
@@ -78,9 +78,19 @@ impl Api {
         if let Some(e) = &body.error {
             return Err(resp.malformed(format!("MDBList answered with an error: {e}")));
         }
-        let total = body.total();
+        let (total, more) = (body.total(), body.has_more());
         let rows = list.lists.rows(body.lists).map_err(|m| resp.malformed(m))?;
-        Ok(Page::offset(rows, total))
+        Ok(match (total, more) {
+            // No totals: `has_more` is the end of the list. A full page that claims the
+            // end is checked with one more request (rows there are read, not lost).
+            (Declared::Missing, Some(more)) => {
+                let full = rows.len() >= req.limit;
+                Page::has_more(rows, more || full)
+            }
+            // Totals (valid or not) decide; a page without a usable pagination block
+            // declares nothing, and nothing then proves the end of the list.
+            (total, _) => Page::offset(rows, total),
+        })
     }
 
     /// One write. `Ok(None)`: the service took it (2xx) but its answer does not decode,

@@ -40,6 +40,11 @@ impl PageBody {
         }
         sum.map_or(Declared::Missing, Declared::Valid)
     }
+
+    /// The block's `has_more`, when it has a boolean one.
+    pub(crate) fn has_more(&self) -> Option<bool> {
+        self.pagination.as_ref()?.get("has_more")?.as_bool()
+    }
 }
 
 /// A watchlist row: *flat* ids (`id` = TMDB, `imdb_id`, `tvdb_id`, …), sometimes an

@@ -198,17 +198,28 @@ async fn a_lying_has_more_does_not_end_the_read_early() {
     assert_eq!(snap.len(), 12);
 }
 
-// Without `total_*` counts nothing proves the end of the list: the rows are kept, the
-// read is partial.
+// Without `total_*` counts, `has_more: false` is the end of the list; a full page that
+// claims it is checked with one more request, so a lie there loses no row.
 #[tokio::test]
-async fn without_totals_a_read_is_never_complete() {
+async fn without_totals_has_more_ends_the_read_and_a_full_last_page_is_verified() {
     let s = setup(Some(5)).await;
     s.sim.set_declare_totals(false);
     for n in 0..10 {
         s.sim.seed_rating(&samples::movie(n), 8);
     }
+    // Exactly two full pages: the empty third page confirms the end.
     let snap = index(&s.p, Feature::Ratings).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
     assert_eq!(snap.len(), 10);
+    assert_eq!(s.sim.requests("/sync/ratings"), 3);
+    // A lie on the first (full) page: the verifying request reads on.
+    s.sim.lie_has_more_next("/sync/ratings", 1);
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert_eq!(snap.len(), 10, "{:?}", snap.completeness());
+    // A page without its pagination block declares nothing: never complete.
+    s.sim
+        .inject(FaultRule::new(Fault::MissingTotal).on("/sync/ratings"));
+    let snap = index(&s.p, Feature::Ratings).await;
     assert!(
         partial_reason(&snap).contains("missing"),
         "{:?}",

@@ -495,7 +495,8 @@ impl MdblistSim {
     }
 
     /// Whether pagination blocks declare `total_*` counts (default `true`); without them
-    /// only `has_more` tells where a read ends.
+    /// only `has_more` tells where a read ends (the shape CrossWatch documents for the
+    /// `/sync` reads).
     pub fn set_declare_totals(&self, on: bool) {
         self.st().declare_totals = on;
     }
@@ -723,7 +724,11 @@ impl Listing {
                 }
             }
         }
-        body.insert("pagination".into(), Value::Object(p));
+        // The pagination block is what declares the list's extent (`has_more` and the
+        // totals): a page whose declaration is missing has none.
+        if total != TotalOut::Missing {
+            body.insert("pagination".into(), Value::Object(p));
+        }
         Reply::json(200, &Value::Object(body))
     }
 }
