@@ -466,3 +466,24 @@ async fn two_way_collapse_seen_while_unknown_then_partial_is_never_confirmed() {
     )
     .await;
 }
+
+/// User deletion lost, F12 with a failed write and an unreadable checkpoint: A's user
+/// deletes A's only rating; the collapse is seen, then confirmed in a run where the
+/// removal from B fails; the next run cannot read A's checkpoint. From there on A is
+/// `suspect: empty` on every run and the rating stays on B.
+#[tokio::test(start_paused = true)]
+async fn one_way_confirmed_collapse_is_forgotten_after_an_unreadable_checkpoint() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Rate(1, 0)),
+            Run(None, None),
+            User(A, Unrate(1)),
+            Run(None, None),
+            Run(None, Some(WritesFail(0))),
+            Run(Some(Blind(0)), Some(Unknown)),
+            User(A, List(0)),
+        ],
+    )
+    .await;
+}
