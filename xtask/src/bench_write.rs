@@ -171,7 +171,7 @@ pub(crate) fn render(results: &[Json], sizes: &[u32], machine: &Machine, date: &
     let _ = writeln!(s, "Machine: {}.\n", machine.describe());
     let _ = writeln!(
         s,
-        "| target | titles | requests: reads / writes | bound: pages + writes + reads for writes + constant¹ | beyond pages and writes² | within the bound | requests per title | ferry CPU: user + sys³ | CPU per title | simulator CPU | wall⁴ | peak RSS⁵ |\n|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        "| target | titles | requests: reads / writes | bound: pages + writes + reads for writes + constant¹ | beyond pages and writes² | within the bound | requests per title (2 features) | ferry CPU: user + sys³ | CPU per title | simulator CPU | wall⁴ | peak RSS⁵ |\n|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
     );
     for r in results {
         let _ = writeln!(s, "{}", row(r));
