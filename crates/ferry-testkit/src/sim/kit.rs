@@ -68,6 +68,9 @@ pub trait Routes: fmt::Debug + Send + 'static {
     /// Answers a request the knobs let through; a list route shapes its page with
     /// `fault` ([`ListFault::shape`]).
     fn route(&mut self, req: &Request, fault: &ListFault) -> ResponseTemplate;
+    /// Sees a fault the knobs answer in place of the routes (a simulator that accounts
+    /// for its own answers, such as the 429s it sent, counts these too).
+    fn faulted(&mut self, _fault: &Fault) {}
 }
 
 #[derive(Debug)]
@@ -103,6 +106,9 @@ impl<R: Routes> Respond for Router<R> {
         let mut st = lock(&self.0);
         let seen = st.knobs.begin(req);
         let routes = &mut st.routes;
+        if let Some(f) = &seen.fault {
+            routes.faulted(f);
+        }
         seen.answer_list(|_, _, fault| routes.route(req, fault))
     }
 }

@@ -626,6 +626,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_kit_sees_the_server_and_one_rule_reaches_both_hosts() {
+        let sim = PlexSim::start().await;
+        assert_eq!(Simulator::uri(&sim), sim.uri());
+        assert_ne!(sim.uri(), sim.discover_uri());
+        assert_eq!(Simulator::token(&sim), DEFAULT_TOKEN);
+        FaultControl::inject(&sim, FaultRule::new(Fault::Status(503)).times(2));
+        let key = PlexSim::movie_key(1);
+        let q = format!("key={key}&identifier={LIBRARY_IDENTIFIER}");
+        assert_eq!(sim.raw_status("PUT", &format!("/:/scrobble?{q}")), 503);
+        assert_eq!(
+            sim.faults_fired(),
+            1,
+            "the Discover copy is still scheduled"
+        );
+        FaultControl::clear_faults(&sim);
+        assert_eq!(sim.raw_status("PUT", &format!("/:/scrobble?{q}")), 200);
+    }
+
+    #[tokio::test]
     async fn plays_in_a_client_create_rows_and_mark_played() {
         let sim = PlexSim::start().await;
         let rk = PlexSim::movie_key(4);

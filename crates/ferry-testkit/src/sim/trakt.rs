@@ -49,391 +49,61 @@
 //! (truncated, empty, an undecodable row, and a missing or invalid total, which damages
 //! both `X-Pagination-Page-Count` and `-Item-Count`), plus latency.
 
+//!
+//! Layout: this module (the public handle: inspection, account and auth controls,
+//! request accounting), `state` (the account's data and Trakt's rules for it),
+//! `catalog` (the titles Trakt knows, by every id), `seed` (the starting credentials and
+//! limits, and seeding the account), `routes` (how each request is answered; list pages
+//! windowed and shaped by the kit).
+
 mod catalog;
+mod routes;
+mod seed;
 mod state;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ferry_core::{Item, MediaType, Timestamp};
 use serde_json::Value;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::sim::kit::{Host, Simulator};
 pub use crate::sim::knobs::{Fault, FaultRule};
-use crate::sim::knobs::{FaultControl, ListFault};
-use state::{DeviceStatus, ListRow, PlayRow, PlaybackRow, Query, RatingRow, State, UserList};
+pub use seed::{TraktLimits, TraktSimConfig};
+use state::{DeviceStatus, PlayRow, State};
 
-/// Account limits as `/users/settings` reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TraktLimits {
-    pub watchlist_items: usize,
-    pub lists: usize,
-    pub list_items: usize,
-}
-
-impl TraktLimits {
-    /// Trakt's 2026 free tier.
-    pub const FREE: TraktLimits = TraktLimits {
-        watchlist_items: 250,
-        lists: 5,
-        list_items: 250,
-    };
-    /// Trakt VIP.
-    pub const VIP: TraktLimits = TraktLimits {
-        watchlist_items: 5_000,
-        lists: 100,
-        list_items: 5_000,
-    };
-}
-
-/// Credentials and account settings the simulator starts with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraktSimConfig {
-    pub client_id: String,
-    pub client_secret: String,
-    pub access_token: String,
-    pub refresh_token: String,
-    pub limits: TraktLimits,
-    pub vip: bool,
-    /// Answer 429 past Trakt's published limits.
-    pub enforce_rate_limits: bool,
-}
-
-impl Default for TraktSimConfig {
-    fn default() -> Self {
-        TraktSimConfig {
-            client_id: "sim-client-id-4f1c9a7e".into(),
-            client_secret: "sim-client-secret-b83d2e61".into(),
-            access_token: "sim-access-token-0d5a7c93".into(),
-            refresh_token: "sim-refresh-token-6e2b8f14".into(),
-            limits: TraktLimits::FREE,
-            vip: false,
-            enforce_rate_limits: true,
-        }
-    }
-}
-
-/// A running Trakt simulator. Cheap to clone; dropping the last clone stops the server.
-#[derive(Debug, Clone)]
-pub struct TraktSim {
-    server: Arc<MockServer>,
-    state: Arc<Mutex<State>>,
-}
-
-struct Router {
-    state: Arc<Mutex<State>>,
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-impl Respond for Router {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let mut st = lock(&self.state);
-        let seen = st.knobs.begin(req);
-        if matches!(
-            seen.fault,
-            Some(Fault::RateLimited { .. } | Fault::Status(429))
-        ) {
-            st.too_many += 1;
-        }
-        seen.answer_list(|method, path, fault| {
-            let method = method.to_ascii_uppercase();
-            let path = path.trim_end_matches('/');
-            handle(&mut st, &method, path, req, fault)
-        })
-    }
-}
-
-fn handle(
-    st: &mut State,
-    method: &str,
-    path: &str,
-    req: &Request,
-    fault: &ListFault,
-) -> ResponseTemplate {
-    let body: Value = if req.body.is_empty() {
-        Value::Null
-    } else {
-        match serde_json::from_slice(&req.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return ResponseTemplate::new(400)
-                    .set_body_json(serde_json::json!({"error": "the body is not JSON"}));
-            }
-        }
-    };
-    if path.starts_with("/oauth/") {
-        return if method == "POST" {
-            st.oauth(path, &body)
-        } else {
-            ResponseTemplate::new(405)
-        };
-    }
-    if header(req, "trakt-api-key") != Some(st.cfg.client_id.as_str()) {
-        return ResponseTemplate::new(403)
-            .set_body_json(serde_json::json!({"error": "invalid API key or unapproved app"}));
-    }
-    if header(req, "trakt-api-version").map(str::trim) != Some("2") {
-        return ResponseTemplate::new(400)
-            .set_body_json(serde_json::json!({"error": "trakt-api-version must be 2"}));
-    }
-    let bearer = header(req, "authorization").and_then(|v| v.strip_prefix("Bearer "));
-    if st.token_expired || bearer != Some(st.access_token.as_str()) {
-        return ResponseTemplate::new(401)
-            .insert_header(
-                "WWW-Authenticate",
-                "Bearer realm=\"trakt\", error=\"invalid_token\"",
-            )
-            .set_body_json(serde_json::json!({
-                "error": "invalid_token",
-                "error_description": "The access token is invalid or expired"
-            }));
-    }
-    if let Some(limited) = st.rate_check(method) {
-        return limited;
-    }
-    let q = Query::parse(req.url.query_pairs());
-    let resp = st.api(method, path, &q, &body, fault);
-    if method == "GET" {
-        resp.insert_header("X-Ratelimit", st.ratelimit_header().as_str())
-    } else {
-        resp
-    }
-}
-
-impl FaultControl for TraktSim {
-    fn inject(&self, rule: FaultRule) {
-        self.st().knobs.inject(rule);
-    }
-
-    fn clear_faults(&self) {
-        self.st().knobs.clear_faults();
-    }
-
-    fn faults_fired(&self) -> u64 {
-        self.st().knobs.fired()
-    }
-
-    /// The four `/sync` lists; playlists read one list per personal list, which the
-    /// suite does not attack.
-    fn list_path(&self, feature: ferry_core::Feature) -> Option<String> {
-        use ferry_core::Feature as F;
-        match feature {
-            F::Watchlist => Some("/sync/watchlist".into()),
-            F::Ratings => Some("/sync/ratings".into()),
-            F::History => Some("/sync/history".into()),
-            F::Progress => Some("/sync/playback".into()),
-            F::Playlists => None,
-        }
-    }
-
-    fn rate_limit_gap(&self) -> Option<Duration> {
-        self.st().knobs.rate_limit_gap()
-    }
-}
+/// A running Trakt simulator: the account's state behind the kit's host. Cheap to
+/// clone; dropping the last clone stops the server.
+pub type TraktSim = Host<State>;
 
 impl TraktSim {
-    /// Starts a simulator with the default credentials and a free-tier account.
-    pub async fn start() -> TraktSim {
-        TraktSim::start_with(TraktSimConfig::default()).await
-    }
-
+    /// Starts a simulator with these credentials and account settings
+    /// ([`TraktSim::start`]: the defaults).
     pub async fn start_with(cfg: TraktSimConfig) -> TraktSim {
-        let server = super::server().await;
-        let state = Arc::new(Mutex::new(State::new(cfg)));
-        Mock::given(any())
-            .respond_with(Router {
-                state: state.clone(),
-            })
-            .mount(&server)
-            .await;
-        TraktSim {
-            server: Arc::new(server),
-            state,
-        }
-    }
-
-    fn st(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+        Host::serve(State::new(cfg)).await
     }
 
     /// The base URL to configure instead of `https://api.trakt.tv`.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        Simulator::uri(self)
     }
 
     pub fn client_id(&self) -> String {
-        self.st().cfg.client_id.clone()
+        self.with(|st| st.cfg.client_id.clone())
     }
 
     pub fn client_secret(&self) -> String {
-        self.st().cfg.client_secret.clone()
+        self.with(|st| st.cfg.client_secret.clone())
     }
 
     /// The access token the server accepts now (it rotates on every grant).
     pub fn access_token(&self) -> String {
-        self.st().access_token.clone()
+        self.with(|st| st.access_token.clone())
     }
 
     /// The refresh token the server accepts now.
     pub fn refresh_token(&self) -> String {
-        self.st().refresh_token.clone()
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Seeding. Items resolve to sample titles by their ids; unknown items are registered
-    // as new titles first.
-
-    fn resolve(st: &mut State, item: &Item) -> Option<(MediaType, u64)> {
-        st.catalog.register(item).map(|t| t.key())
-    }
-
-    /// Puts items on the watchlist (in order, skipping ones already there), ignoring the
-    /// account limit.
-    pub fn seed_watchlist(&self, items: &[Item]) {
-        let mut st = self.st();
-        for item in items {
-            let Some(key) = Self::resolve(&mut st, item) else {
-                continue;
-            };
-            if st.watchlist.iter().any(|r| r.key == key) {
-                continue;
-            }
-            let id = st.next_id();
-            let listed_at = st.now_ms();
-            st.watchlist.push(ListRow {
-                id,
-                key,
-                listed_at,
-                notes: None,
-            });
-        }
-        st.touch(&[("watchlist", "updated_at")]);
-    }
-
-    /// The user takes items off the watchlist on trakt.tv (stamping `watchlist.updated_at`
-    /// when something left); items not there are ignored.
-    pub fn unwatchlist(&self, items: &[Item]) {
-        let mut st = self.st();
-        let keys: Vec<(MediaType, u64)> = items
-            .iter()
-            .filter_map(|i| Self::resolve(&mut st, i))
-            .collect();
-        let before = st.watchlist.len();
-        st.watchlist.retain(|r| !keys.contains(&r.key));
-        if st.watchlist.len() < before {
-            st.touch(&[("watchlist", "updated_at")]);
-        }
-    }
-
-    /// Rates items (1-10; other values are skipped).
-    pub fn seed_ratings(&self, ratings: &[(Item, u8)]) {
-        let mut st = self.st();
-        for (item, rating) in ratings {
-            if !(1..=10).contains(rating) {
-                continue;
-            }
-            let Some(key) = Self::resolve(&mut st, item) else {
-                continue;
-            };
-            let rated_at = st.now_ms();
-            st.ratings.retain(|r| r.key != key);
-            st.ratings.push(RatingRow {
-                key,
-                rating: *rating,
-                rated_at,
-            });
-        }
-        st.touch(&[
-            ("movies", "rated_at"),
-            ("shows", "rated_at"),
-            ("seasons", "rated_at"),
-            ("episodes", "rated_at"),
-        ]);
-    }
-
-    /// Adds plays of movies and episodes, as state: unlike `POST /sync/history`, it leaves
-    /// the watchlist alone.
-    pub fn seed_history(&self, plays: &[(Item, Timestamp)]) {
-        let mut st = self.st();
-        for (item, at) in plays {
-            let Some(key) = Self::resolve(&mut st, item) else {
-                continue;
-            };
-            if !matches!(key.0, MediaType::Movie | MediaType::Episode) {
-                continue;
-            }
-            let id = st.next_id();
-            st.history.push(PlayRow {
-                id,
-                key,
-                watched_at: at.unix() * 1000,
-            });
-        }
-        st.touch(&[("movies", "watched_at"), ("episodes", "watched_at")]);
-    }
-
-    /// Sets playback progress (percent) of movies and episodes.
-    pub fn seed_playback(&self, progress: &[(Item, f64)]) {
-        let mut st = self.st();
-        for (item, pct) in progress {
-            let Some(key) = Self::resolve(&mut st, item) else {
-                continue;
-            };
-            let id = st.next_id();
-            let paused_at = st.now_ms();
-            st.playback.retain(|p| p.key != key);
-            st.playback.push(PlaybackRow {
-                id,
-                key,
-                progress: *pct,
-                paused_at,
-            });
-        }
-        st.touch(&[("movies", "paused_at"), ("episodes", "paused_at")]);
-    }
-
-    /// Creates a personal list holding `items` in order; returns its trakt id.
-    pub fn seed_list(&self, name: &str, items: &[Item]) -> u64 {
-        let mut st = self.st();
-        let id = st.next_id();
-        let now = st.now_ms();
-        let mut rows: Vec<ListRow> = Vec::new();
-        for item in items {
-            let Some(key) = Self::resolve(&mut st, item) else {
-                continue;
-            };
-            if rows.iter().any(|r| r.key == key) {
-                continue;
-            }
-            let row_id = st.next_id();
-            rows.push(ListRow {
-                id: row_id,
-                key,
-                listed_at: now,
-                notes: None,
-            });
-        }
-        st.lists.push(UserList {
-            id,
-            slug: format!("seeded-list-{id}"),
-            name: name.to_owned(),
-            description: None,
-            privacy: "private".into(),
-            created_at: now,
-            updated_at: now,
-            items: rows,
-        });
-        st.touch(&[("lists", "updated_at")]);
-        id
+        self.with(|st| st.refresh_token.clone())
     }
 
     // -----------------------------------------------------------------------------------
@@ -447,87 +117,90 @@ impl TraktSim {
 
     /// The watchlist in rank order.
     pub fn watchlist(&self) -> Vec<Item> {
-        let st = self.st();
-        Self::items_of(&st, st.watchlist.iter().map(|r| r.key))
+        self.with(|st| Self::items_of(st, st.watchlist.iter().map(|r| r.key)))
     }
 
     pub fn ratings(&self) -> Vec<(Item, u8)> {
-        let st = self.st();
-        st.ratings
-            .iter()
-            .filter_map(|r| {
-                let t = st.catalog.get(r.key.0, r.key.1)?;
-                Some((st.catalog.to_item(&t), r.rating))
-            })
-            .collect()
+        self.with(|st| {
+            st.ratings
+                .iter()
+                .filter_map(|r| {
+                    let t = st.catalog.get(r.key.0, r.key.1)?;
+                    Some((st.catalog.to_item(&t), r.rating))
+                })
+                .collect()
+        })
     }
 
     /// Every play, oldest first.
     pub fn history(&self) -> Vec<(Item, Timestamp)> {
-        let st = self.st();
-        let mut rows: Vec<&PlayRow> = st.history.iter().collect();
-        rows.sort_by_key(|p| (p.watched_at, p.id));
-        rows.into_iter()
-            .filter_map(|p| {
-                let t = st.catalog.get(p.key.0, p.key.1)?;
-                Some((
-                    st.catalog.to_item(&t),
-                    Timestamp::from_unix(p.watched_at.div_euclid(1000)),
-                ))
-            })
-            .collect()
+        self.with(|st| {
+            let mut rows: Vec<&PlayRow> = st.history.iter().collect();
+            rows.sort_by_key(|p| (p.watched_at, p.id));
+            rows.into_iter()
+                .filter_map(|p| {
+                    let t = st.catalog.get(p.key.0, p.key.1)?;
+                    Some((
+                        st.catalog.to_item(&t),
+                        Timestamp::from_unix(p.watched_at.div_euclid(1000)),
+                    ))
+                })
+                .collect()
+        })
     }
 
     /// Playback progress in percent.
     pub fn playback(&self) -> Vec<(Item, f64)> {
-        let st = self.st();
-        st.playback
-            .iter()
-            .filter_map(|p| {
-                let t = st.catalog.get(p.key.0, p.key.1)?;
-                Some((st.catalog.to_item(&t), p.progress))
-            })
-            .collect()
+        self.with(|st| {
+            st.playback
+                .iter()
+                .filter_map(|p| {
+                    let t = st.catalog.get(p.key.0, p.key.1)?;
+                    Some((st.catalog.to_item(&t), p.progress))
+                })
+                .collect()
+        })
     }
 
     /// Personal lists by name, items in rank order.
     pub fn lists(&self) -> Vec<(String, Vec<Item>)> {
-        let st = self.st();
-        st.lists
-            .iter()
-            .map(|l| {
-                (
-                    l.name.clone(),
-                    Self::items_of(&st, l.items.iter().map(|r| r.key)),
-                )
-            })
-            .collect()
+        self.with(|st| {
+            st.lists
+                .iter()
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        Self::items_of(st, l.items.iter().map(|r| r.key)),
+                    )
+                })
+                .collect()
+        })
     }
 
     /// The body `/sync/last_activities` would answer now.
     pub fn last_activities(&self) -> Value {
-        self.st().last_activities()
+        self.with(|st| st.last_activities())
     }
 
     // -----------------------------------------------------------------------------------
     // Account and auth knobs.
 
     pub fn set_limits(&self, limits: TraktLimits) {
-        self.st().set_limits(limits);
+        self.with(|st| st.set_limits(limits));
     }
 
     pub fn set_vip(&self, vip: bool) {
-        self.st().cfg.vip = vip;
+        self.with(|st| st.cfg.vip = vip);
     }
 
     /// Turns Trakt's rate limits (and their 429s) on or off.
     pub fn enforce_rate_limits(&self, on: bool) {
-        self.st().cfg.enforce_rate_limits = on;
+        self.with(|st| st.cfg.enforce_rate_limits = on);
     }
 
     /// The current access token answers 401 until a refresh (`/oauth/token`).
     pub fn expire_access_token(&self) {
-        self.st().token_expired = true;
+        self.with(|st| st.token_expired = true);
     }
 
     /// Approves the pending device code shown as `user_code`; false if there is none.
@@ -541,52 +214,56 @@ impl TraktSim {
     }
 
     fn set_device(&self, user_code: &str, status: DeviceStatus) -> bool {
-        let mut st = self.st();
-        match st
-            .devices
-            .iter_mut()
-            .find(|d| d.user_code == user_code && d.status == DeviceStatus::Pending)
-        {
-            Some(d) => {
-                d.status = status;
-                true
+        self.with(|st| {
+            match st
+                .devices
+                .iter_mut()
+                .find(|d| d.user_code == user_code && d.status == DeviceStatus::Pending)
+            {
+                Some(d) => {
+                    d.status = status;
+                    true
+                }
+                None => false,
             }
-            None => false,
-        }
+        })
     }
 
     /// Every pending device code is approved on its `polls`-th poll.
     pub fn auto_approve_devices_after(&self, polls: u32) {
-        self.st().device_auto_approve = Some(polls);
+        self.with(|st| st.device_auto_approve = Some(polls));
     }
 
     /// The poll interval new device codes ask for (Trakt says 5 s; tests and demos
     /// shorten it).
     pub fn set_device_interval(&self, secs: u64) {
-        self.st().device_interval = secs;
+        self.with(|st| st.device_interval = secs);
     }
 
     /// Every pending device code expires (`410` on the next poll).
     pub fn expire_device_codes(&self) {
-        for d in self.st().devices.iter_mut() {
-            if d.status == DeviceStatus::Pending {
-                d.status = DeviceStatus::Expired;
+        self.with(|st| {
+            for d in st.devices.iter_mut() {
+                if d.status == DeviceStatus::Pending {
+                    d.status = DeviceStatus::Expired;
+                }
             }
-        }
+        })
     }
 
     /// The next `n` device-token polls answer `429` ("slow down").
     pub fn slow_down_device_polls(&self, n: u32) {
-        self.st().device_slow_down = n;
+        self.with(|st| st.device_slow_down = n);
     }
 
     /// How many times the device code shown as `user_code` was polled.
     pub fn device_polls(&self, user_code: &str) -> u32 {
-        self.st()
-            .devices
-            .iter()
-            .find(|d| d.user_code == user_code)
-            .map_or(0, |d| d.polls)
+        self.with(|st| {
+            st.devices
+                .iter()
+                .find(|d| d.user_code == user_code)
+                .map_or(0, |d| d.polls)
+        })
     }
 
     // -----------------------------------------------------------------------------------
@@ -594,7 +271,7 @@ impl TraktSim {
 
     /// Schedules a fault.
     pub fn inject(&self, rule: FaultRule) {
-        self.st().knobs.inject(rule);
+        self.knobs(|k| k.inject(rule));
     }
 
     /// The next `n` requests answer `status`.
@@ -620,11 +297,11 @@ impl TraktSim {
 
     /// Delays every answer.
     pub fn set_latency(&self, d: Duration) {
-        self.st().knobs.set_latency(d);
+        self.knobs(|k| k.set_latency(d));
     }
 
     pub fn clear_faults(&self) {
-        self.st().knobs.clear_faults();
+        self.knobs(|k| k.clear_faults());
     }
 
     // -----------------------------------------------------------------------------------
@@ -632,36 +309,36 @@ impl TraktSim {
 
     /// Requests to exactly `path`, any method.
     pub fn requests(&self, path: &str) -> u64 {
-        self.st().knobs.requests(path)
+        self.knobs(|k| k.requests(path))
     }
 
     /// Requests with `method` to exactly `path`.
     pub fn request_count(&self, method: &str, path: &str) -> u64 {
-        self.st().knobs.requests_to(method, path)
+        self.knobs(|k| k.requests_to(method, path))
     }
 
     pub fn requests_under(&self, prefix: &str) -> u64 {
-        self.st().knobs.requests_under(prefix)
+        self.knobs(|k| k.requests_under(prefix))
     }
 
     pub fn total_requests(&self) -> u64 {
-        self.st().knobs.total()
+        self.knobs(|k| k.total())
     }
 
     /// How many `429 Too Many Requests` the simulator has answered: past the rate limits,
     /// to slowed-down device polls and from injected faults. Not reset by
     /// [`TraktSim::reset_counts`].
     pub fn too_many_requests(&self) -> u64 {
-        self.st().too_many
+        self.with(|st| st.too_many)
     }
 
     /// Every `METHOD /path` seen, with counts.
     pub fn routes(&self) -> BTreeMap<String, u64> {
-        self.st().knobs.routes()
+        self.knobs(|k| k.routes())
     }
 
     pub fn reset_counts(&self) {
-        self.st().knobs.reset_counts();
+        self.knobs(|k| k.reset_counts());
     }
 }
 
@@ -677,6 +354,7 @@ mod tests {
 
     use super::*;
     use crate::samples;
+    use crate::sim::kit::FaultControl;
 
     struct Resp {
         status: u16,
@@ -938,6 +616,31 @@ mod tests {
         assert_eq!(r.header("retry-after"), Some("1"));
         let limit: Value = serde_json::from_str(r.header("x-ratelimit").unwrap()).unwrap();
         assert_eq!(limit["name"], "AUTHED_API_POST_LIMIT");
+    }
+
+    #[tokio::test]
+    async fn the_kit_serves_it_and_its_knobs_429s_count_with_trakts_own() {
+        let sim = quiet().await;
+        assert_eq!(Simulator::token(&sim), sim.access_token());
+        assert_eq!(
+            FaultControl::list_path(&sim, ferry_core::Feature::History).as_deref(),
+            Some("/sync/history")
+        );
+        sim.rate_limit_next(7, 1);
+        let r = call(&sim, "GET", "/sync/watchlist", None, true);
+        assert_eq!((r.status, r.header("retry-after")), (429, Some("7")));
+        assert_eq!(sim.too_many_requests(), 1);
+        sim.fail_next(500, 1);
+        assert_eq!(call(&sim, "GET", "/sync/watchlist", None, true).status, 500);
+        assert_eq!(sim.too_many_requests(), 1, "only 429s count");
+        assert_eq!(sim.faults_fired(), 2);
+        sim.expire_access_token();
+        assert_eq!(call(&sim, "GET", "/sync/watchlist", None, true).status, 401);
+        assert_eq!(
+            sim.faults_fired(),
+            2,
+            "an expired token is the account's, not a fault"
+        );
     }
 
     #[tokio::test]

@@ -1,4 +1,6 @@
-//! The simulator's account state and the endpoint handlers over it.
+//! The simulated account's data and Trakt's rules for it: tokens and the device flow,
+//! rate limits, account limits, the sync lists, history, playback and personal lists,
+//! and the write handlers that change them.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,8 +10,8 @@ use serde_json::{Map, Value, json};
 use wiremock::ResponseTemplate;
 
 use super::catalog::{Catalog, Title, bucket_of};
+use super::routes::Query;
 use super::{TraktLimits, TraktSimConfig};
-use crate::sim::knobs::{Knobs, ListFault, TotalOut, window};
 
 /// The largest page Trakt serves; a larger `limit` is clamped (as Trakt does since 2026).
 pub(crate) const MAX_PAGE: u64 = 250;
@@ -84,16 +86,15 @@ pub(crate) struct DeviceCode {
 
 /// Which list a list-shaped write goes to.
 #[derive(Debug, Clone, Copy)]
-enum Target {
+pub(super) enum Target {
     Watchlist,
     List(usize),
 }
 
 #[derive(Debug)]
-pub(crate) struct State {
+pub struct State {
     pub(crate) cfg: TraktSimConfig,
     pub(crate) catalog: Catalog,
-    pub(crate) knobs: Knobs,
     pub(crate) access_token: String,
     pub(crate) refresh_token: String,
     pub(crate) token_expired: bool,
@@ -174,7 +175,7 @@ const ACTIVITY_FIELDS: &[(&str, &[&str])] = &[
     ("notes", &["updated_at"]),
 ];
 
-fn activity_key(group: &str, field: &str) -> Option<&'static str> {
+pub(super) fn activity_key(group: &str, field: &str) -> Option<&'static str> {
     ACTIVITY_KEYS
         .iter()
         .find(|k| k.split_once('.') == Some((group, field)))
@@ -221,7 +222,7 @@ const ACTIVITY_KEYS: &[&str] = &[
     "notes.updated_at",
 ];
 
-fn wall_ms() -> i64 {
+pub(super) fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -234,7 +235,7 @@ pub(crate) fn fmt_ms(ms: i64) -> String {
     format!("{}.{:03}Z", base.trim_end_matches('Z'), ms.rem_euclid(1000))
 }
 
-fn parse_ms(s: &str) -> Option<i64> {
+pub(super) fn parse_ms(s: &str) -> Option<i64> {
     let t = Timestamp::parse(s)?;
     // Keep the milliseconds when the string has them.
     let frac = s
@@ -251,29 +252,29 @@ fn parse_ms(s: &str) -> Option<i64> {
     Some(t.unix() * 1000 + frac)
 }
 
-fn json_resp(status: u16, body: Value) -> ResponseTemplate {
+pub(super) fn json_resp(status: u16, body: Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(body)
 }
 
-fn error(status: u16, error: &str, description: &str) -> ResponseTemplate {
+pub(super) fn error(status: u16, error: &str, description: &str) -> ResponseTemplate {
     json_resp(
         status,
         json!({"error": error, "error_description": description}),
     )
 }
 
-fn counts(kinds: &[&str]) -> Map<String, Value> {
+pub(super) fn counts(kinds: &[&str]) -> Map<String, Value> {
     kinds.iter().map(|k| ((*k).to_owned(), json!(0))).collect()
 }
 
-fn bump(m: &mut Map<String, Value>, k: &str) {
+pub(super) fn bump(m: &mut Map<String, Value>, k: &str) {
     let n = m.get(k).and_then(Value::as_u64).unwrap_or(0);
     m.insert(k.to_owned(), json!(n + 1));
 }
 
-const FOUR: [&str; 4] = ["movies", "shows", "seasons", "episodes"];
+pub(super) const FOUR: [&str; 4] = ["movies", "shows", "seasons", "episodes"];
 
-fn not_found_obj(with_ids: bool) -> Map<String, Value> {
+pub(super) fn not_found_obj(with_ids: bool) -> Map<String, Value> {
     let mut m: Map<String, Value> = FOUR.iter().map(|k| ((*k).to_owned(), json!([]))).collect();
     if with_ids {
         m.insert("ids".into(), json!([]));
@@ -281,38 +282,9 @@ fn not_found_obj(with_ids: bool) -> Map<String, Value> {
     m
 }
 
-fn push_nf(nf: &mut Map<String, Value>, bucket: &str, v: Value) {
+pub(super) fn push_nf(nf: &mut Map<String, Value>, bucket: &str, v: Value) {
     if let Some(Value::Array(a)) = nf.get_mut(bucket) {
         a.push(v);
-    }
-}
-
-/// A request's query parameters.
-#[derive(Debug, Default)]
-pub(crate) struct Query(BTreeMap<String, String>);
-
-impl Query {
-    pub(crate) fn parse<'a>(
-        pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-    ) -> Self {
-        Query(
-            pairs
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).map(String::as_str)
-    }
-
-    fn u64(&self, k: &str) -> Option<u64> {
-        self.get(k).and_then(|v| v.trim().parse().ok())
-    }
-
-    fn full(&self) -> bool {
-        self.get("extended")
-            .is_some_and(|e| e.split(',').any(|x| x.trim() == "full"))
     }
 }
 
@@ -323,7 +295,7 @@ struct Resolved {
     not_found: Map<String, Value>,
 }
 
-fn extras_of(obj: &Value) -> Map<String, Value> {
+pub(super) fn extras_of(obj: &Value) -> Map<String, Value> {
     obj.as_object()
         .map(|m| {
             m.iter()
@@ -339,7 +311,7 @@ fn extras_of(obj: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
     let mut m = base.clone();
     for (k, v) in over {
         m.insert(k.clone(), v.clone());
@@ -347,7 +319,7 @@ fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, V
     m
 }
 
-fn echo(obj: &Value) -> Value {
+pub(super) fn echo(obj: &Value) -> Value {
     match obj.get("ids") {
         Some(ids) => json!({ "ids": ids }),
         None => json!({"title": obj.get("title"), "year": obj.get("year")}),
@@ -363,7 +335,6 @@ impl State {
             refresh_token: cfg.refresh_token.clone(),
             cfg,
             catalog: Catalog::default(),
-            knobs: Knobs::default(),
             token_expired: false,
             token_gen: 1,
             devices: Vec::new(),
@@ -405,7 +376,7 @@ impl State {
         }
     }
 
-    fn activity(&self, key: &str) -> i64 {
+    pub(super) fn activity(&self, key: &str) -> i64 {
         self.activities.get(key).copied().unwrap_or(0)
     }
 
@@ -505,7 +476,13 @@ impl State {
         }
     }
 
-    fn limited(&mut self, name: &str, period: u64, limit: u64, secs: u64) -> ResponseTemplate {
+    pub(super) fn limited(
+        &mut self,
+        name: &str,
+        period: u64,
+        limit: u64,
+        secs: u64,
+    ) -> ResponseTemplate {
         self.too_many += 1;
         let until = fmt_ms(wall_ms() + secs as i64 * 1000);
         ResponseTemplate::new(429)
@@ -532,7 +509,7 @@ impl State {
     }
 
     /// Rotates the token pair (a successful grant).
-    fn issue_tokens(&mut self) -> Value {
+    pub(super) fn issue_tokens(&mut self) -> Value {
         self.token_gen += 1;
         self.access_token = format!("sim-access-{:04}-{}", self.token_gen, self.cfg.client_id);
         self.refresh_token = format!("sim-refresh-{:04}-{}", self.token_gen, self.cfg.client_id);
@@ -638,12 +615,12 @@ impl State {
     // -----------------------------------------------------------------------------------
     // Rendering.
 
-    fn title(&self, key: Key) -> Option<Title> {
+    pub(super) fn title(&self, key: Key) -> Option<Title> {
         self.catalog.get(key.0, key.1)
     }
 
     /// `"type": ..., "<type>": {...}` plus `"show"` for seasons and episodes.
-    fn media_fields(&self, key: Key, full: bool, out: &mut Map<String, Value>) -> bool {
+    pub(super) fn media_fields(&self, key: Key, full: bool, out: &mut Map<String, Value>) -> bool {
         let Some(t) = self.title(key) else {
             return false;
         };
@@ -655,7 +632,7 @@ impl State {
         true
     }
 
-    fn list_row_json(&self, rank: usize, r: &ListRow, full: bool) -> Option<Value> {
+    pub(super) fn list_row_json(&self, rank: usize, r: &ListRow, full: bool) -> Option<Value> {
         let mut m = Map::new();
         m.insert("rank".into(), json!(rank));
         m.insert("id".into(), json!(r.id));
@@ -665,7 +642,7 @@ impl State {
             .then_some(Value::Object(m))
     }
 
-    fn list_json(&self, l: &UserList) -> Value {
+    pub(super) fn list_json(&self, l: &UserList) -> Value {
         json!({
             "name": l.name,
             "description": l.description,
@@ -687,54 +664,6 @@ impl State {
                 "vip": self.cfg.vip, "vip_ep": false, "ids": {"slug": "sim"}
             }
         })
-    }
-
-    /// Pages `rows` with `page`/`limit` and Trakt's `X-Pagination-*` headers. A truncated
-    /// page keeps its declared counts but serves only half its rows.
-    pub(crate) fn paged(
-        &self,
-        rows: Vec<Value>,
-        q: &Query,
-        default_limit: u64,
-        fault: &ListFault,
-    ) -> ResponseTemplate {
-        self.paged_with(rows, q, default_limit, fault, |v| v)
-    }
-
-    /// [`State::paged`], rendering only the rows on the page (a large history would
-    /// otherwise be rendered whole for every page).
-    fn paged_with<T>(
-        &self,
-        rows: Vec<T>,
-        q: &Query,
-        default_limit: u64,
-        fault: &ListFault,
-        render: impl FnMut(T) -> Value,
-    ) -> ResponseTemplate {
-        let total = rows.len() as u64;
-        let page = q.u64("page").unwrap_or(1).max(1);
-        let limit = q.u64("limit").unwrap_or(default_limit).clamp(1, MAX_PAGE);
-        let page_count = total.div_ceil(limit);
-        let start = ((page - 1) * limit) as usize;
-        let (s, e) = window(rows.len(), start, Some(limit as usize), fault.truncates());
-        let body: Vec<Value> = rows.into_iter().skip(s).take(e - s).map(render).collect();
-        // A fault on the declared total damages both counts: Trakt's end of list is the
-        // page count, its total the item count.
-        let (body, items) = fault.shape(body, total as usize);
-        let pages = match &items {
-            TotalOut::Exact(_) => TotalOut::Exact(page_count as usize),
-            other => other.clone(),
-        };
-        let mut resp = json_resp(200, Value::Array(body))
-            .insert_header("X-Pagination-Page", page.to_string().as_str())
-            .insert_header("X-Pagination-Limit", limit.to_string().as_str());
-        if let Some(v) = pages.header() {
-            resp = resp.insert_header("X-Pagination-Page-Count", v.as_str());
-        }
-        if let Some(v) = items.header() {
-            resp = resp.insert_header("X-Pagination-Item-Count", v.as_str());
-        }
-        resp
     }
 
     // -----------------------------------------------------------------------------------
@@ -841,21 +770,21 @@ impl State {
     // -----------------------------------------------------------------------------------
     // Watchlist and personal list items.
 
-    fn rows(&self, target: Target) -> &Vec<ListRow> {
+    pub(super) fn rows(&self, target: Target) -> &Vec<ListRow> {
         match target {
             Target::Watchlist => &self.watchlist,
             Target::List(i) => &self.lists[i].items,
         }
     }
 
-    fn rows_mut(&mut self, target: Target) -> &mut Vec<ListRow> {
+    pub(super) fn rows_mut(&mut self, target: Target) -> &mut Vec<ListRow> {
         match target {
             Target::Watchlist => &mut self.watchlist,
             Target::List(i) => &mut self.lists[i].items,
         }
     }
 
-    fn list_rows(&self, target: Target, kind: Option<&str>, q: &Query) -> Vec<Value> {
+    pub(super) fn list_rows(&self, target: Target, kind: Option<&str>, q: &Query) -> Vec<Value> {
         let full = q.full();
         self.rows(target)
             .iter()
@@ -865,7 +794,7 @@ impl State {
             .collect()
     }
 
-    fn list_meta(&self, target: Target) -> Value {
+    pub(super) fn list_meta(&self, target: Target) -> Value {
         let (updated, count) = match target {
             Target::Watchlist => (self.activity("watchlist.updated_at"), self.watchlist.len()),
             Target::List(i) => (self.lists[i].updated_at, self.lists[i].items.len()),
@@ -873,7 +802,7 @@ impl State {
         json!({"updated_at": fmt_ms(updated), "item_count": count})
     }
 
-    fn touch_list(&mut self, target: Target, buckets: &[&'static str]) {
+    pub(super) fn touch_list(&mut self, target: Target, buckets: &[&'static str]) {
         match target {
             Target::Watchlist => {
                 let mut keys: Vec<(&str, &str)> = vec![("watchlist", "updated_at")];
@@ -888,7 +817,7 @@ impl State {
         }
     }
 
-    fn list_add(&mut self, target: Target, body: &Value) -> ResponseTemplate {
+    pub(super) fn list_add(&mut self, target: Target, body: &Value) -> ResponseTemplate {
         let r = self.resolve(body, false);
         let mut added = counts(&FOUR);
         let mut existing = counts(&FOUR);
@@ -944,7 +873,7 @@ impl State {
         )
     }
 
-    fn list_remove(&mut self, target: Target, body: &Value) -> ResponseTemplate {
+    pub(super) fn list_remove(&mut self, target: Target, body: &Value) -> ResponseTemplate {
         let r = self.resolve(body, false);
         let mut deleted = counts(&FOUR);
         let mut buckets = Vec::new();
@@ -972,179 +901,7 @@ impl State {
         )
     }
 
-    // -----------------------------------------------------------------------------------
-    // The router.
-
-    /// Handles an authenticated API request.
-    pub(crate) fn api(
-        &mut self,
-        method: &str,
-        path: &str,
-        q: &Query,
-        body: &Value,
-        fault: &ListFault,
-    ) -> ResponseTemplate {
-        let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
-        match (method, seg.as_slice()) {
-            ("GET", ["sync", "last_activities"]) => json_resp(200, self.last_activities()),
-            ("GET", ["users", "settings"]) => json_resp(200, self.settings()),
-
-            ("GET", ["sync", "watchlist", rest @ ..]) => {
-                let kind = rest.first().copied();
-                if kind.is_some_and(|k| !FOUR.contains(&k)) {
-                    return ResponseTemplate::new(404);
-                }
-                let rows = self.list_rows(Target::Watchlist, kind, q);
-                self.paged(rows, q, DEFAULT_PAGE, fault)
-            }
-            ("POST", ["sync", "watchlist"]) => self.list_add(Target::Watchlist, body),
-            ("POST", ["sync", "watchlist", "remove"]) => self.list_remove(Target::Watchlist, body),
-
-            ("GET", ["sync", "ratings", rest @ ..]) => {
-                let kind = rest.first().copied().filter(|k| *k != "all");
-                if kind.is_some_and(|k| !FOUR.contains(&k)) {
-                    return ResponseTemplate::new(404);
-                }
-                let rating: Option<u8> = rest.get(1).and_then(|r| r.parse().ok());
-                let rows = self.rating_rows(kind, rating, q.full());
-                self.paged(rows, q, DEFAULT_PAGE, fault)
-            }
-            ("POST", ["sync", "ratings"]) => self.ratings_add(body),
-            ("POST", ["sync", "ratings", "remove"]) => self.ratings_remove(body),
-
-            ("GET", ["sync", "history", rest @ ..]) => {
-                let kind = rest.first().copied();
-                if kind.is_some_and(|k| !FOUR.contains(&k)) {
-                    return ResponseTemplate::new(404);
-                }
-                let id: Option<u64> = rest.get(1).and_then(|r| r.parse().ok());
-                self.history_page(kind, id, q, fault)
-            }
-            ("POST", ["sync", "history"]) => self.history_add(body),
-            ("POST", ["sync", "history", "remove"]) => self.history_remove(body),
-
-            ("GET", ["sync", "playback", rest @ ..]) => {
-                let kind = rest.first().copied();
-                if kind.is_some_and(|k| !matches!(k, "movies" | "episodes")) {
-                    return ResponseTemplate::new(404);
-                }
-                let rows = self.playback_rows(kind, q.full());
-                self.paged(rows, q, DEFAULT_PAGE, fault)
-            }
-            ("DELETE", ["sync", "playback", id]) => {
-                let Ok(id) = id.parse::<u64>() else {
-                    return ResponseTemplate::new(404);
-                };
-                match self.playback.iter().position(|p| p.id == id) {
-                    Some(i) => {
-                        let row = self.playback.remove(i);
-                        self.touch(&[(bucket_of(row.key.0), "paused_at")]);
-                        ResponseTemplate::new(204)
-                    }
-                    None => ResponseTemplate::new(404),
-                }
-            }
-            ("POST", ["scrobble", "pause"]) => self.scrobble_pause(body),
-
-            ("GET", ["users", user, "lists"]) if self.is_me(user) => {
-                // Trakt documents this list whole: no pagination, no headers.
-                let rows: Vec<Value> = self.lists.iter().map(|l| self.list_json(l)).collect();
-                let (a, b) = window(rows.len(), 0, None, fault.truncates());
-                let (rows, _) = fault.shape(rows[a..b].to_vec(), rows.len());
-                json_resp(200, Value::Array(rows))
-            }
-            ("POST", ["users", user, "lists"]) if self.is_me(user) => self.list_create(body),
-            (_, ["users", user, "lists", id, rest @ ..]) if self.is_me(user) => {
-                let Some(i) = self.find_list(id) else {
-                    return error(404, "not_found", "no such list");
-                };
-                self.list_route(method, i, rest, q, body, fault)
-            }
-            _ => error(404, "not_found", "no such endpoint in the simulator"),
-        }
-    }
-
-    fn is_me(&self, user: &str) -> bool {
-        user == "me" || user == "sim"
-    }
-
-    fn find_list(&self, id: &str) -> Option<usize> {
-        self.lists
-            .iter()
-            .position(|l| l.id.to_string() == id || l.slug == id)
-    }
-
-    fn list_route(
-        &mut self,
-        method: &str,
-        i: usize,
-        rest: &[&str],
-        q: &Query,
-        body: &Value,
-        fault: &ListFault,
-    ) -> ResponseTemplate {
-        match (method, rest) {
-            ("GET", []) => json_resp(200, self.list_json(&self.lists[i])),
-            ("PUT", []) => {
-                if let Some(n) = body.get("name").and_then(Value::as_str) {
-                    self.lists[i].name = n.to_owned();
-                }
-                if let Some(d) = body.get("description") {
-                    self.lists[i].description = d.as_str().map(str::to_owned);
-                }
-                if let Some(p) = body.get("privacy").and_then(Value::as_str) {
-                    self.lists[i].privacy = p.to_owned();
-                }
-                self.touch_list(Target::List(i), &[]);
-                json_resp(200, self.list_json(&self.lists[i]))
-            }
-            ("DELETE", []) => {
-                self.lists.remove(i);
-                self.touch(&[("lists", "updated_at")]);
-                ResponseTemplate::new(204)
-            }
-            ("GET", ["items", rest @ ..]) => {
-                let kind = rest.first().copied();
-                if kind.is_some_and(|k| !FOUR.contains(&k)) {
-                    return ResponseTemplate::new(404);
-                }
-                let rows = self.list_rows(Target::List(i), kind, q);
-                self.paged(rows, q, DEFAULT_PAGE, fault)
-            }
-            ("POST", ["items"]) => self.list_add(Target::List(i), body),
-            ("POST", ["items", "remove"]) => self.list_remove(Target::List(i), body),
-            ("POST", ["items", "reorder"]) => {
-                let ids: Vec<u64> = body
-                    .get("rank")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
-                    .unwrap_or_default();
-                let items = std::mem::take(&mut self.lists[i].items);
-                let mut ordered = Vec::with_capacity(items.len());
-                let mut skipped = Vec::new();
-                for id in &ids {
-                    match items.iter().find(|r| r.id == *id) {
-                        Some(r) if !ordered.iter().any(|o: &ListRow| o.id == *id) => {
-                            ordered.push(r.clone())
-                        }
-                        _ => skipped.push(*id),
-                    }
-                }
-                for r in &items {
-                    if !ordered.iter().any(|o| o.id == r.id) {
-                        ordered.push(r.clone());
-                    }
-                }
-                let updated = ids.len() - skipped.len();
-                self.lists[i].items = ordered;
-                self.touch_list(Target::List(i), &[]);
-                json_resp(200, json!({"updated": updated, "skipped_ids": skipped}))
-            }
-            _ => error(404, "not_found", "no such endpoint in the simulator"),
-        }
-    }
-
-    fn list_create(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn list_create(&mut self, body: &Value) -> ResponseTemplate {
         let Some(name) = body
             .get("name")
             .and_then(Value::as_str)
@@ -1203,7 +960,12 @@ impl State {
     // -----------------------------------------------------------------------------------
     // Ratings.
 
-    fn rating_rows(&self, kind: Option<&str>, rating: Option<u8>, full: bool) -> Vec<Value> {
+    pub(super) fn rating_rows(
+        &self,
+        kind: Option<&str>,
+        rating: Option<u8>,
+        full: bool,
+    ) -> Vec<Value> {
         let mut rows: Vec<&RatingRow> = self
             .ratings
             .iter()
@@ -1222,7 +984,7 @@ impl State {
             .collect()
     }
 
-    fn ratings_add(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn ratings_add(&mut self, body: &Value) -> ResponseTemplate {
         let mut r = self.resolve(body, false);
         let mut added = counts(&FOUR);
         let mut buckets = Vec::new();
@@ -1261,7 +1023,7 @@ impl State {
         json_resp(201, json!({"added": added, "not_found": r.not_found}))
     }
 
-    fn ratings_remove(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn ratings_remove(&mut self, body: &Value) -> ResponseTemplate {
         let r = self.resolve(body, false);
         let mut deleted = counts(&FOUR);
         let mut buckets = Vec::new();
@@ -1283,53 +1045,7 @@ impl State {
     // -----------------------------------------------------------------------------------
     // History.
 
-    fn history_page(
-        &self,
-        kind: Option<&str>,
-        id: Option<u64>,
-        q: &Query,
-        fault: &ListFault,
-    ) -> ResponseTemplate {
-        let start = q.get("start_at").and_then(parse_ms);
-        let end = q.get("end_at").and_then(parse_ms);
-        let full = q.full();
-        let mut rows: Vec<&PlayRow> = self
-            .history
-            .iter()
-            .filter(|p| start.is_none_or(|s| p.watched_at >= s))
-            .filter(|p| end.is_none_or(|e| p.watched_at <= e))
-            .filter(|p| match (kind, id) {
-                (None, _) => true,
-                (Some(k), None) => match k {
-                    "movies" | "episodes" => bucket_of(p.key.0) == k,
-                    _ => p.key.0 == MediaType::Episode,
-                },
-                (Some(k), Some(id)) => match k {
-                    "movies" | "episodes" => bucket_of(p.key.0) == k && p.key.1 == id,
-                    "shows" => self.title(p.key).and_then(|t| t.show) == Some(id),
-                    _ => self.title(p.key).is_some_and(|t| {
-                        self.catalog
-                            .show_of(&t)
-                            .zip(t.season)
-                            .and_then(|(sh, s)| self.catalog.child(&sh, s, None))
-                            .is_some_and(|season| season.trakt == id)
-                    }),
-                },
-            })
-            .filter(|p| self.title(p.key).is_some())
-            .collect();
-        rows.sort_by(|a, b| b.watched_at.cmp(&a.watched_at).then(b.id.cmp(&a.id)));
-        self.paged_with(rows, q, DEFAULT_HISTORY_PAGE, fault, |p| {
-            let mut m = Map::new();
-            m.insert("id".into(), json!(p.id));
-            m.insert("watched_at".into(), json!(fmt_ms(p.watched_at)));
-            m.insert("action".into(), json!("watch"));
-            self.media_fields(p.key, full, &mut m);
-            Value::Object(m)
-        })
-    }
-
-    fn history_add(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn history_add(&mut self, body: &Value) -> ResponseTemplate {
         let r = self.resolve(body, true);
         let mut added = counts(&["movies", "episodes"]);
         let mut buckets = Vec::new();
@@ -1365,7 +1081,7 @@ impl State {
     /// Trakt takes a title off the watchlist once it is watched: the movie, the episode,
     /// and the show an episode belongs to (see the module docs for the sources). Stamps
     /// `watchlist.updated_at` like any watchlist change, only when something left.
-    fn unwatchlist_watched(&mut self, watched: &[Title]) {
+    pub(super) fn unwatchlist_watched(&mut self, watched: &[Title]) {
         let mut gone: Vec<Key> = Vec::new();
         for t in watched {
             gone.push(t.key());
@@ -1388,7 +1104,7 @@ impl State {
         }
     }
 
-    fn history_remove(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn history_remove(&mut self, body: &Value) -> ResponseTemplate {
         let r = self.resolve(body, true);
         let mut deleted = counts(&["movies", "episodes"]);
         let mut nf = r.not_found;
@@ -1438,7 +1154,7 @@ impl State {
     // -----------------------------------------------------------------------------------
     // Playback.
 
-    fn playback_rows(&self, kind: Option<&str>, full: bool) -> Vec<Value> {
+    pub(super) fn playback_rows(&self, kind: Option<&str>, full: bool) -> Vec<Value> {
         let mut rows: Vec<&PlaybackRow> = self
             .playback
             .iter()
@@ -1457,7 +1173,7 @@ impl State {
             .collect()
     }
 
-    fn scrobble_pause(&mut self, body: &Value) -> ResponseTemplate {
+    pub(super) fn scrobble_pause(&mut self, body: &Value) -> ResponseTemplate {
         let Some(progress) = body.get("progress").and_then(Value::as_f64) else {
             return error(422, "validation_failed", "progress is required");
         };
@@ -1531,7 +1247,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_keep_milliseconds() {
+    pub(super) fn timestamps_keep_milliseconds() {
         assert_eq!(fmt_ms(1_704_164_645_123), "2024-01-02T03:04:05.123Z");
         assert_eq!(
             parse_ms("2024-01-02T03:04:05.123Z"),
@@ -1542,7 +1258,7 @@ mod tests {
     }
 
     #[test]
-    fn activity_keys_cover_the_table() {
+    pub(super) fn activity_keys_cover_the_table() {
         let mut n = 0;
         for (g, fs) in ACTIVITY_FIELDS {
             for f in *fs {
