@@ -12,6 +12,9 @@
 //!   When the target's read is not complete, plays not found are held back this run
 //!   rather than risk a duplicate play; against a complete read they are simply planned
 //!   again. Other entries are idempotent and planned again;
+//! - a removal batch without outcomes: an entry the target's complete read no longer
+//!   holds was removed by ferry, so it leaves the target's baseline (its absence is not
+//!   the target user's deletion);
 //! - nothing is replayed blindly: the plan is recomputed from the intact evidence (the
 //!   dead run committed no baseline), so every intended write that is still wanted is
 //!   planned again and nothing is lost.
@@ -30,8 +33,10 @@ pub(crate) struct Reconciled {
     /// Per instance: entries known to be on it / known to be gone from it.
     pub(crate) written: HashMap<String, Vec<Entry>>,
     pub(crate) removed: HashMap<String, Vec<Entry>>,
-    /// Per instance: plays whose outcome is unknown.
+    /// Per instance: adds whose outcome is unknown.
     pub(crate) in_doubt: HashMap<String, Vec<Entry>>,
+    /// Per instance: removals whose outcome is unknown.
+    pub(crate) in_doubt_removed: HashMap<String, Vec<Entry>>,
 }
 
 impl Reconciled {
@@ -59,6 +64,12 @@ impl Reconciled {
                         .or_default()
                         .extend(rec.entries);
                 }
+                (JournalState::Pending, _) if rec.op == UnresolvedOp::Remove => {
+                    r.in_doubt_removed
+                        .entry(rec.instance.clone())
+                        .or_default()
+                        .extend(rec.entries);
+                }
                 _ => {}
             }
         }
@@ -76,7 +87,8 @@ impl Reconciled {
     }
 
     pub(crate) fn in_doubt_count(&self) -> usize {
-        self.in_doubt.values().map(Vec::len).sum()
+        self.in_doubt.values().map(Vec::len).sum::<usize>()
+            + self.in_doubt_removed.values().map(Vec::len).sum::<usize>()
     }
 }
 
@@ -143,6 +155,20 @@ pub(crate) fn overlay(
     }
     let Some(snap) = snapshot else { return };
     let complete = snap.is_complete();
+    let gone = rec
+        .in_doubt_removed
+        .get(instance)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for e in gone {
+        // A removal that landed before the run died: the target's absence of it is
+        // ferry's doing, not its user's deletion, so it leaves the target's baseline.
+        if complete && !has_play(snap, &play_index(snap), e, tol) {
+            if let Some(b) = baseline.as_mut() {
+                b.remove(&e.key());
+            }
+        }
+    }
     let plays = play_index(snap);
     for e in written {
         if !has_play(snap, &plays, e, tol) {
