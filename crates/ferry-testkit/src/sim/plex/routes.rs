@@ -395,50 +395,7 @@ impl PlexState {
                 ],
             })),
             ("GET", ["status", "sessions", "history", "all"]) => {
-                let mut rows: Vec<&HistoryRow> = self.history.iter().collect();
-                if let Some(k) = q.get("metadataItemID").and_then(|k| k.parse::<u64>().ok()) {
-                    rows.retain(|r| r.rating_key == k);
-                }
-                if let Some(s) = q
-                    .get("librarySectionID")
-                    .and_then(|s| s.parse::<u32>().ok())
-                {
-                    rows.retain(|r| self.item(r.rating_key).is_some_and(|i| i.section == s));
-                }
-                if q.get("sort").is_some_and(|s| s == "viewedAt:desc") {
-                    rows.sort_by(|a, b| b.viewed_at.cmp(&a.viewed_at).then(b.id.cmp(&a.id)));
-                } else {
-                    rows.sort_by(|a, b| a.viewed_at.cmp(&b.viewed_at).then(a.id.cmp(&b.id)));
-                }
-                rows.retain(|r| self.item(r.rating_key).is_some());
-                paged_with(rows, start, size, fault, json!({}), |r| {
-                    let Some(item) = self.item(r.rating_key) else {
-                        return Value::Null;
-                    };
-                    let mut v = json!({
-                        "historyKey": format!("/status/sessions/history/{}", r.id),
-                        "key": format!("/library/metadata/{}", r.rating_key),
-                        "ratingKey": r.rating_key.to_string(),
-                        "librarySectionID": item.section.to_string(),
-                        "title": item.title,
-                        "type": item.kind.as_str(),
-                        "viewedAt": r.viewed_at,
-                        "accountID": 1,
-                        "deviceID": 1,
-                    });
-                    if let (Some(show), Value::Object(m)) =
-                        (item.show_key.and_then(|k| self.item(k)), &mut v)
-                    {
-                        m.insert("grandparentTitle".into(), json!(show.title));
-                        m.insert(
-                            "grandparentKey".into(),
-                            json!(format!("/library/metadata/{}", show.rating_key)),
-                        );
-                        m.insert("parentIndex".into(), json!(item.season));
-                        m.insert("index".into(), json!(item.index));
-                    }
-                    v
-                })
+                self.history_page(&q, start, size, fault)
             }
             ("DELETE", ["status", "sessions", "history", id]) => {
                 let Ok(id) = id.parse::<u64>() else {
@@ -484,81 +441,8 @@ impl PlexState {
                     None => not_found(),
                 }
             }
-            ("GET" | "PUT", [":", "rate"]) => {
-                if q.get("identifier").map(String::as_str) != Some(LIBRARY_IDENTIFIER) {
-                    return bad_request();
-                }
-                let (Some(key), Some(rating)) = (
-                    key_param(&q),
-                    q.get("rating").and_then(|r| r.parse::<f64>().ok()),
-                ) else {
-                    return bad_request();
-                };
-                // The spec: 0 to 10. -1 (python-plexapi's reset) clears.
-                let clear = rating == -1.0;
-                if !clear && !(0.0..=10.0).contains(&rating) {
-                    return bad_request();
-                }
-                let rated_at = match q.get("ratedAt").map(|t| t.trim().parse::<i64>()) {
-                    None => None,
-                    Some(Ok(t)) if t <= self.now => Some(t),
-                    // Not a number, or "in the future".
-                    Some(_) => return bad_request(),
-                };
-                if self.item(key).is_none() {
-                    return not_found();
-                }
-                let now = self.tick();
-                if let Some(item) = self.item_mut(key) {
-                    if clear {
-                        item.user_rating = None;
-                        item.last_rated_at = None;
-                    } else {
-                        item.user_rating = Some(rating);
-                        item.last_rated_at = Some(rated_at.unwrap_or(now));
-                    }
-                }
-                ok_empty()
-            }
-            ("GET" | "POST" | "PUT", [":", "timeline"] | [":", "progress"]) => {
-                let (Some(key), Some(time)) = (
-                    key_param(&q),
-                    q.get("time").and_then(|t| t.parse::<u64>().ok()),
-                ) else {
-                    return bad_request();
-                };
-                let now = self.tick();
-                let threshold = u64::from(self.played_threshold);
-                let behaviour = self.played_at_behaviour.clone();
-                let ignored = self.timeline_ignored;
-                let Some(item) = self.item_mut(key) else {
-                    return not_found();
-                };
-                if ignored {
-                    return ok_empty();
-                }
-                let duration = q
-                    .get("duration")
-                    .and_then(|d| d.parse::<u64>().ok())
-                    .filter(|d| *d > 0)
-                    .unwrap_or(item.duration_ms);
-                // Where the server counts a play: the threshold, or the credits marker as
-                // `LibraryVideoPlayedAtBehaviour` says (the threshold without a marker).
-                let at_threshold = duration * threshold / 100;
-                let played_at = match (behaviour.as_str(), item.credits_at) {
-                    ("1" | "2", Some(c)) => c,
-                    ("3", Some(c)) => c.min(at_threshold),
-                    _ => at_threshold,
-                };
-                if time == 0 {
-                    item.view_offset = None;
-                } else if time >= played_at {
-                    self.play(key, now);
-                } else {
-                    item.view_offset = Some(time);
-                }
-                ok_empty()
-            }
+            ("GET" | "PUT", [":", "rate"]) => self.rate(&q),
+            ("GET" | "POST" | "PUT", [":", "timeline"] | [":", "progress"]) => self.timeline(&q),
             // Playlists and playlist folders; `type=15` playlists only, `type=16` folders
             // only. `playlistType` limits playlists (folders have none and stay).
             ("GET", ["playlists"]) => {
@@ -577,31 +461,7 @@ impl PlexState {
                     .collect();
                 paged(rows, start, size, fault, json!({}))
             }
-            ("POST", ["playlists"]) => {
-                let title = q.get("title").map(|t| t.trim()).unwrap_or_default();
-                if title.is_empty() || q.get("type").is_some_and(|t| t != "video") {
-                    return bad_request();
-                }
-                let keys = match q.get("uri") {
-                    Some(uri) => match uri_keys(uri) {
-                        Some(k) if k.iter().all(|k| self.by_key.contains_key(k)) => k,
-                        _ => return bad_request(),
-                    },
-                    None => Vec::new(),
-                };
-                let id = self.next_id;
-                self.next_id += 1;
-                let mut pl = SimPlaylist::new(id, title);
-                pl.smart = q.get("smart").is_some_and(|s| s == "1");
-                for k in keys {
-                    pl.items.push((self.next_id, k));
-                    self.next_id += 1;
-                }
-                self.tick();
-                let v = playlist_json(&pl);
-                self.playlists.push(pl);
-                container(json!({"size": 1, "Metadata": [v]}))
-            }
+            ("POST", ["playlists"]) => self.create_playlist(&q),
             (m, ["playlists", id, rest @ ..]) => {
                 let Some(pi) = id
                     .parse::<u64>()
@@ -614,6 +474,166 @@ impl PlexState {
             }
             _ => not_found(),
         }
+    }
+
+    /// `GET /status/sessions/history/all`: by item or section, oldest or newest first.
+    fn history_page(
+        &self,
+        q: &HashMap<String, String>,
+        start: usize,
+        size: Option<usize>,
+        fault: &ListFault,
+    ) -> ResponseTemplate {
+        let mut rows: Vec<&HistoryRow> = self.history.iter().collect();
+        if let Some(k) = q.get("metadataItemID").and_then(|k| k.parse::<u64>().ok()) {
+            rows.retain(|r| r.rating_key == k);
+        }
+        if let Some(s) = q
+            .get("librarySectionID")
+            .and_then(|s| s.parse::<u32>().ok())
+        {
+            rows.retain(|r| self.item(r.rating_key).is_some_and(|i| i.section == s));
+        }
+        if q.get("sort").is_some_and(|s| s == "viewedAt:desc") {
+            rows.sort_by(|a, b| b.viewed_at.cmp(&a.viewed_at).then(b.id.cmp(&a.id)));
+        } else {
+            rows.sort_by(|a, b| a.viewed_at.cmp(&b.viewed_at).then(a.id.cmp(&b.id)));
+        }
+        rows.retain(|r| self.item(r.rating_key).is_some());
+        paged_with(rows, start, size, fault, json!({}), |r| {
+            let Some(item) = self.item(r.rating_key) else {
+                return Value::Null;
+            };
+            let mut v = json!({
+                "historyKey": format!("/status/sessions/history/{}", r.id),
+                "key": format!("/library/metadata/{}", r.rating_key),
+                "ratingKey": r.rating_key.to_string(),
+                "librarySectionID": item.section.to_string(),
+                "title": item.title,
+                "type": item.kind.as_str(),
+                "viewedAt": r.viewed_at,
+                "accountID": 1,
+                "deviceID": 1,
+            });
+            if let (Some(show), Value::Object(m)) =
+                (item.show_key.and_then(|k| self.item(k)), &mut v)
+            {
+                m.insert("grandparentTitle".into(), json!(show.title));
+                m.insert(
+                    "grandparentKey".into(),
+                    json!(format!("/library/metadata/{}", show.rating_key)),
+                );
+                m.insert("parentIndex".into(), json!(item.season));
+                m.insert("index".into(), json!(item.index));
+            }
+            v
+        })
+    }
+
+    /// `PUT /:/rate` as the Rate API documents it.
+    fn rate(&mut self, q: &HashMap<String, String>) -> ResponseTemplate {
+        if q.get("identifier").map(String::as_str) != Some(LIBRARY_IDENTIFIER) {
+            return bad_request();
+        }
+        let (Some(key), Some(rating)) = (
+            key_param(q),
+            q.get("rating").and_then(|r| r.parse::<f64>().ok()),
+        ) else {
+            return bad_request();
+        };
+        // The spec: 0 to 10. -1 (python-plexapi's reset) clears.
+        let clear = rating == -1.0;
+        if !clear && !(0.0..=10.0).contains(&rating) {
+            return bad_request();
+        }
+        let rated_at = match q.get("ratedAt").map(|t| t.trim().parse::<i64>()) {
+            None => None,
+            Some(Ok(t)) if t <= self.now => Some(t),
+            // Not a number, or "in the future".
+            Some(_) => return bad_request(),
+        };
+        if self.item(key).is_none() {
+            return not_found();
+        }
+        let now = self.tick();
+        if let Some(item) = self.item_mut(key) {
+            if clear {
+                item.user_rating = None;
+                item.last_rated_at = None;
+            } else {
+                item.user_rating = Some(rating);
+                item.last_rated_at = Some(rated_at.unwrap_or(now));
+            }
+        }
+        ok_empty()
+    }
+
+    /// `/:/timeline` (and `/:/progress`): a resume point, or a play past the played point.
+    fn timeline(&mut self, q: &HashMap<String, String>) -> ResponseTemplate {
+        let (Some(key), Some(time)) = (
+            key_param(q),
+            q.get("time").and_then(|t| t.parse::<u64>().ok()),
+        ) else {
+            return bad_request();
+        };
+        let now = self.tick();
+        let threshold = u64::from(self.played_threshold);
+        let behaviour = self.played_at_behaviour.clone();
+        let ignored = self.timeline_ignored;
+        let Some(item) = self.item_mut(key) else {
+            return not_found();
+        };
+        if ignored {
+            return ok_empty();
+        }
+        let duration = q
+            .get("duration")
+            .and_then(|d| d.parse::<u64>().ok())
+            .filter(|d| *d > 0)
+            .unwrap_or(item.duration_ms);
+        // Where the server counts a play: the threshold, or the credits marker as
+        // `LibraryVideoPlayedAtBehaviour` says (the threshold without a marker).
+        let at_threshold = duration * threshold / 100;
+        let played_at = match (behaviour.as_str(), item.credits_at) {
+            ("1" | "2", Some(c)) => c,
+            ("3", Some(c)) => c.min(at_threshold),
+            _ => at_threshold,
+        };
+        if time == 0 {
+            item.view_offset = None;
+        } else if time >= played_at {
+            self.play(key, now);
+        } else {
+            item.view_offset = Some(time);
+        }
+        ok_empty()
+    }
+
+    /// `POST /playlists`: a video playlist, from the rating keys in `uri`.
+    fn create_playlist(&mut self, q: &HashMap<String, String>) -> ResponseTemplate {
+        let title = q.get("title").map(|t| t.trim()).unwrap_or_default();
+        if title.is_empty() || q.get("type").is_some_and(|t| t != "video") {
+            return bad_request();
+        }
+        let keys = match q.get("uri") {
+            Some(uri) => match uri_keys(uri) {
+                Some(k) if k.iter().all(|k| self.by_key.contains_key(k)) => k,
+                _ => return bad_request(),
+            },
+            None => Vec::new(),
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut pl = SimPlaylist::new(id, title);
+        pl.smart = q.get("smart").is_some_and(|s| s == "1");
+        for k in keys {
+            pl.items.push((self.next_id, k));
+            self.next_id += 1;
+        }
+        self.tick();
+        let v = playlist_json(&pl);
+        self.playlists.push(pl);
+        container(json!({"size": 1, "Metadata": [v]}))
     }
 
     #[allow(clippy::too_many_arguments)]
