@@ -99,8 +99,8 @@ pub(crate) fn confirmed(
 
 /// Records a sighting or clears the marker (`None`: the read did not collapse). An
 /// earlier sighting of the same read at the same checkpoint is kept (it is what a later
-/// run confirms); any other is replaced, so a lie seen once never blocks a real
-/// emptying seen later.
+/// run confirms), and so is one when this run could not read the checkpoint; any other
+/// is replaced, so a lie seen once never blocks a real emptying seen later.
 pub(crate) fn record(
     state: &StateStore,
     pair: &str,
@@ -111,8 +111,13 @@ pub(crate) fn record(
     let k = key(pair, instance, feature);
     match sighting {
         Some(s) => {
-            let same = load(state, &k).is_some_and(|e| e.read == s.read && e.at == s.at);
-            if !same {
+            // Kept: the same sighting again, or any sighting whose checkpoint could not
+            // be read (it tells nothing new, and must not unanchor a marker that can
+            // still be confirmed).
+            let keep = load(state, &k).is_some_and(|e| {
+                (e.read == s.read && e.at == s.at) || (s.at.is_none() && e.at.is_some())
+            });
+            if !keep {
                 let v = serde_json::to_string(&s).unwrap_or_default();
                 state.put(NAMESPACE, &k, &v)?;
             }
