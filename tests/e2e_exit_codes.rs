@@ -78,6 +78,17 @@ async fn a_down_target_exits_4_and_the_summary_names_it_and_the_server() {
     assert_eq!(list[0]["status"], "down");
     // events() checks every stdout line is one JSON event.
     assert!(run.events().iter().any(|e| e["event"] == "summary"));
+
+    // A plan that could not look at the target says so the same way.
+    let plan = ferry(Some(&cfg), &["plan"]).await;
+    plan.expect_code(4);
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("den (jellyfin) was down")),
+        "{}",
+        plan.show()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

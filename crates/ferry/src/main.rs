@@ -526,24 +526,35 @@ async fn cmd_run(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
 async fn cmd_plan(cli: &Cli, flags: app::RunFlags) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let rc = app::run_config(&cfg, &flags)?;
-    let app::Session {
-        providers,
-        emitter: em,
-        engine,
-        ..
-    } = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
-    let plan = engine
-        .plan(&providers, &rc, cancel_on_ctrl_c())
+    let session = app::session(&cfg, app::open_state(&cfg.state_path)?, cli.json)?;
+    let plan = session
+        .engine
+        .plan(&session.providers, &rc, cancel_on_ctrl_c())
         .await
         .map_err(|e| Failure::errors(e.to_string()))?;
+    // A plan that could not look at a provider says so, as a run would.
+    let degraded = app::degraded_after_run(&cfg, &session, &plan.summary);
     if cli.json {
-        em.emit_value("plan", &plan);
+        session.emitter.emit_value("plan", &plan);
     } else {
         for line in report::plan_lines(&plan) {
             out(&line);
         }
+        if !degraded.is_empty() {
+            out(&format!(
+                "attention: {} provider instance(s) could not be planned for:",
+                degraded.len()
+            ));
+        }
+        for line in degraded::lines(&degraded) {
+            out(&line);
+        }
     }
-    Ok(0)
+    Ok(if degraded.is_empty() {
+        report::EXIT_OK
+    } else {
+        report::EXIT_DEGRADED
+    })
 }
 
 fn cmd_state(cli: &Cli, runs: usize) -> Result<u8, Failure> {
