@@ -2,6 +2,7 @@
 //! table, and list pages windowed by the kit with Trakt's `X-Pagination-*` headers.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use ferry_core::{Feature, MediaType};
 use serde_json::{Map, Value, json};
@@ -10,8 +11,8 @@ use wiremock::{Request, ResponseTemplate};
 use super::TraktSimConfig;
 use super::catalog::bucket_of;
 use super::state::{
-    DEFAULT_HISTORY_PAGE, DEFAULT_PAGE, FOUR, ListRow, MAX_PAGE, PlayRow, State, Target, error,
-    fmt_ms, json_resp, parse_ms,
+    DEFAULT_HISTORY_PAGE, DEFAULT_PAGE, DeviceCode, DeviceStatus, FOUR, Key, ListRow, MAX_PAGE,
+    PlayRow, PlaybackRow, RatingRow, State, Target, UserList, error, fmt_ms, json_resp, parse_ms,
 };
 use crate::sim::kit::{Fault, ListFault, Routes, TotalOut, numbered_window, offset_window};
 
@@ -414,5 +415,196 @@ impl State {
             self.media_fields(p.key, full, &mut m);
             Value::Object(m)
         })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // OAuth: the device flow and token grants.
+
+    pub(super) fn oauth(&mut self, path: &str, body: &Value) -> ResponseTemplate {
+        let client_ok = body.get("client_id").and_then(Value::as_str) == Some(&self.cfg.client_id);
+        let secret_ok =
+            body.get("client_secret").and_then(Value::as_str) == Some(&self.cfg.client_secret);
+        match path {
+            "/oauth/device/code" => {
+                if !client_ok {
+                    return error(403, "invalid_client", "unknown client_id");
+                }
+                let n = self.next_id();
+                let code = DeviceCode {
+                    device_code: format!("sim-device-{n:06}-{:016x}", n * 0x9e37_79b9),
+                    user_code: format!("SIM{n:05}"),
+                    created: Instant::now(),
+                    expires_in: 600,
+                    status: DeviceStatus::Pending,
+                    polls: 0,
+                };
+                let out = json!({
+                    "device_code": code.device_code,
+                    "user_code": code.user_code,
+                    "verification_url": "https://trakt.tv/activate",
+                    "expires_in": code.expires_in,
+                    "interval": self.device_interval,
+                });
+                self.devices.push(code);
+                json_resp(200, out)
+            }
+            "/oauth/device/token" => {
+                let code = body.get("code").and_then(Value::as_str).unwrap_or_default();
+                if !client_ok || !secret_ok {
+                    return error(401, "invalid_client", "client credentials refused");
+                }
+                let auto = self.device_auto_approve;
+                let Some(i) = self.devices.iter().position(|d| d.device_code == code) else {
+                    return ResponseTemplate::new(404);
+                };
+                if self.device_slow_down > 0 {
+                    self.device_slow_down -= 1;
+                    self.too_many += 1;
+                    return ResponseTemplate::new(429).set_body_json(json!({"error": "slow_down"}));
+                }
+                let d = &mut self.devices[i];
+                d.polls += 1;
+                if d.status == DeviceStatus::Pending
+                    && d.created.elapsed() > Duration::from_secs(d.expires_in)
+                {
+                    d.status = DeviceStatus::Expired;
+                }
+                if d.status == DeviceStatus::Pending && auto.is_some_and(|n| d.polls >= n) {
+                    d.status = DeviceStatus::Approved;
+                }
+                match d.status {
+                    DeviceStatus::Pending => ResponseTemplate::new(400),
+                    DeviceStatus::Denied => ResponseTemplate::new(418),
+                    DeviceStatus::Expired => ResponseTemplate::new(410),
+                    DeviceStatus::Used => ResponseTemplate::new(409),
+                    DeviceStatus::Approved => {
+                        d.status = DeviceStatus::Used;
+                        json_resp(200, self.issue_tokens())
+                    }
+                }
+            }
+            "/oauth/token" => {
+                let grant = body.get("grant_type").and_then(Value::as_str);
+                if grant != Some("refresh_token") {
+                    return error(
+                        400,
+                        "unsupported_grant_type",
+                        "only refresh_token is simulated",
+                    );
+                }
+                if !client_ok || !secret_ok {
+                    return error(401, "invalid_client", "client credentials refused");
+                }
+                let rt = body.get("refresh_token").and_then(Value::as_str);
+                if rt != Some(self.refresh_token.as_str()) {
+                    return error(401, "invalid_grant", "the refresh token is invalid");
+                }
+                json_resp(200, self.issue_tokens())
+            }
+            _ => ResponseTemplate::new(404),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Rows as Trakt renders them.
+
+    /// `"type": ..., "<type>": {...}` plus `"show"` for seasons and episodes.
+    pub(super) fn media_fields(&self, key: Key, full: bool, out: &mut Map<String, Value>) -> bool {
+        let Some(t) = self.title(key) else {
+            return false;
+        };
+        out.insert("type".into(), json!(t.type_name()));
+        out.insert(t.type_name().into(), t.render(full));
+        if let Some(show) = self.catalog.show_of(&t) {
+            out.insert("show".into(), show.render(full));
+        }
+        true
+    }
+
+    pub(super) fn list_row_json(&self, rank: usize, r: &ListRow, full: bool) -> Option<Value> {
+        let mut m = Map::new();
+        m.insert("rank".into(), json!(rank));
+        m.insert("id".into(), json!(r.id));
+        m.insert("listed_at".into(), json!(fmt_ms(r.listed_at)));
+        m.insert("notes".into(), json!(r.notes));
+        self.media_fields(r.key, full, &mut m)
+            .then_some(Value::Object(m))
+    }
+
+    pub(super) fn list_json(&self, l: &UserList) -> Value {
+        json!({
+            "name": l.name,
+            "description": l.description,
+            "privacy": l.privacy,
+            "share_link": format!("https://trakt.tv/lists/{}", l.id),
+            "type": "personal",
+            "display_numbers": false,
+            "allow_comments": true,
+            "sort_by": "rank",
+            "sort_how": "asc",
+            "created_at": fmt_ms(l.created_at),
+            "updated_at": fmt_ms(l.updated_at),
+            "item_count": l.items.len(),
+            "comment_count": 0,
+            "likes": 0,
+            "ids": {"trakt": l.id, "slug": l.slug},
+            "user": {
+                "username": "sim", "private": false, "name": "Ferry Simulator",
+                "vip": self.cfg.vip, "vip_ep": false, "ids": {"slug": "sim"}
+            }
+        })
+    }
+
+    pub(super) fn list_rows(&self, target: Target, kind: Option<&str>, q: &Query) -> Vec<Value> {
+        let full = q.full();
+        self.rows(target)
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| kind.is_none_or(|k| bucket_of(r.key.0) == k))
+            .filter_map(|(i, r)| self.list_row_json(i + 1, r, full))
+            .collect()
+    }
+
+    pub(super) fn rating_rows(
+        &self,
+        kind: Option<&str>,
+        rating: Option<u8>,
+        full: bool,
+    ) -> Vec<Value> {
+        let mut rows: Vec<&RatingRow> = self
+            .ratings
+            .iter()
+            .filter(|r| kind.is_none_or(|k| bucket_of(r.key.0) == k))
+            .filter(|r| rating.is_none_or(|x| r.rating == x))
+            .collect();
+        rows.sort_by(|a, b| b.rated_at.cmp(&a.rated_at).then(a.key.1.cmp(&b.key.1)));
+        rows.into_iter()
+            .filter_map(|r| {
+                let mut m = Map::new();
+                m.insert("rated_at".into(), json!(fmt_ms(r.rated_at)));
+                m.insert("rating".into(), json!(r.rating));
+                self.media_fields(r.key, full, &mut m)
+                    .then_some(Value::Object(m))
+            })
+            .collect()
+    }
+
+    pub(super) fn playback_rows(&self, kind: Option<&str>, full: bool) -> Vec<Value> {
+        let mut rows: Vec<&PlaybackRow> = self
+            .playback
+            .iter()
+            .filter(|p| kind.is_none_or(|k| bucket_of(p.key.0) == k))
+            .collect();
+        rows.sort_by(|a, b| b.paused_at.cmp(&a.paused_at).then(b.id.cmp(&a.id)));
+        rows.into_iter()
+            .filter_map(|p| {
+                let mut m = Map::new();
+                m.insert("progress".into(), json!(p.progress));
+                m.insert("paused_at".into(), json!(fmt_ms(p.paused_at)));
+                m.insert("id".into(), json!(p.id));
+                self.media_fields(p.key, full, &mut m)
+                    .then_some(Value::Object(m))
+            })
+            .collect()
     }
 }

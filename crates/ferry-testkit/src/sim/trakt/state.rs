@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use wiremock::ResponseTemplate;
 
 use super::catalog::{Catalog, Title, bucket_of};
-use super::routes::Query;
 use super::{TraktLimits, TraktSimConfig};
 
 /// The largest page Trakt serves; a larger `limit` is clamped (as Trakt does since 2026).
@@ -175,7 +174,7 @@ const ACTIVITY_FIELDS: &[(&str, &[&str])] = &[
     ("notes", &["updated_at"]),
 ];
 
-pub(super) fn activity_key(group: &str, field: &str) -> Option<&'static str> {
+fn activity_key(group: &str, field: &str) -> Option<&'static str> {
     ACTIVITY_KEYS
         .iter()
         .find(|k| k.split_once('.') == Some((group, field)))
@@ -222,7 +221,7 @@ const ACTIVITY_KEYS: &[&str] = &[
     "notes.updated_at",
 ];
 
-pub(super) fn wall_ms() -> i64 {
+fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -263,18 +262,18 @@ pub(super) fn error(status: u16, error: &str, description: &str) -> ResponseTemp
     )
 }
 
-pub(super) fn counts(kinds: &[&str]) -> Map<String, Value> {
+fn counts(kinds: &[&str]) -> Map<String, Value> {
     kinds.iter().map(|k| ((*k).to_owned(), json!(0))).collect()
 }
 
-pub(super) fn bump(m: &mut Map<String, Value>, k: &str) {
+fn bump(m: &mut Map<String, Value>, k: &str) {
     let n = m.get(k).and_then(Value::as_u64).unwrap_or(0);
     m.insert(k.to_owned(), json!(n + 1));
 }
 
 pub(super) const FOUR: [&str; 4] = ["movies", "shows", "seasons", "episodes"];
 
-pub(super) fn not_found_obj(with_ids: bool) -> Map<String, Value> {
+fn not_found_obj(with_ids: bool) -> Map<String, Value> {
     let mut m: Map<String, Value> = FOUR.iter().map(|k| ((*k).to_owned(), json!([]))).collect();
     if with_ids {
         m.insert("ids".into(), json!([]));
@@ -282,7 +281,7 @@ pub(super) fn not_found_obj(with_ids: bool) -> Map<String, Value> {
     m
 }
 
-pub(super) fn push_nf(nf: &mut Map<String, Value>, bucket: &str, v: Value) {
+fn push_nf(nf: &mut Map<String, Value>, bucket: &str, v: Value) {
     if let Some(Value::Array(a)) = nf.get_mut(bucket) {
         a.push(v);
     }
@@ -295,7 +294,7 @@ struct Resolved {
     not_found: Map<String, Value>,
 }
 
-pub(super) fn extras_of(obj: &Value) -> Map<String, Value> {
+fn extras_of(obj: &Value) -> Map<String, Value> {
     obj.as_object()
         .map(|m| {
             m.iter()
@@ -311,7 +310,7 @@ pub(super) fn extras_of(obj: &Value) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-pub(super) fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
+fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Map<String, Value> {
     let mut m = base.clone();
     for (k, v) in over {
         m.insert(k.clone(), v.clone());
@@ -319,7 +318,7 @@ pub(super) fn merged(base: &Map<String, Value>, over: &Map<String, Value>) -> Ma
     m
 }
 
-pub(super) fn echo(obj: &Value) -> Value {
+fn echo(obj: &Value) -> Value {
     match obj.get("ids") {
         Some(ids) => json!({ "ids": ids }),
         None => json!({"title": obj.get("title"), "year": obj.get("year")}),
@@ -376,7 +375,7 @@ impl State {
         }
     }
 
-    pub(super) fn activity(&self, key: &str) -> i64 {
+    fn activity(&self, key: &str) -> i64 {
         self.activities.get(key).copied().unwrap_or(0)
     }
 
@@ -476,13 +475,7 @@ impl State {
         }
     }
 
-    pub(super) fn limited(
-        &mut self,
-        name: &str,
-        period: u64,
-        limit: u64,
-        secs: u64,
-    ) -> ResponseTemplate {
+    fn limited(&mut self, name: &str, period: u64, limit: u64, secs: u64) -> ResponseTemplate {
         self.too_many += 1;
         let until = fmt_ms(wall_ms() + secs as i64 * 1000);
         ResponseTemplate::new(429)
@@ -525,145 +518,10 @@ impl State {
     }
 
     // -----------------------------------------------------------------------------------
-    // OAuth.
-
-    pub(crate) fn oauth(&mut self, path: &str, body: &Value) -> ResponseTemplate {
-        let client_ok = body.get("client_id").and_then(Value::as_str) == Some(&self.cfg.client_id);
-        let secret_ok =
-            body.get("client_secret").and_then(Value::as_str) == Some(&self.cfg.client_secret);
-        match path {
-            "/oauth/device/code" => {
-                if !client_ok {
-                    return error(403, "invalid_client", "unknown client_id");
-                }
-                let n = self.next_id();
-                let code = DeviceCode {
-                    device_code: format!("sim-device-{n:06}-{:016x}", n * 0x9e37_79b9),
-                    user_code: format!("SIM{n:05}"),
-                    created: Instant::now(),
-                    expires_in: 600,
-                    status: DeviceStatus::Pending,
-                    polls: 0,
-                };
-                let out = json!({
-                    "device_code": code.device_code,
-                    "user_code": code.user_code,
-                    "verification_url": "https://trakt.tv/activate",
-                    "expires_in": code.expires_in,
-                    "interval": self.device_interval,
-                });
-                self.devices.push(code);
-                json_resp(200, out)
-            }
-            "/oauth/device/token" => {
-                let code = body.get("code").and_then(Value::as_str).unwrap_or_default();
-                if !client_ok || !secret_ok {
-                    return error(401, "invalid_client", "client credentials refused");
-                }
-                let auto = self.device_auto_approve;
-                let Some(i) = self.devices.iter().position(|d| d.device_code == code) else {
-                    return ResponseTemplate::new(404);
-                };
-                if self.device_slow_down > 0 {
-                    self.device_slow_down -= 1;
-                    self.too_many += 1;
-                    return ResponseTemplate::new(429).set_body_json(json!({"error": "slow_down"}));
-                }
-                let d = &mut self.devices[i];
-                d.polls += 1;
-                if d.status == DeviceStatus::Pending
-                    && d.created.elapsed() > Duration::from_secs(d.expires_in)
-                {
-                    d.status = DeviceStatus::Expired;
-                }
-                if d.status == DeviceStatus::Pending && auto.is_some_and(|n| d.polls >= n) {
-                    d.status = DeviceStatus::Approved;
-                }
-                match d.status {
-                    DeviceStatus::Pending => ResponseTemplate::new(400),
-                    DeviceStatus::Denied => ResponseTemplate::new(418),
-                    DeviceStatus::Expired => ResponseTemplate::new(410),
-                    DeviceStatus::Used => ResponseTemplate::new(409),
-                    DeviceStatus::Approved => {
-                        d.status = DeviceStatus::Used;
-                        json_resp(200, self.issue_tokens())
-                    }
-                }
-            }
-            "/oauth/token" => {
-                let grant = body.get("grant_type").and_then(Value::as_str);
-                if grant != Some("refresh_token") {
-                    return error(
-                        400,
-                        "unsupported_grant_type",
-                        "only refresh_token is simulated",
-                    );
-                }
-                if !client_ok || !secret_ok {
-                    return error(401, "invalid_client", "client credentials refused");
-                }
-                let rt = body.get("refresh_token").and_then(Value::as_str);
-                if rt != Some(self.refresh_token.as_str()) {
-                    return error(401, "invalid_grant", "the refresh token is invalid");
-                }
-                json_resp(200, self.issue_tokens())
-            }
-            _ => ResponseTemplate::new(404),
-        }
-    }
-
-    // -----------------------------------------------------------------------------------
-    // Rendering.
+    // Titles.
 
     pub(super) fn title(&self, key: Key) -> Option<Title> {
         self.catalog.get(key.0, key.1)
-    }
-
-    /// `"type": ..., "<type>": {...}` plus `"show"` for seasons and episodes.
-    pub(super) fn media_fields(&self, key: Key, full: bool, out: &mut Map<String, Value>) -> bool {
-        let Some(t) = self.title(key) else {
-            return false;
-        };
-        out.insert("type".into(), json!(t.type_name()));
-        out.insert(t.type_name().into(), t.render(full));
-        if let Some(show) = self.catalog.show_of(&t) {
-            out.insert("show".into(), show.render(full));
-        }
-        true
-    }
-
-    pub(super) fn list_row_json(&self, rank: usize, r: &ListRow, full: bool) -> Option<Value> {
-        let mut m = Map::new();
-        m.insert("rank".into(), json!(rank));
-        m.insert("id".into(), json!(r.id));
-        m.insert("listed_at".into(), json!(fmt_ms(r.listed_at)));
-        m.insert("notes".into(), json!(r.notes));
-        self.media_fields(r.key, full, &mut m)
-            .then_some(Value::Object(m))
-    }
-
-    pub(super) fn list_json(&self, l: &UserList) -> Value {
-        json!({
-            "name": l.name,
-            "description": l.description,
-            "privacy": l.privacy,
-            "share_link": format!("https://trakt.tv/lists/{}", l.id),
-            "type": "personal",
-            "display_numbers": false,
-            "allow_comments": true,
-            "sort_by": "rank",
-            "sort_how": "asc",
-            "created_at": fmt_ms(l.created_at),
-            "updated_at": fmt_ms(l.updated_at),
-            "item_count": l.items.len(),
-            "comment_count": 0,
-            "likes": 0,
-            "ids": {"trakt": l.id, "slug": l.slug},
-            "user": {
-                "username": "sim", "private": false, "name": "Ferry Simulator",
-                "vip": self.cfg.vip, "vip_ep": false, "ids": {"slug": "sim"}
-            }
-        })
     }
 
     // -----------------------------------------------------------------------------------
@@ -777,24 +635,14 @@ impl State {
         }
     }
 
-    pub(super) fn rows_mut(&mut self, target: Target) -> &mut Vec<ListRow> {
+    fn rows_mut(&mut self, target: Target) -> &mut Vec<ListRow> {
         match target {
             Target::Watchlist => &mut self.watchlist,
             Target::List(i) => &mut self.lists[i].items,
         }
     }
 
-    pub(super) fn list_rows(&self, target: Target, kind: Option<&str>, q: &Query) -> Vec<Value> {
-        let full = q.full();
-        self.rows(target)
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| kind.is_none_or(|k| bucket_of(r.key.0) == k))
-            .filter_map(|(i, r)| self.list_row_json(i + 1, r, full))
-            .collect()
-    }
-
-    pub(super) fn list_meta(&self, target: Target) -> Value {
+    fn list_meta(&self, target: Target) -> Value {
         let (updated, count) = match target {
             Target::Watchlist => (self.activity("watchlist.updated_at"), self.watchlist.len()),
             Target::List(i) => (self.lists[i].updated_at, self.lists[i].items.len()),
@@ -960,30 +808,6 @@ impl State {
     // -----------------------------------------------------------------------------------
     // Ratings.
 
-    pub(super) fn rating_rows(
-        &self,
-        kind: Option<&str>,
-        rating: Option<u8>,
-        full: bool,
-    ) -> Vec<Value> {
-        let mut rows: Vec<&RatingRow> = self
-            .ratings
-            .iter()
-            .filter(|r| kind.is_none_or(|k| bucket_of(r.key.0) == k))
-            .filter(|r| rating.is_none_or(|x| r.rating == x))
-            .collect();
-        rows.sort_by(|a, b| b.rated_at.cmp(&a.rated_at).then(a.key.1.cmp(&b.key.1)));
-        rows.into_iter()
-            .filter_map(|r| {
-                let mut m = Map::new();
-                m.insert("rated_at".into(), json!(fmt_ms(r.rated_at)));
-                m.insert("rating".into(), json!(r.rating));
-                self.media_fields(r.key, full, &mut m)
-                    .then_some(Value::Object(m))
-            })
-            .collect()
-    }
-
     pub(super) fn ratings_add(&mut self, body: &Value) -> ResponseTemplate {
         let mut r = self.resolve(body, false);
         let mut added = counts(&FOUR);
@@ -1081,7 +905,7 @@ impl State {
     /// Trakt takes a title off the watchlist once it is watched: the movie, the episode,
     /// and the show an episode belongs to (see the module docs for the sources). Stamps
     /// `watchlist.updated_at` like any watchlist change, only when something left.
-    pub(super) fn unwatchlist_watched(&mut self, watched: &[Title]) {
+    fn unwatchlist_watched(&mut self, watched: &[Title]) {
         let mut gone: Vec<Key> = Vec::new();
         for t in watched {
             gone.push(t.key());
@@ -1153,25 +977,6 @@ impl State {
 
     // -----------------------------------------------------------------------------------
     // Playback.
-
-    pub(super) fn playback_rows(&self, kind: Option<&str>, full: bool) -> Vec<Value> {
-        let mut rows: Vec<&PlaybackRow> = self
-            .playback
-            .iter()
-            .filter(|p| kind.is_none_or(|k| bucket_of(p.key.0) == k))
-            .collect();
-        rows.sort_by(|a, b| b.paused_at.cmp(&a.paused_at).then(b.id.cmp(&a.id)));
-        rows.into_iter()
-            .filter_map(|p| {
-                let mut m = Map::new();
-                m.insert("progress".into(), json!(p.progress));
-                m.insert("paused_at".into(), json!(fmt_ms(p.paused_at)));
-                m.insert("id".into(), json!(p.id));
-                self.media_fields(p.key, full, &mut m)
-                    .then_some(Value::Object(m))
-            })
-            .collect()
-    }
 
     pub(super) fn scrobble_pause(&mut self, body: &Value) -> ResponseTemplate {
         let Some(progress) = body.get("progress").and_then(Value::as_f64) else {
@@ -1247,7 +1052,7 @@ mod tests {
     use super::*;
 
     #[test]
-    pub(super) fn timestamps_keep_milliseconds() {
+    fn timestamps_keep_milliseconds() {
         assert_eq!(fmt_ms(1_704_164_645_123), "2024-01-02T03:04:05.123Z");
         assert_eq!(
             parse_ms("2024-01-02T03:04:05.123Z"),
@@ -1258,7 +1063,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn activity_keys_cover_the_table() {
+    fn activity_keys_cover_the_table() {
         let mut n = 0;
         for (g, fs) in ACTIVITY_FIELDS {
             for f in *fs {
