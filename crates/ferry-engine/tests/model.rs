@@ -487,3 +487,50 @@ async fn one_way_confirmed_collapse_is_forgotten_after_an_unreadable_checkpoint(
     )
     .await;
 }
+
+/// User deletion reversed after a kill on the very first run: A's user plays a title;
+/// the first run's add of it to B lands and the process dies (a `pending` journal row,
+/// no baseline committed yet). A's user deletes the play. The next run still has no
+/// baselines (a bootstrap run) and adds B's copy back to A.
+#[tokio::test(start_paused = true)]
+async fn two_way_first_run_killed_after_an_add_landed_re_adds_a_deleted_play() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Play(2)),
+            Run(None, Some(Kill(0))),
+            User(A, Unplay(2, 0)),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost, one-way form: B keeps the play for good.
+#[tokio::test(start_paused = true)]
+async fn one_way_first_run_killed_after_an_add_landed_never_removes_it() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Play(2)),
+            Run(None, Some(Kill(0))),
+            User(A, Unplay(2, 0)),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (mirror): the first run cannot read either side's checkpoints;
+/// A's user then deletes A's only rating. A's collapse has no checkpoint story (no
+/// checkpoint was ever committed), stays suspect on every run, and B keeps the rating.
+#[tokio::test(start_paused = true)]
+async fn mirror_collapse_after_a_first_run_without_checkpoints_is_never_confirmed() {
+    replay(
+        PairMode::Mirror,
+        &[
+            User(A, Rate(3, 0)),
+            Run(Some(Blind(0)), Some(Blind(0))),
+            User(A, Unrate(3)),
+        ],
+    )
+    .await;
+}
