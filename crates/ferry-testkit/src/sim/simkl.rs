@@ -1,6 +1,6 @@
 //! A stateful simulator of SIMKL's API (`https://api.simkl.com`).
 //!
-//! One [`MockServer`] with a custom [`Respond`] over shared in-memory state, so writes
+//! One [`MockServer`] with a custom [`Respond`](wiremock::Respond) over shared in-memory state, so writes
 //! change later reads. What it models, after SIMKL's documentation (api.simkl.org):
 //!
 //! - **Auth**: every request carries the app's `client_id` (query parameter, or the
