@@ -39,15 +39,15 @@ struct Harness {
 /// user change moved a side's checkpoint (or ferry's own writes did where the engine
 /// could not read the checkpoint after them: a killed run, failed checkpoint requests),
 /// two empty lies in a row look exactly like the user emptying the list: nothing,
-/// checkpoints included, tells them apart. So once a side has lied after such a move, it does not
-/// lie again before a fault-free run (which reads it truthfully). Without a move in
-/// between, repeated lies stay: the unmoved checkpoint says nothing was deleted.
+/// checkpoints included, tells them apart. So once a side has lied after such a move,
+/// it does not lie again before a fault-free run (which reads it truthfully). Without a
+/// move in between, repeated lies stay: the unmoved checkpoint says nothing was deleted.
 #[derive(Default)]
 struct Lies {
     /// Per side: its checkpoint moved unaccounted for (a user change, a killed run,
     /// failed checkpoint requests) since the last fault-free run.
     dirty: [bool; 2],
-    /// Per side: it lied after such a change.
+    /// Per side: it lied after such a move.
     lied: [bool; 2],
 }
 

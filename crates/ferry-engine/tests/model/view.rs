@@ -114,8 +114,9 @@ impl Edit {
             Edit::Unplay(t, at) => {
                 fake.user_edit(Feature::History, |v| {
                     v.retain(|e| {
-                        !(title_of(e) == t
-                            && matches!(e.payload, Payload::Watch { watched_at } if watched_at.unix() == at))
+                        let this = matches!(e.payload, Payload::Watch { watched_at }
+                            if watched_at.unix() == at);
+                        !(title_of(e) == t && this)
                     });
                 });
             }
