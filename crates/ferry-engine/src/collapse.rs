@@ -114,9 +114,16 @@ pub(crate) fn record(
             // Kept: the same sighting again, or any sighting whose checkpoint could not
             // be read (it tells nothing new, and must not unanchor a marker that can
             // still be confirmed).
-            let keep = load(state, &k).is_some_and(|e| {
+            let existing = load(state, &k);
+            let keep = existing.as_ref().is_some_and(|e| {
                 (e.read == s.read && e.at == s.at) || (s.at.is_none() && e.at.is_some())
             });
+            let mut s = s;
+            if existing.is_some_and(|e| e.at.is_some() && e.at == s.at) {
+                // The read changed while the checkpoint did not: whatever moved it
+                // before belongs to the earlier sighting, not to this one.
+                s.before = s.at.clone();
+            }
             if !keep {
                 let v = serde_json::to_string(&s).unwrap_or_default();
                 state.put(NAMESPACE, &k, &v)?;
