@@ -5,9 +5,11 @@
 //! at the first sighting (away from the one committed with the last baseline that held
 //! the titles) and has not moved since (nothing was listed after the emptying). An
 //! empty answer against an unmoved checkpoint is a lie however often it is repeated,
-//! and a change between the two sightings starts over. A side without checkpoints is
-//! confirmed by the second sighting alone; a side whose checkpoint could not be read
-//! at one of the three moments is not confirmed (the user can `--allow-mass-delete`).
+//! and a change between the two sightings starts over. Where no checkpoint was ever
+//! committed with the titles (a side without checkpoints, a first run whose checkpoint
+//! requests failed or that was killed), the second sighting at an unchanged checkpoint
+//! confirms, as the spec's "a later trusted read" says. A run that cannot read the
+//! checkpoint confirms nothing (the user can `--allow-mass-delete`).
 //!
 //! "The same collapse" means the same read: the confirming read holds exactly the keys
 //! the first sighting held (a fingerprint of them), so a list that changed again in
@@ -88,10 +90,14 @@ pub(crate) fn confirmed(
     let same = read.is_some_and(|r| fingerprint(r) == s.read);
     let story = match (s.before.as_deref(), s.at.as_deref(), now_checkpoint) {
         (Some(before), Some(at), Some(now)) => at != before && now == at,
-        // A side without checkpoints: the second sighting is all there is.
+        // No checkpoint was ever committed with the titles (a side without checkpoints,
+        // a first run whose checkpoint requests failed, a baseline a killed first run's
+        // journal made): the second sighting, at an unchanged checkpoint, is all there
+        // is (spec §6: a later trusted read confirms).
+        (None, Some(at), Some(now)) => now == at,
         (None, None, None) => true,
-        // Checkpoints exist but one was unreadable: the story cannot be told, so the
-        // collapse stays suspect (`--allow-mass-delete` confirms it by hand).
+        // The checkpoint could not be read now or at the sighting: wait for a run
+        // that can (`--allow-mass-delete` confirms by hand).
         _ => false,
     };
     earlier && same && story

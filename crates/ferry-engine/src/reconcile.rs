@@ -182,12 +182,13 @@ pub(crate) fn overlay(
         if has_play(snap, &plays, e, tol) {
             // It landed: as good as confirmed. In both baselines, so a deletion by
             // either user afterwards is seen as one (not as the target's new title,
-            // nor lost because the source's baseline never had it).
-            if let Some(b) = baseline.as_mut() {
-                insert_absent(b, e);
-            }
-            if let Some(b) = other_baseline.as_mut() {
-                insert_absent(b, e);
+            // nor lost because the source's baseline never had it), even when the dead
+            // run was the pair's first.
+            for b in [&mut *baseline, &mut *other_baseline] {
+                insert_absent(
+                    b.get_or_insert_with(|| Snapshot::committed_baseline(feature, [])),
+                    e,
+                );
             }
         } else if !complete && matches!(e.payload, Payload::Watch { .. }) {
             // Cannot tell: hold it back this run rather than risk a duplicate play.
