@@ -534,3 +534,58 @@ async fn mirror_collapse_after_a_first_run_without_checkpoints_is_never_confirme
     )
     .await;
 }
+
+/// User deletion lost, two-way form of F14: the first run cannot read A's checkpoint;
+/// A's user then deletes A's only rating; the collapse stays suspect and B keeps it.
+#[tokio::test(start_paused = true)]
+async fn two_way_collapse_after_a_first_run_without_checkpoints_is_never_confirmed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Rate(3, 0)),
+            Run(Some(Blind(0)), None),
+            User(A, Unrate(3)),
+        ],
+    )
+    .await;
+}
+
+/// Removal without a user deletion: A's user replaces A's only rating (1 by 0), a
+/// collapse the next run sees truthfully as {0} with A's new checkpoint. Then A's list is
+/// read empty twice (lies) with that same checkpoint: an empty list under the checkpoint
+/// that was just seen holding {0} cannot be a user's deletion, yet the second lie
+/// confirms the first and B's rating 0 is removed.
+#[tokio::test(start_paused = true)]
+async fn one_way_empty_lies_under_a_checkpoint_seen_non_empty_remove_a_rating() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Rate(1, 0)),
+            Run(None, None),
+            User(A, Unrate(1)),
+            User(A, Rate(0, 0)),
+            Run(None, None),
+            Run(Some(Empty), None),
+            Run(Some(Empty), None),
+        ],
+    )
+    .await;
+}
+
+/// User deletion reversed, F13 with a partial read: the first run's add of A's rating
+/// to B lands and the process dies; A's user deletes the rating (emptying A's ratings);
+/// the next run reads B partially. The first fault-free run then adds B's copy back to
+/// A.
+#[tokio::test(start_paused = true)]
+async fn two_way_first_run_killed_then_partial_read_re_adds_a_deleted_rating() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Rate(3, 0)),
+            Run(None, Some(Kill(0))),
+            User(A, Unrate(3)),
+            Run(None, Some(Partial(0))),
+        ],
+    )
+    .await;
+}
