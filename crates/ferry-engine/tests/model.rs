@@ -589,3 +589,19 @@ async fn two_way_first_run_killed_then_partial_read_re_adds_a_deleted_rating() {
     )
     .await;
 }
+
+/// User deletion lost, one-way form of the F13 partial-read variant: B keeps a play A's
+/// user deleted after the first run's add of it landed and the process died.
+#[tokio::test(start_paused = true)]
+async fn one_way_first_run_killed_then_partial_read_never_removes_the_play() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Play(2)),
+            Run(None, Some(Kill(0))),
+            User(A, Unplay(2, 0)),
+            Run(Some(Unknown), Some(Partial(0))),
+        ],
+    )
+    .await;
+}
