@@ -35,17 +35,18 @@ struct Harness {
 
 /// Which empty lies a case may still tell.
 ///
-/// ferry's rule acts on an empty read once a read in a later run shows the same. After a
-/// user change moved a side's checkpoint (or ferry's own writes did where the engine
-/// could not read the checkpoint after them: a killed run, failed checkpoint requests),
-/// two empty lies in a row look exactly like the user emptying the list: nothing,
-/// checkpoints included, tells them apart. So once a side has lied after such a move,
-/// it does not lie again before a fault-free run (which reads it truthfully). Without a
-/// move in between, repeated lies stay: the unmoved checkpoint says nothing was deleted.
+/// ferry's rule acts on an empty read once a read in a later run shows the same. When a
+/// side's checkpoint moved in a way the engine did not commit (a user change; or ferry's
+/// own writes in a faulty run: killed, checkpoint unreadable, read partial), two empty
+/// lies in a row look exactly like the user emptying the list: nothing, checkpoints
+/// included, tells them apart. So once a side has lied after such a move, it does not
+/// lie again before a fault-free run (which reads it truthfully and commits). After a
+/// fault-free run, two lies in a row stay: the unmoved checkpoint says nothing was
+/// deleted.
 #[derive(Default)]
 struct Lies {
-    /// Per side: its checkpoint moved unaccounted for (a user change, a killed run,
-    /// failed checkpoint requests) since the last fault-free run.
+    /// Per side: its checkpoint may have moved uncommitted (a user change, a faulty
+    /// run) since the last fault-free run.
     dirty: [bool; 2],
     /// Per side: it lied after such a move.
     lied: [bool; 2],
@@ -55,11 +56,6 @@ impl Lies {
     fn admit(&mut self, faults: [Option<Fault>; 2]) -> [Option<Fault>; 2] {
         let mut out = faults;
         for (i, f) in out.iter_mut().enumerate() {
-            if matches!(f, Some(Fault::Blind(_))) {
-                // The checkpoint after ferry's own writes cannot be read: the engine
-                // sees it move as if someone else changed the side.
-                self.dirty[i] = true;
-            }
             if *f == Some(Fault::Empty) {
                 if self.lied[i] {
                     *f = None;
@@ -71,8 +67,20 @@ impl Lies {
         out
     }
 
-    fn fault_free_run(&mut self) {
-        *self = Lies::default();
+    /// After a run: a fault-free one reads both sides truthfully and commits; any other
+    /// may leave checkpoint moves the engine never committed, its own writes to a side
+    /// that lied in it included.
+    fn after_run(&mut self, fault_free: bool, faults: [Option<Fault>; 2], wrote: [bool; 2]) {
+        if fault_free {
+            *self = Lies::default();
+            return;
+        }
+        self.dirty = [true, true];
+        for i in 0..2 {
+            if wrote[i] && faults[i] == Some(Fault::Empty) {
+                self.lied[i] = true;
+            }
+        }
     }
 }
 
@@ -165,14 +173,9 @@ impl Harness {
         check::check_run(&self.model, &before, &after).map_err(context)?;
         let clean = faults.iter().all(|f| f.is_none_or(Fault::is_benign));
         self.streak = if clean { self.streak + 1 } else { 0 };
-        if clean && summary.is_some() {
-            self.lies.fault_free_run();
-        }
-        if summary.is_none() {
-            // Writes the killed run landed moved checkpoints it never committed: to the
-            // engine that is a change like a user's.
-            self.lies.dirty = [true, true];
-        }
+        let wrote = [before[0] != after[0], before[1] != after[1]];
+        self.lies
+            .after_run(clean && summary.is_some(), faults, wrote);
         if self.streak == 2 {
             self.model
                 .check_converged([&after[0], &after[1]])
