@@ -37,6 +37,8 @@ pub(crate) struct Reconciled {
     pub(crate) in_doubt: HashMap<String, Vec<Entry>>,
     /// Per instance: removals whose outcome is unknown.
     pub(crate) in_doubt_removed: HashMap<String, Vec<Entry>>,
+    /// Per instance: the rows without outcomes (see [`Reconciled::keep_undecided`]).
+    pending_rows: HashMap<String, Vec<i64>>,
 }
 
 impl Reconciled {
@@ -45,6 +47,12 @@ impl Reconciled {
         for rec in records {
             r.ids.push(rec.id);
             r.batches += 1;
+            if rec.state == JournalState::Pending {
+                r.pending_rows
+                    .entry(rec.instance.clone())
+                    .or_default()
+                    .push(rec.id);
+            }
             match (rec.state, rec.outcomes) {
                 (JournalState::Done, Some(outs)) => {
                     for (e, o) in rec.entries.into_iter().zip(outs) {
@@ -74,6 +82,18 @@ impl Reconciled {
             }
         }
         r
+    }
+
+    /// Keeps the outcome-less rows of `instance` open when this run could not decide
+    /// them (its read of `instance` is missing or partial): whether those writes landed
+    /// is evidence the next whole read settles, and must not be forgotten meanwhile.
+    pub(crate) fn keep_undecided(&mut self, instance: &str, decided: bool) {
+        if decided {
+            return;
+        }
+        if let Some(rows) = self.pending_rows.get(instance) {
+            self.ids.retain(|id| !rows.contains(id));
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {

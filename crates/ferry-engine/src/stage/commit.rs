@@ -57,7 +57,11 @@ pub(super) fn commit(
             None if v.not_taken => continue,
             Some(true) => rc.run_id.map(|run| crate::collapse::Sighting {
                 run,
-                before: ci.inputs.prev_checkpoint.get(side).clone(),
+                before: if *ci.inputs.unanchored.get(side) {
+                    None
+                } else {
+                    ci.inputs.prev_checkpoint.get(side).clone()
+                },
                 at: v.read_checkpoint.clone(),
                 read: v.read_fingerprint,
             }),

@@ -22,6 +22,10 @@ pub(super) struct Inputs {
     /// collapse and empty-read rules judge what the side said, not what the journal
     /// added to it.
     pub(super) raw_reads: Sides<Option<Snapshot>>,
+    /// Sides whose baseline the journal added titles to: those titles were never
+    /// committed with the stored checkpoint, so it anchors no collapse of them
+    /// (`crate::collapse`).
+    pub(super) unanchored: Sides<bool>,
     pub(super) rec: Reconciled,
 }
 
@@ -36,12 +40,13 @@ pub(super) fn reconcile(
         .as_ref()
         .map(|b| b.as_ref().and_then(|b| b.checkpoint.clone()));
     let mut bases = stored.map(|b| b.map(|b| Snapshot::committed_baseline(fx.feature, b.entries)));
-    let rec = Reconciled::from_records(journal);
+    let mut rec = Reconciled::from_records(journal);
     let raw_reads = if rec.is_empty() {
         Sides::new(None, None)
     } else {
         snaps.clone()
     };
+    let sizes = bases.as_ref().map(|b| b.as_ref().map_or(0, Snapshot::len));
     if !rec.is_empty() {
         let tol = rc.cfg.guardrails.history_tolerance_secs;
         let Sides {
@@ -66,6 +71,10 @@ pub(super) fn reconcile(
             base_b,
             tol,
         );
+        for (side, inst) in fx.instance {
+            let whole = snaps.get(side).as_ref().is_some_and(|s| s.is_complete());
+            rec.keep_undecided(inst, whole);
+        }
         emit(
             &rc.em,
             JournalReconciled {
@@ -76,7 +85,12 @@ pub(super) fn reconcile(
             },
         );
     }
+    let unanchored = bases
+        .as_ref()
+        .zip(sizes)
+        .map(|(b, n)| b.as_ref().map_or(0, Snapshot::len) > n);
     let inputs = Inputs {
+        unanchored,
         bases,
         prev_checkpoint,
         raw_reads,
