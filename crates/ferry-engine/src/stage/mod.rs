@@ -147,7 +147,8 @@ impl Engine {
         let hits_before = hits(rc, fx);
         let cps = checkpoints::checkpoints(self, rc, fx, down, calls).await?;
         let snaps = read::read(rc, fx, down, calls).await?;
-        let (inputs, snaps) = reconcile::reconcile(rc, fx, cps.stored, cps.journal, snaps);
+        let (inputs, snaps) =
+            reconcile::reconcile(rc, fx, cps.stored, cps.journal, snaps, &cps.now);
         let judged = judge::judge(self, rc, fx, &inputs, snaps, &cps.now, down, fs);
         let mut plan = plan::plan(self, rc, fx, &judged, &inputs.bases)?;
         guard::guard(rc, fx, &mut plan, &judged, &inputs.bases, fs);

@@ -35,6 +35,7 @@ pub(super) fn reconcile(
     stored: Sides<Option<Baseline>>,
     journal: Vec<JournalRecord>,
     mut snaps: Sides<Option<Snapshot>>,
+    now_checkpoint: &Sides<Option<String>>,
 ) -> (Inputs, Sides<Option<Snapshot>>) {
     let prev_checkpoint = stored
         .as_ref()
@@ -72,7 +73,15 @@ pub(super) fn reconcile(
             tol,
         );
         for (side, inst) in fx.instance {
-            let whole = snaps.get(side).as_ref().is_some_and(|s| s.is_complete());
+            // Decided by a whole read, unless it is an empty one nothing confirms yet
+            // (no baseline, or the checkpoint moved: see `guard::verdict`).
+            let settled_empty = || {
+                bases.get(side).is_some() && prev_checkpoint.get(side) == now_checkpoint.get(side)
+            };
+            let whole = raw_reads
+                .get(side)
+                .as_ref()
+                .is_some_and(|s| s.is_complete() && (!s.is_empty() || settled_empty()));
             rec.keep_undecided(inst, whole);
         }
         emit(
