@@ -180,16 +180,17 @@ pub(crate) fn overlay(
         .get(instance)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    let plays = play_index(snap);
     for e in gone {
         // A removal that landed before the run died: the target's absence of it is
         // ferry's doing, not its user's deletion, so it leaves the target's baseline.
-        if complete && !has_play(snap, &play_index(snap), e, tol) {
-            if let Some(b) = baseline.as_mut() {
-                b.remove(&e.key());
-            }
+        if complete
+            && !has_play(snap, &plays, e, tol)
+            && let Some(b) = baseline.as_mut()
+        {
+            b.remove(&e.key());
         }
     }
-    let plays = play_index(snap);
     for e in written {
         if !has_play(snap, &plays, e, tol) {
             insert_absent(snap, e);
