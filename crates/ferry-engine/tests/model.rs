@@ -605,3 +605,22 @@ async fn one_way_first_run_killed_then_partial_read_never_removes_the_play() {
     )
     .await;
 }
+
+/// User deletion reversed, F13 with an outage: the first run dies after its writes to A
+/// (B's play, title and rating) landed; B's user deletes the rating; the next run finds
+/// B down. The first fault-free runs then copy A's rating back to B.
+#[tokio::test(start_paused = true)]
+async fn two_way_first_run_killed_then_outage_re_adds_a_deleted_rating() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(B, Play(0)),
+            User(B, Rate(2, 0)),
+            User(B, List(0)),
+            Run(Some(Kill(2)), None),
+            User(B, Unrate(2)),
+            Run(None, Some(Down)),
+        ],
+    )
+    .await;
+}
