@@ -225,7 +225,13 @@ fn build_commit(
             .collect();
         let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
         let pending = any_pending || unsure || !retain.is_empty() || deferred;
-        if let Some(next) = next_baseline(&v.view, base, v.policy, settled, retain) {
+        // A side that was not read keeps its baseline, unless the journal of a killed
+        // run added what landed on it: that is evidence, and is kept.
+        let journal_only = (v.policy == BaselinePolicy::Keep && *ci.inputs.unanchored.get(side))
+            .then(|| base.cloned())
+            .flatten();
+        if let Some(next) = next_baseline(&v.view, base, v.policy, settled, retain).or(journal_only)
+        {
             // An inconclusive empty read is read again next run (see `guard::verdict`)
             // when the side is still empty, and even when this run's writes filled it
             // unless its own titles matter to nothing: a one-way `source_deletes`
