@@ -624,3 +624,24 @@ async fn two_way_first_run_killed_then_outage_re_adds_a_deleted_rating() {
     )
     .await;
 }
+
+/// User deletion lost (held for good): the two users delete different ratings, A's
+/// title 3 and B's title 1. The next run removes 3 from B (which empties B's list) while
+/// the removal of 1 from A fails. B's empty list, half emptied by ferry, is then
+/// `suspect: empty` on every run (checked over six) and B's deletion never reaches A.
+#[tokio::test(start_paused = true)]
+async fn two_way_list_emptied_partly_by_ferry_is_never_confirmed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Rate(3, 0)),
+            User(A, Rate(1, 0)),
+            Run(None, None),
+            Run(None, None),
+            User(A, Unrate(3)),
+            User(B, Unrate(1)),
+            Run(Some(WritesFail(0)), None),
+        ],
+    )
+    .await;
+}
