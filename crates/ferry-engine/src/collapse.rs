@@ -26,6 +26,8 @@ use ferry_state::StateStore;
 use serde::{Deserialize, Serialize};
 
 const NAMESPACE: &str = "engine.collapse";
+/// The keys a side's baseline holds only as evidence of a deletion not yet acted on.
+const EVIDENCE: &str = "engine.evidence";
 
 /// The first sighting of a collapse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,4 +140,40 @@ pub(crate) fn record(
         }
         None => state.delete(NAMESPACE, &k),
     }
+}
+
+/// The keys the side's committed baseline holds only as evidence of its user's deletion
+/// (retained by the commit until a run acts on it): the side was already seen without
+/// them, so a read lacking them is no collapse.
+pub(crate) fn evidence(
+    state: &StateStore,
+    pair: &str,
+    instance: &str,
+    feature: Feature,
+) -> std::collections::HashSet<String> {
+    state
+        .get(EVIDENCE, &key(pair, instance, feature))
+        .ok()
+        .flatten()
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default()
+}
+
+/// Replaces the side's evidence keys with those of the baseline just committed.
+pub(crate) fn record_evidence(
+    state: &StateStore,
+    pair: &str,
+    instance: &str,
+    feature: Feature,
+    keys: &[String],
+) -> ferry_core::Result<()> {
+    let k = key(pair, instance, feature);
+    if keys.is_empty() {
+        return state.delete(EVIDENCE, &k);
+    }
+    state.put(
+        EVIDENCE,
+        &k,
+        &serde_json::to_string(keys).unwrap_or_default(),
+    )
 }

@@ -177,6 +177,9 @@ pub struct VerdictInput<'a> {
     /// The read as the provider answered it, when the journal added to it (else the
     /// snapshot itself): what the collapse and empty-read rules judge.
     pub raw_read: Option<&'a Snapshot>,
+    /// Baseline keys kept only as evidence of the side's own deletion (see
+    /// `crate::collapse::evidence`): a read lacking them is no collapse.
+    pub held_evidence: &'a HashSet<String>,
     /// Two-way: the other side is down, so observed deletions are off for both.
     pub other_down: bool,
     /// A trusted read in an earlier run already saw this side collapse (see
@@ -218,8 +221,22 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         untrusted.push("delta".into());
     }
     let raw = v.raw_read.unwrap_or(&snap);
+    // What the side held at its last taken read: its baseline less the evidence of its
+    // own deletions that was kept for a later run.
+    let held_base = match v.baseline {
+        Some(b) if !v.held_evidence.is_empty() => {
+            Some(std::borrow::Cow::Owned(Snapshot::committed_baseline(
+                b.feature(),
+                b.entries()
+                    .filter(|e| !v.held_evidence.contains(&e.key()))
+                    .cloned(),
+            )))
+        }
+        other => other.map(std::borrow::Cow::Borrowed),
+    };
+    let held_base = held_base.as_deref();
     let suspect = if complete && !delta {
-        collapse_guard(v.baseline, raw, v.collapse_confirmed)
+        collapse_guard(held_base, raw, v.collapse_confirmed)
             .or_else(|| drop_guard(v.baseline, &snap, v.prev_checkpoint, v.now_checkpoint, g))
     } else {
         None
@@ -247,7 +264,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     }
     // A recovering side's read counts as a sighting: it is whole, only acting on it
     // waits for a normal run.
-    let collapsed = (complete && !delta && is_collapse(v.baseline, raw)).then(|| v.gate.healthy());
+    let collapsed = (complete && !delta && is_collapse(held_base, raw)).then(|| v.gate.healthy());
     let read_fingerprint = crate::collapse::fingerprint(raw);
     // An empty read of a list that was empty or never read, whose checkpoint moved: not
     // conclusive (a lie looks the same): see `recheck_if_empty`. A partial or suspect
@@ -425,6 +442,7 @@ mod tests {
                 baseline: Some(&base),
                 prev_checkpoint: None,
                 raw_read: None,
+                held_evidence: &HashSet::new(),
                 now_checkpoint: None,
                 other_down: false,
                 collapse_confirmed: false,

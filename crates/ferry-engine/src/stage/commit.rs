@@ -25,6 +25,7 @@ use crate::guard::{BaselinePolicy, SideVerdict};
 use crate::outcome::{WriteKind, counts_as_failure, detail_of, reason_of};
 use crate::plan::{Evidence, Plan};
 use crate::run::{Engine, RunCx};
+use crate::sides::Sides;
 use crate::summary::FeatureSummary;
 
 /// What the commit is built from.
@@ -44,9 +45,23 @@ pub(super) fn commit(
     ci: CommitIn<'_>,
     fs: &mut FeatureSummary,
 ) -> Result<(), End> {
-    let promoted = build_commit(rc, fx, &ci)
-        .and_then(|fc| engine.state.commit_feature(&fc))
+    let (fc, evidence) =
+        build_commit(rc, fx, &ci).map_err(|e| End::state(format!("commit failed: {e}")))?;
+    let promoted = engine
+        .state
+        .commit_feature(&fc)
         .map_err(|e| End::state(format!("commit failed: {e}")))?;
+    for (side, keys) in evidence.iter() {
+        let Some(keys) = keys else { continue };
+        let inst = fx.instance.get(side);
+        if let Err(e) =
+            crate::collapse::record_evidence(&engine.state, &fx.pair.name, inst, fx.feature, keys)
+        {
+            // Only makes a later empty read of this side look like a collapse.
+            rc.em
+                .warn(&format!("{inst}: held evidence keys not saved: {e}"));
+        }
+    }
     for (side, v) in ci.judged.verdicts.iter() {
         let inst = fx.instance.get(side);
         let sighting = match v.collapsed {
@@ -178,11 +193,17 @@ fn record_writes(
     wanted
 }
 
+/// Per side whose baseline the commit writes, the keys of the entries kept in it only as
+/// evidence of a deletion not yet acted on.
+type EvidenceKeys = Sides<Option<Vec<String>>>;
+
+/// The commit, with its [`EvidenceKeys`].
 fn build_commit(
     rc: &RunCx<'_>,
     fx: &FeatureCx<'_>,
     ci: &CommitIn<'_>,
-) -> Result<FeatureCommit, StateError> {
+) -> Result<(FeatureCommit, EvidenceKeys), StateError> {
+    let mut evidence: EvidenceKeys = Sides::new(None, None);
     let mut fc = FeatureCommit {
         run_id: rc.run_id,
         pair: fx.pair.name.clone(),
@@ -224,6 +245,7 @@ fn build_commit(
             .flat_map(|(_, kind, r)| r.settled().map(move |e| (*kind, e)))
             .collect();
         let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
+        let retained_keys: Vec<String> = retain.iter().map(Entry::key).collect();
         let pending = any_pending || unsure || !retain.is_empty() || deferred;
         // A side that was not read keeps its baseline, unless the journal of a killed
         // run added what landed on it: that is evidence, and is kept.
@@ -239,6 +261,7 @@ fn build_commit(
             // would never remove a hidden extra).
             let settles = !fx.two_way && fx.pair.remove_mode == RemoveMode::SourceDeletes;
             let pending = pending || (v.recheck_if_empty && (!settles || next.is_empty()));
+            *evidence.get_mut(side) = Some(retained_keys);
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
                 // A partial or suspect read was not taken: its side keeps the
@@ -261,5 +284,5 @@ fn build_commit(
             )?);
         }
     }
-    Ok(fc)
+    Ok((fc, evidence))
 }

@@ -46,7 +46,9 @@ pub(super) fn judge(
                 now_checkpoint.get(side).as_deref(),
                 inputs.raw_reads.get(side).as_ref().or(snap.as_ref()),
             );
+        let held = crate::collapse::evidence(&engine.state, &fx.pair.name, inst, fx.feature);
         let input = VerdictInput {
+            held_evidence: &held,
             gate: gates.get(side),
             feature: fx.feature,
             caps: fx.caps.get(side).as_ref(),
