@@ -645,3 +645,48 @@ async fn two_way_list_emptied_partly_by_ferry_is_never_confirmed() {
     )
     .await;
 }
+
+/// User deletion lost (held for good): B's user empties B's watchlist; the collapse is
+/// seen, then confirmed in a run where A's read is partial (the removal is held,
+/// `partial_read`); the next run finds A down. From there on B is `suspect: empty` on
+/// every run (six checked) and title 0 stays on A.
+#[tokio::test(start_paused = true)]
+async fn two_way_confirmed_collapse_held_by_a_partial_read_is_forgotten() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(B, List(0)),
+            Run(Some(Unknown), None),
+            User(B, Unlist(0)),
+            Run(None, None),
+            Run(Some(Partial(0)), Some(Empty)),
+            Run(Some(Down), None),
+        ],
+    )
+    .await;
+}
+
+/// User deletion lost (held for good), one-way form: the first run dies after A's rating
+/// landed on B; A's user deletes it (A's ratings are now empty); the collapse is seen,
+/// then confirmed in a run where the removal from B fails, B is down in the next and
+/// A's read partial in the one after. From there on A is `suspect: empty` on every run
+/// (six checked) and B keeps the rating.
+#[tokio::test(start_paused = true)]
+async fn one_way_confirmed_collapse_whose_removal_failed_is_forgotten() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, Rate(1, 0)),
+            User(B, List(0)),
+            Run(None, Some(Kill(1))),
+            User(A, Unrate(1)),
+            Run(Some(Empty), None),
+            Run(None, Some(WritesFail(0))),
+            Run(None, Some(Down)),
+            Run(Some(Partial(0)), None),
+            User(A, List(0)),
+            User(A, List(0)),
+        ],
+    )
+    .await;
+}
