@@ -45,8 +45,11 @@ pub(super) fn commit(
     ci: CommitIn<'_>,
     fs: &mut FeatureSummary,
 ) -> Result<(), End> {
-    let (fc, evidence) =
-        build_commit(rc, fx, &ci).map_err(|e| End::state(format!("commit failed: {e}")))?;
+    let earlier = fx
+        .instance
+        .map(|i| crate::collapse::evidence(&engine.state, &fx.pair.name, i, fx.feature));
+    let (fc, evidence) = build_commit(rc, fx, &ci, &earlier)
+        .map_err(|e| End::state(format!("commit failed: {e}")))?;
     let promoted = engine
         .state
         .commit_feature(&fc)
@@ -202,6 +205,7 @@ fn build_commit(
     rc: &RunCx<'_>,
     fx: &FeatureCx<'_>,
     ci: &CommitIn<'_>,
+    earlier: &Sides<std::collections::HashSet<String>>,
 ) -> Result<(FeatureCommit, EvidenceKeys), StateError> {
     let mut evidence: EvidenceKeys = Sides::new(None, None);
     let mut fc = FeatureCommit {
@@ -261,7 +265,19 @@ fn build_commit(
             // would never remove a hidden extra).
             let settles = !fx.two_way && fx.pair.remove_mode == RemoveMode::SourceDeletes;
             let pending = pending || (v.recheck_if_empty && (!settles || next.is_empty()));
-            *evidence.get_mut(side) = Some(retained_keys);
+            // Evidence kept earlier stays evidence while a baseline that could not be
+            // replaced by a whole read still holds it.
+            let mut keys = retained_keys;
+            if v.policy != BaselinePolicy::Replace {
+                let kept = earlier
+                    .get(side)
+                    .iter()
+                    .filter(|k| next.contains_key(k) && !keys.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                keys.extend(kept);
+            }
+            *evidence.get_mut(side) = Some(keys);
             fc.baselines.push(BaselineWrite::new(
                 *fx.instance.get(side),
                 // A partial or suspect read was not taken: its side keeps the
