@@ -697,3 +697,22 @@ async fn one_way_confirmed_collapse_whose_removal_failed_is_forgotten() {
     )
     .await;
 }
+
+/// User deletion lost (F17, watchlist): A's user empties A's watchlist; the removal from
+/// B fails in two runs that read A empty, then A's read is partial; B keeps the title.
+#[tokio::test(start_paused = true)]
+async fn one_way_collapse_whose_removals_failed_is_forgotten_after_a_partial_read() {
+    replay(
+        PairMode::OneWay,
+        &[
+            User(A, List(4)),
+            Run(Some(Unknown), None),
+            User(A, Unlist(4)),
+            Run(Some(Empty), Some(Unknown)),
+            Run(Some(Empty), Some(WritesFail(0))),
+            Run(Some(Empty), Some(WritesFail(0))),
+            Run(Some(Partial(0)), None),
+        ],
+    )
+    .await;
+}
