@@ -716,3 +716,25 @@ async fn one_way_collapse_whose_removals_failed_is_forgotten_after_a_partial_rea
     )
     .await;
 }
+
+/// Lost user change (F1 family): B's user deletes B's only rating (a collapse, seen
+/// truthfully), then rates another title; the next read of B is an empty lie. It is
+/// taken as confirming the collapse (rightly removing the deleted rating from A) and
+/// committed with B's new checkpoint, so every later run skips the feature and the new
+/// rating never reaches A (until the daily full read).
+#[tokio::test(start_paused = true)]
+async fn two_way_confirming_empty_lie_is_committed_and_a_new_rating_never_propagates() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, Rate(3, 0)),
+            Settle,
+            User(B, Unrate(3)),
+            Run(None, Some(WritesFail(0))),
+            Run(None, Some(Unknown)),
+            User(B, Rate(0, 0)),
+            Run(None, Some(Empty)),
+        ],
+    )
+    .await;
+}
