@@ -275,6 +275,14 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         && raw.is_empty()
         && v.baseline.is_none_or(|b| b.is_empty())
         && (v.baseline.is_none() || v.prev_checkpoint != v.now_checkpoint);
+    // Also re-read when all its baseline held was evidence of its own deletions: what
+    // the moved checkpoint stands for may be a title this empty answer hid.
+    let recheck_if_empty = inconclusive_empty
+        || (complete
+            && !delta
+            && raw.is_empty()
+            && held_base.is_some_and(|b| b.is_empty())
+            && v.prev_checkpoint != v.now_checkpoint);
     if inconclusive_empty {
         // Nothing it lacks is a deletion before a second read agrees (mirror would
         // otherwise empty the other side on one lie).
@@ -311,7 +319,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         read_checkpoint: v.now_checkpoint.map(str::to_owned),
         read_fingerprint,
         not_taken: !complete || suspect.is_some(),
-        recheck_if_empty: inconclusive_empty,
+        recheck_if_empty,
         filled,
         untrusted,
         suspect,
