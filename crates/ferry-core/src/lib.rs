@@ -37,6 +37,7 @@ pub mod sign_in;
 pub mod simulate;
 pub mod snapshot;
 pub mod store;
+pub mod tally;
 pub mod time;
 pub mod wire;
 pub mod write;
@@ -64,6 +65,7 @@ pub use sign_in::{SignIn, SignInFailure, SignInPrompt, SignInRequest, SignInRun,
 pub use simulate::{DemoRole, Scenario, SimHandle, SimStart, Simulator};
 pub use snapshot::{Completeness, IndexSemantics, Snapshot};
 pub use store::{KvStore, MemoryKvStore};
+pub use tally::{Counting, Tally};
 pub use time::Timestamp;
 pub use write::{BatchWriter, ChunkAnswer};
 

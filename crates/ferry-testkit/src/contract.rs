@@ -40,7 +40,7 @@ use ferry_core::{
 };
 
 use crate::samples;
-use crate::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
+use crate::sim::knobs::{BadTotal, Fault, FaultRule, ListShape, RowDamage};
 
 pub use crate::sim::knobs::FaultControl;
 
@@ -755,18 +755,27 @@ fn attackable(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
         .collect()
 }
 
-/// The attackable features whose lists page with a declared count (page faults apply).
+/// The attackable features whose reads take more than one request (pages, or a document
+/// per catalog): faults aimed at a later request apply.
 fn paged(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
     attackable(s)
         .into_iter()
-        .filter(|(f, _, fc)| fc.paged(*f))
+        .filter(|(f, _, fc)| fc.shape(*f) != ListShape::Document)
         .collect()
 }
 
-/// Requests to let through before a page fault: the second page of a paged list, the
-/// only one of a document.
+/// The attackable features whose lists declare a total or page count.
+fn counted(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
+    attackable(s)
+        .into_iter()
+        .filter(|(f, _, fc)| fc.shape(*f) == ListShape::Paged)
+        .collect()
+}
+
+/// Requests to let through before a page fault: the second page (or document) of a
+/// read, the only one of a single document.
 fn page_two(fc: &Arc<dyn FaultControl>, f: Feature) -> u32 {
-    u32::from(fc.paged(f))
+    u32::from(fc.shape(f) != ListShape::Document)
 }
 
 /// Reads `f` with `rule` aimed at its list (reads only); the read must fail or be
@@ -807,9 +816,18 @@ pub async fn fault_truncated_page_is_never_complete(s: &Subject) {
     }
 }
 
-/// A page without rows before the declared end is never a complete read.
+/// A page without rows before the declared end is never a complete read. The list is
+/// read whole first: a list without a declared count can only show an emptied document
+/// against what its last complete read held.
 pub async fn fault_empty_page_is_never_complete(s: &Subject) {
     for (f, path, fc) in paged(s) {
+        let whole = index(s, f).await;
+        assert!(
+            whole.is_complete() && !whole.is_empty(),
+            "{}: the {f} read before the fault should be complete and hold rows: {:?}",
+            s.name(),
+            whole.completeness()
+        );
         let rule = FaultRule::new(Fault::EmptyList).after(1);
         never_complete(s, f, &path, fc, rule, "an empty second page").await;
     }
@@ -818,7 +836,7 @@ pub async fn fault_empty_page_is_never_complete(s: &Subject) {
 /// A page without its declared total, or with one that is not a count (null, a string,
 /// negative), is never part of a complete read.
 pub async fn fault_missing_or_invalid_total_is_never_complete(s: &Subject) {
-    for (f, path, fc) in paged(s) {
+    for (f, path, fc) in counted(s) {
         let rule = FaultRule::new(Fault::MissingTotal);
         never_complete(s, f, &path, fc, rule, "a page without its total").await;
         for bad in BadTotal::ALL {

@@ -39,7 +39,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use crate::contract::SAMPLE_LIBRARY_SIZE;
 use crate::samples;
 pub use crate::sim::knobs::{
-    BadTotal, Fault, FaultControl, FaultRule, Knobs, ListFault, RowDamage, TotalOut,
+    BadTotal, Fault, FaultControl, FaultRule, Knobs, ListFault, ListShape, RowDamage, TotalOut,
 };
 
 /// Sample shows every kit simulator's catalog holds (next to

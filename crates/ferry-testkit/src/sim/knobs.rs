@@ -162,13 +162,27 @@ pub trait FaultControl: Send + Sync + fmt::Debug {
     fn list_path(&self, feature: Feature) -> Option<String>;
     /// The time between the last `429` answered and the request after it.
     fn rate_limit_gap(&self) -> Option<Duration>;
-    /// Whether the read of `feature` pages with a declared total or page count (the
-    /// default). A list served as one document without a count cannot show a row cut from
-    /// it, so the suite then attacks it only with faults a reader can see (bad bodies,
-    /// undecodable rows, errors).
-    fn paged(&self, _feature: Feature) -> bool {
-        true
+    /// How the read of `feature` reaches its rows, which decides the faults a reader can
+    /// be asked to see (the default: pages with a declared count).
+    fn shape(&self, _feature: Feature) -> ListShape {
+        ListShape::Paged
     }
+}
+
+/// How a read's list comes over the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListShape {
+    /// Pages with a declared total or page count: every page fault applies.
+    Paged,
+    /// Whole documents with no declared count, one per request and several per read (a
+    /// catalog each, as SIMKL's lists). A cut, emptied or failing second document, bad
+    /// bodies and undecodable rows apply; a missing total does not, there is none. An
+    /// emptied document is only visible against the service's own change stamps, so the
+    /// suite reads the list whole once before it attacks (see `ferry_core::Tally`).
+    Documents,
+    /// One whole document per read with no declared count: only bad bodies and
+    /// undecodable rows apply.
+    Document,
 }
 
 /// A scheduled fault: fires on requests whose path starts with `path_prefix` (every

@@ -44,7 +44,7 @@ use serde_json::Value;
 use wiremock::MockServer;
 
 use crate::sim::kit::Simulator;
-use crate::sim::knobs::{Fault, FaultControl, FaultRule, RowDamage};
+use crate::sim::knobs::{Fault, FaultControl, FaultRule, ListShape, RowDamage};
 
 mod routes;
 mod seed;
@@ -435,6 +435,12 @@ impl FaultControl for SimklSim {
 
     fn rate_limit_gap(&self) -> Option<Duration> {
         self.st().knobs.rate_limit_gap()
+    }
+
+    /// One whole document per catalog, with no total or count (SIMKL's API reference
+    /// declares none for these lists).
+    fn shape(&self, _feature: ferry_core::Feature) -> ListShape {
+        ListShape::Documents
     }
 }
 
