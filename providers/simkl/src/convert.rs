@@ -26,6 +26,15 @@ impl Bucket {
         }
     }
 
+    /// The catalog's block in `/sync/activities`.
+    pub(crate) fn activities_block(self) -> &'static str {
+        match self {
+            Bucket::Movies => "movies",
+            Bucket::Shows => "tv_shows",
+            Bucket::Anime => "anime",
+        }
+    }
+
     /// The key of the title object inside a row.
     fn item_key(self) -> &'static str {
         match self {

@@ -32,12 +32,13 @@ use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, Feature, FeatureCaps, Health,
     IndexSemantics, InventoryOps, KvStore, ListCache, MediaType, ProviderKind, Reader, Result,
-    Secret, Snapshot, WriteReport,
+    Secret, Snapshot, Tally, WriteReport,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
 use crate::convert::PLAN_TO_WATCH;
+use crate::model::ActivitiesRow;
 use crate::read::{Library, Source, fetch, is_complete, snapshot};
 
 pub use crate::write::BATCH_SIZE;
@@ -70,6 +71,9 @@ pub struct SimklProvider {
     api: Api,
     read_mode: ReadMode,
     store: Option<Arc<dyn KvStore>>,
+    /// Each list's row count at its last complete read: the proof SIMKL's totals-free
+    /// lists lack.
+    tally: Tally,
     /// The last library read, which writes plan against.
     library: ListCache<Library>,
 }
@@ -81,6 +85,7 @@ impl SimklProvider {
             instance: instance.to_owned(),
             api: Api::new(http, config.client_id),
             read_mode: config.read_mode,
+            tally: Tally::new(options.store.clone(), "simkl", instance),
             store: options.store,
             library: ListCache::new(LIBRARY_TTL),
         })
@@ -95,12 +100,41 @@ impl SimklProvider {
         }
     }
 
-    /// A full read of one feature (`present` semantics).
+    /// A full read of one feature (`present` semantics), judged against the counts of the
+    /// last complete read (see [`Tally`]): SIMKL's lists declare no totals, so a catalog
+    /// that comes back shorter is only complete when `/sync/activities` shows a removal
+    /// from it since.
     pub async fn read_full(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
         self.check(cx, feature)?;
+        // Unreadable activities prove no removal: a shorter catalog is then partial. An
+        // auth failure or a cancellation shows again on the list read itself.
+        let act = self.api.activities(cx).await.ok();
+        self.read_full_under(cx, feature, act.as_ref()).await
+    }
+
+    async fn read_full_under(
+        &self,
+        cx: &Context,
+        feature: Feature,
+        act: Option<&ActivitiesRow>,
+    ) -> Result<Snapshot> {
         let source = Source::for_feature(feature);
-        let fetched = fetch(&self.api, cx, source, None).await?;
-        Ok(snapshot(feature, source, &fetched))
+        let mut fetched = fetch(&self.api, cx, source, None).await?;
+        let counts = read::counting(&fetched, source, act);
+        for c in &counts {
+            if let Some(why) = self.tally.judge(c) {
+                fetched.proof.mark_partial(why);
+            }
+        }
+        let snap = snapshot(feature, source, &fetched);
+        if snap.is_complete() && self.tally.record(&counts) > 0 {
+            cx.emitter.warn(&format!(
+                "{}: could not record the {feature} list counts; the next read of a \
+                 shorter list is judged without them",
+                self.instance
+            ));
+        }
+        Ok(snap)
     }
 
     /// What changed in one feature since `since` (`delta` semantics: an absent item is
@@ -187,7 +221,7 @@ impl SimklProvider {
         }
         let snap = match snap {
             Some(s) => s,
-            None => self.read_full(cx, feature).await?,
+            None => self.read_full_under(cx, feature, Some(&act)).await?,
         };
         if is_complete(&snap)
             && let Some(now_at) = &now

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 
 use ferry_core::identity::{AliasIndex, TitleIndex, split_event_key};
 use ferry_core::{
-    Context, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, MediaType, Payload, Proof, Reader,
-    Result, Snapshot, Timestamp,
+    Context, Counting, Entry, Feature, HISTORY_TOLERANCE_SECS, Item, MediaType, Payload, Proof,
+    Reader, Result, Snapshot, Timestamp,
 };
 
 use crate::api::Api;
 use crate::convert::{Bucket, PLAN_TO_WATCH, Row, decode_row, show_of};
+use crate::model::{ActivitiesRow, Block};
 
 /// Every rating value, so `/sync/ratings/{type}/{ratings}` returns every rated title.
 const ALL_RATINGS: &str = "1,2,3,4,5,6,7,8,9,10";
@@ -50,6 +51,8 @@ impl Source {
 pub(crate) struct Fetched {
     pub(crate) rows: Vec<Row>,
     pub(crate) proof: Proof,
+    /// Rows each catalog's document held (decodable or not), in [`Bucket::ALL`] order.
+    pub(crate) counts: Vec<(Bucket, u64)>,
 }
 
 impl Fetched {
@@ -70,6 +73,7 @@ pub(crate) async fn fetch(
     date_from: Option<&str>,
 ) -> Result<Fetched> {
     let mut rows = Vec::new();
+    let mut counts = Vec::new();
     let mut proof: Option<Proof> = None;
     for b in Bucket::ALL {
         cx.check_cancelled()?;
@@ -109,6 +113,7 @@ pub(crate) async fn fetch(
         reader.rows(api.rows(cx, &op, &path, &query, b).await?, &mut |v| {
             decode_row(b, v)
         });
+        counts.push((b, reader.accounted()));
         let (got, p) = reader.finish_whole().into_parts();
         rows.extend(got);
         proof = Some(match proof {
@@ -117,7 +122,49 @@ pub(crate) async fn fetch(
         });
     }
     let proof = proof.unwrap_or_else(|| Reader::<()>::new("library").finish_whole().into_parts().1);
-    Ok(Fetched { rows, proof })
+    Ok(Fetched {
+        rows,
+        proof,
+        counts,
+    })
+}
+
+/// Each catalog of a full read as the [`Tally`] judges it: its rows, and the
+/// `/sync/activities` stamps that a removal from that list moves (`None` when the
+/// activities could not be read or hold none for the catalog).
+pub(crate) fn counting(
+    fetched: &Fetched,
+    source: Source,
+    act: Option<&ActivitiesRow>,
+) -> Vec<Counting> {
+    fetched
+        .counts
+        .iter()
+        .map(|(b, rows)| Counting {
+            list: format!("{}/{}", source.what(), b.as_str()),
+            rows: *rows,
+            stamp: act.and_then(|a| removal_stamps(a, *b, source)),
+        })
+        .collect()
+}
+
+/// The stamps of one catalog that move when a title leaves the list `source` reads:
+/// a move out of Plan to Watch moves `plantowatch`, a removed rating `rated_at`, and a
+/// title deleted from the library `removed_from_list` (SIMKL's activities reference).
+fn removal_stamps(act: &ActivitiesRow, b: Bucket, source: Source) -> Option<String> {
+    let fields: &[&str] = match source {
+        Source::PlanToWatch => &["plantowatch", "removed_from_list"],
+        Source::Ratings => &["rated_at", "removed_from_list"],
+        Source::Library => &["removed_from_list"],
+    };
+    let Some(Block::Stamps(m)) = act.blocks.get(b.activities_block()) else {
+        return None;
+    };
+    let set: Vec<String> = fields
+        .iter()
+        .filter_map(|f| Some(format!("{f}={}", m.get(*f)?.as_deref()?)))
+        .collect();
+    (!set.is_empty()).then(|| set.join(" "))
 }
 
 /// The snapshot of `feature` a read yields.
@@ -295,7 +342,11 @@ mod tests {
         let mut reader = Reader::new("library");
         reader.rows(rows.to_vec(), &mut |v| decode_row(Bucket::Shows, v));
         let (rows, proof) = reader.finish_whole().into_parts();
-        let fetched = Fetched { rows, proof };
+        let fetched = Fetched {
+            rows,
+            proof,
+            counts: Vec::new(),
+        };
         snapshot(Feature::History, Source::Library, &fetched)
     }
 

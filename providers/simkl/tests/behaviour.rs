@@ -102,6 +102,91 @@ async fn null_bodies_read_as_complete_empty_snapshots() {
     }
 }
 
+fn partial_reason(snap: &Snapshot) -> String {
+    match snap.completeness() {
+        Completeness::Partial { reason } => reason.clone(),
+        c => panic!("expected a partial read, got {c:?}"),
+    }
+}
+
+/// SIMKL's lists declare no count, so a catalog that comes back shorter is held against
+/// the last complete read and SIMKL's `/sync/activities` stamps.
+#[tokio::test]
+async fn a_catalog_that_shrinks_while_simkl_reports_no_removal_is_partial() {
+    let s = setup().await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.seed_watchlist(&samples::show(1));
+    assert!(index(&s.p, Feature::Watchlist).await.is_complete());
+
+    // The shows catalog answers with no rows while none of its stamps moved.
+    s.sim
+        .inject(FaultRule::new(Fault::EmptyList).on("/sync/all-items/shows"));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert_eq!(snap.len(), 1, "the movie is kept");
+    let why = partial_reason(&snap);
+    assert!(
+        why.contains("shrank_unchanged") && why.contains("plantowatch/shows"),
+        "{why}"
+    );
+
+    // The user removes the show on SIMKL: `removed_from_list` moves, the shorter list is
+    // whole.
+    assert!(s.sim.remove_from_library(&samples::show(1)));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
+    assert_eq!(snap.len(), 1);
+
+    // Activities that cannot be read prove no removal.
+    assert!(s.sim.remove_from_library(&samples::movie(1)));
+    s.sim.inject(
+        FaultRule::new(Fault::Status(500))
+            .on("/sync/activities")
+            .times(20),
+    );
+    let snap = index(&s.p, Feature::Watchlist).await;
+    s.sim.clear_faults();
+    assert!(snap.is_empty());
+    let why = partial_reason(&snap);
+    assert!(why.contains("could not be read"), "{why}");
+    // Readable again, they show the removal.
+    assert!(index(&s.p, Feature::Watchlist).await.is_complete());
+}
+
+/// A move out of Plan to Watch moves `plantowatch`; a removed rating moves `rated_at`:
+/// both let their list shrink.
+#[tokio::test]
+async fn moves_and_unrated_titles_shrink_their_lists_completely() {
+    let s = setup().await;
+    s.sim.seed_watchlist(&samples::movie(1));
+    s.sim.seed_watchlist(&samples::movie(2));
+    s.sim.seed_rating(&samples::movie(3), 6);
+    s.sim.seed_rating(&samples::movie(4), 7);
+    assert!(index(&s.p, Feature::Watchlist).await.is_complete());
+    assert!(index(&s.p, Feature::Ratings).await.is_complete());
+    s.sim.seed_status(&samples::movie(1), ListStatus::Completed);
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::Ratings,
+            &[Entry::rating(
+                samples::movie(3),
+                Rating::new(6).unwrap(),
+                None,
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    let wl = index(&s.p, Feature::Watchlist).await;
+    assert!(wl.is_complete() && wl.len() == 1, "{:?}", wl.completeness());
+    let rated = index(&s.p, Feature::Ratings).await;
+    assert!(
+        rated.is_complete() && rated.len() == 1,
+        "{:?}",
+        rated.completeness()
+    );
+}
+
 #[tokio::test]
 async fn an_empty_body_is_an_error_never_an_empty_snapshot() {
     let s = setup().await;
@@ -714,7 +799,12 @@ async fn activities_move_forward_on_every_change() {
 async fn a_429_is_honoured_with_its_retry_after() {
     let s = setup().await;
     s.sim.seed_rating(&samples::movie(1), 5);
-    s.sim.rate_limit_next(7, 1);
+    s.sim.inject(
+        FaultRule::new(Fault::RateLimited {
+            retry_after_secs: 7,
+        })
+        .on("/sync/ratings/movies"),
+    );
     s.clock.clear_sleeps();
     let snap = index(&s.p, Feature::Ratings).await;
     assert_eq!(snap.len(), 1);
