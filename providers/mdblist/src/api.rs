@@ -1,59 +1,79 @@
-//! MDBList over HTTP: one page of a list, one write, the activity stamps, the health probe.
+//! MDBList over HTTP: where each feature's list lives, one page of a list, one write,
+//! the activity stamps, the health probe.
 
 use ferry_core::lists::Lists;
-use ferry_core::{Context, Declared, Page, PageRequest, Result};
-use ferry_http::{HttpClient, Response};
-use serde_json::Value;
+use ferry_core::{Context, Declared, Feature, MediaType, Page, PageRequest, Result, Row};
+use ferry_http::HttpClient;
+use serde_json::{Map, Value};
 
+use crate::convert::{self, Got};
 use crate::model::{LastActivities, PageBody, WriteAnswer};
 
-/// One paged list: where it is, and which of the answer's lists hold its rows.
+/// One feature's list: where it is read and written, which of an answer's lists hold
+/// its rows, and how one row decodes.
 #[derive(Debug)]
 pub(crate) struct List {
-    /// Names the list in reasons and events.
-    pub(crate) what: &'static str,
+    pub(crate) feature: Feature,
+    pub(crate) kinds: &'static [MediaType],
     pub(crate) path: &'static str,
     pub(crate) query: &'static [(&'static str, &'static str)],
     /// The answer's lists this read holds, and those it knows and skips.
     pub(crate) lists: Lists,
+    pub(crate) decode: fn(&Lists, &Value) -> Row<Got>,
+    pub(crate) add: &'static str,
+    pub(crate) remove: &'static str,
 }
 
-pub(crate) const WATCHLIST: List = List {
-    what: "watchlist",
-    path: "/watchlist/items",
-    query: &[("unified", "true")],
-    // `unified=true` may answer one list (`items`, `results`) instead of two.
-    lists: Lists {
-        keep: &["movies", "shows", "items", "results"],
-        skip: &[],
-    },
-};
+const TITLES: &[MediaType] = &[MediaType::Movie, MediaType::Show];
 
-pub(crate) const RATINGS: List = List {
-    what: "ratings",
-    path: "/sync/ratings",
-    query: &[],
-    // Season and episode ratings are not declared.
-    lists: Lists {
-        keep: &["movies", "shows"],
-        skip: &["seasons", "episodes"],
+/// Watchlist, ratings, history: the features MDBList holds.
+pub(crate) const LISTS: [List; 3] = [
+    List {
+        feature: Feature::Watchlist,
+        kinds: TITLES,
+        path: "/watchlist/items",
+        query: &[("unified", "true")],
+        // `unified=true` may answer one list (`items`, `results`) instead of two.
+        lists: Lists {
+            keep: &["movies", "shows", "items", "results"],
+            skip: &[],
+        },
+        decode: convert::watchlist_row,
+        add: "/watchlist/items/add",
+        remove: "/watchlist/items/remove",
     },
-};
-
-pub(crate) const HISTORY: List = List {
-    what: "history",
-    path: "/sync/watched",
-    // One row per play, each with its `play_id`: what a removal names.
-    query: &[("plays", "all")],
-    // Show- and season-level rows are not plays ferry can key.
-    lists: Lists {
-        keep: &["movies", "episodes"],
-        skip: &["shows", "seasons"],
+    List {
+        feature: Feature::Ratings,
+        kinds: TITLES,
+        path: "/sync/ratings",
+        query: &[],
+        // Season and episode ratings are not declared.
+        lists: Lists {
+            keep: &["movies", "shows"],
+            skip: &["seasons", "episodes"],
+        },
+        decode: convert::rating_row,
+        add: "/sync/ratings",
+        remove: "/sync/ratings/remove",
     },
-};
-
-/// The service's name for the declared total, in reasons.
-pub(crate) const TOTAL_NAME: &str = "pagination total_*";
+    List {
+        feature: Feature::History,
+        kinds: &[MediaType::Movie, MediaType::Episode],
+        path: "/sync/watched",
+        // One row per play, each with its `play_id`: what a removal names.
+        query: &[("plays", "all")],
+        // Show- and season-level rows are not plays ferry can key.
+        lists: Lists {
+            keep: &["movies", "episodes"],
+            skip: &["shows", "seasons"],
+        },
+        decode: convert::play_row,
+        add: "/sync/watched",
+        // Removes exactly the plays named; `/sync/watched/remove` drops every play of a
+        // title.
+        remove: "/sync/watched/plays/remove",
+    },
+];
 
 #[derive(Debug)]
 pub(crate) struct Api {
@@ -78,9 +98,9 @@ impl Api {
         if let Some(e) = &body.error {
             return Err(resp.malformed(format!("MDBList answered with an error: {e}")));
         }
-        let (total, more) = (body.total(), body.has_more());
         let rows = list.lists.rows(body.lists).map_err(|m| resp.malformed(m))?;
-        Ok(match (total, more) {
+        let pagination = body.pagination.unwrap_or_default();
+        Ok(match (pagination.total(), pagination.has_more) {
             // No totals: `has_more` is the end of the list. A full page that claims the
             // end is checked with one more request (rows there are read, not lost).
             (Declared::Missing, Some(more)) => {
@@ -101,13 +121,9 @@ impl Api {
         path: &str,
         body: &Value,
     ) -> Result<Option<WriteAnswer>> {
-        let resp = self
-            .http
-            .post(format!("POST {path}"), path)
-            .json(body)
-            .send(cx)
-            .await?;
-        Ok(answer(&resp))
+        let op = format!("POST {path}");
+        let resp = self.http.post(op, path).json(body).send(cx).await?;
+        Ok(resp.json().ok())
     }
 
     pub(crate) async fn last_activities(&self, cx: &Context) -> Result<LastActivities> {
@@ -119,11 +135,6 @@ impl Api {
     /// `GET /user`, bypassing the breaker.
     pub(crate) async fn user(&self, cx: &Context) -> Result<()> {
         let resp = self.http.get("GET /user", "/user").probe().send(cx).await?;
-        ferry_http::page::envelope::<serde_json::Map<String, Value>>(&resp).map(|_| ())
+        ferry_http::page::envelope::<Map<String, Value>>(&resp).map(|_| ())
     }
-}
-
-fn answer(resp: &Response) -> Option<WriteAnswer> {
-    let a: WriteAnswer = resp.json().ok()?;
-    Some(a)
 }

@@ -2,13 +2,15 @@
 //! (`id` = TMDB, `imdb_id`, `tvdb_id`, …; writes `{imdb, tmdb}`), the `/sync` endpoints
 //! speak Trakt-like nested `ids` objects.
 
+use ferry_core::lists::Lists;
 use ferry_core::{
-    Activities, Feature, IdKind, IdTable, Ids, Item, MediaType, Rating, Row, Timestamp,
+    Activities, Entry, Feature, IdKind, IdTable, Ids, Item, MediaType, Payload, Rating, Row,
+    Timestamp,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::api::{HISTORY, RATINGS, WATCHLIST};
-use crate::model::{LastActivities, PlayRow, RatingRow, TitleObj, WatchlistRow};
+use crate::model::{IdFields, LastActivities, PlayRow, RatingRow, TitleObj, WatchlistRow};
 
 /// The nested `ids` object of the `/sync` endpoints.
 const NESTED: IdTable = IdTable(&[
@@ -39,35 +41,52 @@ fn kind_of(list: &str) -> MediaType {
     }
 }
 
-/// A listed title.
-pub(crate) type Listed = (Item, Option<Timestamp>);
+/// An entry read, with its play id (history rows).
+pub(crate) type Got = (Entry, Option<u64>);
+
+/// One tagged row decoded as `W`, then made an entry by `f` (`None`: a row to skip);
+/// why it fails names the row's list.
+fn decoded<W: DeserializeOwned>(
+    lists: &Lists,
+    v: &Value,
+    f: impl FnOnce(&str, W) -> Result<Option<Got>, String>,
+) -> Row<Got> {
+    match lists.decode::<W, Got>(v) {
+        Err(row) => row,
+        Ok((list, w)) => match f(&list, w) {
+            Ok(Some(got)) => Row::Keep(got),
+            Ok(None) => Row::Skip,
+            Err(why) => Row::Bad(format!("{list}: {why}")),
+        },
+    }
+}
 
 /// A watchlist row: the title and when it was listed.
-pub(crate) fn watchlist_row(v: Value) -> Row<Listed> {
-    let (list, r) = match WATCHLIST.lists.decode::<WatchlistRow, _>(&v) {
-        Ok(x) => x,
-        Err(row) => return row,
-    };
-    let mut ids = NESTED.read(r.ids.iter().flatten());
-    ids.merge_missing(&FLAT.read(&r.flat));
-    let kind = match (r.mediatype.as_deref(), list.as_str()) {
-        (Some("movie"), _) => MediaType::Movie,
-        (Some("show"), _) => MediaType::Show,
-        // A unified list names each row's type.
-        (_, "items" | "results") => return Row::Bad(format!("{list}: no `mediatype`")),
-        (_, list) => kind_of(list),
-    };
-    if ids.is_empty() {
-        return Row::Bad(format!("{list}: a row without ids"));
-    }
-    let year = r.release_year.year().or(r.year.year());
-    let item = Item {
-        title: r.title,
-        year,
-        ids,
-        ..Item::new(kind)
-    };
-    Row::Keep((item, r.watchlisted_at.0))
+pub(crate) fn watchlist_row(lists: &Lists, v: &Value) -> Row<Got> {
+    decoded(lists, v, |list, r: WatchlistRow| {
+        let kind = match (r.mediatype.as_deref(), list) {
+            (Some("movie"), _) => MediaType::Movie,
+            (Some("show"), _) => MediaType::Show,
+            // A unified list names each row's type.
+            (_, "items" | "results") => return Err("no `mediatype`".into()),
+            (_, list) => kind_of(list),
+        };
+        let ids = ids_of(&r.ids);
+        if ids.is_empty() {
+            return Err("a row without ids".into());
+        }
+        let item = Item {
+            title: r.title,
+            year: r.release_year.year().or(r.year.year()),
+            ids,
+            ..Item::new(kind)
+        };
+        let listed_at = r.watchlisted_at.0;
+        Ok(Some((
+            Entry::new(item, Payload::Watchlist { listed_at }),
+            None,
+        )))
+    })
 }
 
 fn title_item(obj: Option<TitleObj>, kind: MediaType) -> Result<Item, String> {
@@ -85,66 +104,39 @@ fn title_item(obj: Option<TitleObj>, kind: MediaType) -> Result<Item, String> {
     })
 }
 
-/// A rated title.
-pub(crate) type Rated = (Item, Rating, Option<Timestamp>);
-
-/// A ratings row; `Skip` for a `null` rating (MDBList's "removed").
-pub(crate) fn rating_row(v: Value) -> Row<Rated> {
-    let (list, r) = match RATINGS.lists.decode::<RatingRow, _>(&v) {
-        Ok(x) => x,
-        Err(row) => return row,
-    };
-    let obj = if list == "movies" { r.movie } else { r.show };
-    let rated = title_item(obj, kind_of(&list)).and_then(|item| match r.rating {
-        None => Ok(None),
-        Some(x) => Rating::normalize(x)
-            .map(|rating| Some((item, rating, r.rated_at.0)))
-            .ok_or_else(|| format!("rating {x} is not a rating 1-10")),
-    });
-    match rated {
-        Ok(Some(t)) => Row::Keep(t),
-        Ok(None) => Row::Skip,
-        Err(why) => Row::Bad(format!("{list}: {why}")),
-    }
+/// A ratings row; skipped for a `null` rating (MDBList's "removed").
+pub(crate) fn rating_row(lists: &Lists, v: &Value) -> Row<Got> {
+    decoded(lists, v, |list, r: RatingRow| {
+        let obj = if list == "movies" { r.movie } else { r.show };
+        let item = title_item(obj, kind_of(list))?;
+        let Some(x) = r.rating else {
+            return Ok(None);
+        };
+        let rating = Rating::normalize(x).ok_or(format!("rating {x} is not a rating 1-10"))?;
+        Ok(Some((Entry::rating(item, rating, r.rated_at.0), None)))
+    })
 }
 
-/// One play of the history read.
-#[derive(Debug, Clone)]
-pub(crate) struct Play {
-    pub(crate) item: Item,
-    pub(crate) at: Timestamp,
-    pub(crate) play_id: u64,
-}
-
-/// A `/sync/watched?plays=all` row of the `movies` or `episodes` list.
-pub(crate) fn play_row(v: Value) -> Row<Play> {
-    let (list, r) = match HISTORY.lists.decode::<PlayRow, _>(&v) {
-        Ok(x) => x,
-        Err(row) => return row,
-    };
-    let item = match (list.as_str(), r.episode) {
-        ("movies", _) => title_item(r.movie, MediaType::Movie),
-        (_, None) => Err("an episode play without its `episode`".into()),
-        // The show's place is unverified against the live service: beside `episode`
-        // (one reading of the API) or inside it (CrossWatch's). Either is accepted.
-        (_, Some(ep)) => title_item(r.show.or(ep.show), MediaType::Show).map(|show| {
-            let title = show.title.clone().unwrap_or_default();
-            let mut item = Item::episode(title, show.ids, ep.season, ep.number);
-            item.show_title = show.title;
-            item.ids = NESTED.read(&ep.ids);
-            item
-        }),
-    };
-    let at = r.watched_at.0.or(r.last_watched_at.0);
-    match (item, at) {
-        (Ok(item), Some(at)) => Row::Keep(Play {
-            item,
-            at,
-            play_id: r.play_id,
-        }),
-        (Err(why), _) => Row::Bad(format!("{list}: {why}")),
-        (_, None) => Row::Bad(format!("{list}: a play without `watched_at`")),
-    }
+/// A `/sync/watched?plays=all` row of the `movies` or `episodes` list: one play.
+pub(crate) fn play_row(lists: &Lists, v: &Value) -> Row<Got> {
+    decoded(lists, v, |list, r: PlayRow| {
+        let item = match (list, r.episode) {
+            ("movies", _) => title_item(r.movie, MediaType::Movie)?,
+            (_, None) => return Err("an episode play without its `episode`".into()),
+            // The show's place is unverified against the live service: beside `episode`
+            // (one reading of the API) or inside it (CrossWatch's). Either is accepted.
+            (_, Some(ep)) => {
+                let show = title_item(r.show.or(ep.show), MediaType::Show)?;
+                let title = show.title.clone().unwrap_or_default();
+                let mut item = Item::episode(title, show.ids, ep.season, ep.number);
+                item.show_title = show.title;
+                item.ids = NESTED.read(&ep.ids);
+                item
+            }
+        };
+        let at = (r.watched_at.0.or(r.last_watched_at.0)).ok_or("a play without `watched_at`")?;
+        Ok(Some((Entry::watch(item, at), Some(r.play_id))))
+    })
 }
 
 /// The nested `ids` object a `/sync` write takes (TMDB, TVDB and Trakt as integers), or
@@ -184,38 +176,29 @@ pub(crate) fn flat_ids(item: &Item) -> Option<Value> {
     (!m.is_empty()).then_some(Value::Object(m))
 }
 
-/// The ids of a row echoed under `not_found` (flat or nested).
-pub(crate) fn echoed_ids(row: &Value) -> Ids {
-    let Some(m) = row.as_object() else {
-        return Ids::new();
-    };
-    let mut ids = NESTED.read(
-        m.get("ids")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten(),
-    );
-    ids.merge_missing(&NESTED.read(m));
-    ids.merge_missing(&FLAT.read(m));
+/// The ids of a watchlist row or of a title echoed as not found: nested, or flat under
+/// either naming.
+pub(crate) fn ids_of(f: &IdFields) -> Ids {
+    let mut ids = NESTED.read(f.ids.iter().flatten());
+    ids.merge_missing(&NESTED.read(&f.flat));
+    ids.merge_missing(&FLAT.read(&f.flat));
     ids
 }
 
 /// Each feature's checkpoint. A missing feature stamp falls back to `journal_at`, which
 /// every change moves (more reads, never a missed change).
-pub(crate) fn activities(a: &LastActivities, features: &[Feature]) -> Activities {
+pub(crate) fn activities(a: &LastActivities) -> Activities {
     let stamp = |s: &Option<String>| s.as_deref().and_then(Timestamp::parse);
+    let plays = [&a.watched_at, &a.episode_watched_at, &a.season_watched_at];
+    let own = [
+        (Feature::Watchlist, stamp(&a.watchlisted_at)),
+        (Feature::Ratings, stamp(&a.rated_at)),
+        (Feature::History, plays.into_iter().filter_map(stamp).max()),
+    ];
     let mut out = Activities::new();
-    for f in features {
-        let own = match f {
-            Feature::Watchlist => stamp(&a.watchlisted_at),
-            Feature::Ratings => stamp(&a.rated_at),
-            _ => [&a.watched_at, &a.episode_watched_at, &a.season_watched_at]
-                .into_iter()
-                .filter_map(stamp)
-                .max(),
-        };
+    for (f, own) in own {
         if let Some(t) = own.or_else(|| stamp(&a.journal_at)) {
-            out = out.with(*f, t.to_rfc3339());
+            out = out.with(f, t.to_rfc3339());
         }
     }
     out

@@ -19,7 +19,7 @@ mod write;
 use async_trait::async_trait;
 use ferry_core::{
     Activities, BuildEnv, Capabilities, Context, Entry, Error, Feature, FeatureCaps, Health,
-    InventoryOps, MediaType, ProviderKind, Result, Secret, Snapshot, WriteReport,
+    InventoryOps, ListCache, ProviderKind, Result, Secret, Snapshot, WriteReport,
 };
 
 pub use config::{
@@ -27,12 +27,8 @@ pub use config::{
     WRITE_LIMIT,
 };
 
-use crate::api::Api;
-use crate::read::Views;
-
-const TITLES: [MediaType; 2] = [MediaType::Movie, MediaType::Show];
-const PLAYS: [MediaType; 2] = [MediaType::Movie, MediaType::Episode];
-const FEATURES: [Feature; 3] = [Feature::History, Feature::Watchlist, Feature::Ratings];
+use crate::api::{Api, LISTS};
+use crate::read::{Feed, VIEW_TTL};
 
 /// The MDBList provider.
 #[derive(Debug)]
@@ -40,7 +36,8 @@ pub struct MdblistProvider {
     instance: String,
     api: Api,
     page_size: usize,
-    views: Views,
+    /// Watchlist, ratings, history: each list with its last read.
+    feeds: [Feed; 3],
 }
 
 impl MdblistProvider {
@@ -50,29 +47,32 @@ impl MdblistProvider {
             instance: instance.to_owned(),
             api: Api { http },
             page_size,
-            views: Views::default(),
+            feeds: LISTS.each_ref().map(|list| Feed {
+                list,
+                last: ListCache::new(VIEW_TTL),
+            }),
         })
     }
 
-    async fn write(
+    fn feed(&self, feature: Feature) -> Result<&Feed> {
+        let feed = self.feeds.iter().find(|f| f.list.feature == feature);
+        feed.ok_or_else(|| {
+            Error::unsupported(format!("MDBList does not hold {feature}")).with_provider(Self::ID)
+        })
+    }
+
+    async fn write_feature(
         &self,
         cx: &Context,
         feature: Feature,
         entries: &[Entry],
         add: bool,
     ) -> Result<WriteReport> {
-        match feature {
-            _ if entries.is_empty() => Ok(WriteReport::new()),
-            Feature::Watchlist | Feature::Ratings => {
-                self.title_write(cx, feature, entries, add).await
-            }
-            Feature::History => self.history_write(cx, entries, add).await,
-            other => Err(Self::unsupported(other)),
+        let feed = self.feed(feature)?;
+        if entries.is_empty() {
+            return Ok(WriteReport::new());
         }
-    }
-
-    fn unsupported(feature: Feature) -> Error {
-        Error::unsupported(format!("MDBList does not hold {feature}")).with_provider("mdblist")
+        self.write(cx, feed, entries, add).await
     }
 }
 
@@ -84,13 +84,13 @@ impl ProviderKind for MdblistProvider {
     const SIMULATOR: Option<ferry_core::Simulator> = Some(simulator::SIMULATOR);
 
     fn capabilities() -> Capabilities {
-        Capabilities::new()
+        let caps = Capabilities::new()
             .with_activities(true)
-            .with(Feature::Watchlist, FeatureCaps::full(BATCH_SIZE, &TITLES))
-            .with(Feature::Ratings, FeatureCaps::full(BATCH_SIZE, &TITLES))
-            .with(Feature::History, FeatureCaps::full(BATCH_SIZE, &PLAYS))
             .with_rate_limit(READ_LIMIT.class, READ_LIMIT.requests, READ_LIMIT.per)
-            .with_rate_limit(WRITE_LIMIT.class, WRITE_LIMIT.requests, WRITE_LIMIT.per)
+            .with_rate_limit(WRITE_LIMIT.class, WRITE_LIMIT.requests, WRITE_LIMIT.per);
+        (LISTS.iter()).fold(caps, |caps, l| {
+            caps.with(l.feature, FeatureCaps::full(BATCH_SIZE, l.kinds))
+        })
     }
 
     fn build(instance: &str, config: MdblistConfig, env: &BuildEnv) -> Result<Self> {
@@ -132,22 +132,19 @@ impl InventoryOps for MdblistProvider {
     }
 
     async fn build_index(&self, cx: &Context, feature: Feature) -> Result<Snapshot> {
-        if !FEATURES.contains(&feature) {
-            return Err(Self::unsupported(feature));
-        }
-        self.read(cx, feature).await
+        self.read(cx, self.feed(feature)?).await
     }
 
     async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        self.write(cx, feature, entries, true).await
+        self.write_feature(cx, feature, entries, true).await
     }
 
     async fn remove(&self, cx: &Context, f: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        self.write(cx, f, entries, false).await
+        self.write_feature(cx, f, entries, false).await
     }
 
     async fn activities(&self, cx: &Context) -> Result<Activities> {
         let a = self.api.last_activities(cx).await?;
-        Ok(convert::activities(&a, &FEATURES))
+        Ok(convert::activities(&a))
     }
 }

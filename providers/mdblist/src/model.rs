@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use ferry_core::Declared;
 use ferry_core::wire::{Loose, Stamp};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny};
 use serde_json::{Map, Value};
 
 /// One page of a paged read: lists of rows by name (`movies`, `shows`, `episodes`, …)
@@ -14,21 +15,30 @@ use serde_json::{Map, Value};
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct PageBody {
-    pub(crate) pagination: Option<Map<String, Value>>,
+    pub(crate) pagination: Option<Pagination>,
     pub(crate) error: Option<Value>,
     #[serde(flatten)]
     pub(crate) lists: Map<String, Value>,
 }
 
-impl PageBody {
-    /// The list's size: the sum of every `total_*` (or `total`) the pagination block
-    /// declares. None declared is missing; one that is not a count makes it invalid.
+/// The `pagination` block: `has_more`, and a `total_<list>` per list (or one `total`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Pagination {
+    /// Only a boolean declares anything (the totals may still decide without it).
+    #[serde(deserialize_with = "flag")]
+    pub(crate) has_more: Option<bool>,
+    /// The totals among `offset`, `limit` and whatever else the block holds.
+    #[serde(flatten)]
+    counts: Map<String, Value>,
+}
+
+impl Pagination {
+    /// The list's size: the sum of every `total_*` (or `total`) the block declares. None
+    /// declared is missing; one that is not a count makes it invalid.
     pub(crate) fn total(&self) -> Declared {
-        let Some(p) = &self.pagination else {
-            return Declared::Missing;
-        };
         let mut sum: Option<u64> = None;
-        for (k, v) in p {
+        for (k, v) in &self.counts {
             if k != "total" && !k.starts_with("total_") {
                 continue;
             }
@@ -40,15 +50,25 @@ impl PageBody {
         }
         sum.map_or(Declared::Missing, Declared::Valid)
     }
-
-    /// The block's `has_more`, when it has a boolean one.
-    pub(crate) fn has_more(&self) -> Option<bool> {
-        self.pagination.as_ref()?.get("has_more")?.as_bool()
-    }
 }
 
-/// A watchlist row: *flat* ids (`id` = TMDB, `imdb_id`, `tvdb_id`, …), sometimes an
-/// `ids` block as well.
+/// A boolean, or none: a flag of another type does not break the page.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    Ok(Value::deserialize(d)?.as_bool())
+}
+
+/// Ids sent nested (`ids`), flat beside the other fields (`id` = TMDB, `imdb_id`,
+/// `tmdb`, …), or both.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct IdFields {
+    pub(crate) ids: Option<Map<String, Value>>,
+    /// Every other field, the flat ids among them.
+    #[serde(flatten)]
+    pub(crate) flat: Map<String, Value>,
+}
+
+/// A watchlist row: *flat* ids, sometimes an `ids` block as well.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct WatchlistRow {
@@ -57,10 +77,8 @@ pub(crate) struct WatchlistRow {
     pub(crate) release_year: Loose,
     pub(crate) year: Loose,
     pub(crate) watchlisted_at: Stamp,
-    pub(crate) ids: Option<Map<String, Value>>,
-    /// Every other field, the flat ids among them.
     #[serde(flatten)]
-    pub(crate) flat: Map<String, Value>,
+    pub(crate) ids: IdFields,
 }
 
 /// `{title, year, ids}` of the `/sync` endpoints.
@@ -112,45 +130,56 @@ pub(crate) struct EpisodeObj {
     pub(crate) show: Option<TitleObj>,
 }
 
-/// The answer to a write: counts per list and the titles not found. Which counts come
+/// The answer to a write: counts per list and what was not found. Which counts come
 /// back depends on the route (`added`/`existing`, `updated`, `deleted` or `removed`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct WriteAnswer {
-    pub(crate) added: Counts,
-    pub(crate) existing: Counts,
-    pub(crate) updated: Counts,
-    pub(crate) deleted: Counts,
-    pub(crate) removed: Counts,
-    pub(crate) not_found: HashMap<String, Vec<Value>>,
+    added: Counts,
+    existing: Counts,
+    updated: Counts,
+    deleted: Counts,
+    removed: Counts,
+    pub(crate) not_found: NotFound,
     /// History adds: one row per play sent.
-    pub(crate) plays: Vec<Value>,
+    plays: Vec<IgnoredAny>,
 }
 
 /// Counts per list (`{"movies": 2, "shows": 1}`).
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct Counts(HashMap<String, u64>);
+struct Counts(HashMap<String, u64>);
 
-impl Counts {
-    pub(crate) fn sum(&self) -> u64 {
-        self.0.values().sum()
+impl WriteAnswer {
+    /// Entries this answer accounts for as written (or already so), the plays it echoes
+    /// as already gone among them.
+    pub(crate) fn done(&self, add: bool) -> u64 {
+        let sum = |c: &[&Counts]| c.iter().flat_map(|c| c.0.values()).sum::<u64>();
+        let done = if add {
+            sum(&[&self.added, &self.existing, &self.updated])
+        } else {
+            sum(&[&self.deleted, &self.removed])
+        };
+        done.max(self.plays.len() as u64) + self.not_found.play_ids.len() as u64
     }
 }
 
-impl WriteAnswer {
-    /// Entries this answer accounts for as written (or already so).
-    pub(crate) fn done(&self, add: bool) -> u64 {
-        if add {
-            self.added.sum() + self.existing.sum() + self.updated.sum()
-        } else {
-            self.deleted.sum() + self.removed.sum()
-        }
-    }
+/// What a write did not find: play ids (plays already gone), or titles by list.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct NotFound {
+    /// Numbers or numeric strings.
+    pub(crate) play_ids: Vec<Loose>,
+    #[serde(flatten)]
+    pub(crate) titles: HashMap<String, Vec<Echo>>,
+}
 
-    /// The rows echoed as not found, every list together.
-    pub(crate) fn not_found_rows(&self) -> impl Iterator<Item = &Value> {
-        self.not_found.values().flatten()
-    }
+/// A title echoed as not found, by its ids; anything else (an episode's `{season,
+/// number}`, a bare value) names no title ferry sent.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Echo {
+    Title(IdFields),
+    Other(IgnoredAny),
 }
 
 /// `GET /sync/last_activities`: stamps per kind of change (`null` before the first).

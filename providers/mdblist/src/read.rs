@@ -8,135 +8,134 @@
 
 use std::time::{Duration, Instant};
 
-use ferry_core::identity::TitleIndex;
+use ferry_core::identity::{TitleIndex, nearest_play};
 use ferry_core::{
-    Context, Entry, Feature, ListCache, Pager, Paging, Payload, Rating, Result, Row, Snapshot,
-    Timestamp,
+    Context, Entry, ListCache, Pager, Paging, Payload, Rating, Result, Snapshot, Timestamp,
 };
-use serde_json::Value;
 
 use crate::MdblistProvider;
-use crate::api::{HISTORY, List, RATINGS, TOTAL_NAME, WATCHLIST};
-use crate::convert::{Listed, Play, Rated, play_row, rating_row, watchlist_row};
+use crate::api::List;
 
 /// How long writes may plan against a read before reading the list again.
 pub(crate) const VIEW_TTL: Duration = Duration::from_secs(120);
+
+/// A feature's list and the view of its last read.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    pub(crate) list: &'static List,
+    pub(crate) last: ListCache<View>,
+}
 
 /// What a read showed of one title: its rating (ratings), its plays (history: when,
 /// and the play id once known; plays ferry wrote have none until the next read).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Held {
-    pub(crate) rating: Option<Rating>,
-    pub(crate) plays: Vec<(Timestamp, Option<u64>)>,
+    rating: Option<Rating>,
+    plays: Vec<(Timestamp, Option<u64>)>,
 }
 
 /// What one read showed: the titles and, when it was partial, why.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct View {
     pub(crate) held: TitleIndex<Held>,
     pub(crate) partial: Vec<String>,
 }
 
-/// The last read of each feature: watchlist, ratings, history.
-#[derive(Debug)]
-pub(crate) struct Views([ListCache<View>; 3]);
-
-impl Default for Views {
-    fn default() -> Self {
-        Views(std::array::from_fn(|_| ListCache::new(VIEW_TTL)))
+impl View {
+    /// Files an entry the service holds: read (with its play id), or written.
+    pub(crate) fn hold(&mut self, e: &Entry, play_id: Option<u64>) {
+        let held = self.held.get_or_insert_with(&e.item, Held::default);
+        match e.payload {
+            Payload::Rating { rating, .. } => held.rating = Some(rating),
+            Payload::Watch { watched_at } => held.plays.push((watched_at, play_id)),
+            _ => {}
+        }
     }
-}
 
-impl Views {
-    pub(crate) fn of(&self, f: Feature) -> &ListCache<View> {
-        &self.0[match f {
-            Feature::Watchlist => 0,
-            Feature::Ratings => 1,
-            _ => 2,
-        }]
+    /// Forgets an entry the service no longer holds: the title, or the one play.
+    pub(crate) fn forget(&mut self, e: &Entry) {
+        let Payload::Watch { watched_at } = e.payload else {
+            self.held.remove(&e.item);
+            return;
+        };
+        if let Some(h) = self.held.get_mut(&e.item)
+            && let Some(k) = nearest_play(&h.plays, watched_at)
+        {
+            h.plays.remove(k);
+        }
     }
-}
 
-/// The last read if it is fresh and was complete: writes planned on a partial read defer
-/// what it may have missed, so after one the list is read again.
-fn usable(cache: &ListCache<View>) -> Option<(Instant, View)> {
-    cache.take_fresh().filter(|(_, v)| v.partial.is_empty())
+    /// The play `e` names: when, and its id if known.
+    pub(crate) fn play(&self, e: &Entry) -> Option<(Timestamp, Option<u64>)> {
+        let Payload::Watch { watched_at } = e.payload else {
+            return None;
+        };
+        let plays = &self.held.get(&e.item)?.plays;
+        nearest_play(plays, watched_at).map(|k| plays[k])
+    }
+
+    /// The rating a read showed for `e`'s title.
+    pub(crate) fn rating(&self, e: &Entry) -> Option<Rating> {
+        self.held.get(&e.item)?.rating
+    }
+
+    /// Whether this view shows `e` written: held (added), or held at all (removed).
+    pub(crate) fn shows(&self, e: &Entry, add: bool) -> bool {
+        match &e.payload {
+            Payload::Watch { .. } => self.play(e).is_some(),
+            Payload::Rating { rating, .. } => self.rating(e).is_some_and(|r| !add || r == *rating),
+            _ => self.held.contains(&e.item),
+        }
+    }
 }
 
 impl MdblistProvider {
-    /// Reads `list` through the pager, keeps its view (`hold` files a row in it) and
-    /// makes the snapshot (`entry`).
-    async fn keep<T>(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        list: &List,
-        decode: fn(Value) -> Row<T>,
-        hold: fn(&mut TitleIndex<Held>, &T),
-        entry: fn(T) -> Entry,
-    ) -> Result<Snapshot> {
+    /// A full read of a feature's list (`present` semantics); its view is kept for
+    /// writes.
+    pub(crate) async fn read(&self, cx: &Context, feed: &Feed) -> Result<Snapshot> {
+        let list = feed.list;
         let paging = Paging::Offset {
             page_size: self.page_size,
-            total_name: TOTAL_NAME,
+            total_name: "pagination total_*",
         };
-        let read = Pager::new(cx, list.what, paging)
-            .read(|req| self.api.page(cx, list, req), decode)
+        let read = Pager::new(cx, list.feature.as_str(), paging)
+            .read(
+                |req| self.api.page(cx, list, req),
+                |v| (list.decode)(&list.lists, &v),
+            )
             .await?;
         let (rows, proof) = read.into_parts();
-        let mut held = TitleIndex::new();
-        rows.iter().for_each(|r| hold(&mut held, r));
-        let partial = proof.reasons().to_vec();
-        self.views.of(feature).store(View { held, partial });
-        Ok(proof.snapshot(feature, rows.into_iter().map(entry)))
+        let mut view = View {
+            partial: proof.reasons().to_vec(),
+            ..View::default()
+        };
+        rows.iter().for_each(|(e, play_id)| view.hold(e, *play_id));
+        feed.last.store(view);
+        Ok(proof.snapshot(list.feature, rows.into_iter().map(|(e, _)| e)))
     }
 
-    /// A full read of `feature` (`present` semantics); its view is kept for writes.
-    pub(crate) async fn read(&self, cx: &Context, f: Feature) -> Result<Snapshot> {
-        match f {
-            Feature::Watchlist => {
-                let hold =
-                    |h: &mut TitleIndex<_>, (item, _): &Listed| h.insert(item, Held::default());
-                let entry = |(item, listed_at)| Entry::new(item, Payload::Watchlist { listed_at });
-                self.keep(cx, f, &WATCHLIST, watchlist_row, hold, entry)
-                    .await
-            }
-            Feature::Ratings => {
-                let hold = |h: &mut TitleIndex<_>, (item, r, _): &Rated| {
-                    h.get_or_insert_with(item, Held::default).rating = Some(*r)
-                };
-                let entry = |(item, rating, at)| Entry::rating(item, rating, at);
-                self.keep(cx, f, &RATINGS, rating_row, hold, entry).await
-            }
-            _ => {
-                let hold = |h: &mut TitleIndex<Held>, p: &Play| {
-                    let plays = &mut h.get_or_insert_with(&p.item, Held::default).plays;
-                    plays.push((p.at, Some(p.play_id)));
-                };
-                let entry = |p: Play| Entry::watch(p.item, p.at);
-                self.keep(cx, f, &HISTORY, play_row, hold, entry).await
-            }
-        }
-    }
-
-    /// A feature's view as last read; read now if that is too old, was partial, or
-    /// `force`.
+    /// A feature's view as last read; read now if that is too old, was partial (writes
+    /// planned on a partial read defer what it may have missed), or `force`.
     pub(crate) async fn view(
         &self,
         cx: &Context,
-        feature: Feature,
+        feed: &Feed,
         force: bool,
     ) -> Result<(Instant, View)> {
-        let cache = self.views.of(feature);
-        if !force && let Some(v) = usable(cache) {
+        let fresh = || feed.last.take_fresh();
+        if !force && let Some(v) = fresh().filter(|(_, v)| v.partial.is_empty()) {
             return Ok(v);
         }
-        self.read(cx, feature).await?;
+        self.read(cx, feed).await?;
         // Another write may have taken the copy meanwhile (the engine does not write one
         // feature twice at once); then nothing is known, which plans as a partial read.
-        Ok(cache.take_fresh().unwrap_or_else(|| {
+        Ok(fresh().unwrap_or_else(|| {
             let partial = vec!["another write holds the list's last read".into()];
-            let held = TitleIndex::new();
-            (Instant::now(), View { held, partial })
+            let view = View {
+                partial,
+                ..View::default()
+            };
+            (Instant::now(), view)
         }))
     }
 }
