@@ -32,7 +32,13 @@ impl<T> ListCache<T> {
 
     /// Keeps a read made now.
     pub fn store(&self, value: T) {
-        *self.slot() = Some((Instant::now(), value));
+        self.store_at(Instant::now(), value);
+    }
+
+    /// Keeps a read that started at `at` (its age counts from when the service was
+    /// asked, not from when the last page came in).
+    pub fn store_at(&self, at: Instant, value: T) {
+        *self.slot() = Some((at, value));
     }
 
     /// Takes the copy out if it is younger than the time to live (a write holds it while

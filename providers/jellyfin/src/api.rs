@@ -19,13 +19,13 @@ use std::time::Instant;
 
 use ferry_core::{
     Capabilities, Context, Error, ErrorKind, Feature, FeatureCaps, Health, HealthStatus, IdKind,
-    KvStore, MediaType, Page, PageRequest, Result, Secret, Timestamp, WriteLedger,
+    KvStore, ListCache, MediaType, Page, PageRequest, Result, Secret, Timestamp, WriteLedger,
 };
 use ferry_http::{HttpClient, RequestBuilder};
 
 use crate::config::{ServerConfig, ServerOptions};
-use crate::model::SystemInfo;
-use crate::read::LibraryCache;
+use crate::model::{Library, SystemInfo};
+use crate::read::LIBRARY_TTL;
 
 /// Which server family, and so which route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,7 +200,7 @@ pub struct MediaServer {
     pub(crate) ledger: WriteLedger,
     pub(crate) write_lock: tokio::sync::Mutex<()>,
     /// The last library read, which writes resolve against (see [`crate::read`]).
-    pub(crate) library: LibraryCache,
+    pub(crate) library: ListCache<Library>,
     /// Jellyfin: the user the token belongs to (`GET /Users/Me`; `None` for an API key),
     /// learnt once.
     pub(crate) token_user: tokio::sync::OnceCell<Option<String>>,
@@ -266,7 +266,7 @@ impl MediaServer {
             user_id,
             page_size: options.page_size.max(1),
             ledger: WriteLedger::new(kv, flavor.provider_id(), instance),
-            library: LibraryCache::default(),
+            library: ListCache::new(LIBRARY_TTL),
             write_lock: tokio::sync::Mutex::new(()),
             token_user: tokio::sync::OnceCell::new(),
             owned: Mutex::new(HashMap::new()),

@@ -6,7 +6,7 @@
 //! date and play count, which Emby leaves out otherwise). Watchlist, history and
 //! progress are derived from it, and writes resolve their entries against it.
 //!
-//! Writes resolve against the *last* library read ([`LibraryCache`]) instead of reading
+//! Writes resolve against the *last* library read (a [`ferry_core::ListCache`]) instead of reading
 //! the library again for every call: the engine reads a feature, then writes it in
 //! batches, so a first sync of N titles costs N / page size reads plus the writes, not a
 //! library read per batch. The copy follows ferry's own writes (each confirmed write
@@ -16,7 +16,6 @@
 //! before writing it, which refreshes the copy); the window is the TTL at most.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferry_core::{
@@ -31,37 +30,6 @@ use crate::outcome::named;
 
 /// How long writes may resolve against a library read before reading it again.
 pub(crate) const LIBRARY_TTL: Duration = Duration::from_secs(120);
-
-/// The last library read and when it was made.
-#[derive(Debug, Default)]
-pub(crate) struct LibraryCache(Mutex<Option<(Instant, Library)>>);
-
-impl LibraryCache {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Library)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn store(&self, at: Instant, lib: Library) {
-        *self.slot() = Some((at, lib));
-    }
-
-    /// Takes the copy out if it is fresh enough (writes hold it while they run).
-    fn take_fresh(&self) -> Option<(Instant, Library)> {
-        let mut slot = self.slot();
-        match slot.take() {
-            Some((at, lib)) if at.elapsed() < LIBRARY_TTL => Some((at, lib)),
-            _ => None,
-        }
-    }
-
-    /// Puts a copy a write used back, unless a newer read replaced it meanwhile.
-    fn put_back(&self, at: Instant, lib: Library) {
-        let mut slot = self.slot();
-        if slot.as_ref().is_none_or(|(t, _)| *t < at) {
-            *slot = Some((at, lib));
-        }
-    }
-}
 
 impl MediaServer {
     /// Every page of a `QueryResult` list through the pager.
@@ -141,7 +109,7 @@ impl MediaServer {
     pub(crate) async fn fresh_library(&self, cx: &Context) -> Result<Library> {
         let at = Instant::now();
         let lib = self.read_library(cx).await?;
-        self.library.store(at, lib.clone());
+        self.library.store_at(at, lib.clone());
         Ok(lib)
     }
 

@@ -299,9 +299,11 @@ impl PlexProvider {
         let (hat, rows) = self.history_for_write(cx).await?;
         let r = self.history_add_with(cx, &mut lib, &rows, entries).await;
         let keep = r.as_ref().is_ok_and(certain);
-        self.cache.library.put_back(lat, lib, keep);
+        if keep {
+            self.cache.library.put_back(lat, lib);
+        }
         // A scrobble creates no history row: the rows read still hold.
-        self.cache.history.put_back(hat, rows, true);
+        self.cache.history.put_back(hat, rows);
         r
     }
 
@@ -440,8 +442,10 @@ impl PlexProvider {
             .history_remove_with(cx, &mut lib, &mut rows, entries)
             .await;
         let keep = r.as_ref().is_ok_and(certain);
-        self.cache.library.put_back(lat, lib, keep);
-        self.cache.history.put_back(hat, rows, keep);
+        if keep {
+            self.cache.library.put_back(lat, lib);
+            self.cache.history.put_back(hat, rows);
+        }
         r
     }
 

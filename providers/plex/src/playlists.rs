@@ -355,7 +355,7 @@ impl PlexProvider {
         let (at, lib) = self.library_for_write(cx).await?;
         let r = self.playlists_add_with(cx, &lib, entries).await;
         // Playlist edits do not change the library's items.
-        self.cache.library.put_back(at, lib, true);
+        self.cache.library.put_back(at, lib);
         r
     }
 

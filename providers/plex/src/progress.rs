@@ -198,7 +198,9 @@ impl PlexProvider {
         let (at, mut lib) = self.library_for_write(cx).await?;
         let r = self.progress_write_with(cx, &mut lib, entries, add).await;
         let keep = r.as_ref().is_ok_and(certain);
-        self.cache.library.put_back(at, lib, keep);
+        if keep {
+            self.cache.library.put_back(at, lib);
+        }
         r
     }
 

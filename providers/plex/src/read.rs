@@ -19,12 +19,11 @@
 //! window is the TTL at most (history writes read their items' played state afresh).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, IdKind, Ids, Item, Pager, Paging, Proof, Read,
-    Reader, Result, Row, Snapshot, Timestamp,
+    Context, Entry, Error, ErrorKind, Feature, IdKind, Ids, Item, ListCache, Pager, Paging, Proof,
+    Read, Reader, Result, Row, Snapshot, Timestamp,
 };
 use serde_json::Value;
 
@@ -46,49 +45,22 @@ pub(crate) struct Watchlist {
     pub(crate) proof: Proof,
 }
 
-/// One cached read and when it was made.
-#[derive(Debug)]
-pub(crate) struct Slot<T>(Mutex<Option<(Instant, T)>>);
-
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Slot(Mutex::new(None))
-    }
-}
-
-impl<T> Slot<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, T)>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn store(&self, at: Instant, v: T) {
-        *self.lock() = Some((at, v));
-    }
-
-    /// Takes the copy out if it is fresh enough (a write holds it while it runs).
-    pub(crate) fn take_fresh(&self) -> Option<(Instant, T)> {
-        match self.lock().take() {
-            Some((at, v)) if at.elapsed() < CACHE_TTL => Some((at, v)),
-            _ => None,
-        }
-    }
-
-    /// Puts back a copy a write used (`keep`: it still tells the truth), unless a newer
-    /// read replaced it meanwhile.
-    pub(crate) fn put_back(&self, at: Instant, v: T, keep: bool) {
-        let mut slot = self.lock();
-        if keep && slot.as_ref().is_none_or(|(t, _)| *t < at) {
-            *slot = Some((at, v));
-        }
-    }
-}
-
 /// The reads writes resolve against.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Cache {
-    pub(crate) library: Slot<Library>,
-    pub(crate) history: Slot<Read<HistoryRow>>,
-    pub(crate) watchlist: Slot<Watchlist>,
+    pub(crate) library: ListCache<Library>,
+    pub(crate) history: ListCache<Read<HistoryRow>>,
+    pub(crate) watchlist: ListCache<Watchlist>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            library: ListCache::new(CACHE_TTL),
+            history: ListCache::new(CACHE_TTL),
+            watchlist: ListCache::new(CACHE_TTL),
+        }
+    }
 }
 
 /// Whether a configured library name (title or key) is this section.
@@ -241,7 +213,7 @@ impl PlexProvider {
     pub(crate) async fn fresh_library(&self, cx: &Context) -> Result<Library> {
         let at = Instant::now();
         let lib = self.read_library(cx).await?;
-        self.cache.library.store(at, lib.clone());
+        self.cache.library.store_at(at, lib.clone());
         Ok(lib)
     }
 
@@ -274,7 +246,7 @@ impl PlexProvider {
     pub(crate) async fn fresh_history_rows(&self, cx: &Context) -> Result<Read<HistoryRow>> {
         let at = Instant::now();
         let rows = self.read_history_rows(cx).await?;
-        self.cache.history.store(at, rows.clone());
+        self.cache.history.store_at(at, rows.clone());
         Ok(rows)
     }
 
@@ -320,7 +292,7 @@ impl PlexProvider {
                     item.ids.merge_missing(&li.item.ids);
                 }
             }
-            self.cache.library.put_back(at, lib, true);
+            self.cache.library.put_back(at, lib);
         }
         Ok(Watchlist { rows, proof })
     }
@@ -347,7 +319,7 @@ impl PlexProvider {
             .map(|(_, item)| Entry::watchlist(item.clone()))
             .collect();
         let snap = wl.proof.snapshot(Feature::Watchlist, entries);
-        self.cache.watchlist.store(at, wl);
+        self.cache.watchlist.store_at(at, wl);
         Ok(snap)
     }
 
@@ -420,29 +392,5 @@ mod tests {
         );
         let show = Item::show("M", 1999, Ids::new().with(IdKind::Tmdb, "603"));
         assert!(lib.resolve(&show).is_none(), "types never cross");
-    }
-
-    #[test]
-    fn a_cached_read_goes_stale_and_is_not_put_back_after_a_write_it_cannot_follow() {
-        let slot: Slot<u32> = Slot::default();
-        let at = Instant::now();
-        slot.store(at, 1);
-        let (t, v) = slot.take_fresh().unwrap();
-        assert!(slot.take_fresh().is_none(), "a write holds it");
-        slot.put_back(t, v, false);
-        assert!(
-            slot.take_fresh().is_none(),
-            "dropped: the write could not follow"
-        );
-        slot.store(at, 2);
-        let old = at
-            .checked_sub(CACHE_TTL + Duration::from_secs(1))
-            .unwrap_or(at);
-        slot.put_back(old, 3, true);
-        assert_eq!(
-            slot.take_fresh().map(|(_, v)| v),
-            Some(2),
-            "a newer read wins"
-        );
     }
 }

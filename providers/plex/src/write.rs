@@ -72,7 +72,9 @@ impl PlexProvider {
         let (at, mut wl) = self.watchlist_for_write(cx).await?;
         let r = self.watchlist_write_with(cx, &mut wl, entries, add).await;
         let keep = r.as_ref().is_ok_and(|(_, exact)| *exact);
-        self.cache.watchlist.put_back(at, wl, keep);
+        if keep {
+            self.cache.watchlist.put_back(at, wl);
+        }
         r.map(|(report, _)| report)
     }
 
@@ -146,7 +148,7 @@ impl PlexProvider {
             keys[i] = Some(key);
         }
         if let Some((at, l)) = lib {
-            self.cache.library.put_back(at, l, true);
+            self.cache.library.put_back(at, l);
         }
         let mut sent: HashMap<String, String> = HashMap::new();
         while let Some(chunk) = w.next_chunk(1)? {
@@ -254,7 +256,9 @@ impl PlexProvider {
         let (at, mut lib) = self.library_for_write(cx).await?;
         let r = self.ratings_write_with(cx, &mut lib, entries, add).await;
         let keep = r.as_ref().is_ok_and(|(_, exact)| *exact);
-        self.cache.library.put_back(at, lib, keep);
+        if keep {
+            self.cache.library.put_back(at, lib);
+        }
         r.map(|(report, _)| report)
     }
 
