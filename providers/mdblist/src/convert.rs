@@ -139,41 +139,33 @@ pub(crate) fn play_row(lists: &Lists, v: &Value) -> Row<Got> {
     })
 }
 
-/// The nested `ids` object a `/sync` write takes (TMDB, TVDB and Trakt as integers), or
-/// `None` without an id MDBList resolves.
-pub(crate) fn sync_ids(ids: &Ids) -> Option<Value> {
-    let mut m = Map::new();
-    for kind in [IdKind::Imdb, IdKind::Tmdb, IdKind::Tvdb, IdKind::Trakt] {
-        let (Some(name), Some(v)) = (NESTED.name_of(kind), ids.get(kind)) else {
-            continue;
-        };
-        let value = match v.parse::<u64>() {
-            Ok(n) if kind != IdKind::Imdb => json!(n),
-            _ => json!(v),
-        };
-        m.insert(name.to_owned(), value);
-    }
+/// The ids of `kinds` as a write sends them, under their nested names: IMDb as text,
+/// the numeric ones as integers. `None` when there is none of them.
+fn sent(ids: &Ids, kinds: &[IdKind]) -> Option<Value> {
+    let m: Map<String, Value> = (kinds.iter())
+        .filter_map(|k| Some((NESTED.name_of(*k)?.to_owned(), ids.get(*k)?)))
+        .map(|(name, v)| (name, v.parse::<u64>().map_or(json!(v), |n| json!(n))))
+        .collect();
     (!m.is_empty()).then_some(Value::Object(m))
 }
 
-/// The flat object a watchlist write takes: `{imdb, tmdb}` (TMDB as an integer), TVDB
-/// only for shows and only without either. `None` when the item has none of them.
+/// The nested `ids` object a `/sync` write takes, or `None` without an id MDBList
+/// resolves.
+pub(crate) fn sync_ids(ids: &Ids) -> Option<Value> {
+    sent(
+        ids,
+        &[IdKind::Imdb, IdKind::Tmdb, IdKind::Tvdb, IdKind::Trakt],
+    )
+}
+
+/// The flat object a watchlist write takes: `{imdb, tmdb}`, TVDB only for shows and
+/// only without either. `None` when the item has none of them.
 pub(crate) fn flat_ids(item: &Item) -> Option<Value> {
-    let mut m = Map::new();
-    if let Some(v) = item.ids.get(IdKind::Imdb) {
-        m.insert("imdb".into(), json!(v));
-    }
-    let num = |k| item.ids.get(k).and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = num(IdKind::Tmdb) {
-        m.insert("tmdb".into(), json!(n));
-    }
-    if m.is_empty()
-        && item.kind == MediaType::Show
-        && let Some(n) = num(IdKind::Tvdb)
-    {
-        m.insert("tvdb".into(), json!(n));
-    }
-    (!m.is_empty()).then_some(Value::Object(m))
+    let tvdb: &[IdKind] = match item.kind {
+        MediaType::Show => &[IdKind::Tvdb],
+        _ => &[],
+    };
+    sent(&item.ids, &[IdKind::Imdb, IdKind::Tmdb]).or_else(|| sent(&item.ids, tvdb))
 }
 
 /// The ids of a watchlist row or of a title echoed as not found: nested, or flat under

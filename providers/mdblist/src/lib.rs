@@ -60,20 +60,6 @@ impl MdblistProvider {
             Error::unsupported(format!("MDBList does not hold {feature}")).with_provider(Self::ID)
         })
     }
-
-    async fn write_feature(
-        &self,
-        cx: &Context,
-        feature: Feature,
-        entries: &[Entry],
-        add: bool,
-    ) -> Result<WriteReport> {
-        let feed = self.feed(feature)?;
-        if entries.is_empty() {
-            return Ok(WriteReport::new());
-        }
-        self.write(cx, feed, entries, add).await
-    }
 }
 
 impl ProviderKind for MdblistProvider {
@@ -94,14 +80,12 @@ impl ProviderKind for MdblistProvider {
     }
 
     fn build(instance: &str, config: MdblistConfig, env: &BuildEnv) -> Result<Self> {
-        MdblistProvider::new(
-            instance,
-            config,
-            MdblistOptions {
-                store: Some(env.kv.clone()),
-                ..MdblistOptions::default()
-            },
-        )
+        let store = Some(env.kv.clone());
+        let options = MdblistOptions {
+            store,
+            ..MdblistOptions::default()
+        };
+        MdblistProvider::new(instance, config, options)
     }
 }
 
@@ -136,11 +120,11 @@ impl InventoryOps for MdblistProvider {
     }
 
     async fn add(&self, cx: &Context, feature: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        self.write_feature(cx, feature, entries, true).await
+        self.write(cx, self.feed(feature)?, entries, true).await
     }
 
     async fn remove(&self, cx: &Context, f: Feature, entries: &[Entry]) -> Result<WriteReport> {
-        self.write_feature(cx, f, entries, false).await
+        self.write(cx, self.feed(f)?, entries, false).await
     }
 
     async fn activities(&self, cx: &Context) -> Result<Activities> {

@@ -59,15 +59,14 @@ impl MdblistProvider {
         entries: &[Entry],
         add: bool,
     ) -> Result<WriteReport> {
+        if entries.is_empty() {
+            return Ok(WriteReport::new());
+        }
         let (list, history) = (feed.list, feed.list.feature == Feature::History);
         let (mut at, mut view) = self.view(cx, feed, false).await?;
         // A play ferry wrote since the last read has no play id yet: read again.
-        if history
-            && !add
-            && entries
-                .iter()
-                .any(|e| matches!(view.play(e), Some((_, None))))
-        {
+        let unnamed = |v: &View| entries.iter().any(|e| matches!(v.play(e), Some((_, None))));
+        if !add && unnamed(&view) {
             (at, view) = self.view(cx, feed, true).await?;
         }
         let mut w = BatchWriter::new(cx, entries);
