@@ -477,6 +477,63 @@ async fn titles_mdblist_does_not_know_are_unresolved_not_found() {
 }
 
 #[tokio::test]
+async fn a_rating_for_a_title_mdblist_does_not_know_is_unresolved_not_found() {
+    let s = setup(None).await;
+    // The `/sync` routes echo what they did not find with its nested `ids`.
+    let r =
+        s.p.add(
+            &cx(),
+            Feature::Ratings,
+            &[
+                samples::entry(Feature::Ratings, 900),
+                samples::entry(Feature::Ratings, 2),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unresolved(&r.items[0].outcome),
+        Some(UnresolvedReason::NotFound),
+        "{r:?}"
+    );
+    assert_eq!(r.items[1].outcome, Outcome::Confirmed, "{r:?}");
+}
+
+// A play removed elsewhere since the last read: MDBList echoes its id as not found, and
+// the removal is already done without touching the title's other plays.
+#[tokio::test]
+async fn a_play_removed_elsewhere_is_already_absent() {
+    let s = setup(None).await;
+    let m = samples::movie(5);
+    s.sim.seed_play(&m, samples::time(0));
+    s.sim.seed_play(&m, samples::time(86_400));
+    index(&s.p, Feature::History).await;
+    let elsewhere = MdblistProvider::new(
+        "mdblist-elsewhere",
+        MdblistConfig {
+            api_key: Secret::new(s.sim.api_key()),
+            base_url: Some(s.sim.uri()),
+            page_size: None,
+        },
+        MdblistOptions {
+            clock: Some(s.clock.clone()),
+            ..MdblistOptions::default()
+        },
+    )
+    .expect("build");
+    let play = [Entry::watch(m.clone(), samples::time(0))];
+    let r = elsewhere
+        .remove(&cx(), Feature::History, &play)
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    let r = s.p.remove(&cx(), Feature::History, &play).await.unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::AlreadyAbsent, "{r:?}");
+    assert_eq!(s.sim.plays_of(&m).len(), 1, "the rewatch stays");
+    assert_eq!(s.sim.requests_to("POST", "/sync/watched/plays/remove"), 2);
+}
+
+#[tokio::test]
 async fn ratings_changes_are_updates() {
     let s = setup(None).await;
     s.sim.seed_rating(&samples::movie(4), 3);
