@@ -16,6 +16,10 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Down providers are probed again for this long (the default is 5 s): enough to see
+/// the retries, short enough for a test.
+const QUICK_RETRIES: &str = "[guardrails]\nhealth_retry_ms = 300\n\n";
+
 fn jellyfin_at(name: &str, url: &str) -> String {
     format!(
         "[providers.{name}]\nkind = \"jellyfin\"\nbase_url = {}\napi_key = \"k\"\nuser_id = \"5f0c\"\n\n",
@@ -52,7 +56,7 @@ async fn a_down_target_exits_4_and_the_summary_names_it_and_the_server() {
     let s = Setup::new();
     let url = closed_port_url();
     let cfg = s.config(&format!(
-        "{}{}{}",
+        "{QUICK_RETRIES}{}{}{}",
         local_block("shelf", &s.path("shelf")),
         jellyfin_at("den", &url),
         pair("shelf-to-den", "shelf", "den")
@@ -96,7 +100,7 @@ async fn a_down_source_skips_its_features_exits_4_and_says_which() {
     let s = Setup::new();
     let url = closed_port_url();
     let cfg = s.config(&format!(
-        "{}{}{}",
+        "{QUICK_RETRIES}{}{}{}",
         jellyfin_at("den", &url),
         local_block("shelf", &s.path("shelf")),
         pair("den-to-shelf", "den", "shelf")
@@ -154,7 +158,7 @@ async fn the_daemon_reports_a_down_provider_each_run_and_keeps_going() {
     let s = Setup::new();
     let url = closed_port_url();
     let cfg = s.config(&format!(
-        "{}{}{}",
+        "{QUICK_RETRIES}{}{}{}",
         local_block("shelf", &s.path("shelf")),
         jellyfin_at("den", &url),
         "[[pairs]]\nname = \"p\"\nsource = \"shelf\"\ntarget = \"den\"\ninterval_minutes = 1\n"

@@ -266,6 +266,7 @@ pub(crate) fn run_config(cfg: &Config, flags: &RunFlags) -> Result<RunConfig, Fa
         tombstone_ttl_days: g.tombstone_ttl_days,
         history_tolerance_secs: g.history_tolerance_secs,
         full_read_hours: g.full_read_hours,
+        health_retry_ms: g.health_retry_ms,
         ..Guardrails::default()
     };
     let mut rc = RunConfig::new(cfg.pairs.iter().map(pair_config).collect());

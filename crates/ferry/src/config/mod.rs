@@ -99,6 +99,10 @@ pub(crate) struct GuardrailsConfig {
     pub(crate) history_tolerance_secs: u64,
     #[serde(default = "full_read_hours")]
     pub(crate) full_read_hours: u32,
+    /// How long a provider that answers `down` is probed again before the run treats it
+    /// as down (one blip must not make a run add-only).
+    #[serde(default = "health_retry_ms")]
+    pub(crate) health_retry_ms: u64,
 }
 
 fn ratio() -> f64 {
@@ -116,6 +120,9 @@ fn tolerance() -> u64 {
 fn full_read_hours() -> u32 {
     24
 }
+fn health_retry_ms() -> u64 {
+    5_000
+}
 
 impl Default for GuardrailsConfig {
     fn default() -> Self {
@@ -126,6 +133,7 @@ impl Default for GuardrailsConfig {
             tombstone_ttl_days: ttl(),
             history_tolerance_secs: tolerance(),
             full_read_hours: full_read_hours(),
+            health_retry_ms: health_retry_ms(),
         }
     }
 }
@@ -356,6 +364,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         return Err(loc.error(
             "guardrails.mass_delete_ratio",
             "expected a fraction between 0 and 1, e.g. 0.10",
+        ));
+    }
+    if g.health_retry_ms > 600_000 {
+        return Err(loc.error(
+            "guardrails.health_retry_ms",
+            "expected at most 600000 (ten minutes); 5000 is the default, 0 probes once",
         ));
     }
 
@@ -640,6 +654,18 @@ remove = false
             "{e}"
         );
         assert_eq!(e.line, Some(6), "{e}");
+    }
+
+    #[test]
+    fn the_health_retry_budget_is_configurable_and_bounded() {
+        let c = p(&GOOD.replace("allow_mass_delete = false", "health_retry_ms = 250")).unwrap();
+        assert_eq!(c.guardrails.health_retry_ms, 250);
+        assert_eq!(p(GOOD).unwrap().guardrails.health_retry_ms, 5_000);
+        let e =
+            p(&GOOD.replace("allow_mass_delete = false", "health_retry_ms = 3600000")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("guardrails.health_retry_ms"), "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(e.message.contains("at most 600000"), "{e}");
     }
 
     #[test]
