@@ -33,6 +33,22 @@ use ferry_testkit::sim::kit::{
 use serde_json::{Map, Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+/// The body of `POST /account/{id}/watchlist` (TMDB's reference: `media_type`, `media_id`,
+/// `watchlist`); a field missing or of another type is a 422, as on TMDB.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct WatchlistBody {
+    media_type: Option<String>,
+    media_id: Option<u64>,
+    watchlist: Option<bool>,
+}
+
+/// The body of `POST /{type}/{id}/rating`.
+#[derive(Debug, serde::Deserialize)]
+struct RateBody {
+    value: Option<f64>,
+}
+
 /// The user access token the simulator accepts as `Bearer`.
 pub const TOKEN: &str = "tmdb-sim-user-access-token-0123456789";
 /// The v3 API key and session the simulator accepts instead.
@@ -173,7 +189,8 @@ impl TmdbRoutes {
     }
 
     fn set_watchlist(&mut self, body: &Value) -> ResponseTemplate {
-        let kind = match body.get("media_type").and_then(Value::as_str) {
+        let body: WatchlistBody = serde_json::from_value(body.clone()).unwrap_or_default();
+        let kind = match body.media_type.as_deref() {
             Some("movie") => "movie",
             Some("tv") => "tv",
             _ => {
@@ -184,10 +201,7 @@ impl TmdbRoutes {
                 );
             }
         };
-        let (Some(id), Some(on)) = (
-            body.get("media_id").and_then(Value::as_u64),
-            body.get("watchlist").and_then(Value::as_bool),
-        ) else {
+        let (Some(id), Some(on)) = (body.media_id, body.watchlist) else {
             return status(
                 422,
                 5,
@@ -221,9 +235,9 @@ impl TmdbRoutes {
             self.ratings.retain(|(k, _)| *k != key);
             return status(200, 13, "The item/record was deleted successfully.");
         }
-        let value = body
-            .get("value")
-            .and_then(Value::as_f64)
+        let value = serde_json::from_value::<RateBody>(body.clone())
+            .ok()
+            .and_then(|b| b.value)
             .filter(|v| (0.5..=10.0).contains(v) && (v * 2.0).fract() == 0.0);
         let Some(value) = value else {
             return status(400, 18, "Value invalid: Values must be a multiple of 0.50.");
