@@ -36,6 +36,7 @@ mod model;
 mod playlists;
 mod progress;
 mod read;
+mod record_log;
 mod sign_in;
 #[cfg(feature = "sim")]
 mod simulator;

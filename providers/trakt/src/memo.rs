@@ -19,18 +19,23 @@
 //! `remove` is asked to remove it, or when Trakt lists it again. Anything else missing is
 //! a deletion as usual. A partial read changes nothing. A record that cannot be read is
 //! reported (`trakt:watchlist_memo`) and taken as empty.
+//!
+//! Both records grow with a first sync (each batch of titles ferry adds or plays), so
+//! each is stored as a base plus the changes of each call and held decoded between calls
+//! ([`crate::record_log`]): a write batch costs its own size, not the record's, and is
+//! saved before the call returns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ferry_core::identity::strong_tokens;
+use ferry_core::identity::{AliasIndex, strong_tokens};
 use ferry_core::{Context, Entry, Item, KvStore, MediaType, Outcome, UnresolvedReason};
 use ferry_http::Clock;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::record_log::{Record, RecordLog};
 use crate::write::Matcher;
 
 /// The [`KvStore`] namespace of both records.
@@ -40,20 +45,20 @@ pub(crate) const NAMESPACE: &str = "trakt.watchlist";
 /// take a title off the watchlist a little after the play is recorded.
 pub(crate) const GRACE_MS: u64 = 60 * 60 * 1000;
 
-const VERSION: u32 = 1;
-
-/// Just the version of a record, read before the record itself.
-#[derive(Debug, Deserialize)]
-struct Versioned {
-    #[serde(default)]
-    v: Option<u64>,
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Played {
-    v: u32,
     /// Id token (`<type>|<token>`) → unix ms of the latest play ferry wrote.
     plays: BTreeMap<String, u64>,
+}
+
+impl Record for Played {
+    /// A play of the title with this token, at this time.
+    type Change = (String, u64);
+
+    fn apply(&mut self, (token, at): (String, u64)) {
+        let latest = self.plays.entry(token).or_insert(at);
+        *latest = (*latest).max(at);
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,21 +73,123 @@ struct SeenEntry {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Seen {
-    v: u32,
     /// Unix ms of the read (its start).
     at: u64,
     /// Entry key → entry.
     entries: BTreeMap<String, SeenEntry>,
+    /// Finds entries by any id; follows the changes instead of being rebuilt per call.
+    #[serde(skip)]
+    index: SeenIndex,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum SeenChange {
+    /// ferry added the entry to the watchlist (or found it there).
+    Add(String, Box<SeenEntry>),
+    /// ferry removed the entry from the watchlist (or found it absent).
+    Drop(String),
+}
+
+impl Record for Seen {
+    type Change = SeenChange;
+
+    fn apply(&mut self, change: SeenChange) {
+        match change {
+            SeenChange::Add(key, s) => {
+                self.index.added(&key, &s.entry.item);
+                if let Some(old) = self.entries.insert(key, *s) {
+                    self.index.dropped(&old.entry.item);
+                }
+            }
+            SeenChange::Drop(key) => {
+                if let Some(old) = self.entries.remove(&key) {
+                    self.index.dropped(&old.entry.item);
+                }
+            }
+        }
+    }
+}
+
+/// The seen entries by any of their ids (exact key, strong ids, then aliases), kept up
+/// to date as entries come and go. [`AliasIndex`] cannot forget an item, so a dropped
+/// entry's item key is noted and a lookup that lands on one rebuilds the index: an
+/// answer is always what an index built afresh over the entries would give.
+#[derive(Debug, Default)]
+struct SeenIndex {
+    built: bool,
+    index: AliasIndex,
+    /// Item key → the keys of the entries with that item key.
+    keys: HashMap<String, Vec<String>>,
+    /// Item keys of entries dropped since the index was built.
+    dropped: HashSet<String>,
+}
+
+impl SeenIndex {
+    fn added(&mut self, key: &str, item: &Item) {
+        if !self.built {
+            return;
+        }
+        let ik = item.key();
+        if self.dropped.contains(&ik) {
+            // Its old ids are still in the index; build afresh at the next lookup.
+            self.built = false;
+            return;
+        }
+        self.index.insert(&ik, item);
+        self.keys.entry(ik).or_default().push(key.to_owned());
+    }
+
+    fn dropped(&mut self, item: &Item) {
+        if self.built {
+            self.dropped.insert(item.key());
+        }
+    }
+
+    fn rebuild(&mut self, entries: &BTreeMap<String, SeenEntry>) {
+        self.index = AliasIndex::with_capacity(entries.len());
+        self.keys.clear();
+        self.dropped.clear();
+        for (key, s) in entries {
+            let ik = s.entry.item.key();
+            self.index.insert(&ik, &s.entry.item);
+            self.keys.entry(ik).or_default().push(key.clone());
+        }
+        self.built = true;
+    }
+
+    /// The keys of the entries that are this title.
+    fn find(&mut self, entries: &BTreeMap<String, SeenEntry>, item: &Item) -> Vec<String> {
+        if !self.built {
+            self.rebuild(entries);
+        }
+        let ik = item.key();
+        let hit = self.index.find(&ik, item).map(str::to_owned);
+        let hit = match hit {
+            Some(k) if self.dropped.contains(&k) => {
+                self.rebuild(entries);
+                self.index.find(&ik, item).map(str::to_owned)
+            }
+            hit => hit,
+        };
+        hit.and_then(|k| self.keys.get(&k).cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Both records of one instance, held decoded between calls (see [`crate::record_log`]).
+#[derive(Debug)]
+struct Records {
+    seen: RecordLog<Seen>,
+    played: RecordLog<Played>,
 }
 
 /// The two records of one instance.
 #[derive(Debug)]
 pub(crate) struct WatchlistMemo {
-    kv: Arc<dyn KvStore>,
     instance: String,
     clock: Option<Arc<dyn Clock>>,
     /// Serialises read-modify-write of the records within this process.
-    lock: Mutex<()>,
+    records: Mutex<Records>,
 }
 
 /// Every token an item is recognised by, prefixed by its type (a movie and a show may
@@ -133,11 +240,14 @@ pub(crate) fn may_have_played(o: &Outcome) -> bool {
 
 impl WatchlistMemo {
     pub(crate) fn new(kv: Arc<dyn KvStore>, instance: &str, clock: Option<Arc<dyn Clock>>) -> Self {
+        let key = |record: &str| format!("{instance}:{record}");
         WatchlistMemo {
-            kv,
             instance: instance.to_owned(),
             clock,
-            lock: Mutex::new(()),
+            records: Mutex::new(Records {
+                seen: RecordLog::new(kv.clone(), NAMESPACE, key("seen")),
+                played: RecordLog::new(kv, NAMESPACE, key("played")),
+            }),
         }
     }
 
@@ -152,12 +262,8 @@ impl WatchlistMemo {
         }
     }
 
-    fn guard(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn key(&self, record: &str) -> String {
-        format!("{}:{record}", self.instance)
+    fn records(&self) -> MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn problem(&self, cx: &Context, record: &str, what: &str, detail: &str) {
@@ -174,66 +280,22 @@ impl WatchlistMemo {
         );
     }
 
-    /// A record, or its default when there is none or it cannot be read (reported).
-    fn load<T: DeserializeOwned + Default>(&self, cx: &Context, record: &str) -> T {
-        let raw = match self.kv.get(NAMESPACE, &self.key(record)) {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return T::default(),
-            Err(e) => {
-                self.problem(cx, record, "unreadable", &e.to_string());
-                return T::default();
-            }
-        };
-        let version = serde_json::from_str::<Versioned>(&raw)
-            .ok()
-            .and_then(|v| v.v);
-        if version != Some(u64::from(VERSION)) {
-            self.problem(
-                cx,
-                record,
-                "unreadable",
-                &format!("unknown version {version:?}"),
-            );
-            return T::default();
-        }
-        serde_json::from_str(&raw).unwrap_or_else(|e| {
-            self.problem(cx, record, "unreadable", &e.to_string());
-            T::default()
-        })
-    }
-
-    fn save<T: Serialize>(&self, cx: &Context, record: &str, value: &T) {
-        let res = serde_json::to_string(value)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                self.kv
-                    .put(NAMESPACE, &self.key(record), &s)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = res {
-            self.problem(cx, record, "not saved", &e);
-        }
-    }
-
     /// Notes that ferry wrote plays of `items` just now.
     pub(crate) fn record_plays<'a>(&self, cx: &Context, items: impl IntoIterator<Item = &'a Item>) {
         let now = self.now_ms();
-        let tokens: Vec<String> = items
+        let changes: Vec<(String, u64)> = items
             .into_iter()
             .flat_map(played_items)
             .flat_map(|i| tokens(&i))
+            .map(|t| (t, now))
             .collect();
-        if tokens.is_empty() {
+        if changes.is_empty() {
             return;
         }
-        let _g = self.guard();
-        let mut played: Played = self.load(cx, "played");
-        played.v = VERSION;
-        for t in tokens {
-            let at = played.plays.entry(t).or_insert(now);
-            *at = (*at).max(now);
-        }
-        self.save(cx, "played", &played);
+        let report = |what: &str, detail: &str| self.problem(cx, "played", what, detail);
+        let mut records = self.records();
+        records.played.record(&report);
+        records.played.save(&report, changes);
     }
 
     /// The entries to keep in the snapshot of a complete read that listed `rows` and
@@ -245,15 +307,18 @@ impl WatchlistMemo {
         started: u64,
         rows: &[Entry],
     ) -> Vec<Entry> {
-        let _g = self.guard();
-        let seen: Seen = self.load(cx, "seen");
-        let mut played: Played = self.load(cx, "played");
+        let seen_report = |what: &str, detail: &str| self.problem(cx, "seen", what, detail);
+        let played_report = |what: &str, detail: &str| self.problem(cx, "played", what, detail);
+        let mut records = self.records();
+        let Records { seen, played } = &mut *records;
+        let seen = std::mem::take(seen.record(&seen_report));
+        let plays = &played.record(&played_report).plays;
         let listed = Matcher::new(rows.iter().map(|e| &e.item));
         let played_since = |e: &Entry, since: u64| {
             let since = since.saturating_sub(GRACE_MS);
             tokens(&e.item)
                 .iter()
-                .any(|t| played.plays.get(t).is_some_and(|at| *at >= since))
+                .any(|t| plays.get(t).is_some_and(|at| *at >= since))
         };
         let mut kept: Vec<SeenEntry> = Vec::new();
         let mut newly = Vec::new();
@@ -272,9 +337,8 @@ impl WatchlistMemo {
             }
         }
         let mut next = Seen {
-            v: VERSION,
             at: started,
-            entries: BTreeMap::new(),
+            ..Seen::default()
         };
         for e in rows {
             next.entries.insert(
@@ -295,15 +359,16 @@ impl WatchlistMemo {
             out.push(s.entry.clone());
             next.entries.insert(key, s);
         }
-        self.save(cx, "seen", &next);
+        records.seen.replace(&seen_report, next);
         // A play older than this cannot count for any entry any more: every entry not
         // retained was seen at `started` or later.
         let oldest = started.saturating_sub(GRACE_MS);
+        let played = records.played.record(&played_report);
         let before = played.plays.len();
         played.plays.retain(|_, at| *at >= oldest);
         if played.plays.len() != before {
-            played.v = VERSION;
-            self.save(cx, "played", &played);
+            let recent = std::mem::take(played);
+            records.played.replace(&played_report, recent);
         }
         if !newly.is_empty() || !out.is_empty() {
             cx.emitter.emit(
@@ -335,40 +400,41 @@ impl WatchlistMemo {
         if touched.is_empty() {
             return;
         }
-        let _g = self.guard();
-        let mut seen: Seen = self.load(cx, "seen");
-        let keys: Vec<String> = seen.entries.keys().cloned().collect();
-        let m = Matcher::new(seen.entries.values().map(|s| &s.entry.item));
-        let mut changed = false;
+        let report = |what: &str, detail: &str| self.problem(cx, "seen", what, detail);
+        let mut records = self.records();
+        let seen = records.seen.record(&report);
+        // Every lookup is against the record as it was before this call.
+        let mut changes = Vec::new();
         if add {
             let now = self.now_ms();
+            let mut adding: HashSet<String> = HashSet::new();
             for e in touched {
-                if m.find(&e.item).is_none() && !seen.entries.contains_key(&e.key()) {
-                    seen.entries.insert(
-                        e.key(),
-                        SeenEntry {
-                            entry: e.clone(),
-                            at: now,
-                            retained: false,
-                        },
-                    );
-                    changed = true;
+                let key = e.key();
+                if seen.index.find(&seen.entries, &e.item).is_empty()
+                    && !seen.entries.contains_key(&key)
+                    && adding.insert(key.clone())
+                {
+                    let s = SeenEntry {
+                        entry: e.clone(),
+                        at: now,
+                        retained: false,
+                    };
+                    changes.push(SeenChange::Add(key, Box::new(s)));
                 }
             }
         } else {
             let mut drop: HashSet<String> = HashSet::new();
             for e in touched {
-                drop.extend(m.all(&e.item).iter().map(|&row| keys[row].clone()));
+                drop.extend(seen.index.find(&seen.entries, &e.item));
                 drop.insert(e.key());
             }
-            for k in &drop {
-                changed |= seen.entries.remove(k).is_some();
-            }
+            changes.extend(
+                drop.into_iter()
+                    .filter(|k| seen.entries.contains_key(k))
+                    .map(SeenChange::Drop),
+            );
         }
-        if changed {
-            seen.v = VERSION;
-            self.save(cx, "seen", &seen);
-        }
+        records.seen.save(&report, changes);
     }
 }
 

@@ -3,11 +3,17 @@
 
 mod common;
 
-use ferry_core::{Entry, Feature, InventoryOps, Outcome, Rating, WriteReport};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferry_core::{
+    Entry, Feature, InventoryOps, KvStore, MemoryKvStore, Outcome, Rating, Result, WriteReport,
+};
 use ferry_testkit::samples;
 use ferry_testkit::sim::trakt::{TraktLimits, TraktSim};
 
-use common::{Rig, cx, rig_with, sim};
+use common::{Rig, cx, rig_on, rig_with, sim};
 
 const PAGE: u32 = 100;
 const BATCH: usize = 100;
@@ -140,4 +146,122 @@ async fn a_first_history_sync_reads_one_window_per_batch() {
     let batches = (NEW as usize).div_ceil(BATCH) as u64;
     assert_eq!(sim.request_count("GET", "/sync/history"), batches);
     assert_eq!(sim.request_count("POST", "/sync/history"), batches);
+}
+
+/// The namespace of the watchlist memo's records.
+const MEMO: &str = "trakt.watchlist";
+
+/// A state store that counts what the watchlist memo reads and writes.
+#[derive(Debug, Default)]
+struct Counting {
+    inner: MemoryKvStore,
+    gets: AtomicU64,
+    puts: AtomicU64,
+    read_bytes: AtomicU64,
+    written_bytes: AtomicU64,
+    /// Key → size of what is stored now.
+    sizes: Mutex<HashMap<String, u64>>,
+}
+
+/// What the memo cost over some calls.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    gets: u64,
+    puts: u64,
+    read_bytes: u64,
+    written_bytes: u64,
+}
+
+impl Counting {
+    fn cost(&self) -> Cost {
+        Cost {
+            gets: self.gets.load(Ordering::SeqCst),
+            puts: self.puts.load(Ordering::SeqCst),
+            read_bytes: self.read_bytes.load(Ordering::SeqCst),
+            written_bytes: self.written_bytes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The size of both records as stored now.
+    fn stored_bytes(&self) -> u64 {
+        self.sizes.lock().unwrap().values().sum()
+    }
+}
+
+impl KvStore for Counting {
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<String>> {
+        let v = self.inner.get(namespace, key)?;
+        if namespace == MEMO {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let n = v.as_ref().map_or(0, String::len) as u64;
+            self.read_bytes.fetch_add(n, Ordering::SeqCst);
+        }
+        Ok(v)
+    }
+
+    fn put(&self, namespace: &str, key: &str, value: &str) -> Result<()> {
+        if namespace == MEMO {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            let n = value.len() as u64;
+            self.written_bytes.fetch_add(n, Ordering::SeqCst);
+            self.sizes.lock().unwrap().insert(key.to_owned(), n);
+        }
+        self.inner.put(namespace, key, value)
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> Result<()> {
+        if namespace == MEMO {
+            self.sizes.lock().unwrap().remove(key);
+        }
+        self.inner.delete(namespace, key)
+    }
+}
+
+/// The memo's records grow with every batch of a first sync (each title ferry adds to
+/// the watchlist, each title it writes a play of). Saving a batch must cost the batch,
+/// not the records: rewriting (or re-reading) them whole per batch made a first sync's
+/// CPU quadratic. Both made one read and one write per call, so this counts bytes.
+#[tokio::test]
+async fn the_watchlist_memo_costs_each_batch_its_own_size() {
+    const TITLES: u32 = 3_000;
+    let sim = vip_sim().await;
+    let kv = Arc::new(Counting::default());
+    let mut config = common::config(&sim);
+    config.page_limit = Some(PAGE);
+    let r = rig_on(config, kv.clone(), None);
+    r.provider
+        .build_index(&cx(), Feature::Watchlist)
+        .await
+        .unwrap();
+    let before = kv.cost();
+
+    let listed: Vec<Entry> = (0..TITLES)
+        .map(|n| Entry::watchlist(samples::movie(n)))
+        .collect();
+    let reports = add_in_batches(&r, Feature::Watchlist, &listed).await;
+    assert_eq!(confirmed(&reports), TITLES as usize);
+    let plays: Vec<Entry> = (0..TITLES)
+        .map(|n| Entry::watch(samples::movie(n), samples::time(i64::from(n) * 3600)))
+        .collect();
+    let reports = add_in_batches(&r, Feature::History, &plays).await;
+    assert_eq!(confirmed(&reports), TITLES as usize);
+
+    let after = kv.cost();
+    let calls = 2 * u64::from(TITLES).div_ceil(BATCH as u64);
+    let stored = kv.stored_bytes();
+    let (gets, puts) = (after.gets - before.gets, after.puts - before.puts);
+    let read = after.read_bytes - before.read_bytes;
+    let written = after.written_bytes - before.written_bytes;
+    let cost = format!(
+        "{calls} calls: {gets} gets ({read} bytes), {puts} puts ({written} bytes); \
+         {stored} bytes stored at the end"
+    );
+    // Per call: a check that nobody else saved the records (and their first load), a
+    // saved batch of changes and where it ends, and now and then the records whole.
+    assert!(gets <= 2 * calls + 64, "{cost}");
+    assert!(puts <= 3 * calls, "{cost}");
+    // Rewriting the records whole per batch writes about calls / 4 times what is
+    // stored at the end (15 times here); re-reading them, as much again.
+    assert!(written <= 4 * stored, "{cost}");
+    assert!(read <= stored / 4, "{cost}");
 }

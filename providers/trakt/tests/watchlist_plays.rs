@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ferry_core::{Entry, Feature, IdKind, Ids, InventoryOps, Item, Outcome, Snapshot, WriteReport};
 use ferry_testkit::samples;
-use ferry_testkit::sim::trakt::{Fault, FaultRule};
+use ferry_testkit::sim::trakt::{Fault, FaultRule, TraktLimits};
 
-use common::{Rig, collecting, cx, rig, sim};
+use common::{Rig, collecting, cx, rig, rig_on, sim};
 
 const NAMESPACE: &str = "trakt.watchlist";
 
@@ -282,4 +282,95 @@ async fn a_play_never_sent_is_not_taken_for_the_cause_of_a_removal() {
     assert!(snap.is_complete());
     assert!(!has(&snap, &samples::movie(200)));
     assert_eq!(snap.len(), 1);
+}
+
+/// The records as the previous version (1) wrote them: whole, one JSON object each.
+#[tokio::test]
+async fn records_the_previous_version_wrote_are_read_and_kept() {
+    let sim = sim().await;
+    sim.seed_watchlist(&[samples::movie(2)]);
+    let r = rig(&sim);
+    let now_ms = ferry_http::Clock::unix_ms(&*r.clock);
+    let seen = serde_json::json!({
+        "v": 1,
+        "at": now_ms,
+        "entries": {
+            samples::movie(1).key(): {
+                "entry": Entry::watchlist(samples::movie(1)),
+                "at": now_ms,
+                "retained": false,
+            },
+        },
+    });
+    r.kv.put(NAMESPACE, "trakt-test:seen", &seen.to_string())
+        .unwrap();
+    r.kv.put(NAMESPACE, "trakt-test:played", r#"{"v":1,"plays":{}}"#)
+        .unwrap();
+    // Movie 1 was on the watchlist at the last read; ferry plays it, Trakt takes it off.
+    play(&r, samples::movie(1)).await;
+    let (ctx, events) = collecting();
+    let snap = r
+        .provider
+        .build_index(&ctx, Feature::Watchlist)
+        .await
+        .unwrap();
+    assert!(
+        has(&snap, &samples::movie(1)),
+        "retained from the old record"
+    );
+    assert!(has(&snap, &samples::movie(2)));
+    assert!(
+        events.named("trakt:watchlist_memo").is_empty(),
+        "{}",
+        events.dump()
+    );
+    // Rewritten in the current version, and still read the same.
+    let raw = r.kv.get(NAMESPACE, "trakt-test:seen").unwrap().unwrap();
+    assert!(raw.starts_with(r#"{"v":2,"#), "{raw}");
+    assert!(has(&watchlist(&r).await, &samples::movie(1)));
+}
+
+/// The records are kept as changes per batch between rewrites: a provider started
+/// afresh on the same state reads all of them.
+#[tokio::test]
+async fn the_records_of_a_sync_in_batches_outlive_the_provider() {
+    let sim = sim().await;
+    sim.set_limits(TraktLimits::VIP);
+    let r = rig(&sim);
+    assert!(watchlist(&r).await.is_empty());
+    let entries: Vec<Entry> = (0..250)
+        .map(|n| Entry::watchlist(samples::movie(n)))
+        .collect();
+    for batch in entries.chunks(100) {
+        let report = r
+            .provider
+            .add(&cx(), Feature::Watchlist, batch)
+            .await
+            .unwrap();
+        assert_eq!(report.confirmed(), batch.len());
+    }
+    play(&r, samples::movie(0)).await;
+    play(&r, samples::movie(249)).await;
+    assert_eq!(
+        sim.watchlist().len(),
+        248,
+        "Trakt took the played titles off"
+    );
+
+    let again = rig_on(common::config(&sim), r.kv.clone(), None);
+    let (ctx, events) = collecting();
+    let snap = again
+        .provider
+        .build_index(&ctx, Feature::Watchlist)
+        .await
+        .unwrap();
+    assert!(snap.is_complete());
+    assert!(has(&snap, &samples::movie(0)), "added in the first batch");
+    assert!(has(&snap, &samples::movie(249)), "added in the last batch");
+    assert_eq!(snap.len(), 250);
+    assert!(
+        events.named("trakt:watchlist_memo").is_empty(),
+        "{}",
+        events.dump()
+    );
 }
