@@ -344,6 +344,14 @@ fn cmd_check(cli: &Cli) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// What `ferry health` shows of a stored circuit-breaker record.
+#[derive(serde::Deserialize)]
+struct BreakerView {
+    state: String,
+    #[serde(default)]
+    opened_at_ms: Option<i64>,
+}
+
 async fn cmd_health(cli: &Cli) -> Result<u8, Failure> {
     let cfg = load_config(cli)?;
     let state = app::open_state(&cfg.state_path)?;
@@ -368,12 +376,9 @@ async fn cmd_health(cli: &Cli) -> Result<u8, Failure> {
             .iter()
             .filter(|b| b.key == *instance || b.key.starts_with(&format!("{instance}/")))
             .filter_map(|b| {
-                let v: serde_json::Value = serde_json::from_str(&b.value).ok()?;
-                let st = v.get("state")?.as_str()?.to_owned();
-                let open_for = v
-                    .get("opened_at_ms")
-                    .and_then(|o| o.as_i64())
-                    .map(|o| (now_ms - o).max(0) / 1000);
+                let v: BreakerView = serde_json::from_str(&b.value).ok()?;
+                let st = v.state;
+                let open_for = v.opened_at_ms.map(|o| (now_ms - o).max(0) / 1000);
                 Some(match (st.as_str(), open_for) {
                     ("closed", _) => format!("{}: closed", b.key),
                     (_, Some(secs)) => format!("{}: {st} for {secs} s", b.key),
