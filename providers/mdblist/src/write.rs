@@ -108,7 +108,8 @@ impl MdblistProvider {
 fn plan(w: &mut BatchWriter, feed: &Feed, view: &View, add: bool) -> Vec<Option<Value>> {
     let (entries, feature) = (w.entries(), feed.list.feature);
     let mut parts = vec![None; entries.len()];
-    // Titles queued per title: at no time (one per title), plays at their time.
+    // What this call queued per title: plays at their time, a title once (all its parts
+    // count at one time).
     let mut queued: TitleIndex<Vec<(Timestamp, ())>> = TitleIndex::new();
     for (i, e) in entries.iter().enumerate() {
         let planned = match (e.feature(), feed.list.kinds.contains(&e.item.kind)) {
