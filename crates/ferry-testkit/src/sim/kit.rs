@@ -246,6 +246,7 @@ mod tests {
     use super::*;
     use crate::sim::knobs::Fault;
     use serde_json::json;
+    use std::time::Duration;
 
     /// A one-list service: `GET /list?page=` over a catalog, two rows a page.
     #[derive(Debug)]
@@ -268,6 +269,11 @@ mod tests {
         fn route(&mut self, req: &Request, fault: &ListFault) -> ResponseTemplate {
             if bearer(req).as_deref() != Some("tiny-token") {
                 return json(401, json!({"error": "no"}));
+            }
+            if req.method.as_str() == "POST" {
+                let id = body(req).and_then(|b| b["id"].as_u64()).unwrap_or(0);
+                self.rows.push(id as u32);
+                return json(201, json!({"added": 1}));
             }
             let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
             let w = numbered_window(self.rows.len(), page, 2, fault);
@@ -294,6 +300,80 @@ mod tests {
         sim.clear_faults();
         assert_eq!(sim.with(|r| r.rows.len()), 5);
     }
+
+    /// One HTTP/1.1 exchange on a fresh connection; `None` when no answer came within
+    /// `wait` (the client gives up and hangs up).
+    async fn exchange(uri: &str, head: &str, body: &str, wait: Duration) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = uri.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!(
+            "{head} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer tiny-token\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).await.expect("send");
+        let mut out = Vec::new();
+        match tokio::time::timeout(wait, conn.read_to_end(&mut out)).await {
+            Ok(Ok(_)) => Some(String::from_utf8_lossy(&out).into_owned()),
+            _ => None,
+        }
+    }
+
+    async fn rows_listed(sim: &Host<Tiny>) -> usize {
+        let mut n = 0;
+        for page in 1..=10 {
+            let got = exchange(&sim.uri(), &format!("GET /list?page={page}"), "", LONG)
+                .await
+                .expect("a read answers");
+            let rows = got.matches("\"id\"").count();
+            n += rows;
+            if rows == 0 {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Long enough for any answer the simulator gives; the latency faults are longer than
+    /// the client's patience, never shorter than this.
+    const LONG: Duration = Duration::from_secs(20);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_answer_comes_after_the_write_landed() {
+        let sim = Host::<Tiny>::start().await;
+        sim.inject(
+            FaultRule::new(Fault::LatencyAfterApply(Duration::from_secs(30)))
+                .on("/list")
+                .method("POST"),
+        );
+        let answer = exchange(&sim.uri(), "POST /list", r#"{"id": 9}"#, PATIENCE).await;
+        assert_eq!(answer, None, "the client gave up before the answer");
+        assert_eq!(sim.faults_fired(), 1);
+        // The write landed all the same, once.
+        assert_eq!(sim.with(|r| r.rows.clone()), [0, 1, 2, 3, 4, 9]);
+        assert_eq!(rows_listed(&sim).await, 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_service_applies_the_write_after_the_client_gave_up() {
+        let sim = Host::<Tiny>::start().await;
+        sim.inject(
+            FaultRule::new(Fault::LatencyBeforeApply(Duration::from_millis(600)))
+                .on("/list")
+                .method("POST"),
+        );
+        let answer = exchange(&sim.uri(), "POST /list", r#"{"id": 9}"#, PATIENCE).await;
+        assert_eq!(answer, None, "the client gave up during the stall");
+        // The next request waits out the stall, then sees the write applied once.
+        assert_eq!(rows_listed(&sim).await, 6);
+        assert_eq!(sim.with(|r| r.rows.clone()), [0, 1, 2, 3, 4, 9]);
+        assert_eq!(sim.faults_fired(), 1);
+    }
+
+    /// How long the client waits for an answer before it gives up.
+    const PATIENCE: Duration = Duration::from_millis(100);
 
     #[test]
     fn windows_page_and_truncate() {

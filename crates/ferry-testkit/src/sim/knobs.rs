@@ -47,6 +47,13 @@ pub enum Fault {
     MissingTotal,
     /// A list page whose declared total is not a count.
     InvalidTotal(BadTotal),
+    /// The request is applied at once and its answer sent this much later: a client that
+    /// gives up sooner has written without knowing it (a read meanwhile shows the write).
+    LatencyAfterApply(Duration),
+    /// The service stalls this long before it applies the request and answers (every
+    /// other request to it waits too): a client that gives up sooner finds the write
+    /// applied once the stall ends, and a retry sent meanwhile lands after it.
+    LatencyBeforeApply(Duration),
 }
 
 /// How a row is damaged ([`Fault::UndecodableRow`]).
@@ -277,14 +284,22 @@ impl Observed {
         self,
         route: impl FnOnce(&str, &str, &ListFault) -> ResponseTemplate,
     ) -> ResponseTemplate {
+        let mut delay = self.latency;
+        match &self.fault {
+            // The server runs on its own thread: sleeping here stalls the whole service
+            // (with this request not yet applied), as a hung backend would.
+            Some(Fault::LatencyBeforeApply(d)) => std::thread::sleep(*d),
+            Some(Fault::LatencyAfterApply(d)) => delay += *d,
+            _ => {}
+        }
         let resp = match self.fault.as_ref().and_then(fault_response) {
             Some(r) => r,
             None => route(&self.method, &self.path, &ListFault(self.fault.clone())),
         };
-        if self.latency.is_zero() {
+        if delay.is_zero() {
             resp
         } else {
-            resp.set_delay(self.latency)
+            resp.set_delay(delay)
         }
     }
 }
@@ -442,7 +457,9 @@ pub(crate) fn fault_response(fault: &Fault) -> Option<ResponseTemplate> {
         | Fault::EmptyList
         | Fault::UndecodableRow(_)
         | Fault::MissingTotal
-        | Fault::InvalidTotal(_) => None,
+        | Fault::InvalidTotal(_)
+        | Fault::LatencyAfterApply(_)
+        | Fault::LatencyBeforeApply(_) => None,
     }
 }
 
