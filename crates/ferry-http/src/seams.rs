@@ -3,8 +3,9 @@
 //! `ProviderKind::build` passes the state store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use ferry_core::{KvStore, RateLimit};
+use ferry_core::{BuildEnv, KvStore, RateLimit};
 
 use crate::backoff::RetryPolicy;
 use crate::client::HttpClientBuilder;
@@ -22,6 +23,28 @@ pub struct Seams {
     pub seed: Option<u64>,
     /// Replaces the provider's declared limits.
     pub rate_limits: Option<Vec<RateLimit>>,
+    /// Rows per page a paged read asks for (the provider's default when `None`; tests
+    /// use pages smaller than the library, so every read has a second page to attack).
+    pub page_size: Option<usize>,
+    /// How long one attempt may take before the client gives up on it (the client's
+    /// default when `None`; tests that stall a simulator shorten it).
+    pub attempt_timeout: Option<Duration>,
+}
+
+impl Seams {
+    /// The seams of a provider the registry builds: the run's state store, every other
+    /// knob at its default.
+    pub fn from_env(env: &BuildEnv) -> Self {
+        Seams {
+            store: Some(env.kv.clone()),
+            ..Seams::default()
+        }
+    }
+
+    /// The page size: the seam's, else the provider's `default`.
+    pub fn page_size_or(&self, default: usize) -> usize {
+        self.page_size.unwrap_or(default).max(1)
+    }
 }
 
 impl HttpClientBuilder {
@@ -37,6 +60,9 @@ impl HttpClientBuilder {
         }
         if let Some(seed) = seams.seed {
             b = b.seed(seed);
+        }
+        if let Some(t) = seams.attempt_timeout {
+            b = b.attempt_timeout(t);
         }
         b
     }
