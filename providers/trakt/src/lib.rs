@@ -60,7 +60,7 @@ pub use config::{DEFAULT_BASE_URL, TraktConfig, TraktOptions};
 use crate::api::Api;
 use crate::memo::WatchlistMemo;
 use crate::model::{ActivitiesWire, SettingsWire};
-use crate::read::{Caches, ListTarget, Listing, read_list, read_playback, read_ratings};
+use crate::read::{Caches, Kept, ListTarget, Listing, read_list, read_playback, read_ratings};
 use crate::write::{certain, list_add, list_remove, ratings_add, ratings_remove, screen, writer};
 
 /// One configured Trakt account.
@@ -157,7 +157,7 @@ impl TraktProvider {
     async fn watchlist_now(&self, cx: &Context) -> Result<(u64, Listing)> {
         let now = self.memo.now_ms();
         Ok(match self.known.watchlist.take_fresh(now) {
-            Some((at, rows)) => (at, Listing::known(rows)),
+            Some(kept) => (kept.at, Listing::known(kept)),
             None => (now, read_list(&self.api, cx, &ListTarget::Watchlist).await?),
         })
     }
@@ -180,7 +180,7 @@ impl TraktProvider {
             list_remove(&self.api, cx, &target, entries, pre, &mut current).await?
         };
         if current.is_complete() && certain(&report) {
-            self.known.watchlist.put_back(at, current.rows);
+            self.known.watchlist.put_back(current.into_kept(at));
         }
         let done: Vec<(&Entry, &ferry_core::Outcome)> = entries
             .iter()
@@ -203,11 +203,16 @@ impl TraktProvider {
             return Ok(writer(cx, entries, pre).finish());
         }
         let now = self.memo.now_ms();
-        let (at, mut current, partial) = match self.known.ratings.take_fresh(now) {
-            Some((at, rows)) => (at, rows, Vec::new()),
+        let (mut current, partial) = match self.known.ratings.take_fresh(now) {
+            Some(kept) => (kept, Vec::new()),
             None => {
                 let (rows, proof) = read_ratings(&self.api, cx).await?.into_parts();
-                (now, rows, proof.reasons().to_vec())
+                let read = Kept {
+                    at: now,
+                    rows,
+                    index: None,
+                };
+                (read, proof.reasons().to_vec())
             }
         };
         let report = if add {
@@ -216,7 +221,7 @@ impl TraktProvider {
             ratings_remove(&self.api, cx, entries, pre, &mut current, &partial).await?
         };
         if partial.is_empty() && certain(&report) {
-            self.known.ratings.put_back(at, current);
+            self.known.ratings.put_back(current);
         }
         Ok(report)
     }
@@ -236,9 +241,10 @@ impl TraktProvider {
             .known
             .playback
             .take_fresh(now)
-            .filter(|(_, rows)| add || !progress::ids_needed(entries, rows));
+            .filter(|k| add || !progress::ids_needed(entries, &k.rows));
         let (at, mut current, partial) = match kept {
-            Some((at, rows)) => (at, rows, Vec::new()),
+            // Progress writes build their own (small) index per batch.
+            Some(k) => (k.at, k.rows, Vec::new()),
             None => {
                 let (rows, proof) = read_playback(&self.api, cx).await?.into_parts();
                 (now, rows, proof.reasons().to_vec())
@@ -250,7 +256,11 @@ impl TraktProvider {
             progress::remove(&self.api, cx, entries, &mut current, &partial).await?
         };
         if partial.is_empty() && certain(&report) {
-            self.known.playback.put_back(at, current);
+            self.known.playback.put_back(Kept {
+                at,
+                rows: current,
+                index: None,
+            });
         }
         Ok(report)
     }

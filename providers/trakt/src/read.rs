@@ -14,7 +14,8 @@
 use std::sync::Mutex;
 
 use ferry_core::{
-    Context, Entry, Error, ErrorKind, Feature, Payload, Proof, Read, Result, Snapshot, Timestamp,
+    Context, Entry, Error, ErrorKind, Feature, Item, Payload, Proof, Read, Result, Snapshot,
+    Timestamp,
 };
 
 use crate::api::{Api, ListCall, Settings};
@@ -22,13 +23,35 @@ use crate::convert::{
     Listed, Play, Rated, Resume, list_row, play_row, rating_row, resume_row, trakt_time,
 };
 use crate::memo::WatchlistMemo;
+use crate::write::Matcher;
 
 /// How long writes may resolve against a read before reading the list again.
 pub(crate) const KNOWN_TTL_MS: u64 = 120_000;
 
-/// The last complete read of one list, and when it was made (provider clock, ms).
+/// A complete read of one list kept for the writes that follow: when it was made
+/// (provider clock, ms), its rows as ferry's writes left them, and the index over
+/// exactly those rows when a write left one (so a sync in batches builds it once, not
+/// once per batch).
 #[derive(Debug)]
-pub(crate) struct Known<T>(Mutex<Option<(u64, Vec<T>)>>);
+pub(crate) struct Kept<T> {
+    pub(crate) at: u64,
+    pub(crate) rows: Vec<T>,
+    pub(crate) index: Option<Matcher>,
+}
+
+impl<T> Kept<T> {
+    /// The index over the rows (built now unless one was kept); put it back in `index`
+    /// once it covers the rows again.
+    pub(crate) fn take_index(&mut self, item_of: fn(&T) -> &Item) -> Matcher {
+        self.index
+            .take()
+            .unwrap_or_else(|| Matcher::new(self.rows.iter().map(item_of)))
+    }
+}
+
+/// The last complete read of one list.
+#[derive(Debug)]
+pub(crate) struct Known<T>(Mutex<Option<Kept<T>>>);
 
 impl<T> Default for Known<T> {
     fn default() -> Self {
@@ -37,29 +60,32 @@ impl<T> Default for Known<T> {
 }
 
 impl<T> Known<T> {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(u64, Vec<T>)>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Kept<T>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Keeps a read for the writes that follow (a partial read is forgotten: it cannot
     /// say a title is absent).
     pub(crate) fn store(&self, at: u64, read: Option<Vec<T>>) {
-        *self.slot() = read.map(|rows| (at, rows));
+        *self.slot() = read.map(|rows| Kept {
+            at,
+            rows,
+            index: None,
+        });
     }
 
     /// Takes the copy out if it is fresh enough (a write holds it while it runs).
-    pub(crate) fn take_fresh(&self, now: u64) -> Option<(u64, Vec<T>)> {
-        match self.slot().take() {
-            Some((at, rows)) if now.saturating_sub(at) < KNOWN_TTL_MS => Some((at, rows)),
-            _ => None,
-        }
+    pub(crate) fn take_fresh(&self, now: u64) -> Option<Kept<T>> {
+        self.slot()
+            .take()
+            .filter(|k| now.saturating_sub(k.at) < KNOWN_TTL_MS)
     }
 
     /// Puts a copy a write kept up to date back, unless a newer read replaced it.
-    pub(crate) fn put_back(&self, at: u64, rows: Vec<T>) {
+    pub(crate) fn put_back(&self, kept: Kept<T>) {
         let mut slot = self.slot();
-        if slot.as_ref().is_none_or(|(t, _)| *t <= at) {
-            *slot = Some((at, rows));
+        if slot.as_ref().is_none_or(|k| k.at <= kept.at) {
+            *slot = Some(kept);
         }
     }
 
@@ -135,19 +161,44 @@ impl ListTarget {
 pub(crate) struct Listing {
     pub(crate) rows: Vec<Listed>,
     pub(crate) partial: Vec<String>,
+    /// Over exactly `rows` when kept; a write takes it out before it changes `rows`.
+    index: Option<Matcher>,
 }
 
 impl Listing {
     /// A list ferry just created, or a copy kept from a complete read.
-    pub(crate) fn known(rows: Vec<Listed>) -> Self {
+    pub(crate) fn known(kept: Kept<Listed>) -> Self {
         Listing {
-            rows,
+            rows: kept.rows,
             partial: Vec::new(),
+            index: kept.index,
         }
     }
 
     pub(crate) fn is_complete(&self) -> bool {
         self.partial.is_empty()
+    }
+
+    /// The index over the rows (built now unless one was kept); give it back with
+    /// [`Listing::keep_index`] once it covers the rows again.
+    pub(crate) fn take_index(&mut self) -> Matcher {
+        self.index
+            .take()
+            .unwrap_or_else(|| Matcher::new(self.rows.iter().map(|r| &r.item)))
+    }
+
+    /// Keeps an index over exactly the rows as they are now.
+    pub(crate) fn keep_index(&mut self, index: Matcher) {
+        self.index = Some(index);
+    }
+
+    /// The copy to keep for the next writes.
+    pub(crate) fn into_kept(self, at: u64) -> Kept<Listed> {
+        Kept {
+            at,
+            rows: self.rows,
+            index: self.index,
+        }
     }
 }
 
@@ -180,6 +231,7 @@ pub(crate) async fn read_list(api: &Api, cx: &Context, target: &ListTarget) -> R
     Ok(Listing {
         rows,
         partial: proof.reasons().to_vec(),
+        index: None,
     })
 }
 

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::Api;
 use crate::convert::{Body, Listed, Rated, WriteKind, chunk_answer, nameable, trakt_time};
-use crate::read::{ListTarget, Listing};
+use crate::read::{Kept, ListTarget, Listing};
 
 /// Items per write request (Trakt's sync endpoints take more, but smaller batches keep a
 /// failure small).
@@ -72,21 +72,28 @@ pub(crate) fn writer<'a>(
 }
 
 /// Finds which of Trakt's rows an entry's item is (exact key, strong ids, then aliases).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Matcher {
     index: AliasIndex,
     rows: HashMap<String, Vec<usize>>,
+    len: usize,
 }
 
 impl Matcher {
     pub(crate) fn new<'a>(items: impl IntoIterator<Item = &'a Item>) -> Self {
         let mut m = Matcher::default();
-        for (i, item) in items.into_iter().enumerate() {
-            let key = item.key();
-            m.index.insert(&key, item);
-            m.rows.entry(key).or_default().push(i);
+        for item in items {
+            m.push(item);
         }
         m
+    }
+
+    /// Adds the row after the last one.
+    pub(crate) fn push(&mut self, item: &Item) {
+        let key = item.key();
+        self.index.insert(&key, item);
+        self.rows.entry(key).or_default().push(self.len);
+        self.len += 1;
     }
 
     /// Every row that is this title.
@@ -228,7 +235,7 @@ pub(crate) async fn list_add(
     current: &mut Listing,
 ) -> Result<WriteReport> {
     let mut w = writer(cx, entries, pre);
-    let m = Matcher::new(current.rows.iter().map(|r| &r.item));
+    let mut m = current.take_index();
     let mut dups = Dups::default();
     for (i, e) in entries.iter().enumerate() {
         if w.is_settled(i) {
@@ -310,21 +317,27 @@ pub(crate) async fn list_add(
     }
     let mut report = w.finish();
     dups.resolve(&mut report, &Outcome::AlreadyPresent);
-    for (e, o) in entries.iter().zip(&report.items) {
-        if matches!(o.outcome, Outcome::Confirmed) && m.find(&e.item).is_none() {
-            current.rows.push(Listed {
-                id: None,
-                rank: None,
-                item: e.item.clone(),
-                listed_at: None,
-            });
-        }
+    let added: Vec<&Item> = entries
+        .iter()
+        .zip(&report.items)
+        .filter(|(e, o)| matches!(o.outcome, Outcome::Confirmed) && m.find(&e.item).is_none())
+        .map(|(e, _)| &e.item)
+        .collect();
+    for item in added {
+        m.push(item);
+        current.rows.push(Listed {
+            id: None,
+            rank: None,
+            item: item.clone(),
+            listed_at: None,
+        });
     }
+    current.keep_index(m);
     Ok(report)
 }
 
-/// Removes the entries' titles from what Trakt holds (`rows`, read with `partial` as the
-/// reasons it may be incomplete) through `op`/`path`. Titles not there are
+/// Removes the entries' titles from what Trakt holds (`rows`, indexed by `m`, read with
+/// `partial` as the reasons it may be incomplete) through `op`/`path`. Titles not there are
 /// `AlreadyAbsent` without a request (unknown after a partial read); the rest are sent
 /// with Trakt's own ids for them. `rows` follows the titles removed.
 pub(crate) async fn sync_remove<T>(
@@ -332,12 +345,11 @@ pub(crate) async fn sync_remove<T>(
     cx: &Context,
     entries: &[Entry],
     pre: Vec<Option<Outcome>>,
-    (rows, item_of): (&mut Vec<T>, fn(&T) -> &Item),
+    (rows, m, item_of): (&mut Vec<T>, Matcher, fn(&T) -> &Item),
     partial: &[String],
     (op, path): (&str, &str),
 ) -> Result<WriteReport> {
     let mut w = writer(cx, entries, pre);
-    let m = Matcher::new(rows.iter().map(item_of));
     let mut dups = Dups::default();
     let mut matched: Vec<Option<usize>> = vec![None; entries.len()];
     for (i, e) in entries.iter().enumerate() {
@@ -392,26 +404,30 @@ pub(crate) async fn list_remove(
     current: &mut Listing,
 ) -> Result<WriteReport> {
     let path = format!("{}/remove", target.items_path());
+    // The rows change: the index is built again by the next write that needs one.
+    let m = current.take_index();
     let rows = (
         &mut current.rows,
+        m,
         (|r: &Listed| &r.item) as fn(&Listed) -> &Item,
     );
     let ops = (target.remove_op(), path.as_str());
     sync_remove(api, cx, entries, pre, rows, &current.partial, ops).await
 }
 
-/// Adds or changes ratings against `current` (Trakt's ratings). A title already rated the
+/// Adds or changes ratings against `kept` (Trakt's ratings). A title already rated the
 /// same is `AlreadyPresent` and is not rewritten (its `rated_at` stays); a different
-/// rating is sent as an update of Trakt's row. `current` follows the writes.
+/// rating is sent as an update of Trakt's row. `kept` follows the writes.
 pub(crate) async fn ratings_add(
     api: &Api,
     cx: &Context,
     entries: &[Entry],
     pre: Vec<Option<Outcome>>,
-    current: &mut Vec<Rated>,
+    kept: &mut Kept<Rated>,
 ) -> Result<WriteReport> {
     let mut w = writer(cx, entries, pre);
-    let m = Matcher::new(current.iter().map(|r| &r.item));
+    let mut m = kept.take_index(rated_item);
+    let current = &mut kept.rows;
     let mut dups = Dups::default();
     // The title to send: Trakt's own when it is already rated.
     let mut send: Vec<Option<Item>> = vec![None; entries.len()];
@@ -451,6 +467,7 @@ pub(crate) async fn ratings_add(
     }
     let mut report = w.finish();
     dups.resolve(&mut report, &Outcome::AlreadyPresent);
+    let mut added = Vec::new();
     for (e, o) in entries.iter().zip(&report.items) {
         let Payload::Rating { rating, rated_at } = e.payload else {
             continue;
@@ -458,7 +475,7 @@ pub(crate) async fn ratings_add(
         if o.outcome == Outcome::Confirmed {
             match m.find(&e.item) {
                 Some(row) => current[row].rating = rating,
-                None => current.push(Rated {
+                None => added.push(Rated {
                     item: e.item.clone(),
                     rating,
                     rated_at,
@@ -466,19 +483,30 @@ pub(crate) async fn ratings_add(
             }
         }
     }
+    for r in added {
+        m.push(&r.item);
+        current.push(r);
+    }
+    kept.index = Some(m);
     Ok(report)
 }
 
-/// Removes ratings from what Trakt holds (`current`).
+fn rated_item(r: &Rated) -> &Item {
+    &r.item
+}
+
+/// Removes ratings from what Trakt holds (`kept`).
 pub(crate) async fn ratings_remove(
     api: &Api,
     cx: &Context,
     entries: &[Entry],
     pre: Vec<Option<Outcome>>,
-    current: &mut Vec<Rated>,
+    kept: &mut Kept<Rated>,
     partial: &[String],
 ) -> Result<WriteReport> {
-    let rows = (current, (|r: &Rated| &r.item) as fn(&Rated) -> &Item);
+    // The rows change: the index is built again by the next write that needs one.
+    let m = kept.take_index(rated_item);
+    let rows = (&mut kept.rows, m, rated_item as fn(&Rated) -> &Item);
     let ops = ("POST /sync/ratings/remove", "/sync/ratings/remove");
     sync_remove(api, cx, entries, pre, rows, partial, ops).await
 }

@@ -265,3 +265,44 @@ async fn the_watchlist_memo_costs_each_batch_its_own_size() {
     assert!(written <= 4 * stored, "{cost}");
     assert!(read <= stored / 4, "{cost}");
 }
+
+/// The kept copy's index follows ferry's writes: titles removed between batches are
+/// absent to the next batch, titles added are present.
+#[tokio::test]
+async fn a_kept_copy_follows_removals_and_adds_between_batches() {
+    let sim = vip_sim().await;
+    let r = rig(&sim);
+    assert!(
+        r.provider
+            .build_index(&cx(), Feature::Watchlist)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let entries: Vec<Entry> = (0..250)
+        .map(|n| Entry::watchlist(samples::movie(n)))
+        .collect();
+    let reports = add_in_batches(&r, Feature::Watchlist, &entries).await;
+    assert_eq!(confirmed(&reports), 250);
+    // Remove the first hundred, then add everything again: exactly those go back.
+    let removed = r
+        .provider
+        .remove(&cx(), Feature::Watchlist, &entries[..100])
+        .await
+        .unwrap();
+    assert_eq!(removed.confirmed(), 100);
+    let again = add_in_batches(&r, Feature::Watchlist, &entries).await;
+    let outcomes: Vec<&Outcome> = again
+        .iter()
+        .flat_map(|r| &r.items)
+        .map(|i| &i.outcome)
+        .collect();
+    assert!(outcomes[..100].iter().all(|o| **o == Outcome::Confirmed));
+    assert!(
+        outcomes[100..]
+            .iter()
+            .all(|o| **o == Outcome::AlreadyPresent)
+    );
+    assert_eq!(sim.watchlist().len(), 250);
+    assert_eq!(sim.request_count("GET", "/sync/watchlist"), 1, "one read");
+}
