@@ -22,7 +22,7 @@ fn provider(sim: &JellyfinSim) -> EmbyProvider {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         // Smaller than the sample library, so reads have later pages to attack.
-        page_size: 25,
+        page_size: Some(25),
         ..ServerOptions::default()
     };
     EmbyProvider::new("emby-contract", config, options).expect("build")

@@ -23,7 +23,7 @@ use ferry_core::{
 };
 use ferry_http::{HttpClient, RequestBuilder};
 
-use crate::config::{ServerConfig, ServerOptions};
+use crate::config::{DEFAULT_PAGE_SIZE, ServerConfig, ServerOptions};
 use crate::model::{Library, SystemInfo};
 use crate::read::LIBRARY_TTL;
 
@@ -235,10 +235,10 @@ impl MediaServer {
         }
         let mut b = HttpClient::builder(id, instance)
             .base_url(&config.base_url)
-            .retry(options.retry)
+            .seams(&options, &[])
             .secret(&config.api_key);
         let kv: Arc<dyn KvStore> = options
-            .kv
+            .store
             .clone()
             .unwrap_or_else(|| Arc::new(ferry_core::MemoryKvStore::new()));
         b = b.store(kv.clone());
@@ -264,7 +264,7 @@ impl MediaServer {
             http: b.build()?,
             token: config.api_key,
             user_id,
-            page_size: options.page_size.max(1),
+            page_size: options.page_size_or(DEFAULT_PAGE_SIZE),
             ledger: WriteLedger::new(kv, flavor.provider_id(), instance),
             library: ListCache::new(LIBRARY_TTL),
             write_lock: tokio::sync::Mutex::new(()),

@@ -1,10 +1,7 @@
 //! `[providers.<instance>]` keys for `kind = "jellyfin"` and `kind = "emby"`, and the
 //! tuning that is not user configuration.
 
-use std::sync::Arc;
-
-use ferry_core::{BuildEnv, KvStore, Secret};
-use ferry_http::RetryPolicy;
+use ferry_core::Secret;
 use serde::Deserialize;
 
 /// Rows per page of every list read.
@@ -23,29 +20,7 @@ pub struct ServerConfig {
     pub user_id: String,
 }
 
-/// Tuning that is not user configuration.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    pub page_size: usize,
-    pub retry: RetryPolicy,
-    pub kv: Option<Arc<dyn KvStore>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            page_size: DEFAULT_PAGE_SIZE,
-            retry: RetryPolicy::default(),
-            kv: None,
-        }
-    }
-}
-
-impl ServerOptions {
-    pub fn from_env(env: &BuildEnv) -> Self {
-        ServerOptions {
-            kv: Some(env.kv.clone()),
-            ..ServerOptions::default()
-        }
-    }
-}
+/// Tuning that is not user configuration, the kit's one seams struct: tests use small
+/// pages (`page_size`, [`DEFAULT_PAGE_SIZE`] otherwise), fast retries, and the store
+/// where the write ledger and breaker records live.
+pub type ServerOptions = ferry_http::Seams;

@@ -20,7 +20,7 @@ fn provider(sim: &JellyfinSim) -> JellyfinProvider {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         // Smaller than the sample library, so reads have later pages to attack.
-        page_size: 25,
+        page_size: Some(25),
         ..ServerOptions::default()
     };
     JellyfinProvider::new("jellyfin-contract", config, options).expect("build")

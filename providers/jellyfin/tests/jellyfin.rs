@@ -23,11 +23,11 @@ fn provider(sim: &JellyfinSim, page_size: usize) -> JellyfinProvider {
         user_id: sim.user_id().to_owned(),
     };
     let options = ServerOptions {
-        page_size,
+        page_size: Some(page_size),
         retry: RetryPolicy::default()
             .with_max_attempts(3)
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
-        kv: None,
+        ..ServerOptions::default()
     };
     JellyfinProvider::new("jf-test", config, options).expect("build")
 }

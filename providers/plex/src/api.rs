@@ -15,7 +15,7 @@ use ferry_core::{
 use ferry_http::{HttpClient, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 
-use crate::config::{PlexConfig, PlexOptions};
+use crate::config::{DEFAULT_PAGE_SIZE, PlexConfig, PlexOptions};
 use crate::convert::item_row;
 use crate::model::{Envelope, Identity, ListPage, MetadataRow};
 use crate::pin;
@@ -95,7 +95,7 @@ pub struct PlexProvider {
 impl PlexProvider {
     pub fn new(instance: &str, config: PlexConfig, options: PlexOptions) -> Result<Self> {
         let kv = options
-            .kv
+            .store
             .clone()
             .unwrap_or_else(|| Arc::new(ferry_core::MemoryKvStore::new()));
         let token = Self::token(instance, &config, &kv)?;
@@ -107,7 +107,7 @@ impl PlexProvider {
                 .header("X-Plex-Version", env!("CARGO_PKG_VERSION"))
                 .header("X-Plex-Client-Identifier", pin::client_identifier(instance))
                 .header("X-Plex-Platform", "ferry")
-                .retry(options.retry)
+                .seams(&options, &[])
                 .store(kv.clone())
                 .build()
         };
@@ -121,7 +121,7 @@ impl PlexProvider {
             libraries: config.libraries,
             ledger: WriteLedger::new(kv.clone(), "plex", instance),
             kv,
-            page_size: options.page_size.max(1),
+            page_size: options.page_size_or(DEFAULT_PAGE_SIZE),
             cache: Cache::default(),
             machine_id: tokio::sync::Mutex::new(None),
             write_lock: tokio::sync::Mutex::new(()),

@@ -1,10 +1,7 @@
 //! `[providers.<instance>]` keys for `kind = "plex"`, and the tuning that is not user
 //! configuration.
 
-use std::sync::Arc;
-
-use ferry_core::{BuildEnv, KvStore, Secret};
-use ferry_http::RetryPolicy;
+use ferry_core::Secret;
 use serde::Deserialize;
 
 /// Plex's cloud service that holds the account watchlist.
@@ -42,30 +39,7 @@ pub struct PlexConfig {
     pub libraries: Option<Vec<String>>,
 }
 
-/// Tuning that is not user configuration (tests use small pages and fast retries).
-#[derive(Debug, Clone)]
-pub struct PlexOptions {
-    pub page_size: usize,
-    pub retry: RetryPolicy,
-    /// Where the write ledger, the ledger of marked plays and breaker records live.
-    pub kv: Option<Arc<dyn KvStore>>,
-}
-
-impl Default for PlexOptions {
-    fn default() -> Self {
-        PlexOptions {
-            page_size: DEFAULT_PAGE_SIZE,
-            retry: RetryPolicy::default(),
-            kv: None,
-        }
-    }
-}
-
-impl PlexOptions {
-    pub fn from_env(env: &BuildEnv) -> Self {
-        PlexOptions {
-            kv: Some(env.kv.clone()),
-            ..PlexOptions::default()
-        }
-    }
-}
+/// Tuning that is not user configuration, the kit's one seams struct: tests use small
+/// pages (`page_size`, [`DEFAULT_PAGE_SIZE`] otherwise), fast retries, and the store
+/// where the write ledger, the ledger of marked plays and breaker records live.
+pub type PlexOptions = ferry_http::Seams;

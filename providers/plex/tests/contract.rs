@@ -25,7 +25,7 @@ fn provider(sim: &PlexSim) -> PlexProvider {
     let options = PlexOptions {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
-        page_size: PAGE_SIZE,
+        page_size: Some(PAGE_SIZE),
         ..PlexOptions::default()
     };
     PlexProvider::new("plex-contract", config, options).expect("build")

@@ -42,7 +42,7 @@ impl Api {
         let invalid = |m: &str| Error::new(ErrorKind::InvalidInput, m.to_owned()).with_provider(ID);
         let mut b = HttpClient::builder(ID, instance)
             .base_url(config.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))
-            .retry(options.retry);
+            .seams(&options, &[]);
         b = match (&config.access_token, &config.api_key, &config.session_id) {
             (Some(t), None, _) => b.bearer(t),
             (None, Some(k), Some(_)) => b.auth(AuthScheme::Query("api_key".into()), k),
@@ -51,9 +51,6 @@ impl Api {
         };
         if let Some(s) = &config.session_id {
             b = b.secret(s);
-        }
-        if let Some(kv) = options.kv {
-            b = b.store(kv);
         }
         let secrets = [
             config.access_token,

@@ -1,10 +1,7 @@
 //! `[providers.<instance>]` keys for `kind = "tmdb"`, and the tuning that is not user
 //! configuration.
 
-use std::sync::Arc;
-
-use ferry_core::{BuildEnv, KvStore, Secret};
-use ferry_http::RetryPolicy;
+use ferry_core::Secret;
 use serde::Deserialize;
 
 /// TMDB's API root (the v3 routes sit under `/3`).
@@ -32,18 +29,6 @@ pub struct TmdbConfig {
     pub session_id: Option<Secret>,
 }
 
-/// Tuning that is not user configuration (tests shorten the retries).
-#[derive(Debug, Clone, Default)]
-pub struct TmdbOptions {
-    pub retry: RetryPolicy,
-    pub kv: Option<Arc<dyn KvStore>>,
-}
-
-impl TmdbOptions {
-    pub fn from_env(env: &BuildEnv) -> Self {
-        TmdbOptions {
-            kv: Some(env.kv.clone()),
-            ..TmdbOptions::default()
-        }
-    }
-}
+/// Tuning that is not user configuration: the kit's one seams struct (tests shorten the
+/// retries).
+pub type TmdbOptions = ferry_http::Seams;

@@ -38,9 +38,10 @@ pub(crate) fn provider_on(
         instance,
         config(sim),
         PlexOptions {
-            page_size,
+            page_size: Some(page_size),
             retry: fast_retry(),
-            kv: Some(kv),
+            store: Some(kv),
+            ..PlexOptions::default()
         },
     )
     .expect("build")
