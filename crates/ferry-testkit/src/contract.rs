@@ -59,6 +59,9 @@ pub struct Subject {
     pub sampler: Sampler,
     /// The simulator's fault knobs, for the fault checks (`None`: they pass vacuously).
     pub faults: Option<Arc<dyn FaultControl>>,
+    /// How long the provider waits for one answer before it gives up (its
+    /// `Seams::attempt_timeout`), for the late-answer check (`None`: it is not run).
+    pub patience: Option<Duration>,
 }
 
 impl std::fmt::Debug for Subject {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for Subject {
             .field("ops", &self.ops)
             .field("secrets", &self.secrets.len())
             .field("faults", &self.faults.is_some())
+            .field("patience", &self.patience)
             .finish()
     }
 }
@@ -90,12 +94,20 @@ impl Subject {
             secrets: Vec::new(),
             sampler,
             faults: None,
+            patience: None,
         }
     }
 
     /// Lets the fault checks reach the simulator behind the provider.
     pub fn with_faults(mut self, faults: Arc<dyn FaultControl>) -> Self {
         self.faults = Some(faults);
+        self
+    }
+
+    /// Declares how long the provider waits for an answer (build it with that
+    /// `attempt_timeout`), so the suite can answer a write later than that.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = Some(patience);
         self
     }
 
@@ -972,6 +984,60 @@ pub async fn fault_malformed_write_is_never_confirmed(s: &Subject) {
     }
 }
 
+/// A write that lands but whose answer comes after the provider gave up on it (a hung
+/// proxy, a slow backend) is never doubled: the call may not know what happened, but the
+/// same write sent again, as the next run sends it, finds it there, and a play is
+/// recorded once. Runs when the subject declares its patience
+/// ([`Subject::with_patience`]).
+pub async fn fault_late_write_answer_is_never_doubled(s: &Subject) {
+    let (Some(fc), Some(patience)) = (s.faults.as_ref(), s.patience) else {
+        return;
+    };
+    for f in s.writable() {
+        let e = s.sample(f, 43);
+        let one = std::slice::from_ref(&e);
+        ensure_absent(s, f, one).await;
+        let before = fc.faults_fired();
+        fc.inject(
+            FaultRule::new(Fault::LatencyAfterApply(patience * 4))
+                .writes()
+                .times(1),
+        );
+        let first = s.ops.add(&cx(), f, one).await;
+        fc.clear_faults();
+        assert!(
+            fc.faults_fired() > before,
+            "{}: {f}: the late-answer fault never fired on the write",
+            s.name()
+        );
+        let again = add(s, f, one).await;
+        assert!(
+            matches!(
+                again.items[0].outcome,
+                Outcome::AlreadyPresent | Outcome::Confirmed
+            ),
+            "{}: {f}: the write sent again after a late answer ({first:?}) did not land: {:?}",
+            s.name(),
+            again.items[0].outcome
+        );
+        let snap = index(s, f).await;
+        assert!(
+            find(&snap, &e).is_some(),
+            "{}: {f}: the written entry is missing after a late answer",
+            s.name()
+        );
+        if f == Feature::History {
+            assert_eq!(
+                plays_of(&snap, &e),
+                1,
+                "{}: a play whose answer came late was recorded twice when sent again",
+                s.name()
+            );
+        }
+        ensure_absent(s, f, one).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The runner.
 
@@ -1013,6 +1079,7 @@ checks!(
     fault_retry_after_is_honoured,
     fault_expired_token_is_auth,
     fault_malformed_write_is_never_confirmed,
+    fault_late_write_answer_is_never_doubled,
 );
 
 /// What the suite found.

@@ -10,6 +10,10 @@ use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
 use ferry_testkit::sim::jellyfin::JellyfinSim;
 use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
 
+/// How long the provider waits for one answer: far above any loopback answer, short
+/// enough for the late-answer check to wait out.
+const PATIENCE: Duration = Duration::from_secs(1);
+
 fn provider(sim: &JellyfinSim) -> JellyfinProvider {
     let config = JellyfinConfig {
         base_url: sim.uri(),
@@ -21,6 +25,7 @@ fn provider(sim: &JellyfinSim) -> JellyfinProvider {
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         // Smaller than the sample library, so reads have later pages to attack.
         page_size: Some(25),
+        attempt_timeout: Some(PATIENCE),
         ..ServerOptions::default()
     };
     JellyfinProvider::new("jellyfin-contract", config, options).expect("build")
@@ -33,7 +38,8 @@ async fn jellyfin_passes_the_contract_suite() {
     // Through the harness the registry puts around every provider, as the binary runs it.
     let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.token()])
-        .with_faults(Arc::new(sim.clone()));
+        .with_faults(Arc::new(sim.clone()))
+        .with_patience(PATIENCE);
     let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());

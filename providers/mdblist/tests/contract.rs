@@ -12,6 +12,10 @@ use ferry_testkit::samples;
 use ferry_testkit::sim::mdblist::MdblistSim;
 use mdblist::{MdblistConfig, MdblistOptions, MdblistProvider};
 
+/// How long the provider waits for one answer: far above any loopback answer, short
+/// enough for the late-answer check to wait out.
+const PATIENCE: Duration = Duration::from_secs(1);
+
 /// Rows per page: below the lists seeded, so every read has a second page to attack.
 const PAGE_SIZE: u32 = 25;
 /// Titles seeded into each list, numbered clear of the samples the suite writes.
@@ -46,6 +50,7 @@ fn provider(sim: &MdblistSim, page_size: u32) -> MdblistProvider {
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         rate_limits: Some(vec![fast(VerbClass::Read), fast(VerbClass::Write)]),
         seed: Some(11),
+        attempt_timeout: Some(PATIENCE),
         ..MdblistOptions::default()
     };
     MdblistProvider::new("mdblist-contract", config, options).expect("build")
@@ -57,7 +62,8 @@ async fn run(page_size: u32) {
     // Through the harness the registry puts around every provider, as the binary runs it.
     let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.api_key()])
-        .with_faults(Arc::new(sim.clone()));
+        .with_faults(Arc::new(sim.clone()))
+        .with_patience(PATIENCE);
     let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());

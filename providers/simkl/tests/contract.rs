@@ -60,6 +60,10 @@ async fn simkl_in_delta_mode_passes_the_contract_suite() {
 /// catalog is caught against the count of the last complete read and SIMKL's
 /// `/sync/activities` stamps (`ferry_core::Tally`), and the missing-total check has
 /// nothing to attack.
+/// How long the provider waits for one answer in the fault checks: far above any
+/// loopback answer, short enough to wait out.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[tokio::test]
 async fn simkl_passes_every_fault_check() {
     use std::time::Duration;
@@ -107,12 +111,14 @@ async fn simkl_passes_every_fault_check() {
         rate_limits: Some(vec![fast(VerbClass::Read), fast(VerbClass::Write)]),
         store: Some(Arc::new(MemoryKvStore::new()) as Arc<dyn KvStore>),
         seed: Some(7),
+        attempt_timeout: Some(PATIENCE),
         ..SimklOptions::default()
     };
     let p = SimklProvider::new("simkl-faults", config, options).expect("build");
     let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.client_id(), sim.token()])
-        .with_faults(Arc::new(sim.clone()));
+        .with_faults(Arc::new(sim.clone()))
+        .with_patience(PATIENCE);
     let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());

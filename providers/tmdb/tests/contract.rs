@@ -11,6 +11,10 @@ use ferry_testkit::sim::kit::Simulator;
 use tmdb::sim::{ACCOUNT_ID, TmdbSim};
 use tmdb::{TmdbConfig, TmdbOptions, TmdbProvider};
 
+/// How long the provider waits for one answer: far above any loopback answer, short
+/// enough for the late-answer check to wait out.
+const PATIENCE: Duration = Duration::from_secs(1);
+
 fn provider(sim: &TmdbSim) -> TmdbProvider {
     let config = TmdbConfig {
         base_url: Some(sim.uri()),
@@ -22,6 +26,7 @@ fn provider(sim: &TmdbSim) -> TmdbProvider {
     let options = TmdbOptions {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        attempt_timeout: Some(PATIENCE),
         ..TmdbOptions::default()
     };
     TmdbProvider::new("tmdb-contract", config, options).expect("build")
@@ -35,7 +40,8 @@ async fn tmdb_passes_the_contract_suite() {
     // Through the harness the registry puts around every provider, as the binary runs it.
     let subject = Subject::new(Harness::wrap(Arc::new(provider(&sim))))
         .with_secrets([sim.token()])
-        .with_faults(Arc::new(sim.clone()));
+        .with_faults(Arc::new(sim.clone()))
+        .with_patience(PATIENCE);
     let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());
