@@ -358,6 +358,9 @@ impl PlexProvider {
         }
         // (entry index, rating key, requested time) of each scrobble sent.
         let mut sent: Vec<(usize, String, i64)> = Vec::new();
+        // Scrobbles that got no answer (a timeout, a dropped connection, a proxy's 5xx):
+        // they may have landed all the same.
+        let mut unanswered: Vec<(usize, String, i64)> = Vec::new();
         while let Some(chunk) = w.next_chunk(1)? {
             let i = chunk[0];
             let Some((rk, at)) = plan[i].clone() else {
@@ -368,16 +371,40 @@ impl PlexProvider {
                     sent.push((i, rk, at));
                     w.record(&chunk, Ok(ChunkAnswer::accepted(1)));
                 }
-                Err(e) => w.record_one(i, Err(e)),
+                Err(e) => {
+                    if e.kind() == ErrorKind::Unavailable {
+                        unanswered.push((i, rk, at));
+                    }
+                    w.record_one(i, Err(e));
+                }
             }
         }
-        if sent.is_empty() {
+        if sent.is_empty() && unanswered.is_empty() {
             return Ok(w.finish());
         }
-        let mut keys: Vec<&str> = sent.iter().map(|s| s.1.as_str()).collect();
+        let mut keys: Vec<&str> = sent
+            .iter()
+            .chain(&unanswered)
+            .map(|s| s.1.as_str())
+            .collect();
         keys.sort_unstable();
         keys.dedup();
         let (state, failed) = self.played_now(cx, &keys).await;
+        // An unanswered scrobble landed when its item's play count or last view moved
+        // since the read before it: it is then ferry's play like any other, ledgered with
+        // its requested time. Otherwise a run that sends it again would find the item
+        // played "now" and scrobble a second play.
+        let moved = |rk: &str| {
+            let was = lib.get(rk).map(|li| li.state).unwrap_or_default();
+            state.get(rk).is_some_and(|s| {
+                s.view_count > was.view_count || s.last_viewed_at > was.last_viewed_at
+            })
+        };
+        let landed: Vec<(usize, String, i64)> = unanswered
+            .into_iter()
+            .filter(|(_, rk, _)| moved(rk))
+            .collect();
+        sent.extend(landed);
         let mut changed = false;
         let mut first_of_title: HashSet<String> = HashSet::new();
         for (i, rk, at) in &sent {

@@ -10,6 +10,10 @@ use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
 use ferry_testkit::sim::plex::PlexSim;
 use plex::{PlexConfig, PlexOptions, PlexProvider};
 
+/// How long the provider waits for one answer: far above any loopback answer, short
+/// enough for the late-answer check to wait out.
+const PATIENCE: Duration = Duration::from_secs(1);
+
 /// Rows per page: below the sample library and the seeded watchlist, so every read the
 /// fault checks attack has a second page.
 const PAGE_SIZE: usize = 10;
@@ -26,6 +30,7 @@ fn provider(sim: &PlexSim) -> PlexProvider {
         retry: RetryPolicy::default()
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         page_size: Some(PAGE_SIZE),
+        attempt_timeout: Some(PATIENCE),
         ..PlexOptions::default()
     };
     PlexProvider::new("plex-contract", config, options).expect("build")
@@ -43,7 +48,8 @@ async fn plex_passes_the_contract_suite() {
     // Through the harness the registry puts around every provider, as the binary runs it.
     let subject = Subject::new(Harness::wrap(Arc::new(p)))
         .with_secrets([sim.token()])
-        .with_faults(Arc::new(sim.clone()));
+        .with_faults(Arc::new(sim.clone()))
+        .with_patience(PATIENCE);
     let report = run_contract_suite(subject).await;
     report.assert_passed();
     assert_eq!(report.passed.len(), all_checks().len());
