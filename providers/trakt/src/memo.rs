@@ -364,10 +364,9 @@ impl WatchlistMemo {
         // retained was seen at `started` or later.
         let oldest = started.saturating_sub(GRACE_MS);
         let played = records.played.record(&played_report);
-        let before = played.plays.len();
-        played.plays.retain(|_, at| *at >= oldest);
-        if played.plays.len() != before {
-            let recent = std::mem::take(played);
+        if played.plays.values().any(|at| *at < oldest) {
+            let mut recent = std::mem::take(played);
+            recent.plays.retain(|_, at| *at >= oldest);
             records.played.replace(&played_report, recent);
         }
         if !newly.is_empty() || !out.is_empty() {

@@ -25,6 +25,7 @@
 //! as the memo has always done with an unreadable record.
 
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,12 +112,25 @@ struct Held<R> {
 }
 
 /// One record of one instance.
-#[derive(Debug)]
 pub(crate) struct RecordLog<R: Record> {
     kv: Arc<dyn KvStore>,
     namespace: &'static str,
     key: String,
     held: Option<Held<R>>,
+}
+
+impl<R: Record> fmt::Debug for RecordLog<R> {
+    // The record may be large (a whole watchlist): show where it is and how it stands.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self.held.as_ref();
+        f.debug_struct("RecordLog")
+            .field("namespace", &self.namespace)
+            .field("key", &self.key)
+            .field("held", &held.is_some())
+            .field("log", &held.and_then(|h| h.log.as_deref()))
+            .field("changes", &held.map_or(0, |h| h.next))
+            .finish()
+    }
 }
 
 /// A name for a new log that no earlier base of this record used: random per process,
@@ -154,8 +168,8 @@ impl<R: Record> RecordLog<R> {
 
     /// The record as last saved by anyone: what is held, unless the head shows another
     /// save since (then it is loaded again). Changes go through [`RecordLog::save`] or
-    /// [`RecordLog::replace`]; only what is derived from the record (and not stored)
-    /// may be changed through this reference.
+    /// [`RecordLog::replace`] (which may be given the record taken out of here); only
+    /// what is derived from the record (and not stored) may be changed in place.
     pub(crate) fn record(&mut self, report: Report<'_>) -> &mut R {
         let fresh = match &mut self.held {
             None => false,
