@@ -455,4 +455,46 @@ mod tests {
         let movie = Item::movie("M", 2000, Ids::new().with(IdKind::Tmdb, "81189"));
         assert_eq!(tokens(&movie), vec!["movie|tmdb:81189".to_owned()]);
     }
+
+    fn add(seen: &mut Seen, item: &Item) -> String {
+        let e = Entry::watchlist(item.clone());
+        let key = e.key();
+        let s = SeenEntry {
+            entry: e,
+            at: 0,
+            retained: false,
+        };
+        seen.apply(SeenChange::Add(key.clone(), Box::new(s)));
+        key
+    }
+
+    /// The index that follows the changes answers as one built afresh would.
+    #[test]
+    fn the_seen_index_follows_adds_and_drops() {
+        let by_both = Item::movie(
+            "M",
+            2000,
+            Ids::new()
+                .with(IdKind::Tmdb, "1")
+                .with(IdKind::Imdb, "tt0000001"),
+        );
+        let by_imdb = Item::movie("M", 2000, Ids::new().with(IdKind::Imdb, "tt0000001"));
+        let other = Item::movie("O", 2001, Ids::new().with(IdKind::Tmdb, "2"));
+        let mut seen = Seen::default();
+        let first = add(&mut seen, &by_both);
+        assert_eq!(
+            seen.index.find(&seen.entries, &by_imdb),
+            vec![first.clone()]
+        );
+        // Added after the index was built: found without a rebuild.
+        let second = add(&mut seen, &other);
+        assert_eq!(seen.index.find(&seen.entries, &other), vec![second]);
+        // Dropped: no longer found, although the index still holds its ids.
+        seen.apply(SeenChange::Drop(first));
+        assert!(seen.index.find(&seen.entries, &by_imdb).is_empty());
+        assert!(seen.index.find(&seen.entries, &by_both).is_empty());
+        // Another entry with one of its ids: found by that id.
+        let third = add(&mut seen, &by_imdb);
+        assert_eq!(seen.index.find(&seen.entries, &by_both), vec![third]);
+    }
 }
