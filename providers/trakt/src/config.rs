@@ -5,8 +5,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use ferry_core::{KvStore, RateLimit, Secret, Timestamp};
-use ferry_http::{Clock, KvTokenStore, RetryPolicy, TOKENS_NAMESPACE};
+use ferry_core::{KvStore, Secret, Timestamp};
+use ferry_http::{KvTokenStore, TOKENS_NAMESPACE};
 use serde::Deserialize;
 
 /// Trakt's API.
@@ -49,16 +49,12 @@ impl TraktConfig {
     }
 }
 
-/// Test and embedding hooks: the clock behind every wait, the retry policy, the jitter
-/// seed, and the client-side rate limits (Trakt's published ones unless replaced: a
-/// test against a simulator that does not enforce them may lift them).
-#[derive(Debug, Clone, Default)]
-pub struct TraktOptions {
-    pub clock: Option<Arc<dyn Clock>>,
-    pub retry: Option<RetryPolicy>,
-    pub seed: Option<u64>,
-    pub rate_limits: Option<Vec<RateLimit>>,
-}
+/// Test and embedding hooks, the kit's one seams struct: the clock behind every wait,
+/// the retry policy, the jitter seed, the client-side rate limits (Trakt's published
+/// ones unless replaced: a test against a simulator that does not enforce them may lift
+/// them) and the attempt timeout. The state store is the registry's (`BuildEnv::kv`);
+/// the page size is the `page_limit` key.
+pub type TraktOptions = ferry_http::Seams;
 
 /// Where this provider remembers which configured tokens the persisted (rotated) ones
 /// descend from.

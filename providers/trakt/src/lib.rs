@@ -101,17 +101,13 @@ impl TraktProvider {
         }
         let base = config.base_url.trim().trim_end_matches('/').to_owned();
         let (access, refresh, expiry) = config::starting_tokens(instance, &config, &env.kv);
-        let limits = opts
-            .rate_limits
-            .clone()
-            .unwrap_or_else(|| Self::capabilities().rate_limits);
         let mut b = HttpClient::builder(Self::ID, instance)
             .base_url(&base)
             .header("trakt-api-version", "2")
             .secret_header("trakt-api-key", &config.client_id)
             .bearer(&access)
             .token_expiry(expiry)
-            .rate_limits(&limits)
+            .seams(&opts, &Self::capabilities().rate_limits)
             .store(env.kv.clone())
             .token_sink(Arc::new(KvTokenStore::new(env.kv.clone(), instance)));
         if let Some(s) = &config.client_secret {
@@ -134,15 +130,6 @@ impl TraktProvider {
             )?));
         }
         let memo = WatchlistMemo::new(env.kv.clone(), instance, opts.clock.clone());
-        if let Some(c) = opts.clock {
-            b = b.clock(c);
-        }
-        if let Some(r) = opts.retry {
-            b = b.retry(r);
-        }
-        if let Some(s) = opts.seed {
-            b = b.seed(s);
-        }
         let http = b.build()?;
         Ok(TraktProvider {
             instance: instance.to_owned(),

@@ -42,7 +42,7 @@ pub fn rig_on(config: TraktConfig, kv: Arc<dyn KvStore>, retry: Option<RetryPoli
         &env,
         TraktOptions {
             clock: Some(clock.clone()),
-            retry,
+            retry: retry.unwrap_or_default(),
             seed: Some(7),
             ..TraktOptions::default()
         },
