@@ -1,6 +1,9 @@
 //! MDBList-specific behaviour against the simulator: paging checked for completeness,
 //! broken answers, play-exact history removal, confirmation by re-read, limits and auth.
 
+#[path = "behaviour/wire.rs"]
+mod wire;
+
 use std::sync::Arc;
 use std::time::Duration;
 
