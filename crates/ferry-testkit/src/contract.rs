@@ -7,8 +7,9 @@
 //! ```text
 //! #[tokio::test]
 //! async fn contract() {
-//!     let subject = Subject::new(my_provider_against_simulator().await);
-//!     ferry_testkit::contract::run_contract_suite(subject).await.assert_passed();
+//!     let sim = MySim::start().await;
+//!     let subject = Subject::new(provider_against(&sim)).with_faults(Arc::new(sim.clone()));
+//!     ferry_testkit::contract::run_contract_suite(subject).await.assert_every_check_ran();
 //! }
 //! ```
 //!
@@ -22,10 +23,12 @@
 //! `Retry-After` is honoured; an expired token is `auth`; a malformed write answer is
 //! never `Confirmed`. Page faults hit the *second* page of a read, so the provider must
 //! be built with a page size smaller than the sample library (say 25); a list the
-//! simulator serves as one document without a count (`FaultControl::paged` false) gets
-//! only the faults a reader can see in one document. A fault that never
-//! fires fails the check: the attack did not happen. Without fault knobs the fault
-//! checks pass vacuously (a provider without a simulator, such as `local`).
+//! simulator serves as one document (`FaultControl::shape`) gets only the faults a
+//! reader can see in one document. A fault that never fires fails the check: the attack
+//! did not happen. A check with nothing to attack (no fault knobs, as for `local`; no list
+//! that declares a total; no declared patience) is not counted as passed: the report
+//! files it under [`SuiteReport::not_applicable`] with the reason, and
+//! [`SuiteReport::assert_every_check_ran`] refuses it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -57,11 +60,13 @@ pub struct Subject {
     /// Every secret configured for this instance; none may appear in any output.
     pub secrets: Vec<String>,
     pub sampler: Sampler,
-    /// The simulator's fault knobs, for the fault checks (`None`: they pass vacuously).
+    /// The simulator's fault knobs, for the fault checks (`None`: they are not applicable).
     pub faults: Option<Arc<dyn FaultControl>>,
     /// How long the provider waits for one answer before it gives up (its
     /// `Seams::attempt_timeout`), for the late-answer check (`None`: it is not run).
     pub patience: Option<Duration>,
+    /// Why the running check found nothing to attack, if it did not (first reason wins).
+    idle: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Subject {
@@ -95,6 +100,7 @@ impl Subject {
             sampler,
             faults: None,
             patience: None,
+            idle: Arc::default(),
         }
     }
 
@@ -109,6 +115,17 @@ impl Subject {
     pub fn with_patience(mut self, patience: Duration) -> Self {
         self.patience = Some(patience);
         self
+    }
+
+    /// Files the running check as not applicable, with the reason (the first reason a
+    /// check gives is kept: it is the most general one).
+    fn nothing_to_attack(&self, why: &str) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.get_or_insert_with(|| why.to_owned());
+    }
+
+    fn take_idle(&self) -> Option<String> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     pub fn with_secrets<S: Into<String>>(mut self, secrets: impl IntoIterator<Item = S>) -> Self {
@@ -759,29 +776,39 @@ pub async fn secrets_never_leak(s: &Subject) {
 /// The features whose reads go through a list the simulator can attack.
 fn attackable(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
     let Some(fc) = s.faults.as_ref() else {
+        s.nothing_to_attack("no simulator fault knobs (Subject::with_faults)");
         return Vec::new();
     };
-    s.readable()
-        .into_iter()
+    let found: Vec<_> = (s.readable().into_iter())
         .filter_map(|f| Some((f, fc.list_path(f)?, fc)))
-        .collect()
+        .collect();
+    if found.is_empty() {
+        s.nothing_to_attack("no readable feature has a list the simulator can attack");
+    }
+    found
 }
 
 /// The attackable features whose reads take more than one request (pages, or a document
 /// per catalog): faults aimed at a later request apply.
 fn paged(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
-    attackable(s)
-        .into_iter()
+    let found: Vec<_> = (attackable(s).into_iter())
         .filter(|(f, _, fc)| fc.shape(*f) != ListShape::Document)
-        .collect()
+        .collect();
+    if found.is_empty() {
+        s.nothing_to_attack("every attackable list is read in one request");
+    }
+    found
 }
 
 /// The attackable features whose lists declare a total or page count.
 fn counted(s: &Subject) -> Vec<(Feature, String, &Arc<dyn FaultControl>)> {
-    attackable(s)
-        .into_iter()
+    let found: Vec<_> = (attackable(s).into_iter())
         .filter(|(f, _, fc)| fc.shape(*f) == ListShape::Paged)
-        .collect()
+        .collect();
+    if found.is_empty() {
+        s.nothing_to_attack("no attackable list declares a total or a page count");
+    }
+    found
 }
 
 /// Requests to let through before a page fault: the second page (or document) of a
@@ -952,7 +979,7 @@ pub async fn fault_expired_token_is_auth(s: &Subject) {
 /// A write whose answer is cut off mid-JSON is never reported `Confirmed` unless a
 /// re-read shows it.
 pub async fn fault_malformed_write_is_never_confirmed(s: &Subject) {
-    let Some(fc) = s.faults.as_ref() else {
+    let Some(fc) = writes_to_attack(s) else {
         return;
     };
     for f in s.writable() {
@@ -990,8 +1017,11 @@ pub async fn fault_malformed_write_is_never_confirmed(s: &Subject) {
 /// recorded once. Runs when the subject declares its patience
 /// ([`Subject::with_patience`]).
 pub async fn fault_late_write_answer_is_never_doubled(s: &Subject) {
-    let (Some(fc), Some(patience)) = (s.faults.as_ref(), s.patience) else {
+    let Some(fc) = writes_to_attack(s) else {
         return;
+    };
+    let Some(patience) = s.patience else {
+        return s.nothing_to_attack("the subject declares no patience (Subject::with_patience)");
     };
     for f in s.writable() {
         let e = s.sample(f, 43);
@@ -1038,6 +1068,19 @@ pub async fn fault_late_write_answer_is_never_doubled(s: &Subject) {
     }
 }
 
+/// The fault knobs, when the subject has them and a feature to write.
+fn writes_to_attack(s: &Subject) -> Option<&Arc<dyn FaultControl>> {
+    let Some(fc) = s.faults.as_ref() else {
+        s.nothing_to_attack("no simulator fault knobs (Subject::with_faults)");
+        return None;
+    };
+    if s.writable().is_empty() {
+        s.nothing_to_attack("no writable feature");
+        return None;
+    }
+    Some(fc)
+}
+
 // ---------------------------------------------------------------------------------------
 // The runner.
 
@@ -1082,12 +1125,22 @@ checks!(
     fault_late_write_answer_is_never_doubled,
 );
 
+/// The names of the fault checks: what a subject without fault knobs cannot run.
+pub fn fault_checks() -> Vec<&'static str> {
+    (all_checks().into_iter())
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("fault_"))
+        .collect()
+}
+
 /// What the suite found.
 #[derive(Debug, Default)]
 pub struct SuiteReport {
     pub provider: String,
     pub passed: Vec<&'static str>,
     pub failed: Vec<(&'static str, String)>,
+    /// Checks that found nothing to attack, with the reason: neither passed nor failed.
+    pub not_applicable: Vec<(&'static str, String)>,
 }
 
 impl SuiteReport {
@@ -1103,10 +1156,50 @@ impl SuiteReport {
                 "contract suite for {}: {} of {} checks failed:\n{}",
                 self.provider,
                 self.failed.len(),
-                self.failed.len() + self.passed.len(),
+                self.failed.len() + self.passed.len() + self.not_applicable.len(),
                 list.join("\n")
             );
         }
+    }
+
+    /// Panics unless every check ran and passed: none failed and none found nothing to
+    /// attack. The bar for a provider with a simulator.
+    pub fn assert_every_check_ran(&self) {
+        self.assert_ran_all_but(&[]);
+    }
+
+    /// Panics unless every check passed except exactly `idle`, which found nothing to
+    /// attack (say, [`fault_checks`] for a provider without a simulator).
+    pub fn assert_ran_all_but(&self, idle: &[&str]) {
+        self.assert_passed();
+        let mut found = self.not_applicable_names();
+        let mut expected = idle.to_vec();
+        found.sort_unstable();
+        expected.sort_unstable();
+        if found != expected {
+            let list: Vec<String> = (self.not_applicable.iter())
+                .map(|(n, why)| format!("  - {n}: {why}"))
+                .collect();
+            panic!(
+                "contract suite for {}: {} checks had nothing to attack (expected {:?}):\n{}",
+                self.provider,
+                self.not_applicable.len(),
+                idle,
+                list.join("\n")
+            );
+        }
+        assert_eq!(
+            self.passed.len() + idle.len(),
+            all_checks().len(),
+            "{}: {:?}",
+            self.provider,
+            self.passed
+        );
+    }
+
+    /// The names of the checks that found nothing to attack.
+    pub fn not_applicable_names(&self) -> Vec<&'static str> {
+        self.not_applicable.iter().map(|(n, _)| *n).collect()
     }
 }
 
@@ -1121,8 +1214,12 @@ pub async fn run_contract_suite(subject: Subject) -> SuiteReport {
     for (name, check) in all_checks() {
         let s = subject.clone();
         let outcome = tokio::spawn(async move { check(&s).await }).await;
+        let idle = subject.take_idle();
         match outcome {
-            Ok(()) => report.passed.push(name),
+            Ok(()) => match idle {
+                Some(why) => report.not_applicable.push((name, why)),
+                None => report.passed.push(name),
+            },
             Err(e) => {
                 let msg = match e.try_into_panic() {
                     Ok(p) => p
@@ -1148,8 +1245,21 @@ mod tests {
     async fn the_fake_passes_the_whole_suite() {
         let report = run_contract_suite(Subject::new(FakeProvider::new("fake-1").ops())).await;
         report.assert_passed();
-        assert_eq!(report.passed.len(), all_checks().len());
-        assert!(all_checks().len() >= 12);
+        // The fake has no simulator: every fault check, and only they, attack nothing.
+        report.assert_ran_all_but(&fault_checks());
+        assert!(report.passed.len() >= 12);
+    }
+
+    #[tokio::test]
+    async fn a_suite_that_attacked_nothing_is_not_a_suite_that_passed() {
+        let report = run_contract_suite(Subject::new(FakeProvider::new("fake-2").ops())).await;
+        let refused = std::panic::catch_unwind(|| report.assert_every_check_ran());
+        let msg = refused.expect_err("no fault knobs, yet every check ran");
+        let msg = (msg.downcast_ref::<String>()).map_or("", String::as_str);
+        assert!(
+            msg.contains("nothing to attack") && msg.contains("with_faults"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]

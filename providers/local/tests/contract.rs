@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ferry_core::harness::Harness;
 use ferry_core::{Completeness, Context, ErrorKind, Feature, InventoryOps};
-use ferry_testkit::contract::{Subject, all_checks, run_contract_suite};
+use ferry_testkit::contract::{Subject, fault_checks, run_contract_suite};
 use ferry_testkit::samples;
 use local::LocalProvider;
 
@@ -14,8 +14,9 @@ async fn local_passes_the_contract_suite() {
     let p = LocalProvider::open("backup", dir.path().join("backup"));
     // Through the harness the registry puts around every provider, as the binary runs it.
     let report = run_contract_suite(Subject::new(Harness::wrap(Arc::new(p)))).await;
-    report.assert_passed();
-    assert_eq!(report.passed.len(), all_checks().len());
+    // A directory of files has no simulator to attack; its own faults (a corrupt, a
+    // vanished or an undecodable file) are the tests below.
+    report.assert_ran_all_but(&fault_checks());
 }
 
 #[tokio::test]
