@@ -57,7 +57,7 @@ pub use ops::{
     PlaysPerTitle, RateInfo, RateLimit, VerbClass,
 };
 pub use page::{Page, PageRequest, Pager, Paging};
-pub use read::{Declared, Proof, Read, Reader, Row};
+pub use read::{Declared, Proof, Read, Reader, Row, UndecodableRows};
 pub use registry::{BuildEnv, ConfigError, ProviderConfig, ProviderDescriptor, ProviderKind};
 pub use report::{Outcome, UnresolvedReason, WriteReport};
 pub use secret::Secret;

@@ -24,7 +24,7 @@
 
 use std::future::Future;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::{ErrorKind, Result};
 use crate::ops::Context;
@@ -401,13 +401,8 @@ impl<'a> Pager<'a> {
             reader.mark_partial(why);
         }
         let read = reader.finish();
-        let (bad, sample) = read.proof().undecodable();
-        if bad > 0 {
-            self.cx.emitter.emit(
-                "read:undecodable_row",
-                json!({"list": self.what, "rows": bad, "sample": sample}),
-            );
-        }
+        read.proof()
+            .report_undecodable(&self.cx.emitter, &self.what);
         Ok(read)
     }
 }
@@ -418,6 +413,7 @@ mod tests {
     use crate::cancel::CancelToken;
     use crate::error::Error;
     use crate::event::{CollectingSink, Emitter};
+    use serde_json::json;
     use std::collections::VecDeque;
     use std::sync::Mutex;
 

@@ -15,9 +15,11 @@
 //! Proof + entries ──▶ Snapshot::from_read(feature, &proof, entries)
 //! ```
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::event::Emitter;
 use crate::feature::Feature;
 use crate::item::Entry;
 use crate::snapshot::Snapshot;
@@ -176,6 +178,20 @@ impl Declared {
     }
 }
 
+/// Rows of one list that did not decode: the read kept the others and is `Partial`.
+#[derive(Debug, Serialize)]
+pub struct UndecodableRows<'a> {
+    /// `<instance>/<list>` or the route the rows came from.
+    pub list: &'a str,
+    pub rows: u64,
+    /// The first row that did not decode, cut short.
+    pub sample: Option<&'a str>,
+}
+
+impl UndecodableRows<'_> {
+    pub const NAME: &'static str = "read:undecodable_row";
+}
+
 /// How a finished read stands: complete, or partial with its reasons. Only a reader
 /// makes one; a provider may downgrade it ([`Proof::mark_partial`]) and reuse it for
 /// several snapshots derived from the same read (one library, several features).
@@ -211,6 +227,19 @@ impl Proof {
     /// Rows that did not decode, and a sample of the first.
     pub fn undecodable(&self) -> (u64, Option<&str>) {
         (self.undecodable, self.sample.as_deref())
+    }
+
+    /// Emits [`UndecodableRows`] for `list` when rows did not decode, so the user sees
+    /// which list lost rows and one of them.
+    pub fn report_undecodable(&self, emitter: &Emitter, list: &str) {
+        if self.undecodable > 0 {
+            let event = UndecodableRows {
+                list,
+                rows: self.undecodable,
+                sample: self.sample.as_deref(),
+            };
+            emitter.emit_value(UndecodableRows::NAME, &event);
+        }
     }
 
     /// Another reason the read is partial (found by the provider after reading).

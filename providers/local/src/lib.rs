@@ -118,13 +118,8 @@ impl InventoryOps for LocalProvider {
             return Err(Error::unsupported(format!("local does not hold {feature}")));
         }
         let read = self.blocking(move |s| s.read(feature)).await?;
-        let (bad, sample) = read.proof().undecodable();
-        if bad > 0 {
-            cx.emitter.emit(
-                "read:undecodable_row",
-                serde_json::json!({"list": format!("{}/{feature}", self.instance), "rows": bad, "sample": sample}),
-            );
-        }
+        let list = format!("{}/{feature}", self.instance);
+        read.proof().report_undecodable(&cx.emitter, &list);
         let (entries, proof) = read.into_parts();
         Ok(Snapshot::from_read(feature, &proof, entries))
     }

@@ -2,8 +2,6 @@
 //! back would lose that row), changed through `MemoryInventory`'s shared write rules, and
 //! written back atomically.
 
-use std::time::Instant;
-
 use ferry_core::{Context, Entry, Error, Feature, ProviderKind, Result, WriteReport};
 
 use crate::LocalProvider;
@@ -22,30 +20,19 @@ impl LocalProvider {
         }
         let _guard = self.write_lock.lock().await;
         let entries = entries.to_vec();
-        let op = if add { "add" } else { "remove" };
-        let started = Instant::now();
-        let report = self
-            .blocking(move |s| {
-                let mut inv = s.load(feature)?;
-                let report = if add {
-                    inv.add(feature, &entries)
-                } else {
-                    inv.remove(feature, &entries)
-                };
-                if report.confirmed() > 0 {
-                    s.save(feature, &inv)?;
-                }
-                Ok(report)
-            })
-            .await?;
-        cx.emitter.emit(
-            "local:write",
-            serde_json::json!({
-                "instance": self.instance, "feature": feature, "op": op,
-                "confirmed": report.confirmed(), "unchanged": report.unchanged(),
-                "ms": started.elapsed().as_millis() as u64,
-            }),
-        );
-        Ok(report)
+        // The harness around every provider reports the call (`provider:write`).
+        self.blocking(move |s| {
+            let mut inv = s.load(feature)?;
+            let report = if add {
+                inv.add(feature, &entries)
+            } else {
+                inv.remove(feature, &entries)
+            };
+            if report.confirmed() > 0 {
+                s.save(feature, &inv)?;
+            }
+            Ok(report)
+        })
+        .await
     }
 }

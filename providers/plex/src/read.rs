@@ -108,6 +108,7 @@ impl PlexProvider {
         let mut reader = Reader::new("library sections");
         reader.rows(doc.rows.unwrap_or_default(), &mut section_row);
         let (all, proof) = reader.finish_whole().into_parts();
+        proof.report_undecodable(&cx.emitter, "library sections");
         let Some(wanted) = &self.libraries else {
             return Ok((all, proof));
         };

@@ -109,12 +109,14 @@ pub(crate) async fn fetch(
         if let Some(d) = date_from {
             query.push(("date_from", d.to_owned()));
         }
-        let mut reader = Reader::new(format!("{} {t}", source.what()));
+        let list = format!("{} {t}", source.what());
+        let mut reader = Reader::new(list.clone());
         reader.rows(api.rows(cx, &op, &path, &query, b).await?, &mut |v| {
             decode_row(b, v)
         });
         counts.push((b, reader.accounted()));
         let (got, p) = reader.finish_whole().into_parts();
+        p.report_undecodable(&cx.emitter, &list);
         rows.extend(got);
         proof = Some(match proof {
             Some(all) => all.and(&p),

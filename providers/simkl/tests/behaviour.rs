@@ -247,7 +247,12 @@ async fn an_unreadable_row_makes_the_read_partial() {
         s.sim.seed_watchlist(&samples::movie(n));
     }
     s.sim.bad_row_next("/sync/all-items/movies");
-    let snap = index(&s.p, Feature::Watchlist).await;
+    let sink = ferry_core::CollectingSink::new();
+    let cx = Context::new(
+        ferry_core::Emitter::to_sink(sink.clone()),
+        ferry_core::CancelToken::new(),
+    );
+    let snap = s.p.build_index(&cx, Feature::Watchlist).await.unwrap();
     assert_eq!(snap.len(), 2);
     match snap.completeness() {
         Completeness::Partial { reason } => {
@@ -255,6 +260,12 @@ async fn an_unreadable_row_makes_the_read_partial() {
         }
         c => panic!("a read missing a row must be partial, got {c:?}"),
     }
+    // The user is told which list lost a row, and shown it.
+    let events = sink.named(ferry_core::UndecodableRows::NAME);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let list = events[0].str("list").unwrap_or_default();
+    assert!(list.contains("movies"), "{list}");
+    assert!(events[0].fields.get("sample").is_some_and(|v| !v.is_null()));
 }
 
 // -- deltas ----------------------------------------------------------------------------------
