@@ -10,6 +10,7 @@
 mod bench;
 mod bench_write;
 mod scaffold;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

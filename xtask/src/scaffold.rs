@@ -95,20 +95,26 @@ const TEMPLATES: [(&str, &str); 12] = [
     ),
 ];
 
-/// The files of a new provider crate, as (path relative to the workspace root, contents).
+/// The provider's docs page, `docs/providers/NAME.md` (a tidy test wants one for every
+/// provider: `xtask/src/tidy.rs`).
+const DOCS_PAGE: &str = include_str!("../templates/docs/provider.md.tmpl");
+
+/// The files of a new provider crate and its docs page, as (path relative to the
+/// workspace root, contents).
 pub(crate) fn provider_files(name: &str) -> Vec<(PathBuf, String)> {
     let dir = PathBuf::from("providers").join(name);
     let krate = name.replace('-', "_");
     let ty = camel(name);
-    TEMPLATES
-        .iter()
-        .map(|(rel, text)| {
-            let text = text
-                .replace("{{Type}}", &ty)
-                .replace("{{crate}}", &krate)
-                .replace("{{name}}", name);
-            (dir.join(rel), text)
-        })
+    let fill = |text: &str| {
+        text.replace("{{Type}}", &ty)
+            .replace("{{TYPE}}", &krate.to_ascii_uppercase())
+            .replace("{{crate}}", &krate)
+            .replace("{{name}}", name)
+    };
+    let docs = PathBuf::from("docs/providers").join(format!("{name}.md"));
+    (TEMPLATES.iter())
+        .map(|(rel, text)| (dir.join(rel), fill(text)))
+        .chain([(docs, fill(DOCS_PAGE))])
         .collect()
 }
 
@@ -210,6 +216,9 @@ pub(crate) fn new_provider(root: &Path, name: &str) -> Result<Vec<PathBuf>, Stri
         name,
     )?;
     let files = provider_files(name);
+    if let Some((rel, _)) = files.iter().find(|(rel, _)| root.join(rel).exists()) {
+        return Err(format!("{} already exists", root.join(rel).display()));
+    }
     let mut created = Vec::new();
     for (rel, contents) in &files {
         let p = root.join(rel);
@@ -297,10 +306,14 @@ mod tests {
     #[test]
     fn generated_crate_names_its_types_and_fills_every_placeholder() {
         let files = provider_files("my-tv");
-        assert_eq!(files.len(), TEMPLATES.len());
+        assert_eq!(files.len(), TEMPLATES.len() + 1);
         for (path, text) in &files {
-            assert!(path.starts_with("providers/my-tv"), "{}", path.display());
-            for hole in ["{{name}}", "{{crate}}", "{{Type}}"] {
+            assert!(
+                path.starts_with("providers/my-tv") || path == Path::new("docs/providers/my-tv.md"),
+                "{}",
+                path.display()
+            );
+            for hole in ["{{name}}", "{{crate}}", "{{Type}}", "{{TYPE}}"] {
                 assert!(!text.contains(hole), "{} keeps {hole}", path.display());
             }
         }
@@ -371,7 +384,7 @@ mod tests {
             fs::copy(real.join(rel), ws.join(rel)).unwrap();
         }
         let created = new_provider(ws, "scaffold-probe").unwrap();
-        assert_eq!(created.len(), TEMPLATES.len());
+        assert_eq!(created.len(), TEMPLATES.len() + 1);
         for rel in [
             "Cargo.toml",
             "src/lib.rs",
