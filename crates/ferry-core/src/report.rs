@@ -19,6 +19,9 @@ pub enum UnresolvedReason {
     Unsupported,
     /// The provider was down; the write was not attempted.
     ProviderDown,
+    /// The provider's list could not be read whole, so the title could not be looked up
+    /// on it; the write was not attempted. Not an outage: the service answered.
+    PartialRead,
     /// A rate-limit wait would have exceeded the run's budget; deferred to the next run.
     RateLimited,
     /// The service refused the write because of its own state (409).
@@ -36,6 +39,7 @@ impl UnresolvedReason {
             UnresolvedReason::AccountLimit => "account_limit",
             UnresolvedReason::Unsupported => "unsupported",
             UnresolvedReason::ProviderDown => "provider_down",
+            UnresolvedReason::PartialRead => "partial_read",
             UnresolvedReason::RateLimited => "rate_limited",
             UnresolvedReason::Conflict => "conflict",
             UnresolvedReason::Locked => "locked",
@@ -132,7 +136,7 @@ impl Outcome {
     pub fn unmatched(partial: &[String], add: bool, not_found: &str) -> Self {
         match partial.first() {
             Some(reason) => Outcome::Unresolved {
-                reason: UnresolvedReason::ProviderDown,
+                reason: UnresolvedReason::PartialRead,
                 detail: Some(format!("the server could not be read whole ({reason})")),
             },
             None if add => Outcome::Unresolved {
@@ -296,7 +300,7 @@ mod tests {
             matches!(
                 Outcome::unmatched(&["page 2 failed".into()], false, "x"),
                 Outcome::Unresolved {
-                    reason: UnresolvedReason::ProviderDown,
+                    reason: UnresolvedReason::PartialRead,
                     ..
                 }
             ),

@@ -532,7 +532,7 @@ async fn a_partial_library_defers_writes_instead_of_guessing() {
             matches!(
                 o,
                 Outcome::Unresolved {
-                    reason: UnresolvedReason::ProviderDown,
+                    reason: UnresolvedReason::PartialRead,
                     ..
                 }
             ),

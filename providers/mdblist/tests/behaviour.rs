@@ -384,7 +384,7 @@ async fn an_add_after_an_incomplete_history_read_posts_nothing() {
     for i in [1, 2] {
         assert_eq!(
             unresolved(&r.items[i].outcome),
-            Some(UnresolvedReason::ProviderDown),
+            Some(UnresolvedReason::PartialRead),
             "a play the read may have missed is never posted: {r:?}"
         );
     }

@@ -452,7 +452,7 @@ async fn history_is_not_added_when_the_history_read_was_partial() {
         matches!(
             r.items[0].outcome,
             Outcome::Unresolved {
-                reason: UnresolvedReason::ProviderDown,
+                reason: UnresolvedReason::PartialRead,
                 ..
             }
         ),
@@ -737,7 +737,7 @@ async fn a_partial_history_read_never_unscrobbles() {
         matches!(
             r.items[0].outcome,
             Outcome::Unresolved {
-                reason: UnresolvedReason::ProviderDown,
+                reason: UnresolvedReason::PartialRead,
                 ..
             }
         ),

@@ -649,7 +649,7 @@ async fn a_show_row_without_its_episodes_is_partial_and_never_rewritten() {
     let r = s.p.add(&cx(), Feature::History, &eps[..1]).await.unwrap();
     assert_eq!(
         unresolved(&r.items[0].outcome),
-        Some(UnresolvedReason::ProviderDown),
+        Some(UnresolvedReason::PartialRead),
         "{r:?}"
     );
     let r =
@@ -658,7 +658,7 @@ async fn a_show_row_without_its_episodes_is_partial_and_never_rewritten() {
             .unwrap();
     assert_eq!(
         unresolved(&r.items[0].outcome),
-        Some(UnresolvedReason::ProviderDown),
+        Some(UnresolvedReason::PartialRead),
         "{r:?}"
     );
     assert_eq!(s.sim.requests_to("POST", "/sync/history"), 0);

@@ -501,7 +501,7 @@ async fn a_removal_after_a_partial_read_is_never_already_absent() {
     assert_eq!(report.items[0].outcome, Outcome::Confirmed);
     assert_eq!(
         reason(&report.items[1].outcome),
-        Some(UnresolvedReason::ProviderDown),
+        Some(UnresolvedReason::PartialRead),
         "{:?}",
         report.items[1]
     );
