@@ -11,8 +11,10 @@ use common::{
     writes,
 };
 use ferry_core::{IdKind, Item, Timestamp};
+use ferry_testkit::contract::FaultControl;
 use ferry_testkit::samples;
 use ferry_testkit::sim::jellyfin::JellyfinSim;
+use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
 use ferry_testkit::sim::plex::PlexSim;
 use ferry_testkit::sim::trakt::TraktSim;
 
@@ -362,4 +364,150 @@ async fn a_watchlist_title_trakt_drops_after_ferrys_play_stays_on_plex() {
         "{}",
         run.show()
     );
+}
+
+/// Favourite movies of the Jellyfin simulator, by sample number.
+fn jellyfin_favorites(jellyfin: &JellyfinSim) -> BTreeSet<u32> {
+    (0..LIBRARY)
+        .filter(|n| {
+            jellyfin
+                .item(&jellyfin.movie_id(*n))
+                .is_some_and(|i| i.user.favorite)
+        })
+        .collect()
+}
+
+/// Movies in the Jellyfin library of the fault sweep: more than the provider's page of
+/// 200, so the library index is read in two pages.
+const LIBRARY: u32 = 250;
+
+/// The read faults the issue that introduced the provider kit served the release binary
+/// (a row that does not decode, a missing or invalid total, a cut-off, empty, HTML or
+/// failing answer), generated from the simulator kit's knobs rather than listed by hand.
+fn read_faults() -> Vec<(String, Fault, u32)> {
+    let set = |pointer: &str, value: serde_json::Value| {
+        Fault::UndecodableRow(RowDamage::Set {
+            pointer: pointer.to_owned(),
+            value,
+        })
+    };
+    let mut faults = vec![
+        Fault::Truncate,
+        Fault::EmptyList,
+        Fault::MissingTotal,
+        Fault::UndecodableRow(RowDamage::Null),
+        set("/Id", serde_json::json!(42)),
+        set("/Type", serde_json::Value::Null),
+        set("/UserData", serde_json::Value::Null),
+        set("/UserData/IsFavorite", serde_json::json!("true")),
+        Fault::EmptyBody,
+        Fault::Html,
+        Fault::Malformed,
+    ];
+    faults.extend(BadTotal::ALL.into_iter().map(Fault::InvalidTotal));
+    let mut out: Vec<(String, Fault, u32)> = faults
+        .into_iter()
+        .map(|f| (format!("{f:?}"), f, 1))
+        .collect();
+    // A later page that keeps failing past every retry.
+    out.push(("Status(503) x20".to_owned(), Fault::Status(503), 20));
+    out
+}
+
+/// The issue's attack, replayed through the binary: a two-way Jellyfin ↔ Trakt watchlist
+/// with removals on and the mass-delete guard lifted, so only the completeness of each
+/// read stands between a damaged answer and a deletion on the other side. Every read
+/// fault is aimed at every `GET /Items` request of a run in turn (the change checkpoint
+/// and both pages of the library index); no run may remove anything anywhere. A real
+/// unfavourite afterwards is carried over, so the sweep did not pass by removing nothing
+/// ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
+    let jellyfin = JellyfinSim::builder().movies(LIBRARY).start().await;
+    // Favourites on both pages of the index, and across the page boundary.
+    let kept: BTreeSet<u32> = (0..6).chain(195..215).chain(240..246).collect();
+    for n in &kept {
+        jellyfin.seed_favorite(&jellyfin.movie_id(*n), true);
+    }
+    let trakt = TraktSim::start().await;
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.watchlist]\nremove = true\n",
+        jellyfin_block("jellyfin", &jellyfin),
+        trakt_block("trakt", &trakt),
+    ));
+    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
+    run().await.expect_code(0);
+    assert_eq!(trakt_watchlist(&trakt), kept);
+
+    // Each round the user adds one more title on both sides, so both checkpoints move and
+    // the run reads both lists again, with nothing to write. How many `GET /Items` a run
+    // makes (the change checkpoints, then the index pages) is measured.
+    let mut fresh = 100..LIBRARY;
+    let mut add_on_both = || {
+        let n = fresh.next().expect("enough library");
+        jellyfin.seed_favorite(&jellyfin.movie_id(n), true);
+        trakt.seed_watchlist(&[samples::movie(n)]);
+    };
+    add_on_both();
+    jellyfin.reset_counts();
+    run().await.expect_code(0);
+    let per_run = u32::try_from(jellyfin.requests_to("GET", "/Items")).unwrap();
+    assert!(
+        per_run >= 2,
+        "the index is read in pages: {per_run} requests"
+    );
+
+    let mut rounds = 0;
+    for (what, fault, times) in read_faults() {
+        // A failing page costs the client's whole retry schedule: only the index pages.
+        let first = if times > 1 { per_run - 2 } else { 0 };
+        for at in first..per_run {
+            add_on_both();
+            let jf_before = jellyfin_favorites(&jellyfin);
+            let trakt_before = trakt_watchlist(&trakt);
+            let fired = jellyfin.faults_fired();
+            jellyfin.inject(
+                FaultRule::new(fault.clone())
+                    .on("/Items")
+                    .method("GET")
+                    .after(at)
+                    .times(times),
+            );
+            let r = run().await;
+            jellyfin.clear_faults();
+            let case = format!("{what} on GET /Items #{}", at + 1);
+            assert!(jellyfin.faults_fired() > fired, "{case}: never fired");
+            // Never a panic, and never "down" (exit 4): the server answered every time.
+            assert!(
+                matches!(r.code, Some(0 | 1 | 3)),
+                "{case}: exit {:?}\n{}",
+                r.code,
+                r.show()
+            );
+            let trakt_after = trakt_watchlist(&trakt);
+            let lost: Vec<_> = trakt_before.difference(&trakt_after).collect();
+            assert!(lost.is_empty(), "{case}: Trakt lost {lost:?}\n{}", r.show());
+            let jf_after = jellyfin_favorites(&jellyfin);
+            let lost: Vec<_> = jf_before.difference(&jf_after).collect();
+            assert!(
+                lost.is_empty(),
+                "{case}: Jellyfin lost {lost:?}\n{}",
+                r.show()
+            );
+            rounds += 1;
+        }
+    }
+    assert!(rounds >= 2 * 14, "{rounds} rounds");
+
+    // A clean run after the sweep: the user's real unfavourite is carried over, alone.
+    jellyfin.seed_favorite(&jellyfin.movie_id(200), false);
+    let before = trakt_watchlist(&trakt);
+    let clean = run().await;
+    clean.expect_code(0);
+    let (_, _, removed, _, _, _) = totals(&clean.summary());
+    assert_eq!(removed, 1, "{}", clean.show());
+    let expected: BTreeSet<u32> = before.into_iter().filter(|n| *n != 200).collect();
+    assert_eq!(trakt_watchlist(&trakt), expected);
 }
