@@ -377,33 +377,31 @@ fn jellyfin_favorites(jellyfin: &JellyfinSim) -> BTreeSet<u32> {
         .collect()
 }
 
-/// Movies in the Jellyfin library of the fault sweep: more than the provider's page of
+/// Movies in the Jellyfin library of the fault sweeps: more than the provider's page of
 /// 200, so the library index is read in two pages.
 const LIBRARY: u32 = 250;
 
 /// The read faults the issue that introduced the provider kit served the release binary
 /// (a row that does not decode, a missing or invalid total, a cut-off, empty, HTML or
-/// failing answer), generated from the simulator kit's knobs rather than listed by hand.
-fn read_faults() -> Vec<(String, Fault, u32)> {
-    let set = |pointer: &str, value: serde_json::Value| {
-        Fault::UndecodableRow(RowDamage::Set {
-            pointer: pointer.to_owned(),
-            value,
-        })
-    };
+/// failing answer), generated from the simulator kit's knobs rather than listed by hand,
+/// with `rows`: values that make one of the service's rows undecodable (JSON pointer,
+/// value). Each is `(label, fault, how many requests it hits)`.
+fn read_faults(rows: &[(&str, serde_json::Value)]) -> Vec<(String, Fault, u32)> {
     let mut faults = vec![
         Fault::Truncate,
         Fault::EmptyList,
         Fault::MissingTotal,
         Fault::UndecodableRow(RowDamage::Null),
-        set("/Id", serde_json::json!(42)),
-        set("/Type", serde_json::Value::Null),
-        set("/UserData", serde_json::Value::Null),
-        set("/UserData/IsFavorite", serde_json::json!("true")),
         Fault::EmptyBody,
         Fault::Html,
         Fault::Malformed,
     ];
+    faults.extend(rows.iter().map(|(pointer, value)| {
+        Fault::UndecodableRow(RowDamage::Set {
+            pointer: (*pointer).to_owned(),
+            value: value.clone(),
+        })
+    }));
     faults.extend(BadTotal::ALL.into_iter().map(Fault::InvalidTotal));
     let mut out: Vec<(String, Fault, u32)> = faults
         .into_iter()
@@ -414,100 +412,226 @@ fn read_faults() -> Vec<(String, Fault, u32)> {
     out
 }
 
-/// The issue's attack, replayed through the binary: a two-way Jellyfin ↔ Trakt watchlist
-/// with removals on and the mass-delete guard lifted, so only the completeness of each
-/// read stands between a damaged answer and a deletion on the other side. Every read
-/// fault is aimed at every `GET /Items` request of a run in turn (the change checkpoint
-/// and both pages of the library index); no run may remove anything anywhere. A real
-/// unfavourite afterwards is carried over, so the sweep did not pass by removing nothing
-/// ever.
-#[tokio::test(flavor = "multi_thread")]
-async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
-    let jellyfin = JellyfinSim::builder().movies(LIBRARY).start().await;
-    // Favourites on both pages of the index, and across the page boundary.
-    let kept: BTreeSet<u32> = (0..6).chain(195..215).chain(240..246).collect();
-    for n in &kept {
-        jellyfin.seed_favorite(&jellyfin.movie_id(*n), true);
-    }
-    let trakt = TraktSim::start().await;
-    let setup = Setup::new();
-    let config = setup.config(&format!(
-        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
-         [pairs.features.watchlist]\nremove = true\n",
-        jellyfin_block("jellyfin", &jellyfin),
-        trakt_block("trakt", &trakt),
-    ));
-    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
-    run().await.expect_code(0);
-    assert_eq!(trakt_watchlist(&trakt), kept);
+/// One side of a two-way watchlist under attack: its simulator's knobs are used only on
+/// the attacked side; `list` reads its watchlist as sample numbers.
+struct Side<'a> {
+    name: &'static str,
+    list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
+}
 
-    // Each round the user adds one more title on both sides, so both checkpoints move and
-    // the run reads both lists again, with nothing to write. How many `GET /Items` a run
-    // makes (the change checkpoints, then the index pages) is measured.
-    let mut fresh = 100..LIBRARY;
-    let mut add_on_both = || {
-        let n = fresh.next().expect("enough library");
-        jellyfin.seed_favorite(&jellyfin.movie_id(n), true);
-        trakt.seed_watchlist(&[samples::movie(n)]);
-    };
-    add_on_both();
-    jellyfin.reset_counts();
-    run().await.expect_code(0);
-    let per_run = u32::try_from(jellyfin.requests_to("GET", "/Items")).unwrap();
-    assert!(
-        per_run >= 2,
-        "the index is read in pages: {per_run} requests"
-    );
-
+/// Aims every fault at every `GET <path>` request of a run in turn (`per_run` of them;
+/// faults that hit 20 requests only at the last two, since a failing page costs the
+/// client's whole retry schedule), calling `add_on_both` before each run so both
+/// checkpoints move and both lists are read again. No run may remove a title from
+/// either side, panic, or exit 4 (a provider down: every request was answered).
+/// Returns how many runs it made.
+async fn sweep(
+    config: &std::path::Path,
+    attacked: &dyn FaultControl,
+    path: &str,
+    per_run: u32,
+    faults: Vec<(String, Fault, u32)>,
+    add_on_both: &mut dyn FnMut(),
+    sides: &[Side<'_>; 2],
+) -> u32 {
     let mut rounds = 0;
-    for (what, fault, times) in read_faults() {
-        // A failing page costs the client's whole retry schedule: only the index pages.
+    for (what, fault, times) in faults {
         let first = if times > 1 { per_run - 2 } else { 0 };
         for at in first..per_run {
             add_on_both();
-            let jf_before = jellyfin_favorites(&jellyfin);
-            let trakt_before = trakt_watchlist(&trakt);
-            let fired = jellyfin.faults_fired();
-            jellyfin.inject(
+            let before: Vec<BTreeSet<u32>> = sides.iter().map(|s| (s.list)()).collect();
+            let fired = attacked.faults_fired();
+            attacked.inject(
                 FaultRule::new(fault.clone())
-                    .on("/Items")
+                    .on(path)
                     .method("GET")
                     .after(at)
                     .times(times),
             );
-            let r = run().await;
-            jellyfin.clear_faults();
-            let case = format!("{what} on GET /Items #{}", at + 1);
-            assert!(jellyfin.faults_fired() > fired, "{case}: never fired");
-            // Never a panic, and never "down" (exit 4): the server answered every time.
+            let r = ferry(Some(config), &["--json", "run", "--feature", "watchlist"]).await;
+            attacked.clear_faults();
+            let case = format!("{what} on GET {path} #{}", at + 1);
+            assert!(attacked.faults_fired() > fired, "{case}: never fired");
             assert!(
                 matches!(r.code, Some(0 | 1 | 3)),
                 "{case}: exit {:?}\n{}",
                 r.code,
                 r.show()
             );
-            let trakt_after = trakt_watchlist(&trakt);
-            let lost: Vec<_> = trakt_before.difference(&trakt_after).collect();
-            assert!(lost.is_empty(), "{case}: Trakt lost {lost:?}\n{}", r.show());
-            let jf_after = jellyfin_favorites(&jellyfin);
-            let lost: Vec<_> = jf_before.difference(&jf_after).collect();
-            assert!(
-                lost.is_empty(),
-                "{case}: Jellyfin lost {lost:?}\n{}",
-                r.show()
-            );
+            for (side, before) in sides.iter().zip(before) {
+                let after = (side.list)();
+                let lost: Vec<_> = before.difference(&after).collect();
+                assert!(
+                    lost.is_empty(),
+                    "{case}: {} lost {lost:?}\n{}",
+                    side.name,
+                    r.show()
+                );
+            }
             rounds += 1;
         }
     }
-    assert!(rounds >= 2 * 14, "{rounds} rounds");
+    rounds
+}
 
-    // A clean run after the sweep: the user's real unfavourite is carried over, alone.
-    jellyfin.seed_favorite(&jellyfin.movie_id(200), false);
-    let before = trakt_watchlist(&trakt);
-    let clean = run().await;
-    clean.expect_code(0);
-    let (_, _, removed, _, _, _) = totals(&clean.summary());
-    assert_eq!(removed, 1, "{}", clean.show());
-    let expected: BTreeSet<u32> = before.into_iter().filter(|n| *n != 200).collect();
-    assert_eq!(trakt_watchlist(&trakt), expected);
+/// A two-way Jellyfin ↔ Trakt watchlist with removals on and the mass-delete guard
+/// lifted, so only the completeness of each read stands between a damaged answer and a
+/// deletion on the other side. Trakt reads 10 titles a page.
+struct Duo {
+    jellyfin: JellyfinSim,
+    trakt: TraktSim,
+    _setup: Setup,
+    config: std::path::PathBuf,
+    kept: BTreeSet<u32>,
+}
+
+impl Duo {
+    async fn start() -> Duo {
+        let jellyfin = JellyfinSim::builder().movies(LIBRARY).start().await;
+        // Favourites on both pages of the index, and across the page boundary.
+        let kept: BTreeSet<u32> = (0..6).chain(195..215).chain(240..246).collect();
+        for n in &kept {
+            jellyfin.seed_favorite(&jellyfin.movie_id(*n), true);
+        }
+        let trakt = TraktSim::start().await;
+        let setup = Setup::new();
+        let config = setup.config(&format!(
+            "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+             [pairs.features.watchlist]\nremove = true\n",
+            jellyfin_block("jellyfin", &jellyfin),
+            trakt_block("trakt", &trakt).replacen('\n', "\npage_limit = 10\n", 1),
+        ));
+        let duo = Duo {
+            jellyfin,
+            trakt,
+            _setup: setup,
+            config,
+            kept,
+        };
+        duo.run().await.expect_code(0);
+        assert_eq!(trakt_watchlist(&duo.trakt), duo.kept);
+        duo
+    }
+
+    async fn run(&self) -> common::Run {
+        ferry(
+            Some(&self.config),
+            &["--json", "run", "--feature", "watchlist"],
+        )
+        .await
+    }
+
+    /// The user adds one more title on both sides (each round takes the next one).
+    fn add_on_both<'a>(&'a self, fresh: &'a mut std::ops::Range<u32>) -> impl FnMut() + 'a {
+        move || {
+            let n = fresh.next().expect("enough library");
+            self.jellyfin
+                .seed_favorite(&self.jellyfin.movie_id(n), true);
+            self.trakt.seed_watchlist(&[samples::movie(n)]);
+        }
+    }
+
+    fn sides(&self) -> [Side<'_>; 2] {
+        [
+            Side {
+                name: "Jellyfin",
+                list: Box::new(|| jellyfin_favorites(&self.jellyfin)),
+            },
+            Side {
+                name: "Trakt",
+                list: Box::new(|| trakt_watchlist(&self.trakt)),
+            },
+        ]
+    }
+
+    /// A clean run after a sweep: the user's real deletion of `n` on one side is carried
+    /// over to the other, alone, so the sweep did not pass by never removing anything.
+    async fn a_real_deletion_is_still_carried_over(&self, n: u32, on_jellyfin: bool) {
+        let (from, to) = if on_jellyfin {
+            self.jellyfin
+                .seed_favorite(&self.jellyfin.movie_id(n), false);
+            (0, 1)
+        } else {
+            common::trakt_unwatchlist(&self.trakt, n).await;
+            (1, 0)
+        };
+        let sides = self.sides();
+        let before = (sides[to].list)();
+        let clean = self.run().await;
+        clean.expect_code(0);
+        let (_, _, removed, _, _, _) = totals(&clean.summary());
+        assert_eq!(removed, 1, "{}", clean.show());
+        let expected: BTreeSet<u32> = before.into_iter().filter(|m| *m != n).collect();
+        assert_eq!((sides[to].list)(), expected, "{}", sides[to].name);
+        assert!(!(sides[from].list)().contains(&n));
+    }
+}
+
+/// The issue's attack on Jellyfin, replayed through the binary: every read fault at each
+/// `GET /Items` of a run (the change checkpoints and both pages of the library index).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
+    let duo = Duo::start().await;
+    let mut fresh = 100..LIBRARY;
+    let mut add_on_both = duo.add_on_both(&mut fresh);
+    add_on_both();
+    duo.jellyfin.reset_counts();
+    duo.run().await.expect_code(0);
+    let per_run = u32::try_from(duo.jellyfin.requests_to("GET", "/Items")).unwrap();
+    assert!(
+        per_run >= 3,
+        "a checkpoint and the index pages: {per_run} requests"
+    );
+    let rows = [
+        ("/Id", serde_json::json!(42)),
+        ("/Type", serde_json::Value::Null),
+        ("/UserData", serde_json::Value::Null),
+        ("/UserData/IsFavorite", serde_json::json!("true")),
+    ];
+    let rounds = sweep(
+        &duo.config,
+        &duo.jellyfin,
+        "/Items",
+        per_run,
+        read_faults(&rows),
+        &mut add_on_both,
+        &duo.sides(),
+    )
+    .await;
+    assert!(rounds >= 3 * 14, "{rounds} rounds");
+    duo.a_real_deletion_is_still_carried_over(200, true).await;
+}
+
+/// The same attack on Trakt's watchlist pages (`X-Pagination-*` headers missing or not
+/// counts, rows that do not decode, cut-off and failing pages).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_trakt_read_removes_a_title_from_jellyfin() {
+    let duo = Duo::start().await;
+    let mut fresh = 100..LIBRARY;
+    let mut add_on_both = duo.add_on_both(&mut fresh);
+    add_on_both();
+    duo.trakt.reset_counts();
+    duo.run().await.expect_code(0);
+    let per_run = u32::try_from(duo.trakt.request_count("GET", "/sync/watchlist")).unwrap();
+    assert!(
+        per_run >= 3,
+        "the watchlist is read in pages: {per_run} requests"
+    );
+    let rows = [
+        ("/type", serde_json::json!(7)),
+        ("/movie", serde_json::Value::Null),
+        ("/movie/ids", serde_json::json!("tt1")),
+    ];
+    let rounds = sweep(
+        &duo.config,
+        &duo.trakt,
+        "/sync/watchlist",
+        per_run,
+        read_faults(&rows),
+        &mut add_on_both,
+        &duo.sides(),
+    )
+    .await;
+    assert!(rounds >= 3 * 13, "{rounds} rounds");
+    duo.a_real_deletion_is_still_carried_over(201, false).await;
 }

@@ -200,26 +200,6 @@ async fn trakt_and_mdblist_two_way_end_with_the_union_on_both_sides_and_a_second
     assert_eq!(mdb.watchlist().len(), 8);
 }
 
-/// Removes sample movie `n` from the Trakt simulator's watchlist through its API, as the
-/// user would on trakt.tv.
-async fn trakt_unwatchlist(trakt: &TraktSim, n: u32) {
-    let token = format!("Bearer {}", trakt.access_token());
-    let body = format!(r#"{{"movies":[{{"ids":{{"trakt":{}}}}}]}}"#, 500_000 + n);
-    let (status, answer) = common::http(
-        &trakt.uri(),
-        "POST",
-        "/sync/watchlist/remove",
-        &[
-            ("trakt-api-key", &trakt.client_id()),
-            ("trakt-api-version", "2"),
-            ("Authorization", &token),
-        ],
-        Some(&body),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_later_removes_only_the_real_deletion()
  {
@@ -245,7 +225,7 @@ async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_late
 
     // On Trakt the user really removes movie 0 and adds movie 40; then the next watchlist
     // page ferry reads holds half its rows while its headers still declare them all.
-    trakt_unwatchlist(&trakt, 0).await;
+    common::trakt_unwatchlist(&trakt, 0).await;
     trakt.seed_watchlist(&[samples::movie(40)]);
     assert_eq!(trakt_watchlist(&trakt), (1..30).chain([40]).collect());
     trakt.inject(

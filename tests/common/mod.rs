@@ -314,3 +314,23 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// Removes sample movie `n` from the Trakt simulator's watchlist through its API, as the
+/// user would on trakt.tv.
+pub(crate) async fn trakt_unwatchlist(trakt: &ferry_testkit::sim::trakt::TraktSim, n: u32) {
+    let token = format!("Bearer {}", trakt.access_token());
+    let body = format!(r#"{{"movies":[{{"ids":{{"tmdb":{}}}}}]}}"#, 900_000 + n);
+    let (status, answer) = http(
+        &trakt.uri(),
+        "POST",
+        "/sync/watchlist/remove",
+        &[
+            ("trakt-api-key", &trakt.client_id()),
+            ("trakt-api-version", "2"),
+            ("Authorization", &token),
+        ],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
