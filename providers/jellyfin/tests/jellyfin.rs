@@ -12,7 +12,7 @@ use ferry_core::{
 use ferry_http::RetryPolicy;
 use ferry_testkit::samples;
 use ferry_testkit::sim::jellyfin::{JellyfinSim, OTHER_USER_ID, TICKS_PER_MS, USER_ID};
-use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
+use ferry_testkit::sim::knobs::{Fault, FaultRule, RowDamage};
 use jellyfin::{JellyfinConfig, JellyfinProvider, ServerOptions};
 use serde_json::json;
 
@@ -94,35 +94,6 @@ async fn each_row_jellyfin_cannot_read_makes_the_read_partial_and_keeps_the_rest
         }
         assert_eq!(snap.len(), 29, "{what}: the other rows are kept");
     }
-}
-
-/// A `TotalRecordCount` missing, null, a string or negative cannot prove the read whole.
-#[tokio::test]
-async fn a_total_that_is_not_a_count_makes_the_read_partial() {
-    let sim = JellyfinSim::builder()
-        .movies(30)
-        .shows(0, 0, 0)
-        .start()
-        .await;
-    let p = provider(&sim, 10);
-    let faults = [
-        Fault::MissingTotal,
-        Fault::InvalidTotal(BadTotal::Null),
-        Fault::InvalidTotal(BadTotal::Text),
-        Fault::InvalidTotal(BadTotal::Negative),
-    ];
-    for fault in faults {
-        let what = format!("{fault:?}");
-        sim.inject(FaultRule::new(fault).on("/Items"));
-        let snap = p.build_index(&cx(), Feature::Watchlist).await.unwrap();
-        assert!(!snap.is_complete(), "{what}");
-    }
-    assert!(
-        p.build_index(&cx(), Feature::Watchlist)
-            .await
-            .unwrap()
-            .is_complete()
-    );
 }
 
 #[tokio::test]
