@@ -228,20 +228,7 @@ async fn plan_shows_planned_adds_and_removals_with_evidence_and_writes_nothing()
     );
 
     // The user removes movie 2 on Trakt: the plan shows the removal with its evidence.
-    let token = format!("Bearer {}", trakt.access_token());
-    let (status, body) = common::http(
-        &trakt.uri(),
-        "POST",
-        "/sync/watchlist/remove",
-        &[
-            ("trakt-api-key", &trakt.client_id()),
-            ("trakt-api-version", "2"),
-            ("Authorization", &token),
-        ],
-        Some(r#"{"movies":[{"ids":{"trakt":500002}}]}"#),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    common::trakt_unwatchlist(&trakt, 2).await;
     let removal = ferry(Some(&config), &["plan"]).await;
     removal.expect_code(0);
     let title = samples::movie(2).title.unwrap();

@@ -544,6 +544,38 @@ impl Duo {
         ]
     }
 
+    /// Measures how many `GET <path>` a run makes (`gets` counts them on the attacked
+    /// simulator), then [`sweep`]s every read fault over them. Returns the runs made.
+    async fn attack(
+        &self,
+        attacked: &dyn FaultControl,
+        path: &str,
+        gets: &dyn Fn() -> u64,
+        rows: &[(&str, serde_json::Value)],
+    ) -> u32 {
+        let mut fresh = 100..LIBRARY;
+        let mut add_on_both = self.add_on_both(&mut fresh);
+        add_on_both();
+        let before = gets();
+        self.run().await.expect_code(0);
+        let per_run = u32::try_from(gets() - before).unwrap();
+        assert!(
+            per_run >= 3,
+            "GET {path}: read in pages? {per_run} requests"
+        );
+        let faults = read_faults(rows);
+        sweep(
+            &self.config,
+            attacked,
+            path,
+            per_run,
+            faults,
+            &mut add_on_both,
+            &self.sides(),
+        )
+        .await
+    }
+
     /// A clean run after a sweep: the user's real deletion of `n` on one side is carried
     /// over to the other, alone, so the sweep did not pass by never removing anything.
     async fn a_real_deletion_is_still_carried_over(&self, n: u32, on_jellyfin: bool) {
@@ -572,32 +604,14 @@ impl Duo {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
     let duo = Duo::start().await;
-    let mut fresh = 100..LIBRARY;
-    let mut add_on_both = duo.add_on_both(&mut fresh);
-    add_on_both();
-    duo.jellyfin.reset_counts();
-    duo.run().await.expect_code(0);
-    let per_run = u32::try_from(duo.jellyfin.requests_to("GET", "/Items")).unwrap();
-    assert!(
-        per_run >= 3,
-        "a checkpoint and the index pages: {per_run} requests"
-    );
     let rows = [
         ("/Id", serde_json::json!(42)),
         ("/Type", serde_json::Value::Null),
         ("/UserData", serde_json::Value::Null),
         ("/UserData/IsFavorite", serde_json::json!("true")),
     ];
-    let rounds = sweep(
-        &duo.config,
-        &duo.jellyfin,
-        "/Items",
-        per_run,
-        read_faults(&rows),
-        &mut add_on_both,
-        &duo.sides(),
-    )
-    .await;
+    let gets = || duo.jellyfin.requests_to("GET", "/Items");
+    let rounds = duo.attack(&duo.jellyfin, "/Items", &gets, &rows).await;
     assert!(rounds >= 3 * 14, "{rounds} rounds");
     duo.a_real_deletion_is_still_carried_over(200, true).await;
 }
@@ -607,31 +621,15 @@ async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_trakt_read_removes_a_title_from_jellyfin() {
     let duo = Duo::start().await;
-    let mut fresh = 100..LIBRARY;
-    let mut add_on_both = duo.add_on_both(&mut fresh);
-    add_on_both();
-    duo.trakt.reset_counts();
-    duo.run().await.expect_code(0);
-    let per_run = u32::try_from(duo.trakt.request_count("GET", "/sync/watchlist")).unwrap();
-    assert!(
-        per_run >= 3,
-        "the watchlist is read in pages: {per_run} requests"
-    );
     let rows = [
         ("/type", serde_json::json!(7)),
         ("/movie", serde_json::Value::Null),
         ("/movie/ids", serde_json::json!("tt1")),
     ];
-    let rounds = sweep(
-        &duo.config,
-        &duo.trakt,
-        "/sync/watchlist",
-        per_run,
-        read_faults(&rows),
-        &mut add_on_both,
-        &duo.sides(),
-    )
-    .await;
+    let gets = || duo.trakt.request_count("GET", "/sync/watchlist");
+    let rounds = duo
+        .attack(&duo.trakt, "/sync/watchlist", &gets, &rows)
+        .await;
     assert!(rounds >= 3 * 13, "{rounds} rounds");
     duo.a_real_deletion_is_still_carried_over(201, false).await;
 }

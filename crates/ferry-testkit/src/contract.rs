@@ -1147,17 +1147,12 @@ impl SuiteReport {
     /// Panics listing every failed check.
     pub fn assert_passed(&self) {
         if !self.failed.is_empty() {
-            let list: Vec<String> = self
-                .failed
-                .iter()
-                .map(|(n, m)| format!("  - {n}: {m}"))
-                .collect();
             panic!(
                 "contract suite for {}: {} of {} checks failed:\n{}",
                 self.provider,
                 self.failed.len(),
                 self.failed.len() + self.passed.len() + self.not_applicable.len(),
-                list.join("\n")
+                bullets(&self.failed)
             );
         }
     }
@@ -1177,15 +1172,12 @@ impl SuiteReport {
         found.sort_unstable();
         expected.sort_unstable();
         if found != expected {
-            let list: Vec<String> = (self.not_applicable.iter())
-                .map(|(n, why)| format!("  - {n}: {why}"))
-                .collect();
             panic!(
                 "contract suite for {}: {} checks had nothing to attack (expected {:?}):\n{}",
                 self.provider,
                 self.not_applicable.len(),
                 idle,
-                list.join("\n")
+                bullets(&self.not_applicable)
             );
         }
         assert_eq!(
@@ -1201,6 +1193,14 @@ impl SuiteReport {
     pub fn not_applicable_names(&self) -> Vec<&'static str> {
         self.not_applicable.iter().map(|(n, _)| *n).collect()
     }
+}
+
+/// `  - check: why` lines.
+fn bullets(checks: &[(&'static str, String)]) -> String {
+    let lines: Vec<String> = (checks.iter())
+        .map(|(n, why)| format!("  - {n}: {why}"))
+        .collect();
+    lines.join("\n")
 }
 
 /// Runs every check against the subject, one after another (they share the provider's
