@@ -150,18 +150,28 @@ pub(crate) fn counting(
         .collect()
 }
 
-/// The stamps of one catalog that move when a title leaves the list `source` reads:
-/// a move out of Plan to Watch moves `plantowatch`, a removed rating `rated_at`, and a
-/// title deleted from the library `removed_from_list` (SIMKL's activities reference).
+/// The stamps of one catalog that move when a title leaves the list `source` reads
+/// (SIMKL's activities reference):
+/// - Plan to Watch: a title leaves it by moving to another status list, which moves that
+///   list's stamp (`completed`, `watching`, ...), or by leaving the library
+///   (`removed_from_list`). Not `plantowatch` itself: an *add* moves it, and a list that
+///   gained a title cannot also prove one gone.
+/// - ratings: `rated_at` (an add moves it too: SIMKL has no stamp for removed ratings
+///   alone) and `removed_from_list`;
+/// - the library: `removed_from_list`.
 fn removal_stamps(act: &ActivitiesRow, b: Bucket, source: Source) -> Option<String> {
-    let fields: &[&str] = match source {
-        Source::PlanToWatch => &["plantowatch", "removed_from_list"],
-        Source::Ratings => &["rated_at", "removed_from_list"],
-        Source::Library => &["removed_from_list"],
-    };
     let Some(Block::Stamps(m)) = act.blocks.get(b.activities_block()) else {
         return None;
     };
+    // Sorted: the stamp is compared as text with the one the last read recorded.
+    let mut fields: Vec<&str> = match source {
+        Source::PlanToWatch => (m.keys().map(String::as_str))
+            .filter(|f| !matches!(*f, "all" | "rated_at" | "playback" | PLAN_TO_WATCH))
+            .collect(),
+        Source::Ratings => vec!["rated_at", "removed_from_list"],
+        Source::Library => vec!["removed_from_list"],
+    };
+    fields.sort_unstable();
     let set: Vec<String> = fields
         .iter()
         .filter_map(|f| Some(format!("{f}={}", m.get(*f)?.as_deref()?)))

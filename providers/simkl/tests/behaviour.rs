@@ -152,8 +152,31 @@ async fn a_catalog_that_shrinks_while_simkl_reports_no_removal_is_partial() {
     assert!(index(&s.p, Feature::Watchlist).await.is_complete());
 }
 
-/// A move out of Plan to Watch moves `plantowatch`; a removed rating moves `rated_at`:
-/// both let their list shrink.
+/// Adding to Plan to Watch moves `plantowatch` too, so that stamp cannot prove a title
+/// left: after an add, an emptied document is still a read that lost rows (the release
+/// binary's fault sweep, `tests/e2e_trackers.rs`, found this wiping Trakt's watchlist).
+#[tokio::test]
+async fn an_add_does_not_let_the_plan_to_watch_list_shrink() {
+    let s = setup().await;
+    for n in 1..=3 {
+        s.sim.seed_watchlist(&samples::movie(n));
+    }
+    assert!(index(&s.p, Feature::Watchlist).await.is_complete());
+    s.sim.seed_watchlist(&samples::movie(4));
+    s.sim
+        .inject(FaultRule::new(Fault::EmptyList).on("/sync/all-items/movies"));
+    let snap = index(&s.p, Feature::Watchlist).await;
+    s.sim.clear_faults();
+    let why = partial_reason(&snap);
+    assert!(
+        why.contains("shrank_unchanged") && why.contains("plantowatch/movies"),
+        "{why}"
+    );
+    assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 4);
+}
+
+/// A move out of Plan to Watch moves the destination list's stamp (`completed`); a
+/// removed rating moves `rated_at`: both let their list shrink.
 #[tokio::test]
 async fn moves_and_unrated_titles_shrink_their_lists_completely() {
     let s = setup().await;
