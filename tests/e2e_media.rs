@@ -14,7 +14,7 @@ use ferry_core::{IdKind, Item, Timestamp};
 use ferry_testkit::contract::FaultControl;
 use ferry_testkit::samples;
 use ferry_testkit::sim::jellyfin::JellyfinSim;
-use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
+
 use ferry_testkit::sim::plex::PlexSim;
 use ferry_testkit::sim::trakt::TraktSim;
 
@@ -381,99 +381,6 @@ fn jellyfin_favorites(jellyfin: &JellyfinSim) -> BTreeSet<u32> {
 /// 200, so the library index is read in two pages.
 const LIBRARY: u32 = 250;
 
-/// The read faults the issue that introduced the provider kit served the release binary
-/// (a row that does not decode, a missing or invalid total, a cut-off, empty, HTML or
-/// failing answer), generated from the simulator kit's knobs rather than listed by hand,
-/// with `rows`: values that make one of the service's rows undecodable (JSON pointer,
-/// value). Each is `(label, fault, how many requests it hits)`.
-fn read_faults(rows: &[(&str, serde_json::Value)]) -> Vec<(String, Fault, u32)> {
-    let mut faults = vec![
-        Fault::Truncate,
-        Fault::EmptyList,
-        Fault::MissingTotal,
-        Fault::UndecodableRow(RowDamage::Null),
-        Fault::EmptyBody,
-        Fault::Html,
-        Fault::Malformed,
-    ];
-    faults.extend(rows.iter().map(|(pointer, value)| {
-        Fault::UndecodableRow(RowDamage::Set {
-            pointer: (*pointer).to_owned(),
-            value: value.clone(),
-        })
-    }));
-    faults.extend(BadTotal::ALL.into_iter().map(Fault::InvalidTotal));
-    let mut out: Vec<(String, Fault, u32)> = faults
-        .into_iter()
-        .map(|f| (format!("{f:?}"), f, 1))
-        .collect();
-    // A later page that keeps failing past every retry.
-    out.push(("Status(503) x20".to_owned(), Fault::Status(503), 20));
-    out
-}
-
-/// One side of a two-way watchlist under attack: its simulator's knobs are used only on
-/// the attacked side; `list` reads its watchlist as sample numbers.
-struct Side<'a> {
-    name: &'static str,
-    list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
-}
-
-/// Aims every fault at every `GET <path>` request of a run in turn (`per_run` of them;
-/// faults that hit 20 requests only at the last two, since a failing page costs the
-/// client's whole retry schedule), calling `add_on_both` before each run so both
-/// checkpoints move and both lists are read again. No run may remove a title from
-/// either side, panic, or exit 4 (a provider down: every request was answered).
-/// Returns how many runs it made.
-async fn sweep(
-    config: &std::path::Path,
-    attacked: &dyn FaultControl,
-    path: &str,
-    per_run: u32,
-    faults: Vec<(String, Fault, u32)>,
-    add_on_both: &mut dyn FnMut(),
-    sides: &[Side<'_>; 2],
-) -> u32 {
-    let mut rounds = 0;
-    for (what, fault, times) in faults {
-        let first = if times > 1 { per_run - 2 } else { 0 };
-        for at in first..per_run {
-            add_on_both();
-            let before: Vec<BTreeSet<u32>> = sides.iter().map(|s| (s.list)()).collect();
-            let fired = attacked.faults_fired();
-            attacked.inject(
-                FaultRule::new(fault.clone())
-                    .on(path)
-                    .method("GET")
-                    .after(at)
-                    .times(times),
-            );
-            let r = ferry(Some(config), &["--json", "run", "--feature", "watchlist"]).await;
-            attacked.clear_faults();
-            let case = format!("{what} on GET {path} #{}", at + 1);
-            assert!(attacked.faults_fired() > fired, "{case}: never fired");
-            assert!(
-                matches!(r.code, Some(0 | 1 | 3)),
-                "{case}: exit {:?}\n{}",
-                r.code,
-                r.show()
-            );
-            for (side, before) in sides.iter().zip(before) {
-                let after = (side.list)();
-                let lost: Vec<_> = before.difference(&after).collect();
-                assert!(
-                    lost.is_empty(),
-                    "{case}: {} lost {lost:?}\n{}",
-                    side.name,
-                    r.show()
-                );
-            }
-            rounds += 1;
-        }
-    }
-    rounds
-}
-
 /// A two-way Jellyfin ↔ Trakt watchlist with removals on and the mass-delete guard
 /// lifted, so only the completeness of each read stands between a damaged answer and a
 /// deletion on the other side. Trakt reads 10 titles a page.
@@ -531,13 +438,13 @@ impl Duo {
         }
     }
 
-    fn sides(&self) -> [Side<'_>; 2] {
+    fn sides(&self) -> [common::Side<'_>; 2] {
         [
-            Side {
+            common::Side {
                 name: "Jellyfin",
                 list: Box::new(|| jellyfin_favorites(&self.jellyfin)),
             },
-            Side {
+            common::Side {
                 name: "Trakt",
                 list: Box::new(|| trakt_watchlist(&self.trakt)),
             },
@@ -545,7 +452,7 @@ impl Duo {
     }
 
     /// Measures how many `GET <path>` a run makes (`gets` counts them on the attacked
-    /// simulator), then [`sweep`]s every read fault over them. Returns the runs made.
+    /// simulator), then [`common::sweep`]s every read fault over them. Returns the runs made.
     async fn attack(
         &self,
         attacked: &dyn FaultControl,
@@ -563,8 +470,8 @@ impl Duo {
             per_run >= 3,
             "GET {path}: read in pages? {per_run} requests"
         );
-        let faults = read_faults(rows);
-        sweep(
+        let faults = common::read_faults(rows, true);
+        common::sweep(
             &self.config,
             attacked,
             path,

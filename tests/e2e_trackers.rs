@@ -269,3 +269,80 @@ async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_late
     assert_eq!(removed, 1, "{}", third.show());
     assert_eq!(simkl_watchlist(&simkl), (1..30).chain([40]).collect());
 }
+
+/// The binary-level read-fault sweep (`common::sweep`) against SIMKL's catalog
+/// documents, in a two-way SIMKL ↔ Trakt watchlist with removals on and the mass-delete
+/// guard lifted: every fault a list without a count can show (cut-off, emptied,
+/// undecodable rows, bad bodies, failing documents) at every `GET /sync/all-items/` of a
+/// run, in the default read mode (`delta`: a full read first, then deltas; the contract
+/// suite runs both modes). Nothing may be removed from either side, no run may claim a
+/// provider was down, and a real deletion afterwards is still carried over. SIMKL's
+/// client spaces its requests, so each run takes about a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
+    let mode = "delta";
+    let simkl = SimklSim::builder().movies(80).start().await;
+    let trakt = TraktSim::start().await;
+    for n in 0..20 {
+        simkl.seed_watchlist(&samples::movie(n));
+    }
+    trakt.seed_watchlist(&(0..20).map(samples::movie).collect::<Vec<_>>());
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"simkl-trakt\"\nsource = \"simkl\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.watchlist]\nremove = true\n",
+        simkl_block("simkl", &simkl).replacen('\n', &format!("\nread_mode = \"{mode}\"\n"), 1),
+        trakt_block("trakt", &trakt),
+    ));
+    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
+    run().await.expect_code(0);
+    assert_eq!(simkl_watchlist(&simkl), (0..20).collect(), "{mode}");
+
+    let mut fresh = 20..80;
+    let mut add_on_both = || {
+        let n = fresh.next().expect("enough catalog");
+        simkl.seed_watchlist(&samples::movie(n));
+        trakt.seed_watchlist(&[samples::movie(n)]);
+    };
+    add_on_both();
+    let before = simkl.requests_under("/sync/all-items/");
+    run().await.expect_code(0);
+    let per_run = u32::try_from(simkl.requests_under("/sync/all-items/") - before).unwrap();
+    assert!(per_run >= 1, "{mode}: {per_run} reads");
+    let rows = [
+        ("/movie", serde_json::Value::Null),
+        ("/movie/ids", serde_json::json!("tt1")),
+    ];
+    let sides = [
+        common::Side {
+            name: "SIMKL",
+            list: Box::new(|| simkl_watchlist(&simkl)),
+        },
+        common::Side {
+            name: "Trakt",
+            list: Box::new(|| trakt_watchlist(&trakt)),
+        },
+    ];
+    let faults = common::read_faults(&rows, false);
+    let rounds = common::sweep(
+        &config,
+        &simkl,
+        "/sync/all-items/",
+        per_run,
+        faults,
+        &mut add_on_both,
+        &sides,
+    )
+    .await;
+    assert!(rounds >= 8 * per_run, "{mode}: {rounds} rounds");
+
+    // The user really drops movie 3 on SIMKL: Trakt loses it, and only it.
+    assert!(simkl.remove_from_library(&samples::movie(3)));
+    let trakt_before = trakt_watchlist(&trakt);
+    let clean = run().await;
+    clean.expect_code(0);
+    let (_, _, removed, _, _, _) = totals(&clean.summary());
+    assert_eq!(removed, 1, "{mode}: {}", clean.show());
+    let expected: BTreeSet<u32> = trakt_before.into_iter().filter(|n| *n != 3).collect();
+    assert_eq!(trakt_watchlist(&trakt), expected, "{mode}");
+}

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
+use ferry_testkit::contract::FaultControl;
+use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -333,4 +337,107 @@ pub(crate) async fn trakt_unwatchlist(trakt: &ferry_testkit::sim::trakt::TraktSi
     )
     .await;
     assert_eq!(status, 200, "{answer}");
+}
+
+/// The read faults the issue that introduced the provider kit served the release binary
+/// (a row that does not decode, a missing or invalid total, a cut-off, empty, HTML or
+/// failing answer), generated from the simulator kit's knobs rather than listed by hand,
+/// with `rows`: values that make one of the service's rows undecodable (JSON pointer,
+/// value); `counted`: the list declares a total or page count to take away or spoil.
+/// Each is `(label, fault, how many requests it hits)`.
+pub(crate) fn read_faults(
+    rows: &[(&str, serde_json::Value)],
+    counted: bool,
+) -> Vec<(String, Fault, u32)> {
+    let mut faults = vec![
+        Fault::Truncate,
+        Fault::EmptyList,
+        Fault::UndecodableRow(RowDamage::Null),
+        Fault::EmptyBody,
+        Fault::Html,
+        Fault::Malformed,
+    ];
+    faults.extend(rows.iter().map(|(pointer, value)| {
+        Fault::UndecodableRow(RowDamage::Set {
+            pointer: (*pointer).to_owned(),
+            value: value.clone(),
+        })
+    }));
+    if counted {
+        faults.push(Fault::MissingTotal);
+        faults.extend(BadTotal::ALL.into_iter().map(Fault::InvalidTotal));
+    }
+    let mut out: Vec<(String, Fault, u32)> = faults
+        .into_iter()
+        .map(|f| (format!("{f:?}"), f, 1))
+        .collect();
+    // A later page that keeps failing past every retry.
+    out.push(("Status(503) x20".to_owned(), Fault::Status(503), 20));
+    out
+}
+
+/// One side of a two-way watchlist under attack: its simulator's knobs are used only on
+/// the attacked side; `list` reads its watchlist as sample numbers.
+pub(crate) struct Side<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
+}
+
+/// Aims every fault at every `GET <path>` request of a run in turn (`per_run` of them;
+/// faults that hit 20 requests only at the last two, since a failing page costs the
+/// client's whole retry schedule), calling `add_on_both` before each run so both
+/// checkpoints move and both lists are read again. No run may remove a title from
+/// either side, panic, or exit 4 (a provider down: every request was answered).
+/// Returns how many runs it made.
+pub(crate) async fn sweep(
+    config: &std::path::Path,
+    attacked: &dyn FaultControl,
+    path: &str,
+    per_run: u32,
+    faults: Vec<(String, Fault, u32)>,
+    add_on_both: &mut dyn FnMut(),
+    sides: &[Side<'_>; 2],
+) -> u32 {
+    let mut rounds = 0;
+    for (what, fault, times) in faults {
+        let first = if times > 1 {
+            per_run.saturating_sub(2)
+        } else {
+            0
+        };
+        for at in first..per_run {
+            add_on_both();
+            let before: Vec<BTreeSet<u32>> = sides.iter().map(|s| (s.list)()).collect();
+            let fired = attacked.faults_fired();
+            attacked.inject(
+                FaultRule::new(fault.clone())
+                    .on(path)
+                    .method("GET")
+                    .after(at)
+                    .times(times),
+            );
+            let r = ferry(Some(config), &["--json", "run", "--feature", "watchlist"]).await;
+            attacked.clear_faults();
+            let case = format!("{what} on GET {path} #{}", at + 1);
+            assert!(attacked.faults_fired() > fired, "{case}: never fired");
+            assert!(
+                matches!(r.code, Some(0 | 1 | 3)),
+                "{case}: exit {:?}\n{}",
+                r.code,
+                r.show()
+            );
+            for (side, before) in sides.iter().zip(before) {
+                let after = (side.list)();
+                let lost: Vec<_> = before.difference(&after).collect();
+                assert!(
+                    lost.is_empty(),
+                    "{case}: {} lost {lost:?}\n{}",
+                    side.name,
+                    r.show()
+                );
+            }
+            rounds += 1;
+        }
+    }
+    rounds
 }
