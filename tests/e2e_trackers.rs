@@ -10,6 +10,7 @@ use common::{
     writes,
 };
 use ferry_core::{IdKind, Item};
+use ferry_testkit::contract::FaultControl;
 use ferry_testkit::samples;
 use ferry_testkit::sim::knobs::{Fault, FaultRule};
 use ferry_testkit::sim::mdblist::MdblistSim;
@@ -270,79 +271,136 @@ async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_late
     assert_eq!(simkl_watchlist(&simkl), (1..30).chain([40]).collect());
 }
 
-/// The binary-level read-fault sweep (`common::sweep`) against SIMKL's catalog
-/// documents, in a two-way SIMKL ↔ Trakt watchlist with removals on and the mass-delete
-/// guard lifted: every fault a list without a count can show (cut-off, emptied,
-/// undecodable rows, bad bodies, failing documents) at every `GET /sync/all-items/` of a
-/// run, in the default read mode (`delta`: a full read first, then deltas; the contract
-/// suite runs both modes). Nothing may be removed from either side, no run may claim a
-/// provider was down, and a real deletion afterwards is still carried over. SIMKL's
-/// client spaces its requests, so each run takes about a second.
-#[tokio::test(flavor = "multi_thread")]
-async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
-    let mode = "delta";
-    let simkl = SimklSim::builder().movies(80).start().await;
+/// A tracker whose list reads the binary-level read-fault sweep attacks, with Trakt on
+/// the other side of a two-way watchlist.
+struct Attacked<'a> {
+    name: &'static str,
+    /// Its `[providers.<name>]` block.
+    block: String,
+    faults: &'a dyn FaultControl,
+    /// The route prefix of its watchlist reads, and how many `GET`s it has seen there.
+    path: &'static str,
+    gets: Box<dyn Fn() -> u64 + 'a>,
+    /// Its watchlist as sample numbers, and how the user adds sample `n` to it.
+    list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
+    add: Box<dyn Fn(u32) + 'a>,
+    /// Values that make one of its rows undecodable (JSON pointer, value), and whether
+    /// its lists declare a total or page count.
+    rows: Vec<(&'static str, serde_json::Value)>,
+    counted: bool,
+}
+
+/// The binary-level read-fault sweep (`common::sweep`) against a tracker, in a two-way
+/// watchlist with Trakt, removals on and the mass-delete guard lifted: every fault the
+/// tracker's list can show at every `GET` of its watchlist in a run. Nothing may be
+/// removed from either side, no run may claim a provider was down, and afterwards a real
+/// deletion on Trakt is still carried over to the tracker.
+async fn sweep_against_trakt(a: Attacked<'_>) {
     let trakt = TraktSim::start().await;
-    for n in 0..20 {
-        simkl.seed_watchlist(&samples::movie(n));
-    }
     trakt.seed_watchlist(&(0..20).map(samples::movie).collect::<Vec<_>>());
+    (0..20).for_each(|n| (a.add)(n));
     let setup = Setup::new();
     let config = setup.config(&format!(
-        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"simkl-trakt\"\nsource = \"simkl\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"{n}-trakt\"\nsource = \"{n}\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
          [pairs.features.watchlist]\nremove = true\n",
-        simkl_block("simkl", &simkl).replacen('\n', &format!("\nread_mode = \"{mode}\"\n"), 1),
+        a.block,
         trakt_block("trakt", &trakt),
+        n = a.name,
     ));
     let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
     run().await.expect_code(0);
-    assert_eq!(simkl_watchlist(&simkl), (0..20).collect(), "{mode}");
+    assert_eq!((a.list)(), (0..20).collect(), "{}", a.name);
 
     let mut fresh = 20..80;
     let mut add_on_both = || {
         let n = fresh.next().expect("enough catalog");
-        simkl.seed_watchlist(&samples::movie(n));
+        (a.add)(n);
         trakt.seed_watchlist(&[samples::movie(n)]);
     };
     add_on_both();
-    let before = simkl.requests_under("/sync/all-items/");
+    let before = (a.gets)();
     run().await.expect_code(0);
-    let per_run = u32::try_from(simkl.requests_under("/sync/all-items/") - before).unwrap();
-    assert!(per_run >= 1, "{mode}: {per_run} reads");
-    let rows = [
-        ("/movie", serde_json::Value::Null),
-        ("/movie/ids", serde_json::json!("tt1")),
-    ];
+    let per_run = u32::try_from((a.gets)() - before).unwrap();
+    assert!(per_run >= 2, "{}: {per_run} reads", a.name);
     let sides = [
         common::Side {
-            name: "SIMKL",
-            list: Box::new(|| simkl_watchlist(&simkl)),
+            name: a.name,
+            list: Box::new(|| (a.list)()),
         },
         common::Side {
-            name: "Trakt",
+            name: "trakt",
             list: Box::new(|| trakt_watchlist(&trakt)),
         },
     ];
-    let faults = common::read_faults(&rows, false);
+    let faults = common::read_faults(&a.rows, a.counted);
     let rounds = common::sweep(
         &config,
-        &simkl,
-        "/sync/all-items/",
+        a.faults,
+        a.path,
         per_run,
         faults,
         &mut add_on_both,
         &sides,
     )
     .await;
-    assert!(rounds >= 8 * per_run, "{mode}: {rounds} rounds");
+    assert!(rounds >= 8 * per_run, "{}: {rounds} rounds", a.name);
 
-    // The user really drops movie 3 on SIMKL: Trakt loses it, and only it.
-    assert!(simkl.remove_from_library(&samples::movie(3)));
-    let trakt_before = trakt_watchlist(&trakt);
+    common::trakt_unwatchlist(&trakt, 3).await;
+    let before = (a.list)();
     let clean = run().await;
     clean.expect_code(0);
     let (_, _, removed, _, _, _) = totals(&clean.summary());
-    assert_eq!(removed, 1, "{mode}: {}", clean.show());
-    let expected: BTreeSet<u32> = trakt_before.into_iter().filter(|n| *n != 3).collect();
-    assert_eq!(trakt_watchlist(&trakt), expected, "{mode}");
+    assert_eq!(removed, 1, "{}: {}", a.name, clean.show());
+    let expected: BTreeSet<u32> = before.into_iter().filter(|n| *n != 3).collect();
+    assert_eq!((a.list)(), expected, "{}", a.name);
+}
+
+/// SIMKL's catalog documents (no count: cut, emptied, undecodable rows, bad bodies,
+/// failing documents), in the default read mode (`delta`: a full read first, then
+/// deltas; the contract suite runs both modes). SIMKL's client spaces its requests, so
+/// each run takes about a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
+    let simkl = SimklSim::builder().movies(80).start().await;
+    sweep_against_trakt(Attacked {
+        name: "simkl",
+        block: simkl_block("simkl", &simkl),
+        faults: &simkl,
+        path: "/sync/all-items/",
+        gets: Box::new(|| simkl.requests_under("/sync/all-items/")),
+        list: Box::new(|| simkl_watchlist(&simkl)),
+        add: Box::new(|n| assert!(simkl.seed_watchlist(&samples::movie(n)))),
+        rows: vec![
+            ("/movie", serde_json::Value::Null),
+            ("/movie/ids", serde_json::json!("tt1")),
+        ],
+        counted: false,
+    })
+    .await;
+}
+
+/// MDBList's watchlist pages (15 a page: `pagination` missing or not counts, rows that
+/// do not decode, cut-off and failing pages).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_mdblist_read_removes_a_title_from_trakt() {
+    let mdb = MdblistSim::builder().movies(80).start().await;
+    sweep_against_trakt(Attacked {
+        name: "mdblist",
+        block: mdblist_block("mdblist", &mdb).replacen('\n', "\npage_size = 15\n", 1),
+        faults: &mdb,
+        path: "/watchlist/items",
+        gets: Box::new(|| mdb.requests_under("/watchlist/items")),
+        list: Box::new(|| {
+            (mdb.watchlist().into_iter())
+                .map(|tmdb| u32::try_from(tmdb - 900_000).expect("a sample movie"))
+                .collect()
+        }),
+        add: Box::new(|n| assert!(mdb.seed_watchlist(&samples::movie(n)))),
+        rows: vec![
+            ("/id", serde_json::json!("tt1")),
+            ("/mediatype", serde_json::json!(7)),
+        ],
+        counted: true,
+    })
+    .await;
 }
