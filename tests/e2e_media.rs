@@ -7,26 +7,16 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{
-    Setup, feature_summary, ferry, jellyfin_block, plex_block, side_counts, totals, trakt_block,
-    writes,
+    Setup, feature_summary, ferry, jellyfin_block, movie_no, plex_block, side_counts, totals,
+    trakt_block, trakt_watchlist, writes,
 };
-use ferry_core::{IdKind, Item, Timestamp};
+use ferry_core::Timestamp;
 use ferry_testkit::contract::FaultControl;
 use ferry_testkit::samples;
 use ferry_testkit::sim::jellyfin::JellyfinSim;
 
 use ferry_testkit::sim::plex::PlexSim;
 use ferry_testkit::sim::trakt::TraktSim;
-
-/// Sample movie number of an item (its TMDB id is `900_000 + n`).
-fn movie_no(item: &Item) -> u32 {
-    let tmdb: u32 = item
-        .ids
-        .get(IdKind::Tmdb)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no tmdb id: {item:?}"));
-    tmdb - 900_000
-}
 
 /// Trakt's plays as sample movie number → play times (epoch seconds), sorted.
 fn trakt_plays(trakt: &TraktSim) -> BTreeMap<u32, Vec<i64>> {
@@ -38,10 +28,6 @@ fn trakt_plays(trakt: &TraktSim) -> BTreeMap<u32, Vec<i64>> {
         v.sort_unstable();
     }
     out
-}
-
-fn trakt_watchlist(trakt: &TraktSim) -> BTreeSet<u32> {
-    trakt.watchlist().iter().map(movie_no).collect()
 }
 
 fn at(offset: i64) -> i64 {
@@ -539,4 +525,36 @@ async fn no_damaged_trakt_read_removes_a_title_from_jellyfin() {
         .await;
     assert!(rounds >= 3 * 13, "{rounds} rounds");
     duo.a_real_deletion_is_still_carried_over(201, false).await;
+}
+
+/// Plex's Discover watchlist (its change checkpoint and its page: `totalSize` missing or
+/// not a count, rows that do not decode, cut-off, empty and failing answers), with Trakt
+/// on the other side.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_plex_read_removes_a_title_from_trakt() {
+    let plex = PlexSim::builder().movies(100).start().await;
+    let path = "/library/sections/watchlist/all";
+    common::sweep_against_trakt(common::Attacked {
+        name: "plex",
+        block: plex_block("plex", &plex),
+        faults: &plex,
+        path: path.into(),
+        gets: Box::new(|| plex.discover_requests(path)),
+        list: Box::new(|| {
+            let on: BTreeSet<String> = plex.watchlist().into_iter().collect();
+            (0..100)
+                .filter(|n| {
+                    plex.item(PlexSim::movie_key(*n))
+                        .is_some_and(|i| on.contains(i.discover_key()))
+                })
+                .collect()
+        }),
+        add: Box::new(|n| plex.seed_watchlist(PlexSim::movie_key(n))),
+        rows: vec![
+            ("/guid", serde_json::json!(7)),
+            ("/type", serde_json::Value::Null),
+        ],
+        counted: true,
+    })
+    .await;
 }

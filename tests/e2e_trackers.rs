@@ -6,36 +6,20 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    Setup, feature_summary, ferry, mdblist_block, side_counts, simkl_block, totals, trakt_block,
-    writes,
+    Setup, feature_summary, ferry, mdblist_block, movie_no, side_counts, simkl_block, totals,
+    trakt_block, trakt_watchlist, writes,
 };
-use ferry_core::{IdKind, Item};
-use ferry_testkit::contract::FaultControl;
 use ferry_testkit::samples;
 use ferry_testkit::sim::knobs::{Fault, FaultRule};
 use ferry_testkit::sim::mdblist::MdblistSim;
 use ferry_testkit::sim::simkl::{ListStatus, MOVIE_ID_BASE, SimklSim};
 use ferry_testkit::sim::trakt::TraktSim;
 
-/// Sample movie number of an item (its TMDB id is `900_000 + n`).
-fn movie_no(item: &Item) -> u32 {
-    let tmdb: u32 = item
-        .ids
-        .get(IdKind::Tmdb)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no tmdb id: {item:?}"));
-    tmdb - 900_000
-}
-
 fn simkl_watchlist(sim: &SimklSim) -> BTreeSet<u32> {
     sim.watchlist()
         .into_iter()
         .map(|id| u32::try_from(id - MOVIE_ID_BASE).expect("a sample movie"))
         .collect()
-}
-
-fn trakt_watchlist(sim: &TraktSim) -> BTreeSet<u32> {
-    sim.watchlist().iter().map(movie_no).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -271,90 +255,6 @@ async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_late
     assert_eq!(simkl_watchlist(&simkl), (1..30).chain([40]).collect());
 }
 
-/// A tracker whose list reads the binary-level read-fault sweep attacks, with Trakt on
-/// the other side of a two-way watchlist.
-struct Attacked<'a> {
-    name: &'static str,
-    /// Its `[providers.<name>]` block.
-    block: String,
-    faults: &'a dyn FaultControl,
-    /// The route prefix of its watchlist reads, and how many `GET`s it has seen there.
-    path: String,
-    gets: Box<dyn Fn() -> u64 + 'a>,
-    /// Its watchlist as sample numbers, and how the user adds sample `n` to it.
-    list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
-    add: Box<dyn Fn(u32) + 'a>,
-    /// Values that make one of its rows undecodable (JSON pointer, value), and whether
-    /// its lists declare a total or page count.
-    rows: Vec<(&'static str, serde_json::Value)>,
-    counted: bool,
-}
-
-/// The binary-level read-fault sweep (`common::sweep`) against a tracker, in a two-way
-/// watchlist with Trakt, removals on and the mass-delete guard lifted: every fault the
-/// tracker's list can show at every `GET` of its watchlist in a run. Nothing may be
-/// removed from either side, no run may claim a provider was down, and afterwards a real
-/// deletion on Trakt is still carried over to the tracker.
-async fn sweep_against_trakt(a: Attacked<'_>) {
-    let trakt = TraktSim::start().await;
-    trakt.seed_watchlist(&(0..20).map(samples::movie).collect::<Vec<_>>());
-    (0..20).for_each(|n| (a.add)(n));
-    let setup = Setup::new();
-    let config = setup.config(&format!(
-        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"{n}-trakt\"\nsource = \"{n}\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
-         [pairs.features.watchlist]\nremove = true\n",
-        a.block,
-        trakt_block("trakt", &trakt),
-        n = a.name,
-    ));
-    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
-    run().await.expect_code(0);
-    assert_eq!((a.list)(), (0..20).collect(), "{}", a.name);
-
-    let mut fresh = 20..80;
-    let mut add_on_both = || {
-        let n = fresh.next().expect("enough catalog");
-        (a.add)(n);
-        trakt.seed_watchlist(&[samples::movie(n)]);
-    };
-    add_on_both();
-    let before = (a.gets)();
-    run().await.expect_code(0);
-    let per_run = u32::try_from((a.gets)() - before).unwrap();
-    assert!(per_run >= 2, "{}: {per_run} reads", a.name);
-    let sides = [
-        common::Side {
-            name: a.name,
-            list: Box::new(|| (a.list)()),
-        },
-        common::Side {
-            name: "trakt",
-            list: Box::new(|| trakt_watchlist(&trakt)),
-        },
-    ];
-    let faults = common::read_faults(&a.rows, a.counted);
-    let rounds = common::sweep(
-        &config,
-        a.faults,
-        &a.path,
-        per_run,
-        faults,
-        &mut add_on_both,
-        &sides,
-    )
-    .await;
-    assert!(rounds >= 8 * per_run, "{}: {rounds} rounds", a.name);
-
-    common::trakt_unwatchlist(&trakt, 3).await;
-    let before = (a.list)();
-    let clean = run().await;
-    clean.expect_code(0);
-    let (_, _, removed, _, _, _) = totals(&clean.summary());
-    assert_eq!(removed, 1, "{}: {}", a.name, clean.show());
-    let expected: BTreeSet<u32> = before.into_iter().filter(|n| *n != 3).collect();
-    assert_eq!((a.list)(), expected, "{}", a.name);
-}
-
 /// SIMKL's catalog documents (no count: cut, emptied, undecodable rows, bad bodies,
 /// failing documents), in the default read mode (`delta`: a full read first, then
 /// deltas; the contract suite runs both modes). SIMKL's client spaces its requests, so
@@ -362,7 +262,7 @@ async fn sweep_against_trakt(a: Attacked<'_>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
     let simkl = SimklSim::builder().movies(80).start().await;
-    sweep_against_trakt(Attacked {
+    common::sweep_against_trakt(common::Attacked {
         name: "simkl",
         block: simkl_block("simkl", &simkl),
         faults: &simkl,
@@ -384,7 +284,7 @@ async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_mdblist_read_removes_a_title_from_trakt() {
     let mdb = MdblistSim::builder().movies(80).start().await;
-    sweep_against_trakt(Attacked {
+    common::sweep_against_trakt(common::Attacked {
         name: "mdblist",
         block: mdblist_block("mdblist", &mdb).replacen('\n', "\npage_size = 15\n", 1),
         faults: &mdb,
@@ -422,7 +322,7 @@ async fn no_damaged_tmdb_read_removes_a_title_from_trakt() {
         common::q(TOKEN),
     );
     let path = format!("/3/account/{ACCOUNT_ID}/watchlist/");
-    sweep_against_trakt(Attacked {
+    common::sweep_against_trakt(common::Attacked {
         name: "tmdb",
         block,
         faults: &sim,

@@ -13,7 +13,9 @@ use std::time::Duration;
 use std::collections::BTreeSet;
 
 use ferry_testkit::contract::FaultControl;
+use ferry_testkit::samples;
 use ferry_testkit::sim::knobs::{BadTotal, Fault, FaultRule, RowDamage};
+use ferry_testkit::sim::trakt::TraktSim;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -440,4 +442,103 @@ pub(crate) async fn sweep(
         }
     }
     rounds
+}
+
+/// A tracker whose list reads the binary-level read-fault sweep attacks, with Trakt on
+/// the other side of a two-way watchlist.
+pub(crate) struct Attacked<'a> {
+    pub(crate) name: &'static str,
+    /// Its `[providers.<name>]` block.
+    pub(crate) block: String,
+    pub(crate) faults: &'a dyn FaultControl,
+    /// The route prefix of its watchlist reads, and how many `GET`s it has seen there.
+    pub(crate) path: String,
+    pub(crate) gets: Box<dyn Fn() -> u64 + 'a>,
+    /// Its watchlist as sample numbers, and how the user adds sample `n` to it.
+    pub(crate) list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
+    pub(crate) add: Box<dyn Fn(u32) + 'a>,
+    /// Values that make one of its rows undecodable (JSON pointer, value), and whether
+    /// its lists declare a total or page count.
+    pub(crate) rows: Vec<(&'static str, serde_json::Value)>,
+    pub(crate) counted: bool,
+}
+
+/// The binary-level read-fault sweep (`sweep`) against a tracker, in a two-way
+/// watchlist with Trakt, removals on and the mass-delete guard lifted: every fault the
+/// tracker's list can show at every `GET` of its watchlist in a run. Nothing may be
+/// removed from either side, no run may claim a provider was down, and afterwards a real
+/// deletion on Trakt is still carried over to the tracker.
+pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
+    let trakt = TraktSim::start().await;
+    trakt.seed_watchlist(&(0..20).map(samples::movie).collect::<Vec<_>>());
+    (0..20).for_each(|n| (a.add)(n));
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"{n}-trakt\"\nsource = \"{n}\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.watchlist]\nremove = true\n",
+        a.block,
+        trakt_block("trakt", &trakt),
+        n = a.name,
+    ));
+    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
+    run().await.expect_code(0);
+    assert_eq!((a.list)(), (0..20).collect(), "{}", a.name);
+
+    let mut fresh = 20..80;
+    let mut add_on_both = || {
+        let n = fresh.next().expect("enough catalog");
+        (a.add)(n);
+        trakt.seed_watchlist(&[samples::movie(n)]);
+    };
+    add_on_both();
+    let before = (a.gets)();
+    run().await.expect_code(0);
+    let per_run = u32::try_from((a.gets)() - before).unwrap();
+    assert!(per_run >= 2, "{}: {per_run} reads", a.name);
+    let sides = [
+        Side {
+            name: a.name,
+            list: Box::new(|| (a.list)()),
+        },
+        Side {
+            name: "trakt",
+            list: Box::new(|| trakt_watchlist(&trakt)),
+        },
+    ];
+    let faults = read_faults(&a.rows, a.counted);
+    let rounds = sweep(
+        &config,
+        a.faults,
+        &a.path,
+        per_run,
+        faults,
+        &mut add_on_both,
+        &sides,
+    )
+    .await;
+    assert!(rounds >= 8 * per_run, "{}: {rounds} rounds", a.name);
+
+    trakt_unwatchlist(&trakt, 3).await;
+    let before = (a.list)();
+    let clean = run().await;
+    clean.expect_code(0);
+    let (_, _, removed, _, _, _) = totals(&clean.summary());
+    assert_eq!(removed, 1, "{}: {}", a.name, clean.show());
+    let expected: BTreeSet<u32> = before.into_iter().filter(|n| *n != 3).collect();
+    assert_eq!((a.list)(), expected, "{}", a.name);
+}
+
+/// Sample movie number of an item (its TMDB id is `900_000 + n`).
+pub(crate) fn movie_no(item: &ferry_core::Item) -> u32 {
+    let tmdb: u32 = item
+        .ids
+        .get(ferry_core::IdKind::Tmdb)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no tmdb id: {item:?}"));
+    tmdb - 900_000
+}
+
+/// The Trakt simulator's watchlist, as sample movie numbers.
+pub(crate) fn trakt_watchlist(trakt: &TraktSim) -> BTreeSet<u32> {
+    trakt.watchlist().iter().map(movie_no).collect()
 }
