@@ -367,72 +367,115 @@ fn jellyfin_favorites(jellyfin: &JellyfinSim) -> BTreeSet<u32> {
 /// 200, so the library index is read in two pages.
 const LIBRARY: u32 = 250;
 
-/// A two-way Jellyfin ↔ Trakt watchlist with removals on and the mass-delete guard
-/// lifted, so only the completeness of each read stands between a damaged answer and a
-/// deletion on the other side. Trakt reads 10 titles a page.
+/// When the sample play of movie `n` happened, on both sides.
+fn play_time(n: u32) -> ferry_core::Timestamp {
+    samples::time(600 * i64::from(n))
+}
+
+/// Movies the Jellyfin simulator holds as played, by sample number.
+fn jellyfin_played(jellyfin: &JellyfinSim) -> BTreeSet<u32> {
+    (0..LIBRARY)
+        .filter(|n| {
+            jellyfin
+                .item(&jellyfin.movie_id(*n))
+                .is_some_and(|i| i.user.played)
+        })
+        .collect()
+}
+
+/// Movies with a play on the Trakt simulator, by sample number.
+fn trakt_played(trakt: &TraktSim) -> BTreeSet<u32> {
+    trakt.history().iter().map(|(i, _)| movie_no(i)).collect()
+}
+
+/// A two-way Jellyfin ↔ Trakt pair on one feature (the watchlist, or the history of
+/// movie plays) with removals on and the mass-delete guard lifted, so only the
+/// completeness of each read stands between a damaged answer and a deletion on the
+/// other side. Trakt reads 10 rows a page.
 struct Duo {
     jellyfin: JellyfinSim,
     trakt: TraktSim,
+    feature: &'static str,
     _setup: Setup,
     config: std::path::PathBuf,
-    kept: BTreeSet<u32>,
 }
 
 impl Duo {
-    async fn start() -> Duo {
+    async fn start(feature: &'static str) -> Duo {
         let jellyfin = JellyfinSim::builder().movies(LIBRARY).start().await;
-        // Favourites on both pages of the index, and across the page boundary.
-        let kept: BTreeSet<u32> = (0..6).chain(195..215).chain(240..246).collect();
-        for n in &kept {
-            jellyfin.seed_favorite(&jellyfin.movie_id(*n), true);
-        }
         let trakt = TraktSim::start().await;
         let setup = Setup::new();
         let config = setup.config(&format!(
             "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
-             [pairs.features.watchlist]\nremove = true\n",
+             [pairs.features.{feature}]\nremove = true\n",
             jellyfin_block("jellyfin", &jellyfin),
             trakt_block("trakt", &trakt).replacen('\n', "\npage_limit = 10\n", 1),
         ));
         let duo = Duo {
             jellyfin,
             trakt,
+            feature,
             _setup: setup,
             config,
-            kept,
         };
+        // Titles on both pages of the library index, and across the page boundary, set
+        // on Jellyfin; the first run copies them to Trakt.
+        let kept: BTreeSet<u32> = (0..6).chain(195..215).chain(240..246).collect();
+        for n in &kept {
+            duo.set_on_jellyfin(*n);
+        }
         duo.run().await.expect_code(0);
-        assert_eq!(trakt_watchlist(&duo.trakt), duo.kept);
+        assert_eq!((duo.sides()[1].list)(), kept, "{feature}");
         duo
     }
 
     async fn run(&self) -> common::Run {
         ferry(
             Some(&self.config),
-            &["--json", "run", "--feature", "watchlist"],
+            &["--json", "run", "--feature", self.feature],
         )
         .await
+    }
+
+    /// The user favourites, or plays, movie `n` on Jellyfin.
+    fn set_on_jellyfin(&self, n: u32) {
+        let id = self.jellyfin.movie_id(n);
+        match self.feature {
+            "history" => self.jellyfin.seed_played(&id, play_time(n).unix()),
+            _ => self.jellyfin.seed_favorite(&id, true),
+        }
     }
 
     /// The user adds one more title on both sides (each round takes the next one).
     fn add_on_both<'a>(&'a self, fresh: &'a mut std::ops::Range<u32>) -> impl FnMut() + 'a {
         move || {
             let n = fresh.next().expect("enough library");
-            self.jellyfin
-                .seed_favorite(&self.jellyfin.movie_id(n), true);
-            self.trakt.seed_watchlist(&[samples::movie(n)]);
+            self.set_on_jellyfin(n);
+            match self.feature {
+                "history" => self
+                    .trakt
+                    .seed_history(&[(samples::movie(n), play_time(n))]),
+                _ => self.trakt.seed_watchlist(&[samples::movie(n)]),
+            }
         }
     }
 
     fn sides(&self) -> [common::Side<'_>; 2] {
+        let history = self.feature == "history";
         [
             common::Side {
                 name: "Jellyfin",
-                list: Box::new(|| jellyfin_favorites(&self.jellyfin)),
+                list: Box::new(move || match history {
+                    true => jellyfin_played(&self.jellyfin),
+                    false => jellyfin_favorites(&self.jellyfin),
+                }),
             },
             common::Side {
                 name: "Trakt",
-                list: Box::new(|| trakt_watchlist(&self.trakt)),
+                list: Box::new(move || match history {
+                    true => trakt_played(&self.trakt),
+                    false => trakt_watchlist(&self.trakt),
+                }),
             },
         ]
     }
@@ -458,10 +501,8 @@ impl Duo {
         );
         let faults = common::read_faults(rows, true);
         common::sweep(
-            &self.config,
-            attacked,
-            path,
-            per_run,
+            (&self.config, self.feature),
+            (attacked, path, per_run),
             faults,
             &mut add_on_both,
             &self.sides(),
@@ -469,15 +510,25 @@ impl Duo {
         .await
     }
 
-    /// A clean run after a sweep: the user's real deletion of `n` on one side is carried
-    /// over to the other, alone, so the sweep did not pass by never removing anything.
+    /// A clean run after a sweep: the user's real deletion of `n` on one side (an
+    /// unfavourite, a play marked unwatched) is carried over to the other, alone, so the
+    /// sweep did not pass by never removing anything.
     async fn a_real_deletion_is_still_carried_over(&self, n: u32, on_jellyfin: bool) {
+        let history = self.feature == "history";
         let (from, to) = if on_jellyfin {
-            self.jellyfin
-                .seed_favorite(&self.jellyfin.movie_id(n), false);
+            let id = self.jellyfin.movie_id(n);
+            match history {
+                true => self.jellyfin.mark_unplayed(&id),
+                false => self.jellyfin.seed_favorite(&id, false),
+            }
             (0, 1)
         } else {
-            common::trakt_unwatchlist(&self.trakt, n).await;
+            let route = if history {
+                "/sync/history/remove"
+            } else {
+                "/sync/watchlist/remove"
+            };
+            common::trakt_remove(&self.trakt, route, n).await;
             (1, 0)
         };
         let sides = self.sides();
@@ -496,7 +547,7 @@ impl Duo {
 /// `GET /Items` of a run (the change checkpoints and both pages of the library index).
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
-    let duo = Duo::start().await;
+    let duo = Duo::start("watchlist").await;
     let rows = [
         ("/Id", serde_json::json!(42)),
         ("/Type", serde_json::Value::Null),
@@ -513,7 +564,7 @@ async fn no_damaged_jellyfin_read_removes_a_title_from_trakt() {
 /// counts, rows that do not decode, cut-off and failing pages).
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_trakt_read_removes_a_title_from_jellyfin() {
-    let duo = Duo::start().await;
+    let duo = Duo::start("watchlist").await;
     let rows = [
         ("/type", serde_json::json!(7)),
         ("/movie", serde_json::Value::Null),
@@ -557,4 +608,20 @@ async fn no_damaged_plex_read_removes_a_title_from_trakt() {
         counted: true,
     })
     .await;
+}
+
+/// The sweep on the history of movie plays: every read fault at each `GET /Items` of a
+/// Jellyfin ↔ Trakt history run. A play the damaged read did not show is never removed
+/// from Trakt, and a play marked unwatched afterwards still is.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_jellyfin_read_removes_a_play_from_trakt() {
+    let duo = Duo::start("history").await;
+    let rows = [
+        ("/UserData/Played", serde_json::json!("yes")),
+        ("/UserData/LastPlayedDate", serde_json::json!(17)),
+    ];
+    let gets = || duo.jellyfin.requests_to("GET", "/Items");
+    let rounds = duo.attack(&duo.jellyfin, "/Items", &gets, &rows).await;
+    assert!(rounds >= 3 * 13, "{rounds} rounds");
+    duo.a_real_deletion_is_still_carried_over(205, true).await;
 }

@@ -324,12 +324,18 @@ fn dechunk(mut s: &str) -> String {
 /// Removes sample movie `n` from the Trakt simulator's watchlist through its API, as the
 /// user would on trakt.tv.
 pub(crate) async fn trakt_unwatchlist(trakt: &ferry_testkit::sim::trakt::TraktSim, n: u32) {
+    trakt_remove(trakt, "/sync/watchlist/remove", n).await;
+}
+
+/// Removes sample movie `n` through one of Trakt's `/sync/.../remove` routes (the
+/// watchlist, every play of it), as the user would on trakt.tv.
+pub(crate) async fn trakt_remove(trakt: &TraktSim, route: &str, n: u32) {
     let token = format!("Bearer {}", trakt.access_token());
     let body = format!(r#"{{"movies":[{{"ids":{{"tmdb":{}}}}}]}}"#, 900_000 + n);
     let (status, answer) = http(
         &trakt.uri(),
         "POST",
-        "/sync/watchlist/remove",
+        route,
         &[
             ("trakt-api-key", &trakt.client_id()),
             ("trakt-api-version", "2"),
@@ -385,17 +391,16 @@ pub(crate) struct Side<'a> {
     pub(crate) list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
 }
 
-/// Aims every fault at every `GET <path>` request of a run in turn (`per_run` of them;
+/// Aims every fault at every `GET <path>` of the `attacked` simulator in a `feature` run
+/// with `config`, in turn (`per_run` of them;
 /// faults that hit 20 requests only at the last two, since a failing page costs the
 /// client's whole retry schedule), calling `add_on_both` before each run so both
 /// checkpoints move and both lists are read again. No run may remove a title from
 /// either side, panic, or exit 4 (a provider down: every request was answered).
 /// Returns how many runs it made.
 pub(crate) async fn sweep(
-    config: &std::path::Path,
-    attacked: &dyn FaultControl,
-    path: &str,
-    per_run: u32,
+    (config, feature): (&Path, &str),
+    (attacked, path, per_run): (&dyn FaultControl, &str, u32),
     faults: Vec<(String, Fault, u32)>,
     add_on_both: &mut dyn FnMut(),
     sides: &[Side<'_>; 2],
@@ -418,7 +423,7 @@ pub(crate) async fn sweep(
                     .after(at)
                     .times(times),
             );
-            let r = ferry(Some(config), &["--json", "run", "--feature", "watchlist"]).await;
+            let r = ferry(Some(config), &["--json", "run", "--feature", feature]).await;
             attacked.clear_faults();
             let case = format!("{what} on GET {path} #{}", at + 1);
             assert!(attacked.faults_fired() > fired, "{case}: never fired");
@@ -507,10 +512,8 @@ pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
     ];
     let faults = read_faults(&a.rows, a.counted);
     let rounds = sweep(
-        &config,
-        a.faults,
-        &a.path,
-        per_run,
+        (&config, "watchlist"),
+        (a.faults, &a.path, per_run),
         faults,
         &mut add_on_both,
         &sides,
