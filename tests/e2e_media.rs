@@ -586,6 +586,7 @@ async fn no_damaged_plex_read_removes_a_title_from_trakt() {
     let plex = PlexSim::builder().movies(100).start().await;
     let path = "/library/sections/watchlist/all";
     common::sweep_against_trakt(common::Attacked {
+        feature: "watchlist",
         name: "plex",
         block: plex_block("plex", &plex),
         faults: &plex,
@@ -624,4 +625,37 @@ async fn no_damaged_jellyfin_read_removes_a_play_from_trakt() {
     let rounds = duo.attack(&duo.jellyfin, "/Items", &gets, &rows).await;
     assert!(rounds >= 3 * 13, "{rounds} rounds");
     duo.a_real_deletion_is_still_carried_over(205, true).await;
+}
+
+/// Plex's library of 250 movies (two pages of 200; its checkpoint and its pages:
+/// `totalSize` missing or not a count,
+/// rows that do not decode, cut-off, empty and failing answers) on the ratings, with
+/// Trakt on the other side: a rating the damaged read did not show is never removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_plex_read_removes_a_rating_from_trakt() {
+    let plex = PlexSim::builder().movies(250).start().await;
+    let path = "/library/sections/1/all";
+    common::sweep_against_trakt(common::Attacked {
+        feature: "ratings",
+        name: "plex",
+        block: plex_block("plex", &plex),
+        faults: &plex,
+        path: path.into(),
+        gets: Box::new(|| plex.requests_to("GET", path)),
+        list: Box::new(|| {
+            (0..250)
+                .filter(|n| {
+                    plex.item(PlexSim::movie_key(*n))
+                        .is_some_and(|i| i.user_rating.is_some())
+                })
+                .collect()
+        }),
+        add: Box::new(|n| plex.seed_rating(PlexSim::movie_key(n), Some(8.0))),
+        rows: vec![
+            ("/ratingKey", serde_json::json!([])),
+            ("/userRating", serde_json::json!("eight")),
+        ],
+        counted: true,
+    })
+    .await;
 }

@@ -263,6 +263,7 @@ async fn a_truncated_trakt_page_removes_nothing_from_simkl_and_a_clean_read_late
 async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
     let simkl = SimklSim::builder().movies(80).start().await;
     common::sweep_against_trakt(common::Attacked {
+        feature: "watchlist",
         name: "simkl",
         block: simkl_block("simkl", &simkl),
         faults: &simkl,
@@ -285,6 +286,7 @@ async fn no_damaged_simkl_read_removes_a_title_from_trakt() {
 async fn no_damaged_mdblist_read_removes_a_title_from_trakt() {
     let mdb = MdblistSim::builder().movies(80).start().await;
     common::sweep_against_trakt(common::Attacked {
+        feature: "watchlist",
         name: "mdblist",
         block: mdblist_block("mdblist", &mdb).replacen('\n', "\npage_size = 15\n", 1),
         faults: &mdb,
@@ -323,6 +325,7 @@ async fn no_damaged_tmdb_read_removes_a_title_from_trakt() {
     );
     let path = format!("/3/account/{ACCOUNT_ID}/watchlist/");
     common::sweep_against_trakt(common::Attacked {
+        feature: "watchlist",
         name: "tmdb",
         block,
         faults: &sim,

@@ -453,13 +453,15 @@ pub(crate) async fn sweep(
 /// the other side of a two-way watchlist.
 pub(crate) struct Attacked<'a> {
     pub(crate) name: &'static str,
+    /// The feature the pair syncs: `watchlist`, or `ratings` (every rating an 8).
+    pub(crate) feature: &'static str,
     /// Its `[providers.<name>]` block.
     pub(crate) block: String,
     pub(crate) faults: &'a dyn FaultControl,
-    /// The route prefix of its watchlist reads, and how many `GET`s it has seen there.
+    /// The route prefix of the feature's reads, and how many `GET`s it has seen there.
     pub(crate) path: String,
     pub(crate) gets: Box<dyn Fn() -> u64 + 'a>,
-    /// Its watchlist as sample numbers, and how the user adds sample `n` to it.
+    /// The feature's titles as sample numbers, and how the user adds sample `n` to it.
     pub(crate) list: Box<dyn Fn() -> BTreeSet<u32> + 'a>,
     pub(crate) add: Box<dyn Fn(u32) + 'a>,
     /// Values that make one of its rows undecodable (JSON pointer, value), and whether
@@ -474,18 +476,31 @@ pub(crate) struct Attacked<'a> {
 /// removed from either side, no run may claim a provider was down, and afterwards a real
 /// deletion on Trakt is still carried over to the tracker.
 pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
+    let ratings = a.feature == "ratings";
     let trakt = TraktSim::start().await;
-    trakt.seed_watchlist(&(0..20).map(samples::movie).collect::<Vec<_>>());
+    let trakt_add = |ns: std::ops::Range<u32>| match ratings {
+        true => trakt.seed_ratings(&ns.map(|n| (samples::movie(n), 8)).collect::<Vec<_>>()),
+        false => trakt.seed_watchlist(&ns.map(samples::movie).collect::<Vec<_>>()),
+    };
+    let trakt_list = || -> BTreeSet<u32> {
+        match ratings {
+            true => trakt.ratings().iter().map(|(i, _)| movie_no(i)).collect(),
+            false => trakt_watchlist(&trakt),
+        }
+    };
+    trakt_add(0..20);
     (0..20).for_each(|n| (a.add)(n));
     let setup = Setup::new();
     let config = setup.config(&format!(
         "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"{n}-trakt\"\nsource = \"{n}\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
-         [pairs.features.watchlist]\nremove = true\n",
+         [pairs.features.{f}]\nremove = true\n",
         a.block,
         trakt_block("trakt", &trakt),
         n = a.name,
+        f = a.feature,
     ));
-    let run = || ferry(Some(&config), &["--json", "run", "--feature", "watchlist"]);
+    let args = ["--json", "run", "--feature", a.feature];
+    let run = || ferry(Some(&config), &args);
     run().await.expect_code(0);
     assert_eq!((a.list)(), (0..20).collect(), "{}", a.name);
 
@@ -493,7 +508,7 @@ pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
     let mut add_on_both = || {
         let n = fresh.next().expect("enough catalog");
         (a.add)(n);
-        trakt.seed_watchlist(&[samples::movie(n)]);
+        trakt_add(n..n + 1);
     };
     add_on_both();
     let before = (a.gets)();
@@ -507,12 +522,12 @@ pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
         },
         Side {
             name: "trakt",
-            list: Box::new(|| trakt_watchlist(&trakt)),
+            list: Box::new(trakt_list),
         },
     ];
     let faults = read_faults(&a.rows, a.counted);
     let rounds = sweep(
-        (&config, "watchlist"),
+        (&config, a.feature),
         (a.faults, &a.path, per_run),
         faults,
         &mut add_on_both,
@@ -521,7 +536,8 @@ pub(crate) async fn sweep_against_trakt(a: Attacked<'_>) {
     .await;
     assert!(rounds >= 8 * per_run, "{}: {rounds} rounds", a.name);
 
-    trakt_unwatchlist(&trakt, 3).await;
+    let route = format!("/sync/{}/remove", a.feature);
+    trakt_remove(&trakt, &route, 3).await;
     let before = (a.list)();
     let clean = run().await;
     clean.expect_code(0);
