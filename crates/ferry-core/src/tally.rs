@@ -9,7 +9,9 @@
 //! removal moves have moved since: a shorter list under an unchanged stamp is a read
 //! that lost rows, and is partial ([`SHRANK_UNCHANGED`]). An unreadable stamp proves
 //! nothing, so a shorter list is partial then too; a list that grew or kept its size
-//! needs no stamp.
+//! needs no stamp. A stamp that moves for adds as well as removals cannot tell them
+//! apart, so a list that shrank under moved stamps ([`Tally::shrank`]) is read again at
+//! once, and two reads that count differently are partial ([`UNSTEADY`]).
 //!
 //! The counts live in the provider's [`KvStore`], one record per list, written only
 //! after a read was complete.
@@ -23,6 +25,10 @@ use crate::store::KvStore;
 /// The reason prefix of a list that came back shorter while the service says it did not
 /// change.
 pub const SHRANK_UNCHANGED: &str = "shrank_unchanged";
+
+/// The reason prefix of a list that shrank under moved stamps, then read a different
+/// number of rows when read again at once.
+pub const UNSTEADY: &str = "unsteady";
 
 /// What the last complete read of one list counted, and the stamp it was read under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +105,25 @@ impl Tally {
         ))
     }
 
+    /// Whether this read of a list holds fewer rows than the last complete read. A list
+    /// that shrank under moved stamps ([`Tally::judge`] lets it stand) is worth reading
+    /// again: a real removal reads the same twice, a lost answer seldom does.
+    pub fn shrank(&self, now: &Counting) -> bool {
+        self.last(&now.list)
+            .is_some_and(|last| now.rows < last.rows)
+    }
+
+    /// Why a list read twice in a row is not proved whole, if it is not: the two reads
+    /// counted different rows.
+    pub fn unsteady(first: &Counting, again: &Counting) -> Option<String> {
+        (first.rows != again.rows).then(|| {
+            format!(
+                "{UNSTEADY}: {}: {} rows, then {} when read again at once",
+                first.list, first.rows, again.rows
+            )
+        })
+    }
+
     /// Remembers the lists of a complete read (best effort: a list not recorded is only
     /// judged less strictly next time). Returns how many records could not be written.
     pub fn record(&self, lists: &[Counting]) -> usize {
@@ -135,6 +160,21 @@ mod tests {
             rows,
             stamp: stamp.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn a_shrunk_list_is_steady_only_when_read_the_same_twice() {
+        let t = tally();
+        assert!(!t.shrank(&c(3, Some("a"))), "nothing recorded yet");
+        assert_eq!(t.record(&[c(5, Some("a"))]), 0);
+        assert!(t.shrank(&c(3, Some("b"))));
+        assert!(!t.shrank(&c(5, Some("b"))));
+        assert_eq!(Tally::unsteady(&c(3, None), &c(3, None)), None);
+        let why = Tally::unsteady(&c(0, None), &c(5, None)).unwrap();
+        assert!(
+            why.starts_with(UNSTEADY) && why.contains("0 rows, then 5"),
+            "{why}"
+        );
     }
 
     #[test]

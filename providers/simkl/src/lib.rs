@@ -121,9 +121,22 @@ impl SimklProvider {
         let source = Source::for_feature(feature);
         let mut fetched = fetch(&self.api, cx, source, None).await?;
         let counts = read::counting(&fetched, source, act);
+        let mut shrank = false;
         for c in &counts {
-            if let Some(why) = self.tally.judge(c) {
-                fetched.proof.mark_partial(why);
+            match self.tally.judge(c) {
+                Some(why) => fetched.proof.mark_partial(why),
+                None => shrank |= self.tally.shrank(c),
+            }
+        }
+        // A list its stamps allow to shrink is read once more before it is believed: an
+        // added rating moves the same stamp a removed one does, so only a second read
+        // that counts the same tells a removal from a lost answer.
+        if shrank && fetched.complete() {
+            let again = fetch(&self.api, cx, source, None).await?;
+            for (first, again) in counts.iter().zip(read::counting(&again, source, act)) {
+                if let Some(why) = Tally::unsteady(first, &again) {
+                    fetched.proof.mark_partial(why);
+                }
             }
         }
         let snap = snapshot(feature, source, &fetched);

@@ -175,6 +175,42 @@ async fn an_add_does_not_let_the_plan_to_watch_list_shrink() {
     assert_eq!(index(&s.p, Feature::Watchlist).await.len(), 4);
 }
 
+/// An added rating moves `rated_at` as a removed one does, so a ratings document that
+/// comes back shorter under a moved stamp is read once more: an emptied answer (here,
+/// once) does not read the same twice and is partial; a real removal does and is whole.
+#[tokio::test]
+async fn a_shorter_ratings_list_is_believed_only_when_read_the_same_twice() {
+    let s = setup().await;
+    for n in 1..=3 {
+        s.sim.seed_rating(&samples::movie(n), 7);
+    }
+    assert!(index(&s.p, Feature::Ratings).await.is_complete());
+    s.sim.seed_rating(&samples::movie(4), 8);
+    s.sim
+        .inject(FaultRule::new(Fault::EmptyList).on("/sync/ratings/movies"));
+    let snap = index(&s.p, Feature::Ratings).await;
+    s.sim.clear_faults();
+    let why = partial_reason(&snap);
+    assert!(why.contains("unsteady") && why.contains("movies"), "{why}");
+
+    let r =
+        s.p.remove(
+            &cx(),
+            Feature::Ratings,
+            &[Entry::rating(
+                samples::movie(1),
+                Rating::new(7).unwrap(),
+                None,
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.items[0].outcome, Outcome::Confirmed, "{r:?}");
+    let snap = index(&s.p, Feature::Ratings).await;
+    assert!(snap.is_complete(), "{:?}", snap.completeness());
+    assert_eq!(snap.len(), 3);
+}
+
 /// A move out of Plan to Watch moves the destination list's stamp (`completed`); a
 /// removed rating moves `rated_at`: both let their list shrink.
 #[tokio::test]
