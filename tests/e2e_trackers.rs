@@ -350,3 +350,31 @@ async fn no_damaged_tmdb_read_removes_a_title_from_trakt() {
     })
     .await;
 }
+
+/// SIMKL's ratings documents (`/sync/ratings/{type}`, read whole in `full` mode), the
+/// same attack.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_simkl_read_removes_a_rating_from_trakt() {
+    let simkl = SimklSim::builder().movies(80).start().await;
+    common::sweep_against_trakt(common::Attacked {
+        feature: "ratings",
+        name: "simkl",
+        block: simkl_block("simkl", &simkl).replacen('\n', "\nread_mode = \"full\"\n", 1),
+        faults: &simkl,
+        path: "/sync/ratings/".into(),
+        gets: Box::new(|| simkl.requests_under("/sync/ratings/")),
+        list: Box::new(|| {
+            (simkl.library().into_iter())
+                .filter(|(_, e)| e.rating.is_some())
+                .map(|(id, _)| u32::try_from(id - MOVIE_ID_BASE).expect("a sample movie"))
+                .collect()
+        }),
+        add: Box::new(|n| assert!(simkl.seed_rating(&samples::movie(n), 8))),
+        rows: vec![
+            ("/movie", serde_json::Value::Null),
+            ("/user_rating", serde_json::json!("eight")),
+        ],
+        counted: false,
+    })
+    .await;
+}
