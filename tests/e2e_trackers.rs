@@ -378,3 +378,72 @@ async fn no_damaged_simkl_read_removes_a_rating_from_trakt() {
     })
     .await;
 }
+
+/// MDBList's ratings pages (`/sync/ratings`, 15 a page), the same attack.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_mdblist_read_removes_a_rating_from_trakt() {
+    let mdb = MdblistSim::builder().movies(80).start().await;
+    common::sweep_against_trakt(common::Attacked {
+        feature: "ratings",
+        name: "mdblist",
+        block: mdblist_block("mdblist", &mdb).replacen('\n', "\npage_size = 15\n", 1),
+        faults: &mdb,
+        path: "/sync/ratings".into(),
+        gets: Box::new(|| mdb.requests_to("GET", "/sync/ratings")),
+        list: Box::new(|| {
+            (mdb.ratings().into_keys())
+                .map(|tmdb| u32::try_from(tmdb - 900_000).expect("a sample movie"))
+                .collect()
+        }),
+        add: Box::new(|n| assert!(mdb.seed_rating(&samples::movie(n), 8))),
+        rows: vec![
+            ("/rating", serde_json::json!("eight")),
+            ("/movie", serde_json::Value::Null),
+        ],
+        counted: true,
+    })
+    .await;
+}
+
+/// TMDB's rated movies and shows pages, the same attack.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_tmdb_read_removes_a_rating_from_trakt() {
+    use ferry_testkit::sim::kit::Simulator;
+    use tmdb::sim::{ACCOUNT_ID, TOKEN, TmdbSim};
+    let sim = TmdbSim::start().await;
+    sim.with(|r| {
+        r.ratings.clear();
+        r.catalog.extend((64..100).map(samples::movie));
+    });
+    let block = format!(
+        "[providers.tmdb]\nkind = \"tmdb\"\nbase_url = {}\naccount_id = {ACCOUNT_ID}\naccess_token = {}\n\n",
+        common::q(&sim.uri()),
+        common::q(TOKEN),
+    );
+    let path = format!("/3/account/{ACCOUNT_ID}/rated/");
+    common::sweep_against_trakt(common::Attacked {
+        feature: "ratings",
+        name: "tmdb",
+        block,
+        faults: &sim,
+        path: path.clone(),
+        gets: Box::new(|| sim.knobs(|k| k.requests_under(&path))),
+        list: Box::new(|| {
+            sim.with(|r| {
+                (r.ratings.iter())
+                    .map(|((_, id), _)| u32::try_from(id - 900_000).expect("a sample movie"))
+                    .collect()
+            })
+        }),
+        add: Box::new(|n| {
+            let id = 900_000 + u64::from(n);
+            sim.with(|r| r.ratings.push((("movie", id), 8.0)));
+        }),
+        rows: vec![
+            ("/id", serde_json::json!("tt1")),
+            ("/rating", serde_json::json!("eight")),
+        ],
+        counted: true,
+    })
+    .await;
+}
