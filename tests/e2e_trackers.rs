@@ -307,50 +307,6 @@ async fn no_damaged_mdblist_read_removes_a_title_from_trakt() {
     .await;
 }
 
-/// TMDB's account watchlist pages (20 a page: `total_pages` and `total_results` missing
-/// or not counts, rows that do not decode, cut-off and failing pages).
-#[tokio::test(flavor = "multi_thread")]
-async fn no_damaged_tmdb_read_removes_a_title_from_trakt() {
-    use ferry_testkit::sim::kit::Simulator;
-    use tmdb::sim::{ACCOUNT_ID, TOKEN, TmdbSim};
-    let sim = TmdbSim::start().await;
-    sim.with(|r| {
-        r.watchlist.clear();
-        r.catalog.extend((64..100).map(samples::movie));
-    });
-    let block = format!(
-        "[providers.tmdb]\nkind = \"tmdb\"\nbase_url = {}\naccount_id = {ACCOUNT_ID}\naccess_token = {}\n\n",
-        common::q(&sim.uri()),
-        common::q(TOKEN),
-    );
-    let path = format!("/3/account/{ACCOUNT_ID}/watchlist/");
-    common::sweep_against_trakt(common::Attacked {
-        feature: "watchlist",
-        name: "tmdb",
-        block,
-        faults: &sim,
-        path: path.clone(),
-        gets: Box::new(|| sim.knobs(|k| k.requests_under(&path))),
-        list: Box::new(|| {
-            sim.with(|r| {
-                (r.watchlist.iter())
-                    .map(|(_, id)| u32::try_from(id - 900_000).expect("a sample movie"))
-                    .collect()
-            })
-        }),
-        add: Box::new(|n| {
-            let id = 900_000 + u64::from(n);
-            sim.with(|r| r.watchlist.push(("movie", id)));
-        }),
-        rows: vec![
-            ("/id", serde_json::json!("tt1")),
-            ("/id", serde_json::Value::Null),
-        ],
-        counted: true,
-    })
-    .await;
-}
-
 /// SIMKL's ratings documents (`/sync/ratings/{type}`, read whole in `full` mode), the
 /// same attack.
 #[tokio::test(flavor = "multi_thread")]
@@ -405,13 +361,28 @@ async fn no_damaged_mdblist_read_removes_a_rating_from_trakt() {
     .await;
 }
 
-/// TMDB's rated movies and shows pages, the same attack.
+/// TMDB's account watchlist pages (20 a page: `total_pages` and `total_results` missing
+/// or not counts, rows that do not decode, cut-off and failing pages).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_tmdb_read_removes_a_title_from_trakt() {
+    tmdb_sweep("watchlist").await;
+}
+
+/// TMDB's rated movies pages, the same attack.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_damaged_tmdb_read_removes_a_rating_from_trakt() {
+    tmdb_sweep("ratings").await;
+}
+
+/// The sweep against the TMDB simulator's account list of `feature` (`watchlist` or
+/// `ratings`, every rating an 8).
+async fn tmdb_sweep(feature: &'static str) {
     use ferry_testkit::sim::kit::Simulator;
     use tmdb::sim::{ACCOUNT_ID, TOKEN, TmdbSim};
+    let ratings = feature == "ratings";
     let sim = TmdbSim::start().await;
     sim.with(|r| {
+        r.watchlist.clear();
         r.ratings.clear();
         r.catalog.extend((64..100).map(samples::movie));
     });
@@ -420,28 +391,34 @@ async fn no_damaged_tmdb_read_removes_a_rating_from_trakt() {
         common::q(&sim.uri()),
         common::q(TOKEN),
     );
-    let path = format!("/3/account/{ACCOUNT_ID}/rated/");
+    let list = if ratings { "rated" } else { "watchlist" };
+    let path = format!("/3/account/{ACCOUNT_ID}/{list}/");
     common::sweep_against_trakt(common::Attacked {
-        feature: "ratings",
+        feature,
         name: "tmdb",
         block,
         faults: &sim,
         path: path.clone(),
         gets: Box::new(|| sim.knobs(|k| k.requests_under(&path))),
         list: Box::new(|| {
-            sim.with(|r| {
-                (r.ratings.iter())
-                    .map(|((_, id), _)| u32::try_from(id - 900_000).expect("a sample movie"))
-                    .collect()
-            })
+            let ids: Vec<u64> = sim.with(|r| match ratings {
+                true => r.ratings.iter().map(|((_, id), _)| *id).collect(),
+                false => r.watchlist.iter().map(|(_, id)| *id).collect(),
+            });
+            (ids.into_iter())
+                .map(|id| u32::try_from(id - 900_000).expect("a sample movie"))
+                .collect()
         }),
         add: Box::new(|n| {
-            let id = 900_000 + u64::from(n);
-            sim.with(|r| r.ratings.push((("movie", id), 8.0)));
+            let key = ("movie", 900_000 + u64::from(n));
+            sim.with(|r| match ratings {
+                true => r.ratings.push((key, 8.0)),
+                false => r.watchlist.push(key),
+            });
         }),
         rows: vec![
             ("/id", serde_json::json!("tt1")),
-            ("/rating", serde_json::json!("eight")),
+            ("/title", serde_json::json!(["not", "a", "title"])),
         ],
         counted: true,
     })
