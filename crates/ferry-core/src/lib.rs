@@ -84,3 +84,18 @@ macro_rules! register_provider {
         }
     };
 }
+
+/// Property tests run the same cases every time (a test suite must not pass or fail by
+/// chance); `PROPTEST_RNG_SEED=<n>` (or `random`) explores others.
+#[cfg(test)]
+pub(crate) fn proptest_config() -> proptest::prelude::ProptestConfig {
+    let default = proptest::prelude::ProptestConfig::default();
+    proptest::prelude::ProptestConfig {
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            default.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(0x00f3_7a11)
+        },
+        ..default
+    }
+}

@@ -229,6 +229,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config())]
         #[test]
         fn rfc3339_round_trips(secs in -62_000_000_000i64..253_000_000_000i64) {
             let t = Timestamp::from_unix(secs);

@@ -351,6 +351,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config())]
         /// Keys do not depend on the order ids arrive in (when kinds are distinct),
         /// nor on case and surrounding whitespace.
         #[test]

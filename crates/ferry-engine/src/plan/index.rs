@@ -349,12 +349,14 @@ impl<'a> Prepared<'a> {
             {
                 let bi = b.unit_rep(u);
                 let [bkh, bsig] = b.meta[bi];
-                if bsig == sig {
+                // A history unit's tokens are those of all its plays, which may be more
+                // than its first play's own ids (`bsig`).
+                let bt = b.tokens(bi);
+                let own = &toks[start..];
+                if bsig == sig && bt.iter().all(|t| own.contains(t)) {
                     // Same ids as in the baseline (the common case): nothing to add.
                     continue;
                 }
-                let bt = b.tokens(bi);
-                let own = &toks[start..];
                 let linked = own.contains(&bkh)
                     || bkh == kh
                     || bt.iter().any(|t| *t == kh || own.contains(t));
