@@ -45,6 +45,16 @@ pub(crate) struct Sighting {
 
 /// A stable fingerprint of a read's keys (they come sorted from the snapshot).
 pub(crate) fn fingerprint(snap: &Snapshot) -> u64 {
+    fingerprint_keys(snap.keys())
+}
+
+/// Whether a fingerprint is that of an empty read.
+fn is_empty_read(fp: u64) -> bool {
+    fp == fingerprint_keys(std::iter::empty())
+}
+
+/// The fingerprint of sorted keys (what [`fingerprint`] takes of a snapshot).
+pub(crate) fn fingerprint_keys<'a>(keys: impl Iterator<Item = &'a str>) -> u64 {
     // FNV-1a: stable across runs and builds, unlike `DefaultHasher`'s seed policy.
     struct Fnv(u64);
     impl Hasher for Fnv {
@@ -58,7 +68,7 @@ pub(crate) fn fingerprint(snap: &Snapshot) -> u64 {
         }
     }
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    for k in snap.keys() {
+    for k in keys {
         k.hash(&mut h);
     }
     h.finish()
@@ -127,9 +137,16 @@ pub(crate) fn record(
                 (e.read == s.read && e.at == s.at) || (s.at.is_none() && e.at.is_some())
             });
             let mut s = s;
-            if existing.is_some_and(|e| e.at.is_some() && e.at == s.at) {
-                // The read changed while the checkpoint did not: whatever moved it
-                // before belongs to the earlier sighting, not to this one.
+            if existing.is_some_and(|e| {
+                let titles_after_empty = is_empty_read(e.read) && !is_empty_read(s.read);
+                e.at.is_some() && e.at == s.at && !titles_after_empty
+            }) {
+                // The read changed while the checkpoint did not, so one of the two is a
+                // lie: whatever moved the checkpoint belongs to the earlier sighting, not
+                // to this one. Except after an empty read: an empty answer is the lie a
+                // service tells (docs/engine.md), a list of titles is not, so titles read
+                // under the checkpoint an empty answer was given under keep its move
+                // (else the user's change they show could never be confirmed).
                 s.before = s.at.clone();
             }
             if !keep {

@@ -148,6 +148,9 @@ pub struct SideVerdict {
     pub read_checkpoint: Option<String>,
     /// The fingerprint of the read itself (`crate::collapse::fingerprint`).
     pub read_fingerprint: u64,
+    /// A collapsed read's keys (empty otherwise): when this run's writes land on the
+    /// side, its collapse sighting describes the list they left (`stage::commit`).
+    pub collapsed_keys: Vec<String>,
     /// The read was partial or suspect: it was not taken as the side's inventory, so
     /// the side keeps the checkpoint committed with the last read that was.
     pub not_taken: bool,
@@ -202,6 +205,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             collapsed: None,
             read_checkpoint: v.now_checkpoint.map(str::to_owned),
             read_fingerprint: 0,
+            collapsed_keys: Vec::new(),
             not_taken: false,
             recheck_if_empty: false,
             filled: HashSet::new(),
@@ -266,6 +270,11 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     // waits for a normal run.
     let collapsed = (complete && !delta && is_collapse(held_base, raw)).then(|| v.gate.healthy());
     let read_fingerprint = crate::collapse::fingerprint(raw);
+    let collapsed_keys = if collapsed.is_some() {
+        raw.keys().map(str::to_owned).collect()
+    } else {
+        Vec::new()
+    };
     // An empty read of a list that was empty or never read, whose checkpoint moved: not
     // conclusive (a lie looks the same): see `recheck_if_empty`. A partial or suspect
     // read never advances the committed checkpoint, so an empty read after one still
@@ -318,6 +327,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         collapsed,
         read_checkpoint: v.now_checkpoint.map(str::to_owned),
         read_fingerprint,
+        collapsed_keys,
         not_taken: !complete || suspect.is_some(),
         recheck_if_empty,
         filled,

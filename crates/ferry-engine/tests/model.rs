@@ -738,3 +738,52 @@ async fn two_way_confirming_empty_lie_is_committed_and_a_new_rating_never_propag
     )
     .await;
 }
+
+/// User change lost (held for good): A's user removes title 3 while B recovers (held),
+/// then removes 2 and lists 3 again, a collapse of A's counted titles. The first read
+/// of it is an empty lie, the next ones show {3} at the same checkpoint; the truthful
+/// read was taken as the lie (it followed a different read at an unmoved checkpoint)
+/// and could never be confirmed, so 2 stayed on B.
+#[tokio::test(start_paused = true)]
+async fn two_way_titles_read_after_an_empty_lie_at_the_same_checkpoint_are_confirmed() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(A, List(2)),
+            User(A, List(3)),
+            User(A, Unlist(0)),
+            Run(None, None),
+            Run(None, Some(Down)),
+            User(A, Unlist(3)),
+            Run(None, None),
+            User(A, Unlist(2)),
+            User(A, List(3)),
+            Run(Some(Empty), None),
+            User(A, Unlist(0)),
+        ],
+    )
+    .await;
+}
+
+/// Removal without a user deletion: B's user deletes B's only rating (a collapse, seen
+/// truthfully while ferry adds A's new rating to B), then B is read empty twice at the
+/// checkpoint ferry's own add left. The sighting described the read before that add, so
+/// the two lies looked like it seen again under a moved checkpoint, and A lost the
+/// rating B still held.
+#[tokio::test(start_paused = true)]
+async fn two_way_empty_lies_after_ferrys_own_add_to_a_collapsed_side_remove_nothing() {
+    replay(
+        PairMode::TwoWay,
+        &[
+            User(B, Rate(4, 0)),
+            User(A, List(0)),
+            Run(None, None),
+            User(A, Rate(0, 0)),
+            User(B, Unrate(4)),
+            Run(None, None),
+            Run(None, Some(Empty)),
+            Run(None, Some(Empty)),
+        ],
+    )
+    .await;
+}

@@ -73,15 +73,18 @@ pub(super) fn commit(
             // A partial or suspect read says nothing about a collapse either way: the
             // marker (perhaps already confirmed, its removal held) stays.
             None if v.not_taken => continue,
-            Some(true) => rc.run_id.map(|run| crate::collapse::Sighting {
-                run,
-                before: if *ci.inputs.unanchored.get(side) {
-                    None
-                } else {
-                    ci.inputs.prev_checkpoint.get(side).clone()
-                },
-                at: v.read_checkpoint.clone(),
-                read: v.read_fingerprint,
+            Some(true) => rc.run_id.map(|run| {
+                let (at, read) = after_writes(&ci, side, v);
+                crate::collapse::Sighting {
+                    run,
+                    before: if *ci.inputs.unanchored.get(side) {
+                        None
+                    } else {
+                        ci.inputs.prev_checkpoint.get(side).clone()
+                    },
+                    at,
+                    read,
+                }
             }),
             None => None,
         };
@@ -109,6 +112,42 @@ pub(super) fn commit(
         );
     }
     Ok(())
+}
+
+/// A collapse sighting's checkpoint and read once this run's writes to the side landed:
+/// the list they left, at the checkpoint after them. Otherwise a later read at that
+/// checkpoint lacking what ferry just wrote (an empty lie) would look like the collapse
+/// seen again, and its checkpoint move (ferry's own) like the user's. When the
+/// checkpoint after the writes is not known (something else moved it, or it cannot be
+/// read), the sighting has none and confirms nothing; the next read replaces it.
+fn after_writes(
+    ci: &CommitIn<'_>,
+    side: crate::plan::Side,
+    v: &SideVerdict,
+) -> (Option<String>, u64) {
+    let mut landed = ci
+        .written
+        .results
+        .iter()
+        .filter(|(s, ..)| *s == side)
+        .flat_map(|(_, kind, r)| r.settled().map(move |e| (*kind, e)))
+        .peekable();
+    if landed.peek().is_none() {
+        return (v.read_checkpoint.clone(), v.read_fingerprint);
+    }
+    let mut keys: std::collections::BTreeSet<String> = v.collapsed_keys.iter().cloned().collect();
+    for (kind, e) in landed {
+        match kind {
+            WriteKind::Add | WriteKind::Update => keys.insert(e.key()),
+            WriteKind::Remove => keys.remove(&e.key()),
+        };
+    }
+    let read = crate::collapse::fingerprint_keys(keys.iter().map(String::as_str));
+    let after = ci.written.checkpoint.get(side);
+    let at = (after != &v.read_checkpoint)
+        .then(|| after.clone())
+        .flatten();
+    (at, read)
 }
 
 /// Whether a one-way mirror pair holds target titles its previous baseline did not have
