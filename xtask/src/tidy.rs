@@ -6,7 +6,9 @@
 //! - a provider that speaks HTTP itself (it depends on `ferry-http`) has the kit's file
 //!   layout: `config`, `api`, `model`, `read`, `write`, `convert`, `lib`;
 //! - every contract test holds its provider to the whole suite: a check that found
-//!   nothing to attack may not pass as a check that passed.
+//!   nothing to attack may not pass as a check that passed;
+//! - comments point at files in this repository, never at the product's design
+//!   documents outside it (a reader of the code has only the repository).
 
 #[cfg(test)]
 mod tests {
@@ -55,6 +57,51 @@ mod tests {
         let rest = &manifest[start + 1..];
         let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 1);
         &rest[..end]
+    }
+
+    /// Every Rust source file under `dir`, recursively (build output excluded).
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() && e.file_name() != "target" {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn comments_point_inside_the_repository() {
+        let root = root();
+        // Spelled in pieces so this test does not find itself.
+        let outside = [
+            concat!("spec ", "§"),
+            concat!("../", "shared"),
+            concat!("seeds", "/"),
+        ];
+        let mut files = Vec::new();
+        for dir in ["crates", "providers", "xtask", "tests"] {
+            rust_files(&root.join(dir), &mut files);
+        }
+        assert!(files.len() > 50, "found only {} Rust files", files.len());
+        let mut found = Vec::new();
+        for f in &files {
+            for (n, line) in read(f).lines().enumerate() {
+                if outside.iter().any(|o| line.contains(o)) {
+                    let rel = f.strip_prefix(&root).unwrap_or(f);
+                    found.push(format!("{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "point at a file in this repository (docs/, a module) instead:\n{}",
+            found.join("\n")
+        );
     }
 
     #[test]

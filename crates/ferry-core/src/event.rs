@@ -1,4 +1,4 @@
-//! Structured events and human log lines (spec §8, seed `eventing.txt`).
+//! Structured events and human log lines (the catalogue is `docs/events.md`).
 //!
 //! Two channels: structured events go to every [`EventSink`] as one JSON object
 //! `{"event": name, ...fields}`; human lines go through `tracing`. Events are how a UI (or

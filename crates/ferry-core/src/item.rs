@@ -107,7 +107,7 @@ impl Item {
         }
     }
 
-    /// The canonical key (spec §3).
+    /// The canonical key (`identity/key.rs`).
     pub fn key(&self) -> String {
         identity::canonical_key(self)
     }
@@ -147,7 +147,7 @@ impl Rating {
         (1..=10).contains(&v).then_some(Rating(v))
     }
 
-    /// Normalizes a provider's raw rating (spec, CrossWatch §2.5): values ≤ 0 are no
+    /// Normalizes a provider's raw rating (as CrossWatch does): values ≤ 0 are no
     /// rating; values in (10, 100] are a percentage-like scale and are divided by 10; the
     /// result is rounded half-up and must land in 1..=10.
     pub fn normalize(raw: f64) -> Option<Self> {

@@ -34,7 +34,7 @@ impl Context {
     }
 }
 
-/// A provider's health, as gating sees it (spec §4).
+/// A provider's health, as gating sees it (`ferry-engine/src/gate.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {

@@ -1,4 +1,4 @@
-//! Memory of collapsed reads (ferry's rule, spec §6 "empty reads"): a whole read that
+//! Memory of collapsed reads (ferry's rule, `docs/engine.md`): a whole read that
 //! dropped every title of a non-empty baseline is suspect the first time. A read in a
 //! later run that shows the same collapse confirms it, and the run may act, but only if
 //! the checkpoints tell the story of a user emptying the list: the checkpoint had moved
@@ -8,7 +8,7 @@
 //! and a change between the two sightings starts over. Where no checkpoint was ever
 //! committed with the titles (a side without checkpoints, a first run whose checkpoint
 //! requests failed or that was killed), the second sighting at an unchanged checkpoint
-//! confirms, as the spec's "a later trusted read" says. A run that cannot read the
+//! confirms (a later trusted read). A run that cannot read the
 //! checkpoint confirms nothing (the user can `--allow-mass-delete`).
 //!
 //! "The same collapse" means the same read: the confirming read holds exactly the keys
@@ -105,7 +105,7 @@ pub(crate) fn confirmed(
         // No checkpoint was ever committed with the titles (a side without checkpoints,
         // a first run whose checkpoint requests failed, a baseline a killed first run's
         // journal made): the second sighting, at an unchanged checkpoint, is all there
-        // is (spec §6: a later trusted read confirms).
+        // is (a later trusted read confirms).
         (None, Some(at), Some(now)) => now == at,
         (None, None, None) => true,
         // The checkpoint could not be read now or at the sighting: wait for a run

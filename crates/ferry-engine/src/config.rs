@@ -132,7 +132,7 @@ impl PairConfig {
     }
 }
 
-/// Guardrails (spec §6). All on by default.
+/// Guardrails (`guard.rs`). All on by default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Guardrails {
@@ -163,7 +163,7 @@ pub struct Guardrails {
     /// blind spots (a change a service does not stamp, a delta missed by a crash).
     pub full_read_hours: u32,
     /// A health probe that answers `down` is asked again (backoff from 250 ms, doubling)
-    /// while this budget lasts: one failed request is not an outage (spec §4).
+    /// while this budget lasts: one failed request is not an outage.
     pub health_retry_ms: u64,
 }
 

@@ -1,4 +1,4 @@
-//! Health gating (spec §4, with ferry's rules).
+//! Health gating (ferry's rules; `docs/engine.md`).
 //!
 //! | condition | effect |
 //! |---|---|

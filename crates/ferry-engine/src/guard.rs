@@ -1,4 +1,4 @@
-//! Guardrails (spec §6): completeness, the drop guard, the mass-delete block, and what a
+//! Guardrails (`docs/engine.md`): completeness, the drop guard, the mass-delete block, and what a
 //! side's read is worth (its effective view, whether its absences are deletions, and how
 //! its baseline is committed).
 

@@ -1,4 +1,4 @@
-//! `api:hit` aggregation into `api:totals` and `http:overview` (spec §8, reference §7.3).
+//! `api:hit` aggregation into `api:totals` and `http:overview` (`docs/events.md`).
 //!
 //! The engine hands providers an emitter whose only sink is a `Forward`: every event
 //! goes on to the caller's emitter unchanged, and `api:hit` events are also counted here.

@@ -516,8 +516,8 @@ fn check_replan_is_empty(s: Scenario) -> Result<(), TestCaseError> {
     s.a.read = true;
     s.b.read = true;
     if s.mode == Mode::OneWay && s.remove_mode == RemoveMode::Mirror {
-        // Mirror spares target titles its baseline has not seen yet (the spec's
-        // restriction): they are removed one run later, by design.
+        // Mirror spares target titles its baseline has not seen yet (its rule in
+        // `plan/one_way.rs`): they are removed one run later, by design.
         s.b.baseline = Some(s.b.view.clone());
     }
     let w = world(&s);

@@ -1,4 +1,4 @@
-//! The circuit breaker per provider instance (spec §7).
+//! The circuit breaker per provider instance (`docs/http.md`).
 //!
 //! CLOSED → OPEN after `failure_threshold` consecutive counted failures (only
 //! [`ErrorKind::Unavailable`]: timeouts, 5xx, connect errors). OPEN → HALF_OPEN lazily, on
@@ -49,7 +49,7 @@ impl fmt::Display for BreakerState {
     }
 }
 
-/// Breaker thresholds. The defaults are the spec's: 5 failures, 60 s open.
+/// Breaker thresholds. The defaults: 5 failures, 60 s open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     pub failure_threshold: u32,

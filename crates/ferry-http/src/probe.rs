@@ -1,5 +1,4 @@
-//! Active health probes while the breaker is OPEN (spec §7, seed
-//! `health-probes-circuit-breaker.md`).
+//! Active health probes while the breaker is OPEN (`docs/http.md`).
 //!
 //! Probes are informational: a passing probe says "recovery is possible" and nothing more.
 //! The breaker still waits out its own timeout and closes only through a real HALF_OPEN

@@ -28,7 +28,7 @@ fn fragment(item: &Item) -> Option<String> {
     }
 }
 
-/// The canonical key of an item (spec §3, CrossWatch `canonical_key`):
+/// The canonical key of an item (CrossWatch's `canonical_key` rules):
 /// 1. season/episode: the show's best id (from `show_ids`, else the item's own ids) plus
 ///    `#sSSeEE` or `#season:N`;
 /// 2. otherwise the best key-eligible own id, `<kind>:<value>`;

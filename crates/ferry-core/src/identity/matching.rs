@@ -4,7 +4,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::identity::key::{alias_tokens, strong_tokens};
 use crate::item::{Item, MediaType};
 
-/// Finds the item on the other side that is "the same title" (spec §3): exact key, then
+/// Finds the item on the other side that is "the same title" (rules in `mod.rs`): exact key, then
 /// strong-id overlap (tmdb/imdb/tvdb/trakt), then the alias index over every id.
 ///
 /// Tokens are stored as 64-bit hashes so an index over a million items stays small; a hash

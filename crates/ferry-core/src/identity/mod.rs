@@ -1,7 +1,7 @@
 //! Item identity: which external ids an item carries, the one canonical key it is filed
 //! under, and how items held by two different providers are recognised as the same title.
 //!
-//! This follows CrossWatch's `id_map` rules exactly (spec §3): providers name the same
+//! This follows CrossWatch's `id_map` rules exactly: providers name the same
 //! film with different ids, and every hazard in "deletions get resurrected" starts with
 //! two providers disagreeing about identity.
 

@@ -14,7 +14,8 @@
 //!   absences are trusted ([`SideInput::yields_deletions`]);
 //! - trusted evidence that may not be acted on (removals off, add-only, guard) is *held*,
 //!   never turned into a re-add, and the commit keeps the evidence for the next run;
-//! - untrusted absences are never deletions: the item is added back (spec §5).
+//! - untrusted absences are never deletions: a partial or suspect read is joined with its
+//!   baseline, and an add-only side's deletions are held.
 //!
 //! History with a side that keeps only the latest play of each title
 //! ([`PlaysPerTitle::LatestOnly`], Jellyfin and Emby) follows three more rules:
