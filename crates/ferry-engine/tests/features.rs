@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
-use ferry_core::{Entry, Feature, Payload, Playlist, Rating, Timestamp};
+use ferry_core::{Entry, ErrorKind, Feature, Payload, Playlist, Rating, Timestamp};
 use ferry_engine::FeatureSwitch;
+use ferry_testkit::fake::FakeOp;
 use ferry_testkit::samples;
 
 fn pos(w: &World, inst: &str, n: u32) -> Option<u64> {
@@ -110,6 +111,39 @@ async fn playlists_are_ordered_sets_and_lose_nothing_without_evidence() {
     w.fake("plex").user_edit(L, |e| *e = vec![list(&[3, 2])]);
     w.run(&c).await;
     assert_eq!(items_of(&w, "trakt"), [k(3), k(2), k(9)]);
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", L).updated(), 0);
+}
+
+/// A title dropped from a playlist on one side, whose removal from the other side's copy
+/// failed, is neither forgotten nor written back: the next run removes it.
+#[tokio::test]
+async fn a_playlist_drop_whose_write_failed_is_carried_out_next_run_not_reversed() {
+    const L: Feature = Feature::Playlists;
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(L, [list(&[1, 2, 3])]);
+    let c = cfg(vec![
+        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
+    ]);
+    w.run(&c).await;
+    let k = |n: u32| samples::movie(n).key();
+    assert_eq!(items_of(&w, "trakt"), [k(1), k(2), k(3)]);
+    w.fake("plex").user_edit(L, |e| *e = vec![list(&[1, 3])]);
+    w.fake("trakt")
+        .fail_next(FakeOp::Add, ErrorKind::Unavailable, 1);
+    w.run(&c).await;
+    assert_eq!(
+        items_of(&w, "trakt"),
+        [k(1), k(2), k(3)],
+        "the write failed"
+    );
+    w.run(&c).await;
+    assert_eq!(items_of(&w, "plex"), [k(1), k(3)], "plex's drop reversed");
+    assert_eq!(
+        items_of(&w, "trakt"),
+        [k(1), k(3)],
+        "plex's drop not carried out"
+    );
     let s = w.run(&c).await;
     assert_eq!(feat(&s, "p", L).updated(), 0);
 }

@@ -1,7 +1,8 @@
 //! Planner properties (proptest): evidence behind every removal, untrusted sides never
 //! yield removals, two-way symmetry, no removals on bootstrap, and an empty re-plan after
 //! a fully confirmed apply — also with a history side that keeps only the latest play of
-//! each title (Jellyfin, Emby), modelled here by its write semantics.
+//! each title (Jellyfin, Emby), modelled here by its write semantics. Playlists: a title
+//! leaves a copy only on the other side's trusted drop, and a drop is never written back.
 
 use std::collections::HashSet;
 
@@ -9,7 +10,8 @@ use ferry_core::identity::id_tokens;
 use std::collections::BTreeMap;
 
 use ferry_core::{
-    Entry, Feature, IdKind, Ids, Item, Payload, PlaysPerTitle, Rating, Snapshot, Timestamp,
+    Entry, Feature, IdKind, Ids, Item, Payload, Playlist, PlaysPerTitle, Rating, Snapshot,
+    Timestamp,
 };
 use ferry_engine::commit::{WriteKind, apply_writes, next_baseline, retained_evidence};
 use ferry_engine::guard::BaselinePolicy;
@@ -63,7 +65,18 @@ fn entry(f: Feature, s: &Spec) -> Entry {
             let off = [0i64, 30, 100, 4000][usize::from(s.t % 4)] + i64::from(s.v % 2) * 86_400;
             Entry::watch(it, Timestamp::from_unix(1_700_000_000 + off))
         }
-        Feature::Playlists => unreachable!("not generated"),
+        Feature::Playlists => {
+            // Playlist `n`: a subset of six movies (a mask from `v` and `t`), in order.
+            let mask = (u32::from(s.v) << 3) | u32::from(s.t);
+            Entry::playlist(Playlist {
+                name: format!("List {}", s.n),
+                description: None,
+                items: (0..6u8)
+                    .filter(|k| mask & (1 << k) != 0)
+                    .map(|k| item(k, 2))
+                    .collect(),
+            })
+        }
     }
 }
 
@@ -509,6 +522,67 @@ fn latest_only_scenario(mode: Mode) -> impl Strategy<Value = Scenario> {
     })
 }
 
+/// Playlist scenarios.
+fn playlist_scenario() -> impl Strategy<Value = Scenario> {
+    scenario().prop_map(|mut s| {
+        s.feature = Feature::Playlists;
+        s
+    })
+}
+
+/// The item keys of playlist `key` in `snap`.
+fn playlist_items(snap: Option<&Snapshot>, key: &str) -> Option<HashSet<String>> {
+    match &snap?.get(key)?.payload {
+        Payload::Playlist(p) => Some(p.items.iter().map(Item::key).collect()),
+        _ => None,
+    }
+}
+
+/// A title leaves a side's playlist only on the other side's trusted evidence (its user
+/// dropped it from that playlist since its baseline), and two-way, a title a side's user
+/// dropped (read whole) is never written back to it.
+fn check_playlist_writes(inp: &PlanInput<'_>, p: &Plan) -> Result<(), TestCaseError> {
+    for target in [Side::A, Side::B] {
+        let (to, from) = match target {
+            Side::A => (&inp.a, &inp.b),
+            Side::B => (&inp.b, &inp.a),
+        };
+        for w in p.side(target).updates.iter().chain(&p.side(target).adds) {
+            let key = w.entry.key();
+            let written = playlist_items(
+                Some(&ferry_testkit::snap(Feature::Playlists, [w.entry.clone()])),
+                &key,
+            )
+            .expect("a playlist write");
+            let now = playlist_items(Some(to.view), &key).unwrap_or_default();
+            let from_now = playlist_items(Some(from.view), &key).unwrap_or_default();
+            let from_had = playlist_items(from.baseline, &key).unwrap_or_default();
+            let to_had = playlist_items(to.baseline, &key).unwrap_or_default();
+            for gone in now.difference(&written) {
+                let allowed = inp.switch.remove && to.accepts_removals && from.yields_deletions;
+                let dropped = from_had.contains(gone) && !from_now.contains(gone);
+                let mirrored = inp.mode == Mode::OneWay
+                    && inp.remove_mode == RemoveMode::Mirror
+                    && !from_now.contains(gone)
+                    && to_had.contains(gone);
+                prop_assert!(
+                    allowed && (dropped || mirrored),
+                    "{gone} left {key} on {target:?} without the other side's trusted drop: {p:?}"
+                );
+            }
+            if inp.mode == Mode::TwoWay && (to.yields_deletions || to.holds_deletions) {
+                for back in written.difference(&now) {
+                    prop_assert!(
+                        !(to_had.contains(back) && from_had.contains(back)),
+                        "{back} was dropped from {key} on {target:?} and is written back: {p:?}"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Re-planning after a fully confirmed apply (and its commit) gives no writes.
 fn check_replan_is_empty(s: Scenario) -> Result<(), TestCaseError> {
     // Writes to a side that was not read are skipped, never confirmed.
@@ -625,6 +699,29 @@ proptest! {
                 );
             }
         }
+    }
+
+    #[test]
+    fn playlist_titles_leave_only_on_evidence_and_drops_stay_dropped(s in playlist_scenario()) {
+        let w = world(&s);
+        let inp = input(&s, &w, None);
+        let p = plan(&inp);
+        check_evidence(&inp, &p)?;
+        check_playlist_writes(&inp, &p)?;
+    }
+
+    #[test]
+    fn replanning_playlists_after_a_fully_confirmed_apply_is_empty(s in playlist_scenario()) {
+        check_replan_is_empty(s)?;
+    }
+
+    #[test]
+    fn two_way_playlists_are_symmetric(s in playlist_scenario()) {
+        let mut s = s;
+        s.mode = Mode::TwoWay;
+        let w = world(&s);
+        let inp = input(&s, &w, None);
+        prop_assert_eq!(swap_plan(&plan(&swap_input(&inp))), plan(&inp));
     }
 
     #[test]
@@ -818,6 +915,71 @@ fn replan_is_empty_when_a_baseline_bridged_two_ids_of_one_title() {
         },
         a: side(vec![sp(8, 0, 0, 0), sp(8, 1, 1, 3)], None, false),
         b: side(vec![sp(8, 0, 1, 3)], Some(vec![sp(8, 2, 0, 0)]), true),
+        truth_b: false,
+    };
+    check_replan_is_empty(s).unwrap();
+}
+
+fn playlist_side(view: Vec<Spec>, baseline: Option<Vec<Spec>>, trusted: bool) -> SideGen {
+    SideGen {
+        view,
+        baseline,
+        trusted,
+        held: false,
+        accepts_removals: false,
+        accepts_adds: true,
+        read: true,
+        latest_only: false,
+    }
+}
+
+/// Found by `playlist_titles_leave_only_on_evidence_and_drops_stay_dropped`: two-way with
+/// removals off, B's user dropped movie 4 from a playlist (and added 5); the merge wrote
+/// 4 back to B from A's copy.
+#[test]
+fn a_playlist_drop_is_not_written_back_when_removals_are_off() {
+    let sp = |n, v, t| Spec { n, ids: 0, v, t };
+    let s = Scenario {
+        feature: Feature::Playlists,
+        mode: Mode::TwoWay,
+        remove_mode: RemoveMode::SourceDeletes,
+        switch: FeatureSwitch {
+            enable: true,
+            add: true,
+            remove: false,
+        },
+        a: playlist_side(vec![sp(7, 6, 3)], Some(vec![sp(7, 6, 0)]), false),
+        b: playlist_side(vec![sp(7, 4, 0)], Some(vec![sp(7, 2, 0)]), true),
+        truth_b: false,
+    };
+    let w = world(&s);
+    let inp = input(&s, &w, None);
+    let p = plan(&inp);
+    check_playlist_writes(&inp, &p).unwrap();
+    assert_eq!(p.held.len(), 1, "B's drop is held: {p:?}");
+    check_replan_is_empty(s).unwrap();
+}
+
+/// Found by `replanning_playlists_after_a_fully_confirmed_apply_is_empty`: B's user
+/// emptied a playlist A may not be updated in; nothing was held, the commit forgot B's
+/// drop, and the next run wrote the title back to B.
+#[test]
+fn a_playlist_drop_the_other_side_cannot_take_is_held_not_forgotten() {
+    let sp = |n, v, t| Spec { n, ids: 0, v, t };
+    let mut a = playlist_side(vec![sp(4, 4, 0)], None, false);
+    a.accepts_removals = true;
+    a.accepts_adds = false;
+    let s = Scenario {
+        feature: Feature::Playlists,
+        mode: Mode::TwoWay,
+        remove_mode: RemoveMode::SourceDeletes,
+        switch: FeatureSwitch {
+            enable: true,
+            add: true,
+            remove: true,
+        },
+        a,
+        b: playlist_side(vec![sp(4, 0, 0)], Some(vec![sp(4, 4, 0)]), true),
         truth_b: false,
     };
     check_replan_is_empty(s).unwrap();

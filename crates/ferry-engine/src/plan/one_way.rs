@@ -247,7 +247,14 @@ fn held_playlist_drops(
     se: &ferry_core::Entry,
     de: &ferry_core::Entry,
 ) -> Option<Held> {
-    if !input.switch.remove || input.a.absence() != Absence::HeldDeletion {
+    // The source's drops wait for a normal run (it is add-only now), or for a target
+    // that takes removals; either way their evidence is kept (as for other titles).
+    let reason = match input.a.absence() {
+        Absence::HeldDeletion => HoldReason::Recovering,
+        Absence::Deleted if !input.b.accepts_removals => HoldReason::NoRemovals,
+        _ => return None,
+    };
+    if !input.switch.remove {
         return None;
     }
     let key = se.key();
@@ -260,7 +267,7 @@ fn held_playlist_drops(
     }
     Some(Held {
         target: Side::B,
-        reason: HoldReason::Recovering,
+        reason,
         removal: true,
         entry: de.clone(),
         evidence: Some(Evidence {

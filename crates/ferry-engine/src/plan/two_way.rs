@@ -241,6 +241,11 @@ fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
         return;
     }
     let opts = cx.input.options;
+    let playlist = if cx.input.feature == Feature::Playlists {
+        playlist_writes(cx, plan, (akey, ae), (bkey, be))
+    } else {
+        None
+    };
     let mut write = |to: Side, entry| {
         let (accepts, from_key) = match to {
             Side::A => (sa.accepts_adds, bkey),
@@ -267,68 +272,129 @@ fn both(cx: &Ctx<'_, '_>, plan: &mut Plan, i: usize, j: usize) {
             }
         }
         Feature::Playlists => {
-            let (Some(pa), Some(pb)) = (playlist_of(ae), playlist_of(be)) else {
-                return;
-            };
-            let sw = cx.input.switch;
-            // A side that is add-only this run and dropped titles from the playlist since
-            // its baseline: merging would put them back. Hold the playlist as it is on
-            // both sides; the commit keeps that side's baseline playlist as evidence.
-            for (s, now, key, other) in [(Side::A, pa, akey, be), (Side::B, pb, bkey, ae)] {
-                if cx.side(s).absence() != Absence::HeldDeletion {
-                    continue;
-                }
-                let base = cx
-                    .base(s)
-                    .and_then(|b| b.entries.iter().find(|(k, _)| *k == key))
-                    .and_then(|(_, e)| playlist_of(e));
-                if !dropped_since(now, base).is_empty() {
-                    plan.held.push(Held {
-                        target: s.other(),
-                        reason: HoldReason::Recovering,
-                        removal: true,
-                        entry: other.clone(),
-                        evidence: Some(Evidence {
-                            kind: EvidenceKind::Baseline,
-                            side: s,
-                            key: key.to_owned(),
-                            since: None,
-                        }),
-                    });
-                    return;
-                }
-            }
-            let drops = |s: Side, now: &ferry_core::Playlist, key: &str| -> HashSet<String> {
-                let allowed =
-                    sw.remove && cx.side(s).yields_deletions && cx.side(s.other()).accepts_removals;
-                if !allowed {
-                    return HashSet::new();
-                }
-                let base = cx
-                    .base(s)
-                    .and_then(|b| b.entries.iter().find(|(k, _)| *k == key))
-                    .and_then(|(_, e)| playlist_of(e));
-                dropped_since(now, base)
-            };
-            let (da, db) = (drops(Side::A, pa, akey), drops(Side::B, pb, bkey));
-            let merged = match opts.truth {
-                Side::A => merge_playlists(pa, pb, &da, &db),
-                Side::B => merge_playlists(pb, pa, &db, &da),
-            };
-            let with = |e: &ferry_core::Entry| {
-                ferry_core::Entry::new(
-                    e.item.clone(),
-                    ferry_core::Payload::Playlist(merged.clone()),
-                )
-            };
-            if !same_playlist(&merged, pa) {
-                write(Side::A, with(ae));
-            }
-            if !same_playlist(&merged, pb) {
-                write(Side::B, with(be));
+            for (to, entry) in playlist.into_iter().flatten() {
+                write(to, entry);
             }
         }
         Feature::Watchlist | Feature::History => {}
+    }
+}
+
+/// Two-way playlists: the merged playlist for each side that differs from it. A title a
+/// side's user dropped (its read trusted) leaves the other side's copy when removals are
+/// on and that side takes them; otherwise the drop is held, its evidence (the side's
+/// baseline playlist) kept, and the title is never written back to the side that dropped
+/// it. `None`: the whole playlist is held this run.
+fn playlist_writes(
+    cx: &Ctx<'_, '_>,
+    plan: &mut Plan,
+    (akey, ae): (&str, &ferry_core::Entry),
+    (bkey, be): (&str, &ferry_core::Entry),
+) -> Option<Vec<(Side, ferry_core::Entry)>> {
+    let (pa, pb) = (playlist_of(ae)?, playlist_of(be)?);
+    let sw = cx.input.switch;
+    let base_of = |s: Side, key: &str| {
+        cx.base(s)
+            .and_then(|b| b.entries.iter().find(|(k, _)| *k == key))
+            .and_then(|(_, e)| playlist_of(e))
+    };
+    let held = |s: Side, reason| Held {
+        target: s.other(),
+        reason,
+        removal: true,
+        entry: if s == Side::A { be.clone() } else { ae.clone() },
+        evidence: Some(Evidence {
+            kind: EvidenceKind::Baseline,
+            side: s,
+            key: if s == Side::A { akey } else { bkey }.to_owned(),
+            since: None,
+        }),
+    };
+    let sides = [(Side::A, pa, akey), (Side::B, pb, bkey)];
+    // A side that is add-only this run and dropped titles from the playlist since its
+    // baseline: merging would put them back. Hold the playlist as it is on both sides;
+    // the commit keeps that side's baseline playlist as evidence.
+    let mut recovering = false;
+    for (s, now, key) in sides {
+        if cx.side(s).absence() == Absence::HeldDeletion
+            && !dropped_since(now, base_of(s, key)).is_empty()
+        {
+            plan.held.push(held(s, HoldReason::Recovering));
+            recovering = true;
+        }
+    }
+    if recovering {
+        return None;
+    }
+    // Each side's trusted drops, and whether the other side may act on them.
+    let trusted = |s: Side, now, key: &str| -> HashSet<String> {
+        if cx.side(s).yields_deletions {
+            dropped_since(now, base_of(s, key))
+        } else {
+            HashSet::new()
+        }
+    };
+    let (ta, tb) = (trusted(Side::A, pa, akey), trusted(Side::B, pb, bkey));
+    let acts = |s: Side| {
+        let other = cx.side(s.other());
+        sw.remove && other.accepts_removals && other.accepts_adds
+    };
+    // The playlist both sides converge on, every trusted drop taken out...
+    let merged = match cx.input.options.truth {
+        Side::A => merge_playlists(pa, pb, &ta, &tb),
+        Side::B => merge_playlists(pb, pa, &tb, &ta),
+    };
+    let mut out = Vec::new();
+    for (s, now, e) in [(Side::A, pa, ae), (Side::B, pb, be)] {
+        // ...except on a side that may not lose the titles the other side dropped: it
+        // keeps those it holds, where it holds them (so the next run finds it unchanged).
+        let (other_drops, other) = if s == Side::A {
+            (&tb, Side::B)
+        } else {
+            (&ta, Side::A)
+        };
+        let mut mine = merged.clone();
+        if !other_drops.is_empty() && !acts(other) {
+            keep_in_place(&mut mine, now, other_drops);
+        }
+        if !same_playlist(&mine, now) {
+            out.push((
+                s,
+                ferry_core::Entry::new(e.item.clone(), ferry_core::Payload::Playlist(mine)),
+            ));
+        }
+    }
+    for (s, t) in [(Side::A, &ta), (Side::B, &tb)] {
+        if !t.is_empty() && !acts(s) {
+            let reason = if sw.remove {
+                HoldReason::NoRemovals
+            } else {
+                HoldReason::RemovalsDisabled
+            };
+            plan.held.push(held(s, reason));
+        }
+    }
+    Some(out)
+}
+
+/// Puts back into `merged` the titles of `kept` that `now` holds, each after the title
+/// that precedes it in `now` (at the front when none does).
+fn keep_in_place(
+    merged: &mut ferry_core::Playlist,
+    now: &ferry_core::Playlist,
+    kept: &HashSet<String>,
+) {
+    let mut prev: Option<String> = None;
+    for it in &now.items {
+        let k = it.key();
+        if kept.contains(&k) && !merged.items.iter().any(|m| m.key() == k) {
+            let at = prev
+                .as_ref()
+                .and_then(|p| merged.items.iter().position(|m| &m.key() == p))
+                .map_or(0, |i| i + 1);
+            merged.items.insert(at, it.clone());
+        }
+        prev = Some(k);
     }
 }
 

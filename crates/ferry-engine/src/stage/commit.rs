@@ -195,6 +195,30 @@ fn removals_not_done<'a>(plan: &'a Plan, written: &'a Written) -> Vec<(&'a Evide
     not_done
 }
 
+/// Playlist updates that did not land: the other side's changes they carried (titles its
+/// user dropped among them) are kept as that side's baseline playlist, as for a removal
+/// not done, so the next run still sees them and never writes a dropped title back.
+fn playlist_updates_not_done(written: &Written) -> Vec<(Evidence, &Entry)> {
+    let mut out = Vec::new();
+    for (s, kind, r) in &written.results {
+        if *kind != WriteKind::Update {
+            continue;
+        }
+        for (e, o) in &r.items {
+            if !o.is_settled() && matches!(e.payload, Payload::Playlist(_)) {
+                let evidence = Evidence {
+                    kind: crate::plan::EvidenceKind::Baseline,
+                    side: s.other(),
+                    key: e.key(),
+                    since: None,
+                };
+                out.push((evidence, e));
+            }
+        }
+    }
+    out
+}
+
 /// Tombstones, unresolved and resolved items from the writes' outcomes; whether any write
 /// is left pending.
 fn record_writes(
@@ -256,7 +280,9 @@ fn build_commit(
         reconciled_journal: ci.inputs.rec.ids.clone(),
         ..FeatureCommit::default()
     };
-    let not_done = removals_not_done(ci.plan, ci.written);
+    let updates_not_done = playlist_updates_not_done(ci.written);
+    let mut not_done = removals_not_done(ci.plan, ci.written);
+    not_done.extend(updates_not_done.iter().map(|(ev, e)| (ev, *e)));
     let wanted = record_writes(&mut fc, fx, ci);
     let any_pending = !ci.plan.held.is_empty() || !not_done.is_empty() || !fc.unresolved.is_empty();
     for (inst, removed) in &ci.inputs.rec.removed {
