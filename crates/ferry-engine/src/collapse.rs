@@ -98,8 +98,14 @@ pub(crate) fn confirmed(
     let Some(s) = load(state, &key(pair, instance, feature)) else {
         return false;
     };
-    let earlier = Some(s.run) != run_id;
     let same = read.is_some_and(|r| fingerprint(r) == s.read);
+    same && confirms(&s, run_id, now_checkpoint)
+}
+
+/// Whether a sighting made by an earlier run (not `run_id`) tells the story of a user
+/// emptying the list, given the checkpoint now (see the module notes).
+pub(crate) fn confirms(s: &Sighting, run_id: Option<i64>, now_checkpoint: Option<&str>) -> bool {
+    let earlier = Some(s.run) != run_id;
     let story = match (s.before.as_deref(), s.at.as_deref(), now_checkpoint) {
         (Some(before), Some(at), Some(now)) => at != before && now == at,
         // No checkpoint was ever committed with the titles (a side without checkpoints,
@@ -112,7 +118,7 @@ pub(crate) fn confirmed(
         // that can (`--allow-mass-delete` confirms by hand).
         _ => false,
     };
-    earlier && same && story
+    earlier && story
 }
 
 /// Records a sighting or clears the marker (`None`: the read did not collapse). An

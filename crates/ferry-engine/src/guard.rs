@@ -162,6 +162,9 @@ pub struct SideVerdict {
     /// so the next run reads it again whatever the checkpoints say (one list request),
     /// unless it is a one-way target this run's writes filled (`stage::commit`).
     pub recheck_if_empty: bool,
+    /// Playlists read empty that the baseline's copy stands in for this run (see
+    /// [`VerdictInput::emptied_held`]): the commit records them as sightings.
+    pub emptied: Vec<String>,
     /// Why the side's absences are not deletions (empty when they are).
     pub untrusted: Vec<String>,
     pub suspect: Option<Suspect>,
@@ -188,6 +191,9 @@ pub struct VerdictInput<'a> {
     /// A trusted read in an earlier run already saw this side collapse (see
     /// [`collapse_guard`]), or the user allowed mass deletes for this run.
     pub collapse_confirmed: bool,
+    /// Playlists this whole read shows empty whose baseline copy held titles, not (yet)
+    /// confirmed by a later read (`crate::emptied`): the baseline's copy stands in.
+    pub emptied_held: &'a HashSet<String>,
 }
 
 /// Judges one side: completeness, semantics, the drop guard, health and capabilities.
@@ -209,6 +215,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             not_taken: false,
             recheck_if_empty: false,
             filled: HashSet::new(),
+            emptied: Vec::new(),
             untrusted: vec!["down".into()],
             suspect: None,
             policy: BaselinePolicy::Keep,
@@ -300,7 +307,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     let unsure_read = !complete || delta || suspect.is_some();
     // A delta read's baseline entries are the side's known inventory; a partial or
     // suspect read's are only what it held before.
-    let filled: HashSet<String> = match v.baseline {
+    let mut filled: HashSet<String> = match v.baseline {
         Some(b) if !complete || suspect.is_some() => b
             .keys()
             .filter(|k| !snap.contains_key(k))
@@ -308,10 +315,14 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
             .collect(),
         _ => HashSet::new(),
     };
-    let view = if unsure_read {
+    let mut view = if unsure_read {
         union(&snap, v.baseline)
     } else {
         snap
+    };
+    let emptied = match v.baseline {
+        Some(b) if !unsure_read => stand_in_for_emptied(&mut view, &mut filled, b, v.emptied_held),
+        _ => Vec::new(),
     };
     let policy = if unsure_read || v.other_down {
         BaselinePolicy::Union
@@ -331,10 +342,32 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
         not_taken: !complete || suspect.is_some(),
         recheck_if_empty,
         filled,
+        emptied,
         untrusted,
         suspect,
         policy,
     }
+}
+
+/// Playlists read empty, not yet confirmed (`crate::emptied`): the baseline's copy
+/// stands in for each, filled (never proposed to the other side). Returns their keys.
+fn stand_in_for_emptied(
+    view: &mut Snapshot,
+    filled: &mut HashSet<String>,
+    baseline: &Snapshot,
+    held: &HashSet<String>,
+) -> Vec<String> {
+    let mut emptied = Vec::new();
+    for k in held {
+        if let Some(e) = baseline.get(k) {
+            view.remove(k);
+            view.insert(e.clone());
+            filled.insert(k.clone());
+            emptied.push(k.clone());
+        }
+    }
+    emptied.sort();
+    emptied
 }
 
 /// A mass-delete block.
@@ -464,6 +497,7 @@ mod tests {
                 now_checkpoint: None,
                 other_down: false,
                 collapse_confirmed: false,
+                emptied_held: &HashSet::new(),
             },
             Some(cur),
             &Guardrails::default(),

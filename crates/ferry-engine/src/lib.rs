@@ -20,6 +20,7 @@ pub mod apply;
 mod collapse;
 pub mod commit;
 pub mod config;
+mod emptied;
 pub mod events;
 pub mod gate;
 pub mod guard;

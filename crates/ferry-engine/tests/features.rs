@@ -148,6 +148,61 @@ async fn a_playlist_drop_whose_write_failed_is_carried_out_next_run_not_reversed
     assert_eq!(feat(&s, "p", L).updated(), 0);
 }
 
+/// A playlist read empty that held titles at the last commit is one empty answer (a
+/// lie looks the same): nothing leaves the other side's copy on its strength.
+#[tokio::test]
+async fn one_empty_answer_for_a_playlist_removes_nothing() {
+    const L: Feature = Feature::Playlists;
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(L, [list(&[1, 2, 3, 4, 5, 6])]);
+    let c = cfg(vec![
+        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
+    ]);
+    w.run(&c).await;
+    let k = |n: u32| samples::movie(n).key();
+    let all: Vec<String> = (1..=6).map(k).collect();
+    assert_eq!(items_of(&w, "trakt"), all);
+    // Plex's user adds a title (so the feature is read); Trakt answers its playlist
+    // empty once, its checkpoint unmoved.
+    w.fake("plex")
+        .user_edit(L, |e| *e = vec![list(&[1, 2, 3, 4, 5, 6, 7])]);
+    w.fake("trakt").seed(L, [list(&[])]);
+    let s = w.run(&c).await;
+    assert_eq!(items_of(&w, "plex").len(), 7, "plex lost titles");
+    assert_eq!(feat(&s, "p", L).to_a.updated, 0);
+    // The lie is over: the next run carries Plex's new title over, and nothing was lost.
+    w.fake("trakt").seed(L, [list(&[1, 2, 3, 4, 5, 6])]);
+    w.run(&c).await;
+    let mut all7 = all.clone();
+    all7.push(k(7));
+    assert_eq!(items_of(&w, "plex"), all7);
+    assert_eq!(items_of(&w, "trakt"), all7);
+}
+
+/// A user who really empties a playlist sees it carried out by the second run that reads
+/// it so, as for a list (`docs/engine.md`, empty reads).
+#[tokio::test]
+async fn a_playlist_the_user_emptied_is_emptied_on_the_other_side_after_a_second_read() {
+    const L: Feature = Feature::Playlists;
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(L, [list(&[1, 2, 3])]);
+    let c = cfg(vec![
+        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
+    ]);
+    w.run(&c).await;
+    w.fake("trakt").user_edit(L, |e| *e = vec![list(&[])]);
+    w.run(&c).await;
+    assert_eq!(items_of(&w, "plex").len(), 3, "emptied on one read");
+    w.run(&c).await;
+    assert_eq!(
+        items_of(&w, "plex"),
+        Vec::<String>::new(),
+        "never confirmed"
+    );
+    let s = w.run(&c).await;
+    assert_eq!(feat(&s, "p", L).updated(), 0);
+}
+
 #[tokio::test]
 async fn history_removal_propagates_one_play_not_the_title() {
     const H: Feature = Feature::History;

@@ -502,9 +502,11 @@ events {
         figures: Option<GuardFigures>,
         /// `empty`, `collapsed` (the empty-read guard: the read lost every title of a
         /// non-empty baseline), `shrunk+no-progress`, `shrunk+no-checkpoint` (the drop
-        /// guard) or `partial`.
+        /// guard), `partial`, or `playlist_emptied` (playlists read empty whose baseline
+        /// copy held titles: kept as they were until a second read confirms; the rest of
+        /// the read is trusted).
         reason: String,
-        /// `partial` only: why the read was partial.
+        /// `partial`: why the read was partial; `playlist_emptied`: the playlists' keys.
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     }

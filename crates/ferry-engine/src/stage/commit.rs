@@ -65,6 +65,9 @@ pub(super) fn commit(
                 .warn(&format!("{inst}: held evidence keys not saved: {e}"));
         }
     }
+    if fx.feature == ferry_core::Feature::Playlists {
+        record_emptied(engine, rc, fx, &ci);
+    }
     for (side, v) in ci.judged.verdicts.iter() {
         let inst = fx.instance.get(side);
         let sighting = match v.collapsed {
@@ -112,6 +115,41 @@ pub(super) fn commit(
         );
     }
     Ok(())
+}
+
+/// The sightings of playlists read empty (`crate::emptied`), per side that was read
+/// whole and taken.
+fn record_emptied(engine: &Engine, rc: &RunCx<'_>, fx: &FeatureCx<'_>, ci: &CommitIn<'_>) {
+    let Some(run) = rc.run_id else { return };
+    for (side, v) in ci.judged.verdicts.iter() {
+        if !v.read || v.not_taken {
+            continue;
+        }
+        let inst = fx.instance.get(side);
+        let before = if *ci.inputs.unanchored.get(side) {
+            None
+        } else {
+            ci.inputs.prev_checkpoint.get(side).clone()
+        };
+        let sightings = v
+            .emptied
+            .iter()
+            .map(|k| {
+                let s = crate::collapse::Sighting {
+                    run,
+                    before: before.clone(),
+                    at: v.read_checkpoint.clone(),
+                    read: 0,
+                };
+                (k.clone(), s)
+            })
+            .collect();
+        if let Err(e) = crate::emptied::record(&engine.state, &fx.pair.name, inst, sightings) {
+            // Only delays a confirmation by a run.
+            rc.em
+                .warn(&format!("{inst}: emptied-playlist markers not saved: {e}"));
+        }
+    }
 }
 
 /// A collapse sighting's checkpoint and read once this run's writes to the side landed:
@@ -315,7 +353,9 @@ fn build_commit(
             .collect();
         let retain = retained_evidence(ci.plan, side, base, not_done.iter().copied());
         let retained_keys: Vec<String> = retain.iter().map(Entry::key).collect();
-        let pending = any_pending || unsure || !retain.is_empty() || deferred;
+        // A playlist read empty waits for a second read, whatever the checkpoints say.
+        let pending =
+            any_pending || unsure || !retain.is_empty() || deferred || !v.emptied.is_empty();
         // A side that was not read keeps its baseline, unless the journal of a killed
         // run added what landed on it: that is evidence, and is kept.
         let journal_only = (v.policy == BaselinePolicy::Keep && *ci.inputs.unanchored.get(side))

@@ -47,7 +47,18 @@ pub(super) fn judge(
                 inputs.raw_reads.get(side).as_ref().or(snap.as_ref()),
             );
         let held = crate::collapse::evidence(&engine.state, &fx.pair.name, inst, fx.feature);
+        let emptied_held = emptied_held(
+            engine,
+            rc,
+            fx,
+            inst,
+            inputs,
+            snap.as_ref(),
+            now_checkpoint.get(side).as_deref(),
+            side,
+        );
         let input = VerdictInput {
+            emptied_held: &emptied_held,
             held_evidence: &held,
             gate: gates.get(side),
             feature: fx.feature,
@@ -65,6 +76,41 @@ pub(super) fn judge(
         report(rc, fx, fx.instance.get(side), v, fs);
     }
     Judged { verdicts, gates }
+}
+
+/// The playlists a whole read of this side shows empty while its baseline copy held
+/// titles, less those an earlier run's sighting confirms (`crate::emptied`); none when
+/// the user allowed mass deletes.
+#[allow(clippy::too_many_arguments)]
+fn emptied_held(
+    engine: &Engine,
+    rc: &RunCx<'_>,
+    fx: &FeatureCx<'_>,
+    inst: &str,
+    inputs: &Inputs,
+    snap: Option<&Snapshot>,
+    now_checkpoint: Option<&str>,
+    side: crate::plan::Side,
+) -> std::collections::HashSet<String> {
+    let Some(snap) = snap else {
+        return Default::default();
+    };
+    if fx.feature != ferry_core::Feature::Playlists || rc.cfg.allow_mass_delete {
+        return Default::default();
+    }
+    let read = inputs.raw_reads.get(side).as_ref().unwrap_or(snap);
+    let keys = crate::emptied::emptied(inputs.bases.get(side).as_ref(), read);
+    let confirmed = crate::emptied::confirmed(
+        &engine.state,
+        &fx.pair.name,
+        inst,
+        rc.run_id,
+        now_checkpoint,
+        &keys,
+    );
+    keys.into_iter()
+        .filter(|k| !confirmed.contains(k))
+        .collect()
 }
 
 /// The events of one side's verdict.
@@ -93,6 +139,17 @@ fn report(
             },
         );
         fs.suspect.push((inst.to_owned(), s.clone()));
+    } else if !v.emptied.is_empty() {
+        emit(
+            &rc.em,
+            SnapshotSuspect {
+                scope: fx.scope.clone(),
+                provider: inst.to_owned(),
+                reason: "playlist_emptied".into(),
+                figures: None,
+                detail: Some(v.emptied.join(", ")),
+            },
+        );
     } else if v.read && v.untrusted.iter().any(|u| u.starts_with("partial")) {
         emit(
             &rc.em,
