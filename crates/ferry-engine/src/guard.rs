@@ -349,6 +349,83 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     }
 }
 
+/// The playlist form of the mass-delete block: the titles `side`'s playlist updates
+/// would drop from its copies (`view`) count against the same budget, taken of the titles
+/// its playlists hold (`baseline_titles`). Over it, every such drop is blocked: the
+/// titles stay where they are in the update (an update left equal to the side's copy is
+/// dropped from the plan) and each playlist is held with the other side's evidence.
+pub fn playlist_mass_delete(
+    plan: &mut Plan,
+    side: Side,
+    view: &Snapshot,
+    baseline_titles: usize,
+    g: &Guardrails,
+    allow: bool,
+) -> Option<MassDelete> {
+    if !g.mass_delete || allow {
+        return None;
+    }
+    let current = |key: &str| view.get(key).and_then(crate::plan::playlist_of);
+    let dropped = |w: &crate::plan::Write| -> HashSet<String> {
+        let (Some(now), Some(new)) = (current(&w.entry.key()), crate::plan::playlist_of(&w.entry))
+        else {
+            return HashSet::new();
+        };
+        let kept: HashSet<String> = new.items.iter().map(ferry_core::Item::key).collect();
+        now.items
+            .iter()
+            .map(ferry_core::Item::key)
+            .filter(|k| !kept.contains(k))
+            .collect()
+    };
+    let n: usize = plan
+        .side(side)
+        .updates
+        .iter()
+        .map(|w| dropped(w).len())
+        .sum();
+    let threshold = mass_delete_threshold(baseline_titles, g);
+    if n <= threshold {
+        return None;
+    }
+    let updates = std::mem::take(&mut plan.side_mut(side).updates);
+    for mut w in updates {
+        let gone = dropped(&w);
+        if gone.is_empty() {
+            plan.side_mut(side).updates.push(w);
+            continue;
+        }
+        let key = w.entry.key();
+        let Some(now) = current(&key) else { continue };
+        if let ferry_core::Payload::Playlist(p) = &mut w.entry.payload {
+            crate::plan::keep_in_place(p, now, &gone);
+        }
+        plan.held.push(Held {
+            target: side,
+            reason: HoldReason::MassDelete,
+            removal: true,
+            entry: w.entry.clone(),
+            evidence: Some(crate::plan::Evidence {
+                kind: crate::plan::EvidenceKind::Baseline,
+                side: side.other(),
+                key: w.from_key.clone(),
+                since: None,
+            }),
+        });
+        let unchanged =
+            crate::plan::playlist_of(&w.entry).is_some_and(|p| crate::plan::same_playlist(p, now));
+        if !unchanged {
+            plan.side_mut(side).updates.push(w);
+        }
+    }
+    Some(MassDelete {
+        side,
+        attempted: n,
+        baseline: baseline_titles,
+        threshold,
+    })
+}
+
 /// Playlists read empty, not yet confirmed (`crate::emptied`): the baseline's copy
 /// stands in for each, filled (never proposed to the other side). Returns their keys.
 fn stand_in_for_emptied(

@@ -203,6 +203,39 @@ async fn a_playlist_the_user_emptied_is_emptied_on_the_other_side_after_a_second
     assert_eq!(feat(&s, "p", L).updated(), 0);
 }
 
+/// Titles dropped from playlists count against the mass-delete budget like removals:
+/// one side dropping 15 of a 20-title playlist is blocked (held, its evidence kept) until
+/// the user allows it.
+#[tokio::test]
+async fn dropping_most_of_a_playlist_is_held_by_the_mass_delete_block() {
+    const L: Feature = Feature::Playlists;
+    let w = World::new(&["plex", "trakt"]);
+    let twenty: Vec<u32> = (1..=20).collect();
+    w.fake("plex").seed(L, [list(&twenty)]);
+    let mut c = cfg(vec![
+        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
+    ]);
+    w.run(&c).await;
+    assert_eq!(items_of(&w, "trakt").len(), 20);
+    w.fake("trakt")
+        .user_edit(L, |e| *e = vec![list(&[1, 2, 3, 4, 5])]);
+    let s = w.run(&c).await;
+    assert_eq!(
+        items_of(&w, "plex").len(),
+        20,
+        "15 titles dropped in one go"
+    );
+    assert_eq!(items_of(&w, "trakt").len(), 5, "the drop written back");
+    assert_eq!(feat(&s, "p", L).mass_delete.len(), 1);
+    // Held, not forgotten: the user lifts the block for one run.
+    w.run(&c).await;
+    assert_eq!(items_of(&w, "plex").len(), 20);
+    c.allow_mass_delete = true;
+    w.run(&c).await;
+    let k = |n: u32| samples::movie(n).key();
+    assert_eq!(items_of(&w, "plex"), (1..=5).map(k).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn history_removal_propagates_one_play_not_the_title() {
     const H: Feature = Feature::History;

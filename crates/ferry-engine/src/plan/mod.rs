@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 pub use blocks::{Tomb, TombstoneIndex};
 pub(crate) use index::Prepared;
+pub(crate) use rules::{keep_in_place, playlist_of, same_playlist};
 
 use crate::config::{FeatureSwitch, Mode, RemoveMode};
 

@@ -111,6 +111,27 @@ pub(crate) fn merge_playlists(
     }
 }
 
+/// Puts back into `merged` the titles of `kept` that `now` holds, each after the title
+/// that precedes it in `now` (at the front when none does).
+pub(crate) fn keep_in_place(
+    merged: &mut ferry_core::Playlist,
+    now: &ferry_core::Playlist,
+    kept: &HashSet<String>,
+) {
+    let mut prev: Option<String> = None;
+    for it in &now.items {
+        let k = it.key();
+        if kept.contains(&k) && !merged.items.iter().any(|m| m.key() == k) {
+            let at = prev
+                .as_ref()
+                .and_then(|p| merged.items.iter().position(|m| &m.key() == p))
+                .map_or(0, |i| i + 1);
+            merged.items.insert(at, it.clone());
+        }
+        prev = Some(k);
+    }
+}
+
 /// Whether two playlists hold the same titles in the same order.
 pub(crate) fn same_playlist(a: &Playlist, b: &Playlist) -> bool {
     a.items.len() == b.items.len()

@@ -19,8 +19,8 @@ use ferry_core::Feature;
 
 use super::blocks::newer_than;
 use super::rules::{
-    dropped_since, merge_playlists, playlist_of, progress_winner, rating_winner, same_playlist,
-    update_entry,
+    dropped_since, keep_in_place, merge_playlists, playlist_of, progress_winner, rating_winner,
+    same_playlist, update_entry,
 };
 use super::{
     Absence, Evidence, EvidenceKind, Held, HoldReason, Plan, PlanInput, Prepared, Removal, Side,
@@ -375,27 +375,6 @@ fn playlist_writes(
         }
     }
     Some(out)
-}
-
-/// Puts back into `merged` the titles of `kept` that `now` holds, each after the title
-/// that precedes it in `now` (at the front when none does).
-fn keep_in_place(
-    merged: &mut ferry_core::Playlist,
-    now: &ferry_core::Playlist,
-    kept: &HashSet<String>,
-) {
-    let mut prev: Option<String> = None;
-    for it in &now.items {
-        let k = it.key();
-        if kept.contains(&k) && !merged.items.iter().any(|m| m.key() == k) {
-            let at = prev
-                .as_ref()
-                .and_then(|p| merged.items.iter().position(|m| &m.key() == p))
-                .map_or(0, |i| i + 1);
-            merged.items.insert(at, it.clone());
-        }
-        prev = Some(k);
-    }
 }
 
 /// Two-way history when a side keeps only the latest play of each title (see the module

@@ -11,7 +11,7 @@ use crate::events::{
     BlockedCounts, MassDeleteBlocked, OnePlan, OnePlanPreview, PREVIEW_ITEMS, TwoPlan,
     TwoPlanPreview, emit, previews, removal_preview,
 };
-use crate::guard::mass_delete;
+use crate::guard::{mass_delete, playlist_mass_delete};
 use crate::plan::{Plan, Side};
 use crate::run::RunCx;
 use crate::sides::Sides;
@@ -31,7 +31,22 @@ pub(super) fn guard(
             .as_ref()
             .map_or(v.view.len(), |b| b.len().min(v.view.len()));
         let g = &rc.cfg.guardrails;
-        if let Some(m) = mass_delete(plan, side, size, g, rc.cfg.allow_mass_delete) {
+        let allow = rc.cfg.allow_mass_delete;
+        let blocked = mass_delete(plan, side, size, g, allow);
+        let titles = |s: &Snapshot| -> usize {
+            s.entries()
+                .filter_map(crate::plan::playlist_of)
+                .map(|p| p.items.len())
+                .sum()
+        };
+        let playlist_titles = bases
+            .get(side)
+            .as_ref()
+            .map_or(titles(&v.view), |b| titles(b).min(titles(&v.view)));
+        let blocked_drops = (fx.feature == ferry_core::Feature::Playlists)
+            .then(|| playlist_mass_delete(plan, side, &v.view, playlist_titles, g, allow))
+            .flatten();
+        for m in blocked.into_iter().chain(blocked_drops) {
             emit(
                 &rc.em,
                 MassDeleteBlocked {
