@@ -659,3 +659,144 @@ async fn no_damaged_plex_read_removes_a_rating_from_trakt() {
     })
     .await;
 }
+
+/// How many `GET`s a simulator has answered under `prefix` (its writes not counted).
+fn gets_under(routes: BTreeMap<String, u64>, prefix: &str) -> u64 {
+    let prefix = format!("GET {prefix}");
+    routes
+        .iter()
+        .filter(|(r, _)| r.starts_with(&prefix))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The movie numbers on a Jellyfin playlist, in order.
+fn jellyfin_playlist(jellyfin: &JellyfinSim, id: &str) -> Vec<u32> {
+    let by_id: BTreeMap<String, u32> = (0..LIBRARY).map(|n| (jellyfin.movie_id(n), n)).collect();
+    jellyfin
+        .playlists()
+        .into_iter()
+        .find(|p| p.id == id)
+        .map(|p| {
+            p.entries
+                .iter()
+                .filter_map(|(_, item)| by_id.get(item).copied())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The movie numbers on Trakt's personal list `name`, in order.
+fn trakt_list(trakt: &TraktSim, name: &str) -> Vec<u32> {
+    trakt
+        .lists()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, items)| items.iter().map(movie_no).collect())
+        .unwrap_or_default()
+}
+
+/// The sweep on playlists: a Jellyfin playlist and its Trakt list in a two-way pair with
+/// removals on and the mass-delete block lifted; every read fault at each `GET
+/// /Playlists/…` of a run (the playlist's owner and its entries), and then at each `GET`
+/// of Trakt's list items. No title leaves either copy, and afterwards a title the user
+/// takes off the Jellyfin playlist still leaves the Trakt list.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_damaged_playlist_read_drops_a_title_from_the_other_copy() {
+    let jellyfin = JellyfinSim::builder().movies(LIBRARY).start().await;
+    let trakt = TraktSim::start().await;
+    let first: Vec<String> = (0..12).map(|n| jellyfin.movie_id(n)).collect();
+    let id = jellyfin.seed_playlist("Friday", jellyfin.user_id(), false, &first);
+    let setup = Setup::new();
+    let config = setup.config(&format!(
+        "[guardrails]\nallow_mass_delete = true\n\n{}{}[[pairs]]\nname = \"jellyfin-trakt\"\nsource = \"jellyfin\"\ntarget = \"trakt\"\nmode = \"two-way\"\n\
+         [pairs.features.playlists]\nremove = true\n",
+        jellyfin_block("jellyfin", &jellyfin),
+        trakt_block("trakt", &trakt),
+    ));
+    let args = ["--json", "run", "--feature", "playlists"];
+    ferry(Some(&config), &args).await.expect_code(0);
+    assert_eq!(trakt_list(&trakt, "Friday"), (0..12).collect::<Vec<_>>());
+
+    let as_set = |v: Vec<u32>| v.into_iter().collect::<BTreeSet<u32>>();
+    let sides = [
+        common::Side {
+            name: "Jellyfin",
+            list: Box::new(|| as_set(jellyfin_playlist(&jellyfin, &id))),
+        },
+        common::Side {
+            name: "Trakt",
+            list: Box::new(|| as_set(trakt_list(&trakt, "Friday"))),
+        },
+    ];
+    // Each round the user adds the next movie to the Jellyfin playlist, so both copies
+    // are read again. Against Trakt the user only saves the playlist unchanged: its
+    // `GET`s are then all reads (a write's own read of the list, failing past every
+    // retry, rightly reports Trakt down).
+    let mut fresh = 12..LIBRARY;
+    let touch_only = std::cell::Cell::new(false);
+    let mut step = || {
+        if touch_only.get() {
+            jellyfin.edit_playlist(&id, |_| {});
+            return;
+        }
+        let n = fresh.next().expect("enough library");
+        let item = jellyfin.movie_id(n);
+        jellyfin.edit_playlist(&id, |e| e.push((format!("e{n:08}"), item)));
+    };
+    let mut rounds = 0;
+    for (attacked, path, gets, rows) in [
+        (
+            &jellyfin as &dyn FaultControl,
+            "/Playlists/",
+            Box::new(|| gets_under(jellyfin.routes(), "/Playlists/")) as Box<dyn Fn() -> u64>,
+            vec![
+                ("/Id", serde_json::json!(42)),
+                ("/ProviderIds", serde_json::json!("tmdb")),
+            ],
+        ),
+        (
+            &trakt,
+            "/users/me/lists/",
+            Box::new(|| gets_under(trakt.routes(), "/users/me/lists/")),
+            vec![
+                ("/type", serde_json::json!(7)),
+                ("/movie/ids", serde_json::json!("tt1")),
+            ],
+        ),
+    ] {
+        touch_only.set(path.starts_with("/users"));
+        // A clean run first, so the measured one reads without writing.
+        ferry(Some(&config), &args).await.expect_code(0);
+        step();
+        let before = gets();
+        ferry(Some(&config), &args).await.expect_code(0);
+        let per_run = u32::try_from(gets() - before).unwrap();
+        assert!(per_run >= 1, "GET {path}: {per_run} requests");
+        let faults = common::read_faults(&rows, true);
+        rounds += common::sweep(
+            (&config, "playlists"),
+            (attacked, path, per_run),
+            faults,
+            &mut step,
+            &sides,
+        )
+        .await;
+    }
+    assert!(rounds >= 2 * 10, "{rounds} rounds");
+
+    // A clean run copies what the faults held back; then the user takes movie 5 off
+    // the Jellyfin playlist, and it leaves the Trakt list alone.
+    ferry(Some(&config), &args).await.expect_code(0);
+    let before = trakt_list(&trakt, "Friday");
+    assert_eq!(
+        as_set(before.clone()),
+        as_set(jellyfin_playlist(&jellyfin, &id))
+    );
+    let gone = jellyfin.movie_id(5);
+    jellyfin.edit_playlist(&id, |e| e.retain(|(_, item)| *item != gone));
+    let clean = ferry(Some(&config), &args).await;
+    clean.expect_code(0);
+    let expected: Vec<u32> = before.into_iter().filter(|n| *n != 5).collect();
+    assert_eq!(trakt_list(&trakt, "Friday"), expected, "{}", clean.show());
+}

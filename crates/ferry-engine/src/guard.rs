@@ -320,6 +320,12 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     } else {
         snap
     };
+    if !complete && v.feature == ferry_core::Feature::Playlists {
+        // A partial read of playlists may have cut any playlist short: none of them is
+        // what the side holds, and a playlist is written whole (an update to it from
+        // such a copy would take off the titles the read missed).
+        filled.extend(view.keys().map(str::to_owned));
+    }
     let emptied = match v.baseline {
         Some(b) if !unsure_read => stand_in_for_emptied(&mut view, &mut filled, b, v.emptied_held),
         _ => Vec::new(),

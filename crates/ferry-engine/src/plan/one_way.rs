@@ -43,7 +43,12 @@ pub(super) fn plan(input: &PlanInput<'_>) -> Plan {
                 if !may_add || !dst.read {
                     continue;
                 }
-                let de = d.entries[j].1;
+                let (dkey, de) = d.entries[j];
+                if input.feature == Feature::Playlists && dst.is_filled(dkey) {
+                    // Not what the target holds (a partial read): a playlist is written
+                    // whole, so an update from this copy could take titles off it.
+                    continue;
+                }
                 let write = match input.feature {
                     Feature::Ratings => rating_winner(&se.payload, &de.payload, Side::A)
                         .filter(|w| *w == Side::A)
