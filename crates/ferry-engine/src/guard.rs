@@ -320,16 +320,7 @@ pub fn verdict(v: VerdictInput<'_>, snapshot: Option<Snapshot>, g: &Guardrails) 
     } else {
         snap
     };
-    if !complete && v.feature == ferry_core::Feature::Playlists {
-        // A partial read of playlists may have cut any playlist short: none of them is
-        // what the side holds, and a playlist is written whole (an update to it from
-        // such a copy would take off the titles the read missed).
-        filled.extend(view.keys().map(str::to_owned));
-    }
-    let emptied = match v.baseline {
-        Some(b) if !unsure_read => stand_in_for_emptied(&mut view, &mut filled, b, v.emptied_held),
-        _ => Vec::new(),
-    };
+    let emptied = playlist_fills(&v, complete, unsure_read, &mut view, &mut filled);
     let policy = if unsure_read || v.other_down {
         BaselinePolicy::Union
     } else {
@@ -430,6 +421,27 @@ pub fn playlist_mass_delete(
         baseline: baseline_titles,
         threshold,
     })
+}
+
+/// What playlists add to a read's fills; returns the playlists read empty that the
+/// baseline's copy stands in for.
+fn playlist_fills(
+    v: &VerdictInput<'_>,
+    complete: bool,
+    unsure_read: bool,
+    view: &mut Snapshot,
+    filled: &mut HashSet<String>,
+) -> Vec<String> {
+    if !complete && v.feature == ferry_core::Feature::Playlists {
+        // A partial read of playlists may have cut any playlist short: none of them is
+        // what the side holds, and a playlist is written whole (an update to it from
+        // such a copy would take off the titles the read missed).
+        filled.extend(view.keys().map(str::to_owned));
+    }
+    match v.baseline {
+        Some(b) if !unsure_read => stand_in_for_emptied(view, filled, b, v.emptied_held),
+        _ => Vec::new(),
+    }
 }
 
 /// Playlists read empty, not yet confirmed (`crate::emptied`): the baseline's copy
