@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use ferry_core::{Entry, ErrorKind, Feature, Payload, Playlist, Rating, Timestamp};
-use ferry_engine::FeatureSwitch;
+use ferry_engine::{FeatureSwitch, RunConfig};
 use ferry_testkit::fake::FakeOp;
 use ferry_testkit::samples;
 
@@ -87,6 +87,26 @@ fn items_of(w: &World, inst: &str) -> Vec<String> {
     }
 }
 
+/// Plex's playlist of `items` in a two-way pair with Trakt, removals on, after the first
+/// run copied it.
+async fn two_way_playlist(items: &[u32]) -> (World, RunConfig) {
+    let w = World::new(&["plex", "trakt"]);
+    w.fake("plex").seed(Feature::Playlists, [list(items)]);
+    let c = cfg(vec![
+        pair(
+            "p",
+            "plex",
+            "trakt",
+            Feature::Playlists,
+            FeatureSwitch::with_removals(),
+        )
+        .two_way(),
+    ]);
+    w.run(&c).await;
+    assert_eq!(items_of(&w, "trakt").len(), items.len());
+    (w, c)
+}
+
 #[tokio::test]
 async fn playlists_are_ordered_sets_and_lose_nothing_without_evidence() {
     const L: Feature = Feature::Playlists;
@@ -120,12 +140,7 @@ async fn playlists_are_ordered_sets_and_lose_nothing_without_evidence() {
 #[tokio::test]
 async fn a_playlist_drop_whose_write_failed_is_carried_out_next_run_not_reversed() {
     const L: Feature = Feature::Playlists;
-    let w = World::new(&["plex", "trakt"]);
-    w.fake("plex").seed(L, [list(&[1, 2, 3])]);
-    let c = cfg(vec![
-        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
-    ]);
-    w.run(&c).await;
+    let (w, c) = two_way_playlist(&[1, 2, 3]).await;
     let k = |n: u32| samples::movie(n).key();
     assert_eq!(items_of(&w, "trakt"), [k(1), k(2), k(3)]);
     w.fake("plex").user_edit(L, |e| *e = vec![list(&[1, 3])]);
@@ -153,12 +168,7 @@ async fn a_playlist_drop_whose_write_failed_is_carried_out_next_run_not_reversed
 #[tokio::test]
 async fn one_empty_answer_for_a_playlist_removes_nothing() {
     const L: Feature = Feature::Playlists;
-    let w = World::new(&["plex", "trakt"]);
-    w.fake("plex").seed(L, [list(&[1, 2, 3, 4, 5, 6])]);
-    let c = cfg(vec![
-        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
-    ]);
-    w.run(&c).await;
+    let (w, c) = two_way_playlist(&[1, 2, 3, 4, 5, 6]).await;
     let k = |n: u32| samples::movie(n).key();
     let all: Vec<String> = (1..=6).map(k).collect();
     assert_eq!(items_of(&w, "trakt"), all);
@@ -184,12 +194,7 @@ async fn one_empty_answer_for_a_playlist_removes_nothing() {
 #[tokio::test]
 async fn a_playlist_the_user_emptied_is_emptied_on_the_other_side_after_a_second_read() {
     const L: Feature = Feature::Playlists;
-    let w = World::new(&["plex", "trakt"]);
-    w.fake("plex").seed(L, [list(&[1, 2, 3])]);
-    let c = cfg(vec![
-        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
-    ]);
-    w.run(&c).await;
+    let (w, c) = two_way_playlist(&[1, 2, 3]).await;
     w.fake("trakt").user_edit(L, |e| *e = vec![list(&[])]);
     w.run(&c).await;
     assert_eq!(items_of(&w, "plex").len(), 3, "emptied on one read");
@@ -209,14 +214,8 @@ async fn a_playlist_the_user_emptied_is_emptied_on_the_other_side_after_a_second
 #[tokio::test]
 async fn dropping_most_of_a_playlist_is_held_by_the_mass_delete_block() {
     const L: Feature = Feature::Playlists;
-    let w = World::new(&["plex", "trakt"]);
     let twenty: Vec<u32> = (1..=20).collect();
-    w.fake("plex").seed(L, [list(&twenty)]);
-    let mut c = cfg(vec![
-        pair("p", "plex", "trakt", L, FeatureSwitch::with_removals()).two_way(),
-    ]);
-    w.run(&c).await;
-    assert_eq!(items_of(&w, "trakt").len(), 20);
+    let (w, mut c) = two_way_playlist(&twenty).await;
     w.fake("trakt")
         .user_edit(L, |e| *e = vec![list(&[1, 2, 3, 4, 5])]);
     let s = w.run(&c).await;
