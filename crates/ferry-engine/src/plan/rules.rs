@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use ferry_core::{Entry, Payload, Playlist};
+use ferry_core::{Entry, Item, Payload, Playlist};
 
 use super::Side;
 
@@ -112,24 +112,42 @@ pub(crate) fn merge_playlists(
 }
 
 /// Puts back into `merged` the titles of `kept` that `now` holds, each after the title
-/// that precedes it in `now` (at the front when none does).
+/// that precedes it in `now` (at the front when none does). Linear: a blocked mass drop
+/// can put back thousands.
 pub(crate) fn keep_in_place(
     merged: &mut ferry_core::Playlist,
     now: &ferry_core::Playlist,
     kept: &HashSet<String>,
 ) {
-    let mut prev: Option<String> = None;
+    let present: HashSet<String> = item_keys(merged).into_iter().collect();
+    // Each kept title goes after the last title before it in `now` that `merged` holds
+    // (kept titles in a row stay together, in `now`'s order).
+    let mut front = Vec::new();
+    let mut after: std::collections::HashMap<String, Vec<Item>> = Default::default();
+    let mut anchor: Option<String> = None;
     for it in &now.items {
         let k = it.key();
-        if kept.contains(&k) && !merged.items.iter().any(|m| m.key() == k) {
-            let at = prev
-                .as_ref()
-                .and_then(|p| merged.items.iter().position(|m| &m.key() == p))
-                .map_or(0, |i| i + 1);
-            merged.items.insert(at, it.clone());
+        if present.contains(&k) {
+            anchor = Some(k);
+        } else if kept.contains(&k) {
+            match &anchor {
+                Some(a) => after.entry(a.clone()).or_default().push(it.clone()),
+                None => front.push(it.clone()),
+            }
         }
-        prev = Some(k);
     }
+    if front.is_empty() && after.is_empty() {
+        return;
+    }
+    let mut items = front;
+    for it in std::mem::take(&mut merged.items) {
+        let k = it.key();
+        items.push(it);
+        if let Some(more) = after.remove(&k) {
+            items.extend(more);
+        }
+    }
+    merged.items = items;
 }
 
 /// Whether two playlists hold the same titles in the same order.
@@ -238,5 +256,28 @@ mod tests {
         assert_eq!(keys, ["tmdb:3", "tmdb:1", "tmdb:4", "tmdb:5"]);
         let no_drops = merge_playlists(&a, &b, &HashSet::new(), &HashSet::new());
         assert_eq!(no_drops.items.len(), 5);
+    }
+
+    #[test]
+    fn kept_titles_go_back_where_the_side_holds_them() {
+        let m = |n: &str| Item::movie(n, 2000, Ids::new().with(IdKind::Tmdb, n));
+        let pl = |items: &[&str]| Playlist {
+            name: "L".into(),
+            description: None,
+            items: items.iter().map(|n| m(n)).collect(),
+        };
+        let keys = |p: &Playlist| -> Vec<String> { p.items.iter().map(Item::key).collect() };
+        let now = pl(&["1", "2", "4", "6", "3"]);
+        let kept: HashSet<String> = ["1", "4", "6", "9"].iter().map(|n| m(n).key()).collect();
+        let mut merged = pl(&["2", "3", "5"]);
+        keep_in_place(&mut merged, &now, &kept);
+        // 1 before every title merged holds; 4 and 6 (in a row) after 2; 9 not held.
+        assert_eq!(
+            keys(&merged),
+            ["tmdb:1", "tmdb:2", "tmdb:4", "tmdb:6", "tmdb:3", "tmdb:5"]
+        );
+        let mut unchanged = pl(&["2", "3"]);
+        keep_in_place(&mut unchanged, &pl(&["2", "3"]), &kept);
+        assert_eq!(keys(&unchanged), ["tmdb:2", "tmdb:3"]);
     }
 }
