@@ -235,14 +235,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn playlists_merge_keeps_order_and_honours_drops() {
-        let m = |n: &str| Item::movie(n, 2000, Ids::new().with(IdKind::Tmdb, n));
-        let pl = |items: &[&str]| Playlist {
+    /// Movie `n` (its tmdb id is `n`).
+    fn m(n: &str) -> Item {
+        Item::movie(n, 2000, Ids::new().with(IdKind::Tmdb, n))
+    }
+
+    /// A playlist of movies.
+    fn pl(items: &[&str]) -> Playlist {
+        Playlist {
             name: "L".into(),
             description: None,
             items: items.iter().map(|n| m(n)).collect(),
-        };
+        }
+    }
+
+    #[test]
+    fn playlists_merge_keeps_order_and_honours_drops() {
         let base = pl(&["1", "2", "3"]);
         let a = pl(&["3", "1", "2", "4"]);
         let b = pl(&["1", "3", "5"]);
@@ -260,12 +268,6 @@ mod tests {
 
     #[test]
     fn kept_titles_go_back_where_the_side_holds_them() {
-        let m = |n: &str| Item::movie(n, 2000, Ids::new().with(IdKind::Tmdb, n));
-        let pl = |items: &[&str]| Playlist {
-            name: "L".into(),
-            description: None,
-            items: items.iter().map(|n| m(n)).collect(),
-        };
         let keys = |p: &Playlist| -> Vec<String> { p.items.iter().map(Item::key).collect() };
         let now = pl(&["1", "2", "4", "6", "3"]);
         let kept: HashSet<String> = ["1", "4", "6", "9"].iter().map(|n| m(n).key()).collect();
